@@ -1,0 +1,238 @@
+//! The one error type of the register.
+//!
+//! Every layer returns [`Error`]; the gRPC layer maps it to a `tonic::Status` in exactly one
+//! place, attaching `google.rpc.ErrorInfo` with [`Error::reason`] and, for invalid arguments,
+//! `google.rpc.BadRequest` with one [`FieldViolation`] per problem.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One problem with one field of a request, e.g. `organization.tin`: "must be exactly 9 digits".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// Path of the offending field in the request message, dot-separated
+    /// (`organization.contacts.email`, `organization.display_name["xx"]`).
+    pub field: String,
+    /// What is wrong, in plain English.
+    pub description: String,
+}
+
+impl FieldViolation {
+    /// A violation of `field` described by `description`.
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.description)
+    }
+}
+
+/// Everything that can go wrong in a request, as the register's clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed. Never empty.
+    #[error("invalid argument: {}", join(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+    /// The named resource does not exist.
+    #[error("{resource} not found")]
+    NotFound {
+        /// Resource name, e.g. `organizations/stat`.
+        resource: String,
+    },
+    /// A resource with this name, or with this value of a unique field, already exists.
+    #[error("{resource} already exists{}", field.as_ref().map(|f| format!(" (duplicate {f})")).unwrap_or_default())]
+    AlreadyExists {
+        /// The resource that holds the name or value.
+        resource: String,
+        /// The unique field that collides, when it is not the name itself.
+        field: Option<String>,
+    },
+    /// The request's etag is stale, or the resource changed while the request was applied.
+    #[error("{resource} has changed: read it again and retry")]
+    EtagMismatch {
+        /// Resource name.
+        resource: String,
+    },
+    /// The resource is soft-deleted and the operation needs a live one.
+    #[error("{resource} is deleted; undelete it first")]
+    Deleted {
+        /// Resource name.
+        resource: String,
+    },
+    /// Undelete of a resource that is not deleted.
+    #[error("{resource} is not deleted")]
+    NotDeleted {
+        /// Resource name.
+        resource: String,
+    },
+    /// A resource the request refers to does not exist or is deleted.
+    #[error("{field} refers to {reference}, which does not exist or is deleted")]
+    ReferenceNotFound {
+        /// Request field holding the reference.
+        field: String,
+        /// The missing resource's name.
+        reference: String,
+    },
+    /// The change would make a resource its own ancestor.
+    #[error("making {parent} the parent of {resource} would create a cycle")]
+    HierarchyCycle {
+        /// The resource being changed.
+        resource: String,
+        /// The proposed parent.
+        parent: String,
+    },
+    /// The resource is still referred to by live resources.
+    #[error("{resource} is still referred to by {}", referenced_by.join(", "))]
+    InUse {
+        /// The resource the operation was refused for.
+        resource: String,
+        /// Names of (some of) the resources that refer to it.
+        referenced_by: Vec<String>,
+    },
+    /// The `request_id` was used before for a different request.
+    #[error("request_id {request_id} was already used for a different request")]
+    RequestIdReused {
+        /// The reused key.
+        request_id: String,
+    },
+    /// The database does not answer.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A fault of the server itself. The text is logged, never shown to clients.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn join(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    /// An [`Error::InvalidArgument`] with a single violation.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Error::InvalidArgument(vec![FieldViolation::new(field, description)])
+    }
+
+    /// The stable `google.rpc.ErrorInfo.reason` of this error (see `reestr.v1.ErrorReason`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Error::NotFound { .. } => "RESOURCE_NOT_FOUND",
+            Error::AlreadyExists { .. } => "RESOURCE_ALREADY_EXISTS",
+            Error::EtagMismatch { .. } => "ETAG_MISMATCH",
+            Error::Deleted { .. } => "RESOURCE_DELETED",
+            Error::NotDeleted { .. } => "RESOURCE_NOT_DELETED",
+            Error::ReferenceNotFound { .. } => "REFERENCE_NOT_FOUND",
+            Error::HierarchyCycle { .. } => "HIERARCHY_CYCLE",
+            Error::InUse { .. } => "RESOURCE_IN_USE",
+            Error::RequestIdReused { .. } => "REQUEST_ID_REUSED",
+            Error::Unavailable(_) => "STORAGE_UNAVAILABLE",
+            Error::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// The `google.rpc.ErrorInfo.metadata` of this error: the names involved.
+    pub fn metadata(&self) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        match self {
+            Error::InvalidArgument(v) => {
+                let fields: Vec<&str> = v.iter().map(|v| v.field.as_str()).collect();
+                m.insert("fields".into(), fields.join(","));
+            }
+            Error::NotFound { resource }
+            | Error::EtagMismatch { resource }
+            | Error::Deleted { resource }
+            | Error::NotDeleted { resource } => {
+                m.insert("resource".into(), resource.clone());
+            }
+            Error::AlreadyExists { resource, field } => {
+                m.insert("resource".into(), resource.clone());
+                if let Some(field) = field {
+                    m.insert("field".into(), field.clone());
+                }
+            }
+            Error::ReferenceNotFound { field, reference } => {
+                m.insert("field".into(), field.clone());
+                m.insert("reference".into(), reference.clone());
+            }
+            Error::HierarchyCycle { resource, parent } => {
+                m.insert("resource".into(), resource.clone());
+                m.insert("parent".into(), parent.clone());
+            }
+            Error::InUse {
+                resource,
+                referenced_by,
+            } => {
+                m.insert("resource".into(), resource.clone());
+                m.insert("referenced_by".into(), referenced_by.join(","));
+            }
+            Error::RequestIdReused { request_id } => {
+                m.insert("request_id".into(), request_id.clone());
+            }
+            Error::Unavailable(_) | Error::Internal(_) => {}
+        }
+        m
+    }
+}
+
+/// Collects field violations while a whole request is checked, so that a client learns every
+/// problem at once rather than one per round trip.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    /// No violations yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records one violation.
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, description));
+    }
+
+    /// Records a violation from a check's result and returns the checked value, if valid.
+    pub fn check<T>(&mut self, result: Result<T, FieldViolation>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(v) => {
+                self.0.push(v);
+                None
+            }
+        }
+    }
+
+    /// How many violations were recorded.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no violation was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(value)` when nothing was recorded, otherwise [`Error::InvalidArgument`].
+    pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Error> {
+        if self.0.is_empty() {
+            Ok(value())
+        } else {
+            Err(Error::InvalidArgument(self.0))
+        }
+    }
+
+    /// The recorded violations, as an error if there are any.
+    pub fn into_result(self) -> Result<(), Error> {
+        self.finish(|| ())
+    }
+}

@@ -1,0 +1,29 @@
+//! The register's domain: resource types, the rules they obey, and the error model.
+//!
+//! This crate is pure: it performs no I/O and knows nothing of gRPC or SQL. The gRPC layer
+//! converts protobuf messages into the drafts defined here, the rules here validate them, and
+//! the store persists what they produce.
+//!
+//! Layout:
+//! - [`error`]: the one error enum every layer speaks, with field violations.
+//! - [`text`]: language tags and multilingual text (`display_name` maps), search folding.
+//! - [`contact`]: e-mail, phone and web-site validation.
+//! - [`filter`]: the AIP-160 filter parser (untyped syntax tree); [`query`]: typed filters.
+//! - [`input`]: enumerated request values before validation.
+//! - [`paging`]: page sizes, `order_by`, and signed keyset page tokens.
+//! - [`request_id`]: idempotency keys for safe retries.
+//! - [`time`]: the register's timestamp (microseconds since the Unix epoch, UTC).
+//! - [`organization`]: organisations, their names, validation, update masks and filters.
+
+pub mod contact;
+pub mod error;
+pub mod filter;
+pub mod input;
+pub mod organization;
+pub mod paging;
+pub mod query;
+pub mod request_id;
+pub mod text;
+pub mod time;
+
+pub use error::{Error, FieldViolation};

@@ -1,0 +1,43 @@
+//! Database errors as register errors.
+
+use reestr_domain::Error;
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+
+/// Maps a sea-orm error to the register's error: unique and foreign-key violations (on either
+/// database) to ALREADY_EXISTS and FAILED_PRECONDITION, lost connections to UNAVAILABLE, and
+/// anything else to an internal error. Repositories check uniqueness and references
+/// themselves first, to name the exact field; this mapping is the backstop for races.
+pub fn db_err(err: DbErr) -> Error {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(msg)) => {
+            return Error::AlreadyExists {
+                resource: String::new(),
+                field: Some(msg),
+            };
+        }
+        Some(SqlErr::ForeignKeyConstraintViolation(msg)) => {
+            return Error::ReferenceNotFound {
+                field: String::new(),
+                reference: msg,
+            };
+        }
+        _ => {}
+    }
+    match &err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Error::Unavailable(err.to_string()),
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))
+            if is_connection_error(e) =>
+        {
+            Error::Unavailable(err.to_string())
+        }
+        _ => Error::Internal(err.to_string()),
+    }
+}
+
+fn is_connection_error(e: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as E;
+    matches!(
+        e,
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Protocol(_)
+    )
+}

@@ -1,0 +1,270 @@
+//! Storage of the register on SQLite (the embedded default) or PostgreSQL, through sea-orm.
+//!
+//! [`Database`] is a connection pool with the schema operations (migrate, status, ping).
+//! [`Store`] is built from a migrated database and hands out one repository per aggregate
+//! ([`Store::organizations`]). Every write goes through [`Store::write`], one transaction
+//! that the repository fills and that later also carries the audit and change events.
+//!
+//! SQLite allows one writer at a time; instead of letting concurrent write transactions fail
+//! with `SQLITE_BUSY` when they upgrade their lock, the store serialises writes in process
+//! (reads stay concurrent thanks to WAL). PostgreSQL needs no such lock: updates are guarded
+//! by the row's revision, so a concurrent change makes the loser's update match no row.
+
+mod entity;
+mod error;
+mod idempotency;
+mod keyset;
+mod organization;
+mod settings;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reestr_domain::Error;
+use reestr_domain::paging::PageTokens;
+use reestr_domain::time::Timestamp;
+use reestr_migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use tokio::sync::{Mutex, MutexGuard};
+
+pub use error::db_err;
+pub use idempotency::{Idempotency, Outcome};
+pub use organization::{OrganizationPage, OrganizationQuery, OrganizationRepo};
+
+/// Which database engine a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// The engine of a `sqlite:` or `postgres://` URL.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    /// `sqlite://path?mode=rwc` or `postgres://user@host/db`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long to wait for a new connection or a free pooled one.
+    pub connect_timeout: Duration,
+    /// SQLite: how long a statement waits for a lock before failing.
+    pub sqlite_busy_timeout: Duration,
+    /// SQLite: `synchronous=FULL` (every commit reaches the disk before it is acknowledged) when
+    /// true, `NORMAL` when false.
+    pub sqlite_synchronous_full: bool,
+}
+
+impl ConnectionSettings {
+    /// Settings with the register's defaults for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(10),
+            sqlite_synchronous_full: true,
+        }
+    }
+}
+
+/// A connection pool to the register's database.
+#[derive(Clone, Debug)]
+pub struct Database {
+    conn: DatabaseConnection,
+    backend: Backend,
+}
+
+/// One migration and whether it has been applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// Migration name, e.g. `m20261128_000001_foundation`.
+    pub name: String,
+    /// Applied to this database.
+    pub applied: bool,
+}
+
+impl Database {
+    /// Opens a pool. A SQLite file is created if missing and opened in WAL mode with foreign
+    /// keys enforced, a busy timeout, and `synchronous` as configured.
+    pub async fn connect(settings: &ConnectionSettings) -> Result<Database, Error> {
+        let backend = Backend::of_url(&settings.url).ok_or_else(|| {
+            Error::invalid(
+                "database_url",
+                "must start with sqlite: or postgres:// (or postgresql://)",
+            )
+        })?;
+        let mut opts = ConnectOptions::new(settings.url.clone());
+        opts.max_connections(settings.max_connections)
+            .min_connections(1)
+            .connect_timeout(settings.connect_timeout)
+            .acquire_timeout(settings.connect_timeout)
+            .sqlx_logging(false);
+        if backend == Backend::Sqlite {
+            let busy = settings.sqlite_busy_timeout;
+            let sync = if settings.sqlite_synchronous_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            };
+            opts.map_sqlx_sqlite_opts(move |o| {
+                o.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .foreign_keys(true)
+                    .busy_timeout(busy)
+                    .synchronous(sync)
+            });
+        }
+        let conn = sea_orm::Database::connect(opts).await.map_err(db_err)?;
+        Ok(Database { conn, backend })
+    }
+
+    /// The engine.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The sea-orm connection, for tests and tools that need raw SQL.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate_up(&self) -> Result<(), Error> {
+        Migrator::up(&self.conn, None).await.map_err(db_err)
+    }
+
+    /// Rolls back the last `steps` migrations.
+    pub async fn migrate_down(&self, steps: u32) -> Result<(), Error> {
+        Migrator::down(&self.conn, Some(steps))
+            .await
+            .map_err(db_err)
+    }
+
+    /// Every migration the server knows, and whether it is applied.
+    pub async fn migration_status(&self) -> Result<Vec<MigrationState>, Error> {
+        let list = Migrator::get_migration_with_status(&self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(list
+            .iter()
+            .map(|m| MigrationState {
+                name: m.name().to_string(),
+                applied: m.status() == reestr_migrations::MigrationStatus::Applied,
+            })
+            .collect())
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), Error> {
+        self.conn.ping().await.map_err(db_err)
+    }
+
+    /// Closes every pooled connection, waiting for those in use to be returned.
+    pub async fn close(&self) -> Result<(), Error> {
+        self.conn.close_by_ref().await.map_err(db_err)
+    }
+}
+
+/// The register's storage: repositories over a migrated database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Database,
+    /// Serialises write transactions on SQLite; `None` on PostgreSQL.
+    write_lock: Option<Mutex<()>>,
+    page_tokens: PageTokens,
+}
+
+/// An open write transaction. Dropping it without [`Write::commit`] rolls back.
+pub struct Write<'a> {
+    txn: DatabaseTransaction,
+    _serial: Option<MutexGuard<'a, ()>>,
+}
+
+impl Write<'_> {
+    /// The transaction, for repository statements.
+    pub fn txn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// Commits.
+    pub async fn commit(self) -> Result<(), Error> {
+        self.txn.commit().await.map_err(db_err)
+    }
+}
+
+impl Store {
+    /// Builds the store on a migrated database, loading (or creating, on first start) the
+    /// settings every replica shares.
+    pub async fn open(db: Database) -> Result<Store, Error> {
+        let key = settings::page_token_key(&db.conn).await?;
+        let write_lock = (db.backend == Backend::Sqlite).then(|| Mutex::new(()));
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                write_lock,
+                page_tokens: PageTokens::new(key),
+            }),
+        })
+    }
+
+    /// The database underneath.
+    pub fn database(&self) -> &Database {
+        &self.inner.db
+    }
+
+    pub(crate) fn conn(&self) -> &DatabaseConnection {
+        &self.inner.db.conn
+    }
+
+    pub(crate) fn page_tokens(&self) -> &PageTokens {
+        &self.inner.page_tokens
+    }
+
+    /// Starts the one kind of transaction every change goes through.
+    pub async fn write(&self) -> Result<Write<'_>, Error> {
+        let serial = match &self.inner.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        let txn = self.conn().begin().await.map_err(db_err)?;
+        Ok(Write {
+            txn,
+            _serial: serial,
+        })
+    }
+
+    /// Organisations.
+    pub fn organizations(&self) -> OrganizationRepo<'_> {
+        OrganizationRepo::new(self)
+    }
+}
+
+/// The current time as the register records it.
+pub fn now() -> Timestamp {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default();
+    Timestamp::from_micros(micros)
+}

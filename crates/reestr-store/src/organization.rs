@@ -1,0 +1,499 @@
+//! The organisation repository.
+
+use std::collections::BTreeMap;
+
+use reestr_domain::Error;
+use reestr_domain::contact::Contacts;
+use reestr_domain::organization::{
+    Organization, OrganizationCondition, OrganizationId, OrganizationKind, OrganizationSpec,
+};
+use reestr_domain::paging::{KeyValue, SortKey};
+use reestr_domain::query::{Equality, Predicate};
+use reestr_domain::text::LocalizedText;
+use reestr_domain::time::Timestamp;
+use sea_orm::sea_query::{IntoCondition, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+
+use crate::entity::organization::{self as row, Column};
+use crate::idempotency::{self, Idempotency, Outcome};
+use crate::{Store, db_err, keyset, now};
+
+/// How far up the parent chain a cycle check walks before it calls the hierarchy too deep.
+const MAX_HIERARCHY_DEPTH: usize = 64;
+/// How many referring organisations an in-use error names.
+const MAX_REFERRERS_NAMED: u64 = 10;
+
+/// A ListOrganizations query, already validated.
+#[derive(Debug, Clone)]
+pub struct OrganizationQuery {
+    /// Typed filter.
+    pub filter: Option<Predicate<OrganizationCondition>>,
+    /// Sort keys, ending with `name`.
+    pub order_by: Vec<SortKey>,
+    /// Include soft-deleted organisations.
+    pub show_deleted: bool,
+    /// Page size (already coerced).
+    pub page_size: u64,
+    /// The request's page token.
+    pub page_token: String,
+    /// Fingerprint of the query, see [`reestr_domain::paging::query_fingerprint`].
+    pub fingerprint: String,
+}
+
+/// One page of organisations.
+#[derive(Debug, Clone)]
+pub struct OrganizationPage {
+    /// The organisations.
+    pub organizations: Vec<Organization>,
+    /// Token of the next page; empty at the end.
+    pub next_page_token: String,
+}
+
+/// Reads and writes organisations.
+pub struct OrganizationRepo<'s> {
+    store: &'s Store,
+}
+
+impl<'s> OrganizationRepo<'s> {
+    pub(crate) fn new(store: &'s Store) -> Self {
+        Self { store }
+    }
+
+    /// Creates an organisation. With `idempotency`, a retry returns the first response
+    /// (encoded by `encode`) instead of creating again.
+    pub async fn create(
+        &self,
+        id: OrganizationId,
+        spec: OrganizationSpec,
+        idempotency: Option<&Idempotency>,
+        encode: impl Fn(&Organization) -> Vec<u8>,
+    ) -> Result<Outcome<Organization>, Error> {
+        let result = async {
+            let write = self.store.write().await?;
+            let txn = write.txn();
+            if let Some(key) = idempotency
+                && let Some(response) = idempotency::lookup(txn, key).await?
+            {
+                return Ok(Outcome::Replayed(response));
+            }
+            if find(txn, &id).await?.is_some() {
+                return Err(Error::AlreadyExists {
+                    resource: id.name(),
+                    field: None,
+                });
+            }
+            check_tin_free(txn, &spec.tin, None).await?;
+            if let Some(parent) = &spec.parent {
+                check_live(txn, parent).await?;
+            }
+            let t = now();
+            let org = Organization {
+                id,
+                spec,
+                create_time: t,
+                update_time: t,
+                delete_time: None,
+                revision: 1,
+            };
+            to_active(&org).insert(txn).await.map_err(db_err)?;
+            if let Some(key) = idempotency {
+                idempotency::remember(txn, key, encode(&org)).await?;
+            }
+            write.commit().await?;
+            Ok(Outcome::Fresh(org))
+        }
+        .await;
+        match result {
+            Err(err) => idempotency::recover(self.store.conn(), idempotency, err).await,
+            ok => ok,
+        }
+    }
+
+    /// The organisation `id`, deleted or not.
+    pub async fn get(&self, id: &OrganizationId) -> Result<Organization, Error> {
+        find(self.store.conn(), id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                resource: id.name(),
+            })
+    }
+
+    /// Changes an organisation: `change` gets the current state and returns the new fields.
+    /// `etag`, when not empty, must be the current etag. A change that alters nothing leaves
+    /// the organisation (and its etag) as it was.
+    pub async fn update(
+        &self,
+        id: &OrganizationId,
+        etag: &str,
+        change: impl FnOnce(&Organization) -> Result<OrganizationSpec, Error>,
+    ) -> Result<Organization, Error> {
+        let write = self.store.write().await?;
+        let txn = write.txn();
+        let current = find(txn, id).await?.ok_or_else(|| Error::NotFound {
+            resource: id.name(),
+        })?;
+        if current.delete_time.is_some() {
+            return Err(Error::Deleted {
+                resource: id.name(),
+            });
+        }
+        current.check_etag(etag)?;
+        let spec = change(&current)?;
+        if spec == current.spec {
+            return Ok(current);
+        }
+        if spec.tin != current.spec.tin {
+            check_tin_free(txn, &spec.tin, Some(id)).await?;
+        }
+        if spec.parent != current.spec.parent
+            && let Some(parent) = &spec.parent
+        {
+            check_live(txn, parent).await?;
+            check_no_cycle(txn, id, parent).await?;
+        }
+        let next = Organization {
+            spec,
+            update_time: now(),
+            revision: current.revision + 1,
+            ..current.clone()
+        };
+        save_guarded(txn, &next, current.revision).await?;
+        write.commit().await?;
+        Ok(next)
+    }
+
+    /// Soft-deletes an organisation that no live organisation names as its parent.
+    pub async fn delete(&self, id: &OrganizationId, etag: &str) -> Result<Organization, Error> {
+        let write = self.store.write().await?;
+        let txn = write.txn();
+        let current = find(txn, id).await?.ok_or_else(|| Error::NotFound {
+            resource: id.name(),
+        })?;
+        if current.delete_time.is_some() {
+            return Err(Error::Deleted {
+                resource: id.name(),
+            });
+        }
+        current.check_etag(etag)?;
+        let children: Vec<String> = row::Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::ParentId.eq(id.as_str()))
+            .filter(Column::DeleteTime.is_null())
+            .order_by(Column::Id, Order::Asc)
+            .limit(MAX_REFERRERS_NAMED)
+            .into_tuple()
+            .all(txn)
+            .await
+            .map_err(db_err)?;
+        if !children.is_empty() {
+            return Err(Error::InUse {
+                resource: id.name(),
+                referenced_by: children
+                    .into_iter()
+                    .map(|c| OrganizationId::from_trusted(c).name())
+                    .collect(),
+            });
+        }
+        let t = now();
+        let next = Organization {
+            update_time: t,
+            delete_time: Some(t),
+            revision: current.revision + 1,
+            ..current.clone()
+        };
+        save_guarded(txn, &next, current.revision).await?;
+        write.commit().await?;
+        Ok(next)
+    }
+
+    /// Restores a soft-deleted organisation whose parent, if any, is live.
+    pub async fn undelete(&self, id: &OrganizationId, etag: &str) -> Result<Organization, Error> {
+        let write = self.store.write().await?;
+        let txn = write.txn();
+        let current = find(txn, id).await?.ok_or_else(|| Error::NotFound {
+            resource: id.name(),
+        })?;
+        if current.delete_time.is_none() {
+            return Err(Error::NotDeleted {
+                resource: id.name(),
+            });
+        }
+        current.check_etag(etag)?;
+        if let Some(parent) = &current.spec.parent {
+            check_live(txn, parent).await?;
+        }
+        let next = Organization {
+            update_time: now(),
+            delete_time: None,
+            revision: current.revision + 1,
+            ..current.clone()
+        };
+        save_guarded(txn, &next, current.revision).await?;
+        write.commit().await?;
+        Ok(next)
+    }
+
+    /// One page of a filtered, ordered list.
+    pub async fn list(&self, query: &OrganizationQuery) -> Result<OrganizationPage, Error> {
+        let keys: Vec<(Column, bool)> = query
+            .order_by
+            .iter()
+            .map(|k| (sort_column(k.field), k.descending))
+            .collect();
+        let after = self
+            .store
+            .page_tokens()
+            .decode(&query.page_token, &query.fingerprint, keys.len())
+            .map_err(|v| Error::InvalidArgument(vec![v]))?;
+
+        let mut condition = Condition::all();
+        if !query.show_deleted {
+            condition = condition.add(Column::DeleteTime.is_null());
+        }
+        if let Some(filter) = &query.filter {
+            condition = condition.add(to_condition(filter));
+        }
+        if let Some(after) = &after {
+            if !after
+                .iter()
+                .zip(&keys)
+                .all(|(v, (c, _))| matches!(v, KeyValue::Int(_)) == is_int_column(*c))
+            {
+                return Err(Error::invalid("page_token", "does not match this query"));
+            }
+            condition = condition.add(keyset::after(&keys, after));
+        }
+        let mut select = row::Entity::find().filter(condition);
+        for (col, desc) in &keys {
+            select = select.order_by(*col, if *desc { Order::Desc } else { Order::Asc });
+        }
+        let mut rows = select
+            .limit(query.page_size + 1)
+            .all(self.store.conn())
+            .await
+            .map_err(db_err)?;
+        let more = rows.len() as u64 > query.page_size;
+        rows.truncate(query.page_size as usize);
+        let organizations = rows
+            .into_iter()
+            .map(from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_page_token = match organizations.last() {
+            Some(last) if more => self.store.page_tokens().encode(
+                &query.fingerprint,
+                keys.iter().map(|(c, _)| sort_value(last, *c)).collect(),
+            ),
+            _ => String::new(),
+        };
+        Ok(OrganizationPage {
+            organizations,
+            next_page_token,
+        })
+    }
+}
+
+fn sort_column(field: &str) -> Column {
+    match field {
+        "tin" => Column::Tin,
+        "create_time" => Column::CreateTime,
+        "update_time" => Column::UpdateTime,
+        _ => Column::Id,
+    }
+}
+
+fn is_int_column(c: Column) -> bool {
+    matches!(c, Column::CreateTime | Column::UpdateTime)
+}
+
+fn sort_value(org: &Organization, c: Column) -> KeyValue {
+    match c {
+        Column::Tin => KeyValue::Text(org.spec.tin.clone()),
+        Column::CreateTime => KeyValue::Int(org.create_time.micros()),
+        Column::UpdateTime => KeyValue::Int(org.update_time.micros()),
+        _ => KeyValue::Text(org.id.as_str().to_string()),
+    }
+}
+
+/// Translates a typed filter into SQL. `!=` on a nullable column also matches NULL, as a
+/// client expects (`parent != "organizations/x"` includes top-level organisations).
+fn to_condition(p: &Predicate<OrganizationCondition>) -> Condition {
+    match p {
+        Predicate::And(a, b) => Condition::all().add(to_condition(a)).add(to_condition(b)),
+        Predicate::Or(a, b) => Condition::any().add(to_condition(a)).add(to_condition(b)),
+        Predicate::Not(a) => to_condition(a).not(),
+        Predicate::Leaf(leaf) => leaf_condition(leaf),
+    }
+}
+
+fn leaf_condition(leaf: &OrganizationCondition) -> Condition {
+    fn nullable(col: Column, eq: Equality, value: Option<&str>) -> Condition {
+        match (eq, value) {
+            (Equality::Eq, None) => col.is_null().into_condition(),
+            (Equality::Ne, None) => col.is_not_null().into_condition(),
+            (Equality::Eq, Some(v)) => col.eq(v).into_condition(),
+            (Equality::Ne, Some(v)) => Condition::any().add(col.is_null()).add(col.ne(v)),
+        }
+    }
+    match leaf {
+        OrganizationCondition::Kind(Equality::Eq, k) => {
+            Column::Kind.eq(k.as_str()).into_condition()
+        }
+        OrganizationCondition::Kind(Equality::Ne, k) => {
+            Column::Kind.ne(k.as_str()).into_condition()
+        }
+        OrganizationCondition::Parent(eq, p) => nullable(
+            Column::ParentId,
+            *eq,
+            p.as_ref().map(OrganizationId::as_str),
+        ),
+        OrganizationCondition::Tin(Equality::Eq, t) => Column::Tin.eq(t.as_str()).into_condition(),
+        OrganizationCondition::Tin(Equality::Ne, t) => Column::Tin.ne(t.as_str()).into_condition(),
+        OrganizationCondition::RegionCode(eq, r) => nullable(
+            Column::RegionCode,
+            *eq,
+            (!r.is_empty()).then_some(r.as_str()),
+        ),
+        OrganizationCondition::DisplayNameContains(folded) => Column::SearchText
+            .like(LikeExpr::new(keyset::like_contains(folded)).escape('\\'))
+            .into_condition(),
+    }
+}
+
+async fn find(
+    conn: &impl ConnectionTrait,
+    id: &OrganizationId,
+) -> Result<Option<Organization>, Error> {
+    row::Entity::find_by_id(id.as_str())
+        .one(conn)
+        .await
+        .map_err(db_err)?
+        .map(from_row)
+        .transpose()
+}
+
+async fn check_tin_free(
+    conn: &impl ConnectionTrait,
+    tin: &str,
+    except: Option<&OrganizationId>,
+) -> Result<(), Error> {
+    let mut q = row::Entity::find().filter(Column::Tin.eq(tin));
+    if let Some(id) = except {
+        q = q.filter(Column::Id.ne(id.as_str()));
+    }
+    match q.one(conn).await.map_err(db_err)? {
+        Some(holder) => Err(Error::AlreadyExists {
+            resource: OrganizationId::from_trusted(holder.id).name(),
+            field: Some("tin".into()),
+        }),
+        None => Ok(()),
+    }
+}
+
+async fn check_live(conn: &impl ConnectionTrait, id: &OrganizationId) -> Result<(), Error> {
+    match find(conn, id).await? {
+        Some(org) if org.delete_time.is_none() => Ok(()),
+        _ => Err(Error::ReferenceNotFound {
+            field: "organization.parent".into(),
+            reference: id.name(),
+        }),
+    }
+}
+
+/// Walks up from `parent`; reaching `id` means the new parent is `id` itself or one of its
+/// descendants.
+async fn check_no_cycle(
+    conn: &impl ConnectionTrait,
+    id: &OrganizationId,
+    parent: &OrganizationId,
+) -> Result<(), Error> {
+    let mut cursor = Some(parent.clone());
+    for _ in 0..MAX_HIERARCHY_DEPTH {
+        let Some(at) = cursor else { return Ok(()) };
+        if &at == id {
+            return Err(Error::HierarchyCycle {
+                resource: id.name(),
+                parent: parent.name(),
+            });
+        }
+        cursor = find(conn, &at).await?.and_then(|o| o.spec.parent);
+    }
+    Err(Error::HierarchyCycle {
+        resource: id.name(),
+        parent: parent.name(),
+    })
+}
+
+/// Writes `next` only if the row is still at `expected_revision`; otherwise someone else
+/// changed it since it was read, and the caller must read again.
+async fn save_guarded(
+    conn: &impl ConnectionTrait,
+    next: &Organization,
+    expected_revision: i64,
+) -> Result<(), Error> {
+    let result = row::Entity::update_many()
+        .set(to_active(next))
+        .filter(Column::Id.eq(next.id.as_str()))
+        .filter(Column::Revision.eq(expected_revision))
+        .exec(conn)
+        .await
+        .map_err(db_err)?;
+    if result.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(Error::EtagMismatch {
+            resource: next.id.name(),
+        })
+    }
+}
+
+fn to_active(org: &Organization) -> row::ActiveModel {
+    let names = org.spec.display_name.to_tag_map();
+    row::ActiveModel {
+        id: Set(org.id.as_str().to_string()),
+        display_name: Set(serde_json::to_string(&names).unwrap_or_default()),
+        search_text: Set(org.spec.display_name.search_text()),
+        tin: Set(org.spec.tin.clone()),
+        kind: Set(org.spec.kind.as_str().to_string()),
+        parent_id: Set(org.spec.parent.as_ref().map(|p| p.as_str().to_string())),
+        region_code: Set(org.spec.region_code.clone()),
+        email: Set(org.spec.contacts.email.clone()),
+        phone: Set(org.spec.contacts.phone.clone()),
+        website: Set(org.spec.contacts.website.clone()),
+        create_time: Set(org.create_time.micros()),
+        update_time: Set(org.update_time.micros()),
+        delete_time: Set(org.delete_time.map(Timestamp::micros)),
+        revision: Set(org.revision),
+    }
+}
+
+fn from_row(m: row::Model) -> Result<Organization, Error> {
+    let names: BTreeMap<String, String> = serde_json::from_str(&m.display_name)
+        .map_err(|e| Error::Internal(format!("organization {}: bad display_name: {e}", m.id)))?;
+    let kind: OrganizationKind = m
+        .kind
+        .parse()
+        .map_err(|()| Error::Internal(format!("organization {}: bad kind {}", m.id, m.kind)))?;
+    Ok(Organization {
+        id: OrganizationId::from_trusted(m.id),
+        spec: OrganizationSpec {
+            display_name: LocalizedText::from_trusted(names),
+            tin: m.tin,
+            kind,
+            parent: m.parent_id.map(OrganizationId::from_trusted),
+            region_code: m.region_code,
+            contacts: Contacts {
+                email: m.email,
+                phone: m.phone,
+                website: m.website,
+            },
+        },
+        create_time: Timestamp::from_micros(m.create_time),
+        update_time: Timestamp::from_micros(m.update_time),
+        delete_time: m.delete_time.map(Timestamp::from_micros),
+        revision: m.revision,
+    })
+}

@@ -1,0 +1,48 @@
+//! The gRPC services, one file per resource family.
+//!
+//! A handler does four things, in order: (authorise,) convert the request into domain values
+//! (collecting every field violation), call the store, convert the result back. Errors become
+//! `tonic::Status` only through [`error::status`].
+
+pub mod error;
+pub mod organization;
+
+use std::sync::{Arc, OnceLock};
+
+use reestr_domain::Error;
+use reestr_store::Store;
+use sha2::{Digest, Sha256};
+use tonic::Status;
+
+/// The store, once start-up has connected and migrated it. Until then every call is
+/// UNAVAILABLE (and health says NOT_SERVING).
+#[derive(Clone, Default, Debug)]
+pub struct ReadyStore(Arc<OnceLock<Store>>);
+
+impl ReadyStore {
+    /// The store, or UNAVAILABLE while the server is starting.
+    pub fn get(&self) -> Result<&Store, Status> {
+        self.0
+            .get()
+            .ok_or_else(|| error::status(Error::Unavailable("the register is starting".into())))
+    }
+
+    /// Makes the store available; a second call is ignored.
+    pub fn set(&self, store: Store) {
+        let _ = self.0.set(store);
+    }
+}
+
+/// Hex SHA-256 of an encoded request, to tell a retry from a reuse of its `request_id`.
+pub(crate) fn request_hash(message: &impl prost::Message) -> String {
+    Sha256::digest(message.encode_to_vec())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `google.protobuf.Timestamp` of a register timestamp.
+pub(crate) fn timestamp(t: reestr_domain::time::Timestamp) -> prost_types::Timestamp {
+    let (seconds, nanos) = t.seconds_nanos();
+    prost_types::Timestamp { seconds, nanos }
+}

@@ -1,0 +1,297 @@
+//! `reestr.v1.OrganizationService`.
+
+use prost::Message as _;
+use reestr_domain::contact::ContactsDraft;
+use reestr_domain::error::{Error, Violations};
+use reestr_domain::input::Choice;
+use reestr_domain::organization::{
+    self as domain, Organization, OrganizationDraft, OrganizationId, OrganizationKind,
+};
+use reestr_domain::paging::{self, query_fingerprint};
+use reestr_domain::request_id::RequestId;
+use reestr_store::{Idempotency, OrganizationQuery, Outcome};
+use tonic::{Request, Response, Status};
+
+use super::error::status;
+use super::{ReadyStore, request_hash, timestamp};
+use crate::proto::v1 as pb;
+use crate::proto::v1::organization::Kind;
+use crate::proto::v1::organization_service_server::OrganizationService;
+
+/// Sort fields ListOrganizations accepts.
+const ORDER_FIELDS: [&str; 4] = ["name", "tin", "create_time", "update_time"];
+
+/// The organisation service.
+#[derive(Debug, Clone)]
+pub struct OrganizationApi {
+    store: ReadyStore,
+}
+
+impl OrganizationApi {
+    /// A service over the store that start-up will provide.
+    pub fn new(store: ReadyStore) -> Self {
+        Self { store }
+    }
+}
+
+#[tonic::async_trait]
+impl OrganizationService for OrganizationApi {
+    #[tracing::instrument(skip_all, fields(organization_id = %request.get_ref().organization_id))]
+    async fn create_organization(
+        &self,
+        request: Request<pb::CreateOrganizationRequest>,
+    ) -> Result<Response<pb::Organization>, Status> {
+        let store = self.store.get()?;
+        let hash = request_hash(request.get_ref());
+        let pb::CreateOrganizationRequest {
+            organization,
+            organization_id,
+            request_id,
+        } = request.into_inner();
+        let mut v = Violations::new();
+        let id = v.check(OrganizationId::parse(&organization_id, "organization_id"));
+        let request_id = v.check(RequestId::parse(&request_id, "request_id"));
+        let spec = match organization {
+            Some(org) => draft(org).validate_into("organization", &mut v),
+            None => {
+                v.add("organization", "is required");
+                None
+            }
+        };
+        v.into_result().map_err(status)?;
+        let (Some(id), Some(request_id), Some(spec)) = (id, request_id, spec) else {
+            return Err(status(Error::Internal("validated values missing".into())));
+        };
+        let idempotency = request_id.map(|request_id| Idempotency {
+            caller: String::new(),
+            method: "/reestr.v1.OrganizationService/CreateOrganization".into(),
+            request_id,
+            request_hash: hash,
+        });
+        let outcome = store
+            .organizations()
+            .create(id, spec, idempotency.as_ref(), |org| {
+                to_proto(org).encode_to_vec()
+            })
+            .await
+            .map_err(status)?;
+        match outcome {
+            Outcome::Fresh(org) => Ok(Response::new(to_proto(&org))),
+            Outcome::Replayed(bytes) => pb::Organization::decode(bytes.as_slice())
+                .map(Response::new)
+                .map_err(|e| status(Error::Internal(format!("stored response: {e}")))),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_organization(
+        &self,
+        request: Request<pb::GetOrganizationRequest>,
+    ) -> Result<Response<pb::Organization>, Status> {
+        let store = self.store.get()?;
+        let pb::GetOrganizationRequest { name } = request.into_inner();
+        let id = OrganizationId::from_name(&name, "name").map_err(invalid)?;
+        let org = store.organizations().get(&id).await.map_err(status)?;
+        Ok(Response::new(to_proto(&org)))
+    }
+
+    #[tracing::instrument(skip_all, fields(filter = %request.get_ref().filter))]
+    async fn list_organizations(
+        &self,
+        request: Request<pb::ListOrganizationsRequest>,
+    ) -> Result<Response<pb::ListOrganizationsResponse>, Status> {
+        let store = self.store.get()?;
+        let pb::ListOrganizationsRequest {
+            page_size,
+            page_token,
+            filter,
+            order_by,
+            show_deleted,
+        } = request.into_inner();
+        let mut v = Violations::new();
+        let size = v.check(paging::page_size(page_size));
+        let compiled = v.check(domain::compile_filter(&filter));
+        let order = v.check(paging::parse_order_by(&order_by, &ORDER_FIELDS, "name"));
+        v.into_result().map_err(status)?;
+        let (Some(page_size), Some(filter_tree), Some(order_by_keys)) = (size, compiled, order)
+        else {
+            return Err(status(Error::Internal("validated values missing".into())));
+        };
+        let fingerprint = query_fingerprint(&[
+            domain::COLLECTION,
+            &filter,
+            &order_by,
+            if show_deleted { "deleted" } else { "live" },
+        ]);
+        let page = store
+            .organizations()
+            .list(&OrganizationQuery {
+                filter: filter_tree,
+                order_by: order_by_keys,
+                show_deleted,
+                page_size,
+                page_token,
+                fingerprint,
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListOrganizationsResponse {
+            organizations: page.organizations.iter().map(to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name))]
+    async fn update_organization(
+        &self,
+        request: Request<pb::UpdateOrganizationRequest>,
+    ) -> Result<Response<pb::Organization>, Status> {
+        let store = self.store.get()?;
+        let pb::UpdateOrganizationRequest {
+            organization,
+            update_mask,
+        } = request.into_inner();
+        let Some(organization) = organization else {
+            return Err(invalid_field("organization", "is required"));
+        };
+        tracing::Span::current().record("name", organization.name.as_str());
+        let id =
+            OrganizationId::from_name(&organization.name, "organization.name").map_err(invalid)?;
+        let etag = organization.etag.clone();
+        let requested = draft(organization);
+        let paths = update_mask.map(|m| m.paths).unwrap_or_default();
+        let fields = domain::resolve_update_mask(&paths, &requested).map_err(status)?;
+        let org = store
+            .organizations()
+            .update(&id, &etag, |current| {
+                domain::merge(&current.spec.to_draft(), &requested, &fields)
+                    .validate("organization")
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(to_proto(&org)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn delete_organization(
+        &self,
+        request: Request<pb::DeleteOrganizationRequest>,
+    ) -> Result<Response<pb::Organization>, Status> {
+        let store = self.store.get()?;
+        let pb::DeleteOrganizationRequest { name, etag } = request.into_inner();
+        let id = OrganizationId::from_name(&name, "name").map_err(invalid)?;
+        let org = store
+            .organizations()
+            .delete(&id, &etag)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(to_proto(&org)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn undelete_organization(
+        &self,
+        request: Request<pb::UndeleteOrganizationRequest>,
+    ) -> Result<Response<pb::Organization>, Status> {
+        let store = self.store.get()?;
+        let pb::UndeleteOrganizationRequest { name, etag } = request.into_inner();
+        let id = OrganizationId::from_name(&name, "name").map_err(invalid)?;
+        let org = store
+            .organizations()
+            .undelete(&id, &etag)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(to_proto(&org)))
+    }
+}
+
+fn invalid(v: reestr_domain::FieldViolation) -> Status {
+    status(Error::InvalidArgument(vec![v]))
+}
+
+fn invalid_field(field: &str, description: &str) -> Status {
+    status(Error::invalid(field, description))
+}
+
+/// The mutable fields of a request's organisation. Destructures the whole message, so a new
+/// proto field fails to compile until it is handled here.
+fn draft(org: pb::Organization) -> OrganizationDraft {
+    let pb::Organization {
+        name: _,
+        display_name,
+        tin,
+        kind,
+        parent,
+        region_code,
+        contacts,
+        create_time: _,
+        update_time: _,
+        delete_time: _,
+        etag: _,
+    } = org;
+    let kind = match Kind::try_from(kind) {
+        Ok(Kind::Unspecified) => Choice::Unset,
+        Ok(Kind::StateBody) => Choice::Known(OrganizationKind::StateBody),
+        Ok(Kind::EconomicBody) => Choice::Known(OrganizationKind::EconomicBody),
+        Ok(Kind::LocalGovernment) => Choice::Known(OrganizationKind::LocalGovernment),
+        Ok(Kind::Other) => Choice::Known(OrganizationKind::Other),
+        Err(_) => Choice::Unknown(kind),
+    };
+    let contacts = contacts
+        .map(|c| {
+            let pb::Contacts {
+                email,
+                phone,
+                website,
+            } = c;
+            ContactsDraft {
+                email,
+                phone,
+                website,
+            }
+        })
+        .unwrap_or_default();
+    OrganizationDraft {
+        display_name: display_name.into_iter().collect(),
+        tin,
+        kind,
+        parent,
+        region_code,
+        contacts,
+    }
+}
+
+/// The API form of an organisation.
+fn to_proto(org: &Organization) -> pb::Organization {
+    let spec = &org.spec;
+    let kind = match spec.kind {
+        OrganizationKind::StateBody => Kind::StateBody,
+        OrganizationKind::EconomicBody => Kind::EconomicBody,
+        OrganizationKind::LocalGovernment => Kind::LocalGovernment,
+        OrganizationKind::Other => Kind::Other,
+    };
+    let c = &spec.contacts;
+    let contacts =
+        (c.email.is_some() || c.phone.is_some() || c.website.is_some()).then(|| pb::Contacts {
+            email: c.email.clone().unwrap_or_default(),
+            phone: c.phone.clone().unwrap_or_default(),
+            website: c.website.clone().unwrap_or_default(),
+        });
+    pb::Organization {
+        name: org.id.name(),
+        display_name: spec.display_name.to_tag_map().into_iter().collect(),
+        tin: spec.tin.clone(),
+        kind: kind as i32,
+        parent: spec
+            .parent
+            .as_ref()
+            .map(OrganizationId::name)
+            .unwrap_or_default(),
+        region_code: spec.region_code.clone().unwrap_or_default(),
+        contacts,
+        create_time: Some(timestamp(org.create_time)),
+        update_time: Some(timestamp(org.update_time)),
+        delete_time: org.delete_time.map(timestamp),
+        etag: org.etag(),
+    }
+}

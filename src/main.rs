@@ -1,0 +1,258 @@
+//! `reestr`: the register's server and its operator commands.
+//!
+//! ```text
+//! reestr serve                 run the gRPC server (migrations applied on start)
+//! reestr migrate up|down|status
+//! ```
+//! Every flag can also be given as an environment variable `REESTR_*` (see `--help`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use reestr::server::{self, Limits, ServerConfig};
+use reestr::telemetry::{self, LogFormat};
+use reestr_store::{ConnectionSettings, Database};
+
+/// The Unified Register of Information Systems and Register of reference classifiers.
+#[derive(Parser, Debug)]
+#[command(name = "reestr", version, about)]
+struct Cli {
+    /// Log line format.
+    #[arg(
+        long,
+        env = "REESTR_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty",
+        global = true
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the gRPC server.
+    Serve(ServeArgs),
+    /// Apply, roll back or list database migrations.
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back the newest migrations.
+    Down {
+        /// How many to roll back.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+#[derive(Args, Debug)]
+struct DbArgs {
+    /// Directory for the SQLite database and other server files; created if missing.
+    #[arg(long, env = "REESTR_DATA_DIR", default_value = "./reestr-data")]
+    data_dir: PathBuf,
+    /// Database URL: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`. Default: `reestr.db`
+    /// in the data directory.
+    #[arg(long, env = "REESTR_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Database connection pool size.
+    #[arg(long, env = "REESTR_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    db_max_connections: u32,
+    /// SQLite `synchronous` mode: `full` makes every acknowledged write survive a power cut;
+    /// `normal` is faster and survives a crash of the process but not of the machine.
+    #[arg(long, env = "REESTR_SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"])]
+    sqlite_synchronous: String,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "REESTR_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: String,
+    /// Do not apply migrations on start; refuse to start if the schema is behind.
+    #[arg(long, env = "REESTR_NO_MIGRATE")]
+    no_migrate: bool,
+    /// Largest request message accepted, in bytes.
+    #[arg(long, env = "REESTR_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    max_message_bytes: usize,
+    /// Concurrent calls (HTTP/2 streams) per connection.
+    #[arg(long, env = "REESTR_MAX_CONCURRENT_STREAMS", default_value_t = 200)]
+    max_concurrent_streams: u32,
+    /// Longest a call may run, e.g. `30s`, `500ms`.
+    #[arg(long, env = "REESTR_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    request_timeout: Duration,
+    /// Interval of HTTP/2 keepalive pings.
+    #[arg(long, env = "REESTR_KEEPALIVE_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    keepalive_interval: Duration,
+    /// How long a keepalive ping may go unanswered.
+    #[arg(long, env = "REESTR_KEEPALIVE_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    keepalive_timeout: Duration,
+    /// How long in-flight calls may take to finish on shutdown.
+    #[arg(long, env = "REESTR_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    shutdown_grace: Duration,
+    /// How often the health probe pings the database.
+    #[arg(long, env = "REESTR_HEALTH_PROBE_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    health_probe_interval: Duration,
+}
+
+/// Parses `250ms`, `30s`, `5m` or `1h`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected e.g. 30s, 500ms, 5m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("{s:?}: unit must be ms, s, m or h")),
+    }
+}
+
+impl DbArgs {
+    /// Creates the data directory and works out the connection settings.
+    fn settings(&self) -> Result<ConnectionSettings, String> {
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+            format!(
+                "cannot create data directory {}: {e}",
+                self.data_dir.display()
+            )
+        })?;
+        let url = match &self.database_url {
+            Some(url) => url.clone(),
+            None => sqlite_url(&self.data_dir.join("reestr.db")),
+        };
+        let mut settings = ConnectionSettings::new(url);
+        settings.max_connections = self.db_max_connections;
+        settings.sqlite_synchronous_full = self.sqlite_synchronous == "full";
+        Ok(settings)
+    }
+}
+
+fn sqlite_url(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    format!("sqlite://{}", absolute.display())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate { db, action } => migrate(db, action).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let database = args.db.settings()?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let mut config = ServerConfig::new(args.db.data_dir.clone(), database);
+    config.migrate = !args.no_migrate;
+    config.limits = Limits {
+        max_message_bytes: args.max_message_bytes,
+        max_concurrent_streams: args.max_concurrent_streams,
+        request_timeout: args.request_timeout,
+        keepalive_interval: args.keepalive_interval,
+        keepalive_timeout: args.keepalive_timeout,
+    };
+    config.shutdown_grace = args.shutdown_grace;
+    config.health_probe_interval = args.health_probe_interval;
+    server::run(listener, config, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+async fn migrate(db: DbArgs, action: MigrateAction) -> Result<(), String> {
+    let settings = db.settings()?;
+    let database = Database::connect(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    match action {
+        MigrateAction::Up => {
+            database.migrate_up().await.map_err(|e| e.to_string())?;
+            println!("migrations applied");
+        }
+        MigrateAction::Down { steps } => {
+            database
+                .migrate_down(steps)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("rolled back {steps} migration(s)");
+        }
+        MigrateAction::Status => {
+            for m in database
+                .migration_status()
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!(
+                    "{} {}",
+                    if m.applied { "applied" } else { "pending" },
+                    m.name
+                );
+            }
+        }
+    }
+    database.close().await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,263 @@
+//! The server: start-up, services, limits, health, graceful shutdown.
+//!
+//! [`run`] takes an already-bound listener, so tests bind `127.0.0.1:0` and learn the port
+//! before the server starts. The sequence is:
+//! 1. Serve at once, with health NOT_SERVING for `""` and every service, and every reestr call
+//!    UNAVAILABLE, so orchestrators can watch start-up.
+//! 2. Connect to the database (retrying while it does not answer), apply migrations (or,
+//!    with `--no-migrate`, refuse to start on a schema that is behind), open the store.
+//! 3. Turn SERVING. A background probe pings the database and turns health NOT_SERVING while
+//!    it does not answer, SERVING again when it does.
+//! 4. On the shutdown signal: NOT_SERVING first, then stop accepting connections, give
+//!    in-flight calls the grace period to finish, and close the database pool.
+
+pub mod health;
+pub mod rpc;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reestr_domain::Error;
+use reestr_store::{ConnectionSettings, Database, Store};
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::api::ReadyStore;
+use crate::api::organization::OrganizationApi;
+use crate::proto;
+use crate::proto::v1::organization_service_server::OrganizationServiceServer;
+
+/// Fully qualified names of the register's own gRPC services, as health reports them.
+pub const SERVICE_NAMES: [&str; 1] = ["reestr.v1.OrganizationService"];
+
+/// Transport limits. Every one is explicit, so the server's behaviour under abuse is known.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request message accepted (decoded size); larger ones get RESOURCE_EXHAUSTED.
+    pub max_message_bytes: usize,
+    /// HTTP/2 streams (concurrent calls) one connection may have open.
+    pub max_concurrent_streams: u32,
+    /// Longest a call may run; a client's shorter `grpc-timeout` wins. DEADLINE_EXCEEDED after.
+    pub request_timeout: Duration,
+    /// Interval of HTTP/2 keepalive pings to idle clients.
+    pub keepalive_interval: Duration,
+    /// How long a keepalive ping may go unanswered before the connection is closed.
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 4 * 1024 * 1024,
+            max_concurrent_streams: 200,
+            request_timeout: Duration::from_secs(30),
+            keepalive_interval: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Everything `reestr serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Directory for the SQLite file and other server-owned files.
+    pub data_dir: PathBuf,
+    /// The database.
+    pub database: ConnectionSettings,
+    /// Apply pending migrations on start.
+    pub migrate: bool,
+    /// Transport limits.
+    pub limits: Limits,
+    /// How long in-flight calls may take to finish after the shutdown signal.
+    pub shutdown_grace: Duration,
+    /// How often the health probe pings the database.
+    pub health_probe_interval: Duration,
+}
+
+impl ServerConfig {
+    /// A configuration with the defaults for `database`.
+    pub fn new(data_dir: PathBuf, database: ConnectionSettings) -> Self {
+        Self {
+            data_dir,
+            database,
+            migrate: true,
+            limits: Limits::default(),
+            shutdown_grace: Duration::from_secs(10),
+            health_probe_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The database could not be prepared.
+    #[error("start-up failed: {0}")]
+    Startup(Error),
+    /// The gRPC transport failed.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Reflection could not load the descriptors.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The server task panicked or was cancelled.
+    #[error("server task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Serves the register on `listener` until `shutdown` completes.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let health = health::Health::new(reporter);
+    health.set_all(false).await;
+
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+
+    let ready = ReadyStore::default();
+    let limits = &config.limits;
+    let organizations = OrganizationServiceServer::new(OrganizationApi::new(ready.clone()))
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(usize::MAX);
+
+    let local = listener.local_addr().ok();
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = Server::builder()
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+        .layer(rpc::RpcLayer::new(
+            limits.request_timeout,
+            limits.max_message_bytes,
+        ))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(organizations)
+        .serve_with_incoming_shutdown(incoming, async {
+            let _ = stop_rx.await;
+        });
+    let mut server = tokio::spawn(server);
+    tracing::info!(address = ?local, "listening");
+
+    tokio::pin!(shutdown);
+    let database = tokio::select! {
+        prepared = prepare(&config, &ready) => match prepared {
+            Ok(db) => db,
+            Err(err) => {
+                let _ = stop_tx.send(());
+                let _ = server.await;
+                return Err(ServerError::Startup(err));
+            }
+        },
+        () = &mut shutdown => {
+            health.set_all(false).await;
+            let _ = stop_tx.send(());
+            return finish(server, config.shutdown_grace).await;
+        }
+        done = &mut server => {
+            done??;
+            return Ok(());
+        }
+    };
+    health.set_all(true).await;
+    tracing::info!("serving");
+    let probe = tokio::spawn(health::probe(
+        database.clone(),
+        health.clone(),
+        config.health_probe_interval,
+    ));
+
+    let result = tokio::select! {
+        () = &mut shutdown => {
+            tracing::info!("shutdown requested: NOT_SERVING, draining in-flight calls");
+            probe.abort();
+            health.set_all(false).await;
+            let _ = stop_tx.send(());
+            finish(server, config.shutdown_grace).await
+        }
+        done = &mut server => {
+            probe.abort();
+            done.map_err(ServerError::from).and_then(|r| r.map_err(ServerError::from))
+        }
+    };
+    if let Err(err) = database.close().await {
+        tracing::warn!(error = %err, "closing the database pool");
+    }
+    tracing::info!("stopped");
+    result
+}
+
+/// Reflection over every service the server has (reestr, health, both reflection versions) and
+/// the `google.rpc` error details, so that grpcurl can list, describe, and print error details
+/// with no proto files at hand.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+}
+
+/// Waits up to `grace` for the server to finish its in-flight calls, then drops the rest.
+async fn finish(
+    mut server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    grace: Duration,
+) -> Result<(), ServerError> {
+    match tokio::time::timeout(grace, &mut server).await {
+        Ok(done) => Ok(done??),
+        Err(_) => {
+            tracing::warn!(
+                ?grace,
+                "grace period over: cancelling the calls still running"
+            );
+            server.abort();
+            Ok(())
+        }
+    }
+}
+
+/// Connects (retrying while the database does not answer), migrates or checks the schema, and
+/// opens the store.
+async fn prepare(config: &ServerConfig, ready: &ReadyStore) -> Result<Database, Error> {
+    let mut delay = Duration::from_millis(200);
+    let database = loop {
+        match Database::connect(&config.database).await {
+            Ok(db) => break db,
+            Err(Error::Unavailable(detail)) => {
+                tracing::warn!(error = %detail, retry_in = ?delay, "database not answering");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(other) => return Err(other),
+        }
+    };
+    if config.migrate {
+        database.migrate_up().await?;
+        tracing::info!("migrations applied");
+    } else {
+        let pending: Vec<String> = database
+            .migration_status()
+            .await?
+            .into_iter()
+            .filter(|m| !m.applied)
+            .map(|m| m.name)
+            .collect();
+        if !pending.is_empty() {
+            return Err(Error::Internal(format!(
+                "the database schema is behind (pending: {}); run `reestr migrate up`",
+                pending.join(", ")
+            )));
+        }
+    }
+    ready.set(Store::open(database.clone()).await?);
+    Ok(database)
+}

@@ -1,0 +1,207 @@
+//! The per-call tower layer: one tracing span per RPC, the request deadline, and a clear
+//! status for oversize requests.
+//!
+//! - **Span**: `rpc` with `method`, `peer`, and, when the call ends, `code` (gRPC status code)
+//!   and `latency_ms`. The code is read from the response headers, where tonic puts the status
+//!   of every failed unary call; a response without one is a success.
+//! - **Deadline**: the call is cancelled after the server's request timeout or the client's
+//!   `grpc-timeout`, whichever is shorter, and answered DEADLINE_EXCEEDED (REQUEST_TIMEOUT).
+//! - **Oversize**: tonic refuses a message above the decoding limit with OUT_OF_RANGE; this
+//!   layer answers RESOURCE_EXHAUSTED (MESSAGE_TOO_LARGE) instead, with the limit in the
+//!   error's metadata, as clients expect for a size limit.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use http::{Request, Response};
+use tonic::body::Body;
+use tonic::transport::server::TcpConnectInfo;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use crate::api::error::DOMAIN;
+
+/// Adds [`RpcService`] around the router.
+#[derive(Debug, Clone)]
+pub struct RpcLayer {
+    timeout: Duration,
+    max_message_bytes: usize,
+}
+
+impl RpcLayer {
+    /// A layer with the server's request timeout and message limit.
+    pub fn new(timeout: Duration, max_message_bytes: usize) -> Self {
+        Self {
+            timeout,
+            max_message_bytes,
+        }
+    }
+}
+
+impl<S> Layer<S> for RpcLayer {
+    type Service = RpcService<S>;
+
+    fn layer(&self, inner: S) -> RpcService<S> {
+        RpcService {
+            inner,
+            timeout: self.timeout,
+            max_message_bytes: self.max_message_bytes,
+        }
+    }
+}
+
+/// See the module documentation.
+#[derive(Debug, Clone)]
+pub struct RpcService<S> {
+    inner: S,
+    timeout: Duration,
+    max_message_bytes: usize,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B> Service<Request<B>> for RpcService<S>
+where
+    S: Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    B: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        // The clone that was polled ready serves this call; the fresh clone stays for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let method = request.uri().path().to_string();
+        let peer = request
+            .extensions()
+            .get::<TcpConnectInfo>()
+            .and_then(TcpConnectInfo::remote_addr);
+        let deadline = request
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout)
+            .map_or(self.timeout, |client| client.min(self.timeout));
+        let max_message_bytes = self.max_message_bytes;
+        let span = tracing::info_span!(
+            "rpc",
+            method = %method,
+            peer = peer.map(|p| p.to_string()).unwrap_or_default(),
+            code = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        Box::pin(
+            async move {
+                let started = Instant::now();
+                let response = match tokio::time::timeout(deadline, inner.call(request)).await {
+                    Ok(Ok(response)) => rewrite_oversize(response, max_message_bytes),
+                    Ok(Err(err)) => return Err(err),
+                    Err(_) => timeout_response(deadline),
+                };
+                let code = response_code(&response);
+                let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+                let span = tracing::Span::current();
+                span.record("code", format!("{code:?}"));
+                span.record("latency_ms", latency_ms);
+                let routine = method.starts_with("/grpc.");
+                match code {
+                    Code::Internal | Code::Unknown | Code::DataLoss => {
+                        tracing::error!("rpc failed")
+                    }
+                    _ if routine => tracing::debug!("rpc"),
+                    _ => tracing::info!("rpc"),
+                }
+                Ok(response)
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// The status code of a response: the one in its headers, OK when there is none (the status
+/// of a successful call follows in the trailers).
+fn response_code(response: &Response<Body>) -> Code {
+    Status::from_header_map(response.headers()).map_or(Code::Ok, |s| s.code())
+}
+
+fn rewrite_oversize(response: Response<Body>, limit: usize) -> Response<Body> {
+    match Status::from_header_map(response.headers()) {
+        Some(s) if s.code() == Code::OutOfRange && s.message().contains("length too large") => {
+            let mut details = ErrorDetails::new();
+            details.set_error_info(
+                "MESSAGE_TOO_LARGE",
+                DOMAIN,
+                HashMap::from([("limit_bytes".to_string(), limit.to_string())]),
+            );
+            Status::with_error_details(
+                Code::ResourceExhausted,
+                format!("the request message is larger than the server's limit of {limit} bytes"),
+                details,
+            )
+            .into_http()
+        }
+        _ => response,
+    }
+}
+
+fn timeout_response(deadline: Duration) -> Response<Body> {
+    let mut details = ErrorDetails::new();
+    details.set_error_info(
+        "REQUEST_TIMEOUT",
+        DOMAIN,
+        HashMap::from([("timeout_ms".to_string(), deadline.as_millis().to_string())]),
+    );
+    Status::with_error_details(
+        Code::DeadlineExceeded,
+        format!("the call did not finish within {deadline:?}"),
+        details,
+    )
+    .into_http()
+}
+
+/// Parses the gRPC `grpc-timeout` header: up to 8 digits and a unit (H, M, S, m, u, n).
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_units_parse() {
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("150m"), Some(Duration::from_millis(150)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("5u"), Some(Duration::from_micros(5)));
+        assert_eq!(parse_grpc_timeout("S"), None);
+        assert_eq!(parse_grpc_timeout("12x"), None);
+        assert_eq!(parse_grpc_timeout("123456789S"), None);
+    }
+}
