@@ -25,7 +25,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out_dir.join("reestr_descriptor.bin"), fds.encode_to_vec())?;
 
+    // Maps as BTreeMap: a message then always encodes to the same bytes, which the
+    // request_id check relies on (it hashes the encoded request).
     tonic_prost_build::configure()
+        .btree_map(".")
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

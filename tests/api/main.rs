@@ -1,1 +1,9 @@
-fn main() {}
+//! Integration tests: each drives a real reestr server through its gRPC API.
+//!
+//! Run on SQLite by default; set `TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres`
+//! to run the same tests on PostgreSQL (each test creates and drops its own database).
+
+mod grpcurl;
+mod helpers;
+mod organization;
+mod server;

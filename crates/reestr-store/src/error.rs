@@ -34,10 +34,25 @@ pub fn db_err(err: DbErr) -> Error {
     }
 }
 
+/// Errors that say the database cannot serve now but may soon: lost or refused connections,
+/// an exhausted pool, SQLite's busy/locked (the busy timeout ran out), PostgreSQL refusing
+/// connections or shutting down.
 fn is_connection_error(e: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error as E;
-    matches!(
-        e,
-        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Protocol(_)
-    )
+    match e {
+        E::Io(_)
+        | E::Tls(_)
+        | E::PoolTimedOut
+        | E::PoolClosed
+        | E::WorkerCrashed
+        | E::Protocol(_) => true,
+        E::Database(db) => matches!(
+            db.code().as_deref(),
+            // SQLite: SQLITE_BUSY, SQLITE_LOCKED (and their extended codes).
+            Some("5" | "6" | "261" | "262" | "517")
+                // PostgreSQL: connection exceptions, admin shutdown, cannot connect now.
+                | Some("08000" | "08003" | "08006" | "57P01" | "57P02" | "57P03")
+        ),
+        _ => false,
+    }
 }

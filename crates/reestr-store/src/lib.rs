@@ -25,7 +25,10 @@ use reestr_domain::paging::PageTokens;
 use reestr_domain::time::Timestamp;
 use reestr_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{
+    ConnectOptions, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use error::db_err;
@@ -247,7 +250,18 @@ impl Store {
             Some(lock) => Some(lock.lock().await),
             None => None,
         };
-        let txn = self.conn().begin().await.map_err(db_err)?;
+        // BEGIN IMMEDIATE on SQLite: take the write lock up front, so a writer outside this
+        // process makes us wait (busy timeout) instead of failing at the first write.
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (self.inner.db.backend == Backend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        let txn = self
+            .conn()
+            .begin_with_options(options)
+            .await
+            .map_err(db_err)?;
         Ok(Write {
             txn,
             _serial: serial,

@@ -1,0 +1,277 @@
+//! The test harness: a real reestr server, in process, on `127.0.0.1:0`, with a database of
+//! its own.
+//!
+//! Every test gets a fresh database: a SQLite file in a temporary directory, or, when
+//! `TEST_DATABASE_URL` names a PostgreSQL server (e.g. `postgres://postgres@127.0.0.1:5432/postgres`),
+//! a new database `reestr_test_<uuid>` created on it and dropped when the test ends. Server
+//! logs go nowhere unless `TEST_LOG` is set.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reestr::proto::v1::organization_service_client::OrganizationServiceClient;
+use reestr::server::{self, ServerConfig, ServerError};
+use reestr::telemetry::{self, LogFormat};
+use reestr_store::{ConnectionSettings, Database};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// A running server and clients connected to it.
+pub struct TestApp {
+    /// Where the server listens.
+    pub addr: SocketAddr,
+    /// OrganizationService client.
+    pub organizations: OrganizationServiceClient<Channel>,
+    /// Health client.
+    pub health: HealthClient<Channel>,
+    /// The server's database URL (for raw SQL in tests).
+    pub database_url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), ServerError>>>,
+    database: TestDatabase,
+    _dir: TempDir,
+}
+
+/// Starts a server with the default configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server after `configure` has adjusted its configuration.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServerConfig)) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        telemetry::init(LogFormat::Pretty);
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database = TestDatabase::create(&dir).await;
+    let mut config = ServerConfig::new(
+        dir.path().to_path_buf(),
+        ConnectionSettings::new(&database.url),
+    );
+    config.database.max_connections = 8;
+    config.health_probe_interval = Duration::from_millis(200);
+    configure(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server::run(listener, config, async {
+        let _ = stopped.await;
+    }));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect to the test server");
+    let mut app = TestApp {
+        addr,
+        organizations: OrganizationServiceClient::new(channel.clone()),
+        health: HealthClient::new(channel),
+        database_url: database.url.clone(),
+        stop: Some(stop),
+        task: Some(task),
+        database,
+        _dir: dir,
+    };
+    app.wait_for_health("", ServingStatus::Serving).await;
+    app
+}
+
+impl TestApp {
+    /// The health status of `service` ("" for the whole server).
+    pub async fn health_of(&mut self, service: &str) -> ServingStatus {
+        let response = self
+            .health
+            .check(HealthCheckRequest {
+                service: service.to_string(),
+            })
+            .await
+            .expect("health check");
+        response.into_inner().status()
+    }
+
+    /// Waits (up to 30 s) until `service` reports `wanted`.
+    pub async fn wait_for_health(&mut self, service: &str, wanted: ServingStatus) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if self.health_of(service).await == wanted {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "health of {service:?} never became {wanted:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A new connection to the server (for tests that need clients of their own).
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    /// Signals shutdown without waiting.
+    pub fn signal_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Signals shutdown and waits for the server to stop; returns its result.
+    pub async fn stop(&mut self) -> Result<(), ServerError> {
+        self.signal_stop();
+        match self.task.take() {
+            Some(task) => task.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs raw SQL on the PostgreSQL server through the admin connection (not the test's own
+    /// database). Panics on SQLite.
+    pub async fn execute_admin_sql(&self, sql: &str) {
+        let (admin, _) = self.database.admin_url.as_ref().expect("PostgreSQL only");
+        let db = Database::connect(&ConnectionSettings::new(admin))
+            .await
+            .expect("connect as admin");
+        db.connection()
+            .execute_unprepared(sql)
+            .await
+            .expect("admin SQL");
+        db.close().await.expect("close");
+    }
+
+    /// Opens a separate connection that holds the database's write lock (SQLite) or an
+    /// exclusive lock on `organizations` (PostgreSQL) until released, so the server's calls
+    /// that need it wait.
+    pub async fn hold_write_lock(&self) -> WriteLock {
+        let db = Database::connect(&ConnectionSettings::new(&self.database_url))
+            .await
+            .expect("connect for the lock");
+        let txn = db.connection().begin().await.expect("begin");
+        let sql = if self.is_postgres() {
+            "LOCK TABLE organizations IN ACCESS EXCLUSIVE MODE"
+        } else {
+            "UPDATE settings SET key = key"
+        };
+        txn.execute_unprepared(sql).await.expect("take the lock");
+        WriteLock { txn, db }
+    }
+
+    /// Whether the server runs on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.database.admin_url.is_some()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        self.database.drop_now();
+    }
+}
+
+/// A lock held by [`TestApp::hold_write_lock`].
+pub struct WriteLock {
+    txn: DatabaseTransaction,
+    db: Database,
+}
+
+impl WriteLock {
+    /// Rolls back, releasing the lock.
+    pub async fn release(self) {
+        self.txn.rollback().await.expect("rollback");
+        self.db.close().await.expect("close");
+    }
+}
+
+/// The database of one test.
+struct TestDatabase {
+    url: String,
+    /// Server-level URL and database name, on PostgreSQL.
+    admin_url: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    async fn create(dir: &TempDir) -> TestDatabase {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(admin) if !admin.is_empty() => {
+                let name = format!("reestr_test_{}", uuid::Uuid::new_v4().simple());
+                let db = Database::connect(&ConnectionSettings::new(&admin))
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                db.connection()
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                db.close().await.expect("close admin connection");
+                TestDatabase {
+                    url: with_database(&admin, &name),
+                    admin_url: Some((admin, name)),
+                }
+            }
+            _ => TestDatabase {
+                url: format!("sqlite://{}", dir.path().join("reestr.db").display()),
+                admin_url: None,
+            },
+        }
+    }
+
+    /// Drops a PostgreSQL test database, from a thread of its own: `Drop` cannot await, and
+    /// the test's runtime may be shutting down.
+    fn drop_now(&mut self) {
+        let Some((admin, name)) = self.admin_url.take() else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(db) = Database::connect(&ConnectionSettings::new(&admin)).await {
+                    let _ = db
+                        .connection()
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                    let _ = db.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
