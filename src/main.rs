@@ -3,6 +3,8 @@
 //! ```text
 //! reestr serve                 run the gRPC server (migrations applied on start)
 //! reestr migrate up|down|status
+//! reestr token create --organization stat --role EDITOR
+//! reestr audit verify
 //! ```
 //! Every flag can also be given as an environment variable `REESTR_*` (see `--help`).
 
@@ -11,9 +13,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use reestr::server::{self, Limits, ServerConfig};
+use reestr::server::auth::RateLimit;
+use reestr::server::{self, Limits, ServerConfig, TlsFiles};
 use reestr::telemetry::{self, LogFormat};
-use reestr_store::{ConnectionSettings, Database};
+use reestr_domain::access::Role;
+use reestr_domain::time::Timestamp;
+use reestr_domain::token::TokenDraft;
+use reestr_store::{AuditContext, ConnectionSettings, Database, Store};
 
 /// The Unified Register of Information Systems and Register of reference classifiers.
 #[derive(Parser, Debug)]
@@ -36,6 +42,20 @@ struct Cli {
 enum Command {
     /// Run the gRPC server.
     Serve(ServeArgs),
+    /// Manage API tokens directly in the database (bootstrap and operations).
+    Token {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Check the audit trail offline.
+    Audit {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Apply, roll back or list database migrations.
     Migrate {
         #[command(flatten)]
@@ -57,6 +77,32 @@ enum MigrateAction {
     },
     /// List migrations and whether each is applied.
     Status,
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenAction {
+    /// Create a token and print its secret (shown once).
+    Create {
+        /// Organisation the token acts for, `organizations/ID` or `ID`; omit for an operator
+        /// token whose only role is REGISTRY_ADMIN.
+        #[arg(long)]
+        organization: Option<String>,
+        /// A role: REGISTRY_ADMIN, EDITOR, REVIEWER or READER; repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// What the token is for.
+        #[arg(long, default_value = "created with reestr token create")]
+        display_name: String,
+        /// Expire the token after this many days.
+        #[arg(long)]
+        expire_days: Option<u32>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditAction {
+    /// Recompute the hash chain; exit status 1 if it is broken.
+    Verify,
 }
 
 #[derive(Args, Debug)]
@@ -96,6 +142,24 @@ struct ServeArgs {
     /// Longest a call may run, e.g. `30s`, `500ms`.
     #[arg(long, env = "REESTR_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     request_timeout: Duration,
+    /// Calls served at once across all connections; more wait for a free slot.
+    #[arg(long, env = "REESTR_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
+    max_concurrent_requests: usize,
+    /// Requests per second each authenticated caller may send (sustained); 0 disables.
+    #[arg(long, env = "REESTR_RATE_LIMIT_PER_SECOND", default_value_t = 200)]
+    rate_limit_per_second: u32,
+    /// Requests a caller may send at once above its sustained rate.
+    #[arg(long, env = "REESTR_RATE_LIMIT_BURST", default_value_t = 400)]
+    rate_limit_burst: u32,
+    /// PEM certificate chain of the server: serve TLS.
+    #[arg(long, env = "REESTR_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the server.
+    #[arg(long, env = "REESTR_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// PEM CA certificate: require client certificates signed by it (mutual TLS).
+    #[arg(long, env = "REESTR_TLS_CLIENT_CA")]
+    tls_client_ca: Option<PathBuf>,
     /// Interval of HTTP/2 keepalive pings.
     #[arg(long, env = "REESTR_KEEPALIVE_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     keepalive_interval: Duration,
@@ -175,6 +239,89 @@ async fn execute(command: Command) -> Result<(), String> {
     match command {
         Command::Serve(args) => serve(args).await,
         Command::Migrate { db, action } => migrate(db, action).await,
+        Command::Token { db, action } => token(db, action).await,
+        Command::Audit { db, action } => audit(db, action).await,
+    }
+}
+
+/// Connects to a migrated database and opens the store (for the offline commands).
+async fn open_store(db: &DbArgs) -> Result<Store, String> {
+    let settings = db.settings()?;
+    let database = Database::connect(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    database.migrate_up().await.map_err(|e| e.to_string())?;
+    Store::open(database).await.map_err(|e| e.to_string())
+}
+
+async fn token(db: DbArgs, action: TokenAction) -> Result<(), String> {
+    let store = open_store(&db).await?;
+    match action {
+        TokenAction::Create {
+            organization,
+            roles,
+            display_name,
+            expire_days,
+        } => {
+            let now = reestr_store::now();
+            let draft = TokenDraft {
+                organization: organization
+                    .map(|o| {
+                        if o.starts_with("organizations/") {
+                            o
+                        } else {
+                            format!("organizations/{o}")
+                        }
+                    })
+                    .unwrap_or_default(),
+                roles: roles.iter().map(|r| r.parse::<Role>().ok()).collect(),
+                display_name,
+                expire_time: expire_days.map(|d| {
+                    Timestamp::from_micros(now.micros() + i64::from(d) * 86_400 * 1_000_000)
+                }),
+            };
+            let spec = draft.validate(now).map_err(|e| e.to_string())?;
+            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+            let ctx = AuditContext {
+                caller: format!("operator:{user}"),
+                method: "cli:token create".into(),
+                ..Default::default()
+            };
+            let (token, secret) = store
+                .tokens()
+                .create(&ctx, spec)
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!("created {}", token.id.name());
+            println!("{secret}");
+        }
+    }
+    store.database().close().await.map_err(|e| e.to_string())
+}
+
+async fn audit(db: DbArgs, action: AuditAction) -> Result<(), String> {
+    let store = open_store(&db).await?;
+    match action {
+        AuditAction::Verify => {
+            let report = store
+                .verify_audit_chain()
+                .await
+                .map_err(|e| e.to_string())?;
+            store.database().close().await.map_err(|e| e.to_string())?;
+            match report.first_broken {
+                None => {
+                    println!(
+                        "intact: {} events verified, head hash {}",
+                        report.verified, report.head_hash
+                    );
+                    Ok(())
+                }
+                Some(seq) => Err(format!(
+                    "the audit chain is broken at sequence {seq} ({} events verified before it)",
+                    report.verified
+                )),
+            }
+        }
     }
 }
 
@@ -188,12 +335,30 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     config.limits = Limits {
         max_message_bytes: args.max_message_bytes,
         max_concurrent_streams: args.max_concurrent_streams,
+        max_concurrent_requests: args.max_concurrent_requests,
+        rate_limit: RateLimit {
+            per_second: args.rate_limit_per_second,
+            burst: args.rate_limit_burst,
+        },
         request_timeout: args.request_timeout,
         keepalive_interval: args.keepalive_interval,
         keepalive_timeout: args.keepalive_timeout,
     };
     config.shutdown_grace = args.shutdown_grace;
     config.health_probe_interval = args.health_probe_interval;
+    config.tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert,
+            key,
+            client_ca: args.tls_client_ca,
+        }),
+        (None, None) if args.tls_client_ca.is_none() => None,
+        _ => {
+            return Err(
+                "--tls-cert and --tls-key go together, and --tls-client-ca needs both".into(),
+            );
+        }
+    };
     server::run(listener, config, shutdown_signal())
         .await
         .map_err(|e| e.to_string())

@@ -26,6 +26,9 @@ pub fn status(err: Error) -> Status {
         | Error::ReferenceNotFound { .. }
         | Error::HierarchyCycle { .. }
         | Error::InUse { .. } => Code::FailedPrecondition,
+        Error::Unauthenticated { .. } => Code::Unauthenticated,
+        Error::PermissionDenied { .. } => Code::PermissionDenied,
+        Error::RateLimited { .. } => Code::ResourceExhausted,
         Error::Unavailable(_) => Code::Unavailable,
         Error::Internal(_) => Code::Internal,
     };
@@ -46,6 +49,9 @@ pub fn status(err: Error) -> Status {
         }
         Error::Unavailable(_) => {
             details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+        }
+        Error::RateLimited { retry_after_ms } => {
+            details.set_retry_info(Some(std::time::Duration::from_millis(*retry_after_ms)));
         }
         _ => {}
     }

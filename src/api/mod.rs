@@ -4,8 +4,11 @@
 //! (collecting every field violation), call the store, convert the result back. Errors become
 //! `tonic::Status` only through [`error::status`].
 
+pub mod audit;
+pub mod call;
 pub mod error;
 pub mod organization;
+pub mod token;
 
 use std::sync::{Arc, OnceLock};
 

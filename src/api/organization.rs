@@ -1,6 +1,7 @@
 //! `reestr.v1.OrganizationService`.
 
 use prost::Message as _;
+use reestr_domain::access::Action;
 use reestr_domain::contact::ContactsDraft;
 use reestr_domain::error::{Error, Violations};
 use reestr_domain::input::Choice;
@@ -12,7 +13,7 @@ use reestr_domain::request_id::RequestId;
 use reestr_store::{Idempotency, OrganizationQuery, Outcome};
 use tonic::{Request, Response, Status};
 
-use super::error::status;
+use super::call::Call;
 use super::{ReadyStore, request_hash, timestamp};
 use crate::proto::v1 as pb;
 use crate::proto::v1::organization::Kind;
@@ -42,45 +43,53 @@ impl OrganizationService for OrganizationApi {
         request: Request<pb::CreateOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
         let store = self.store.get()?;
+        let mut call = Call::of(&request);
         let hash = request_hash(request.get_ref());
         let pb::CreateOrganizationRequest {
             organization,
             organization_id,
             request_id,
         } = request.into_inner();
-        let mut v = Violations::new();
-        let id = v.check(OrganizationId::parse(&organization_id, "organization_id"));
-        let request_id = v.check(RequestId::parse(&request_id, "request_id"));
-        let spec = match organization {
-            Some(org) => draft(org).validate_into("organization", &mut v),
-            None => {
-                v.add("organization", "is required");
-                None
+        call.ctx.request_id = request_id.clone();
+        let resource = format!("{}/{organization_id}", domain::COLLECTION);
+        let result = async {
+            call.authorize(Action::WriteOrganizations)?;
+            let mut v = Violations::new();
+            let id = v.check(OrganizationId::parse(&organization_id, "organization_id"));
+            let request_id = v.check(RequestId::parse(&request_id, "request_id"));
+            let spec = match organization {
+                Some(org) => draft(org).validate_into("organization", &mut v),
+                None => {
+                    v.add("organization", "is required");
+                    None
+                }
+            };
+            v.into_result()?;
+            let (Some(id), Some(request_id), Some(spec)) = (id, request_id, spec) else {
+                return Err(Error::Internal("validated values missing".into()));
+            };
+            let idempotency = request_id.map(|request_id| Idempotency {
+                caller: call.ctx.caller.clone(),
+                method: call.ctx.method.clone(),
+                request_id,
+                request_hash: hash,
+            });
+            let outcome = store
+                .organizations()
+                .create(&call.ctx, id, spec, idempotency.as_ref(), |org| {
+                    to_proto(org).encode_to_vec()
+                })
+                .await?;
+            match outcome {
+                Outcome::Fresh(org) => Ok(to_proto(&org)),
+                Outcome::Replayed(bytes) => pb::Organization::decode(bytes.as_slice())
+                    .map_err(|e| Error::Internal(format!("stored response: {e}"))),
             }
-        };
-        v.into_result().map_err(status)?;
-        let (Some(id), Some(request_id), Some(spec)) = (id, request_id, spec) else {
-            return Err(status(Error::Internal("validated values missing".into())));
-        };
-        let idempotency = request_id.map(|request_id| Idempotency {
-            caller: String::new(),
-            method: "/reestr.v1.OrganizationService/CreateOrganization".into(),
-            request_id,
-            request_hash: hash,
-        });
-        let outcome = store
-            .organizations()
-            .create(id, spec, idempotency.as_ref(), |org| {
-                to_proto(org).encode_to_vec()
-            })
-            .await
-            .map_err(status)?;
-        match outcome {
-            Outcome::Fresh(org) => Ok(Response::new(to_proto(&org))),
-            Outcome::Replayed(bytes) => pb::Organization::decode(bytes.as_slice())
-                .map(Response::new)
-                .map_err(|e| status(Error::Internal(format!("stored response: {e}")))),
         }
+        .await;
+        call.finish(store, &resource, result)
+            .await
+            .map(Response::new)
     }
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
@@ -89,10 +98,14 @@ impl OrganizationService for OrganizationApi {
         request: Request<pb::GetOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
         let store = self.store.get()?;
-        let pb::GetOrganizationRequest { name } = request.into_inner();
-        let id = OrganizationId::from_name(&name, "name").map_err(invalid)?;
-        let org = store.organizations().get(&id).await.map_err(status)?;
-        Ok(Response::new(to_proto(&org)))
+        let call = Call::of(&request);
+        let result = async {
+            call.authorize(Action::ReadOrganizations)?;
+            let id = OrganizationId::from_name(&request.get_ref().name, "name").map_err(invalid)?;
+            store.organizations().get(&id).await
+        }
+        .await;
+        Call::read(result).map(|org| Response::new(to_proto(&org)))
     }
 
     #[tracing::instrument(skip_all, fields(filter = %request.get_ref().filter))]
@@ -101,6 +114,7 @@ impl OrganizationService for OrganizationApi {
         request: Request<pb::ListOrganizationsRequest>,
     ) -> Result<Response<pb::ListOrganizationsResponse>, Status> {
         let store = self.store.get()?;
+        let call = Call::of(&request);
         let pb::ListOrganizationsRequest {
             page_size,
             page_token,
@@ -108,33 +122,37 @@ impl OrganizationService for OrganizationApi {
             order_by,
             show_deleted,
         } = request.into_inner();
-        let mut v = Violations::new();
-        let size = v.check(paging::page_size(page_size));
-        let compiled = v.check(domain::compile_filter(&filter));
-        let order = v.check(paging::parse_order_by(&order_by, &ORDER_FIELDS, "name"));
-        v.into_result().map_err(status)?;
-        let (Some(page_size), Some(filter_tree), Some(order_by_keys)) = (size, compiled, order)
-        else {
-            return Err(status(Error::Internal("validated values missing".into())));
-        };
-        let fingerprint = query_fingerprint(&[
-            domain::COLLECTION,
-            &filter,
-            &order_by,
-            if show_deleted { "deleted" } else { "live" },
-        ]);
-        let page = store
-            .organizations()
-            .list(&OrganizationQuery {
-                filter: filter_tree,
-                order_by: order_by_keys,
-                show_deleted,
-                page_size,
-                page_token,
-                fingerprint,
-            })
-            .await
-            .map_err(status)?;
+        let result = async {
+            call.authorize(Action::ReadOrganizations)?;
+            let mut v = Violations::new();
+            let size = v.check(paging::page_size(page_size));
+            let compiled = v.check(domain::compile_filter(&filter));
+            let order = v.check(paging::parse_order_by(&order_by, &ORDER_FIELDS, "name"));
+            v.into_result()?;
+            let (Some(page_size), Some(filter_tree), Some(order_by_keys)) = (size, compiled, order)
+            else {
+                return Err(Error::Internal("validated values missing".into()));
+            };
+            let fingerprint = query_fingerprint(&[
+                domain::COLLECTION,
+                &filter,
+                &order_by,
+                if show_deleted { "deleted" } else { "live" },
+            ]);
+            store
+                .organizations()
+                .list(&OrganizationQuery {
+                    filter: filter_tree,
+                    order_by: order_by_keys,
+                    show_deleted,
+                    page_size,
+                    page_token,
+                    fingerprint,
+                })
+                .await
+        }
+        .await;
+        let page = Call::read(result)?;
         Ok(Response::new(pb::ListOrganizationsResponse {
             organizations: page.organizations.iter().map(to_proto).collect(),
             next_page_token: page.next_page_token,
@@ -147,29 +165,38 @@ impl OrganizationService for OrganizationApi {
         request: Request<pb::UpdateOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
         let store = self.store.get()?;
+        let call = Call::of(&request);
         let pb::UpdateOrganizationRequest {
             organization,
             update_mask,
         } = request.into_inner();
-        let Some(organization) = organization else {
-            return Err(invalid_field("organization", "is required"));
-        };
-        tracing::Span::current().record("name", organization.name.as_str());
-        let id =
-            OrganizationId::from_name(&organization.name, "organization.name").map_err(invalid)?;
-        let etag = organization.etag.clone();
-        let requested = draft(organization);
-        let paths = update_mask.map(|m| m.paths).unwrap_or_default();
-        let fields = domain::resolve_update_mask(&paths, &requested).map_err(status)?;
-        let org = store
-            .organizations()
-            .update(&id, &etag, |current| {
-                domain::merge(&current.spec.to_draft(), &requested, &fields)
-                    .validate("organization")
-            })
+        let resource = organization
+            .as_ref()
+            .map(|o| o.name.clone())
+            .unwrap_or_default();
+        tracing::Span::current().record("name", resource.as_str());
+        let result = async {
+            call.authorize(Action::WriteOrganizations)?;
+            let organization =
+                organization.ok_or_else(|| Error::invalid("organization", "is required"))?;
+            let id = OrganizationId::from_name(&organization.name, "organization.name")
+                .map_err(invalid)?;
+            let etag = organization.etag.clone();
+            let requested = draft(organization);
+            let paths = update_mask.map(|m| m.paths).unwrap_or_default();
+            let fields = domain::resolve_update_mask(&paths, &requested)?;
+            store
+                .organizations()
+                .update(&call.ctx, &id, &etag, |current| {
+                    domain::merge(&current.spec.to_draft(), &requested, &fields)
+                        .validate("organization")
+                })
+                .await
+        }
+        .await;
+        call.finish(store, &resource, result)
             .await
-            .map_err(status)?;
-        Ok(Response::new(to_proto(&org)))
+            .map(|org| Response::new(to_proto(&org)))
     }
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
@@ -178,14 +205,17 @@ impl OrganizationService for OrganizationApi {
         request: Request<pb::DeleteOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
         let store = self.store.get()?;
+        let call = Call::of(&request);
         let pb::DeleteOrganizationRequest { name, etag } = request.into_inner();
-        let id = OrganizationId::from_name(&name, "name").map_err(invalid)?;
-        let org = store
-            .organizations()
-            .delete(&id, &etag)
+        let result = async {
+            call.authorize(Action::WriteOrganizations)?;
+            let id = OrganizationId::from_name(&name, "name").map_err(invalid)?;
+            store.organizations().delete(&call.ctx, &id, &etag).await
+        }
+        .await;
+        call.finish(store, &name, result)
             .await
-            .map_err(status)?;
-        Ok(Response::new(to_proto(&org)))
+            .map(|org| Response::new(to_proto(&org)))
     }
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
@@ -194,23 +224,22 @@ impl OrganizationService for OrganizationApi {
         request: Request<pb::UndeleteOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
         let store = self.store.get()?;
+        let call = Call::of(&request);
         let pb::UndeleteOrganizationRequest { name, etag } = request.into_inner();
-        let id = OrganizationId::from_name(&name, "name").map_err(invalid)?;
-        let org = store
-            .organizations()
-            .undelete(&id, &etag)
+        let result = async {
+            call.authorize(Action::WriteOrganizations)?;
+            let id = OrganizationId::from_name(&name, "name").map_err(invalid)?;
+            store.organizations().undelete(&call.ctx, &id, &etag).await
+        }
+        .await;
+        call.finish(store, &name, result)
             .await
-            .map_err(status)?;
-        Ok(Response::new(to_proto(&org)))
+            .map(|org| Response::new(to_proto(&org)))
     }
 }
 
-fn invalid(v: reestr_domain::FieldViolation) -> Status {
-    status(Error::InvalidArgument(vec![v]))
-}
-
-fn invalid_field(field: &str, description: &str) -> Status {
-    status(Error::invalid(field, description))
+fn invalid(v: reestr_domain::FieldViolation) -> Error {
+    Error::InvalidArgument(vec![v])
 }
 
 /// The mutable fields of a request's organisation. Destructures the whole message, so a new

@@ -11,26 +11,38 @@
 //! 4. On the shutdown signal: NOT_SERVING first, then stop accepting connections, give
 //!    in-flight calls the grace period to finish, and close the database pool.
 
+pub mod auth;
+pub mod bootstrap;
 pub mod health;
 pub mod rpc;
+pub mod tls;
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reestr_domain::Error;
 use reestr_store::{ConnectionSettings, Database, Store};
 use tokio::net::TcpListener;
-use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::api::ReadyStore;
+use crate::api::audit::AuditApi;
 use crate::api::organization::OrganizationApi;
+use crate::api::token::TokenApi;
 use crate::proto;
+use crate::proto::v1::audit_service_server::AuditServiceServer;
 use crate::proto::v1::organization_service_server::OrganizationServiceServer;
+use crate::proto::v1::token_service_server::TokenServiceServer;
 
 /// Fully qualified names of the register's own gRPC services, as health reports them.
-pub const SERVICE_NAMES: [&str; 1] = ["reestr.v1.OrganizationService"];
+pub const SERVICE_NAMES: [&str; 3] = [
+    "reestr.v1.OrganizationService",
+    "reestr.v1.TokenService",
+    "reestr.v1.AuditService",
+];
 
 /// Transport limits. Every one is explicit, so the server's behaviour under abuse is known.
 #[derive(Debug, Clone)]
@@ -41,6 +53,10 @@ pub struct Limits {
     pub max_concurrent_streams: u32,
     /// Longest a call may run; a client's shorter `grpc-timeout` wins. DEADLINE_EXCEEDED after.
     pub request_timeout: Duration,
+    /// Calls served at once across all connections; more wait for a free slot.
+    pub max_concurrent_requests: usize,
+    /// Per-caller request rate.
+    pub rate_limit: auth::RateLimit,
     /// Interval of HTTP/2 keepalive pings to idle clients.
     pub keepalive_interval: Duration,
     /// How long a keepalive ping may go unanswered before the connection is closed.
@@ -52,6 +68,11 @@ impl Default for Limits {
         Self {
             max_message_bytes: 4 * 1024 * 1024,
             max_concurrent_streams: 200,
+            max_concurrent_requests: 1024,
+            rate_limit: auth::RateLimit {
+                per_second: 200,
+                burst: 400,
+            },
             request_timeout: Duration::from_secs(30),
             keepalive_interval: Duration::from_secs(60),
             keepalive_timeout: Duration::from_secs(20),
@@ -74,6 +95,19 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// How often the health probe pings the database.
     pub health_probe_interval: Duration,
+    /// TLS, and client certificates.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files for TLS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The server's certificate chain.
+    pub cert: PathBuf,
+    /// The server's private key.
+    pub key: PathBuf,
+    /// CA whose certificates clients must present; `None` accepts clients without one.
+    pub client_ca: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -86,6 +120,7 @@ impl ServerConfig {
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(10),
             health_probe_interval: Duration::from_secs(2),
+            tls: None,
         }
     }
 }
@@ -102,6 +137,9 @@ pub enum ServerError {
     /// Reflection could not load the descriptors.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// A TLS file could not be read.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The server task panicked or was cancelled.
     #[error("server task: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -122,14 +160,22 @@ pub async fn run(
 
     let ready = ReadyStore::default();
     let limits = &config.limits;
+    let cache = Arc::new(auth::TokenCache::default());
     let organizations = OrganizationServiceServer::new(OrganizationApi::new(ready.clone()))
-        .max_decoding_message_size(limits.max_message_bytes)
-        .max_encoding_message_size(usize::MAX);
+        .max_decoding_message_size(limits.max_message_bytes);
+    let tokens = TokenServiceServer::new(TokenApi::new(ready.clone(), cache.clone()))
+        .max_decoding_message_size(limits.max_message_bytes);
+    let audit = AuditServiceServer::new(AuditApi::new(ready.clone()))
+        .max_decoding_message_size(limits.max_message_bytes);
+    let mut builder = Server::builder();
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(tls_config(tls)?)?;
+    }
 
     let local = listener.local_addr().ok();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = Server::builder()
+    let server = builder
         .max_concurrent_streams(limits.max_concurrent_streams)
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
@@ -137,10 +183,20 @@ pub async fn run(
             limits.request_timeout,
             limits.max_message_bytes,
         ))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            limits.max_concurrent_requests,
+        ))
+        .layer(auth::AuthLayer::new(
+            ready.clone(),
+            cache,
+            limits.rate_limit,
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(organizations)
+        .add_service(tokens)
+        .add_service(audit)
         .serve_with_incoming_shutdown(incoming, async {
             let _ = stop_rx.await;
         });
@@ -207,6 +263,19 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
 }
 
+/// The rustls configuration of `files`.
+fn tls_config(files: &TlsFiles) -> Result<ServerTlsConfig, ServerError> {
+    let read = |p: &PathBuf| {
+        std::fs::read(p).map_err(|e| ServerError::Tls(format!("{}: {e}", p.display())))
+    };
+    let mut config =
+        ServerTlsConfig::new().identity(Identity::from_pem(read(&files.cert)?, read(&files.key)?));
+    if let Some(ca) = &files.client_ca {
+        config = config.client_ca_root(Certificate::from_pem(read(ca)?));
+    }
+    Ok(config)
+}
+
 /// Waits up to `grace` for the server to finish its in-flight calls, then drops the rest.
 async fn finish(
     mut server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
@@ -258,6 +327,8 @@ async fn prepare(config: &ServerConfig, ready: &ReadyStore) -> Result<Database, 
             )));
         }
     }
-    ready.set(Store::open(database.clone()).await?);
+    let store = Store::open(database.clone()).await?;
+    bootstrap::ensure_admin_token(&store, &config.data_dir).await?;
+    ready.set(store);
     Ok(database)
 }

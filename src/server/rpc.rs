@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use tonic::body::Body;
-use tonic::transport::server::TcpConnectInfo;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
@@ -88,7 +88,13 @@ where
         let peer = request
             .extensions()
             .get::<TcpConnectInfo>()
-            .and_then(TcpConnectInfo::remote_addr);
+            .and_then(TcpConnectInfo::remote_addr)
+            .or_else(|| {
+                request
+                    .extensions()
+                    .get::<TlsConnectInfo<TcpConnectInfo>>()
+                    .and_then(|i| i.get_ref().remote_addr())
+            });
         let deadline = request
             .headers()
             .get("grpc-timeout")
@@ -100,6 +106,7 @@ where
             "rpc",
             method = %method,
             peer = peer.map(|p| p.to_string()).unwrap_or_default(),
+            caller = tracing::field::Empty,
             code = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );

@@ -9,7 +9,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use reestr::proto::v1::audit_service_client::AuditServiceClient;
 use reestr::proto::v1::organization_service_client::OrganizationServiceClient;
+use reestr::proto::v1::token_service_client::TokenServiceClient;
+use reestr::proto::v1::{CreateTokenRequest, Role, Token};
 use reestr::server::{self, ServerConfig, ServerError};
 use reestr::telemetry::{self, LogFormat};
 use reestr_store::{ConnectionSettings, Database};
@@ -17,17 +20,57 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+/// Adds `authorization: Bearer <secret>` to every call (or nothing, for anonymous clients).
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Bearer {
+    /// Calls with `secret`, or anonymous calls.
+    pub fn new(secret: Option<&str>) -> Bearer {
+        Bearer(secret.map(|s| format!("Bearer {s}").parse().expect("ASCII secret")))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel whose calls carry a bearer token.
+pub type Authed = InterceptedService<Channel, Bearer>;
+
 /// A running server and clients connected to it.
 pub struct TestApp {
     /// Where the server listens.
     pub addr: SocketAddr,
-    /// OrganizationService client.
-    pub organizations: OrganizationServiceClient<Channel>,
+    /// The bootstrap administrator's secret (read from `admin.token`).
+    pub admin_secret: String,
+    /// The server's data directory.
+    pub data_dir: std::path::PathBuf,
+    /// OrganizationService client, as the administrator.
+    pub organizations: OrganizationServiceClient<Authed>,
+    /// TokenService client, as the administrator.
+    pub tokens: TokenServiceClient<Authed>,
+    /// AuditService client, as the administrator.
+    pub audit: AuditServiceClient<Authed>,
+    channel: Channel,
     /// Health client.
     pub health: HealthClient<Channel>,
     /// The server's database URL (for raw SQL in tests).
@@ -70,18 +113,48 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServerConfig)) -> TestAp
         .connect()
         .await
         .expect("connect to the test server");
-    let mut app = TestApp {
+    let health = HealthClient::new(channel.clone());
+    wait_for_serving(health.clone()).await;
+    let admin_secret = std::fs::read_to_string(dir.path().join("admin.token"))
+        .expect("the server wrote admin.token on first start")
+        .trim()
+        .to_string();
+    let admin = Bearer::new(Some(&admin_secret));
+    TestApp {
         addr,
-        organizations: OrganizationServiceClient::new(channel.clone()),
-        health: HealthClient::new(channel),
+        organizations: OrganizationServiceClient::with_interceptor(channel.clone(), admin.clone()),
+        tokens: TokenServiceClient::with_interceptor(channel.clone(), admin.clone()),
+        audit: AuditServiceClient::with_interceptor(channel.clone(), admin),
+        admin_secret,
+        data_dir: dir.path().to_path_buf(),
+        channel,
+        health,
         database_url: database.url.clone(),
         stop: Some(stop),
         task: Some(task),
         database,
         _dir: dir,
-    };
-    app.wait_for_health("", ServingStatus::Serving).await;
-    app
+    }
+}
+
+async fn wait_for_serving(mut health: HealthClient<Channel>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = health
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map(|r| r.into_inner().status());
+        if matches!(status, Ok(ServingStatus::Serving)) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server never became SERVING"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 impl TestApp {
@@ -112,13 +185,49 @@ impl TestApp {
         }
     }
 
-    /// A new connection to the server (for tests that need clients of their own).
-    pub async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .expect("uri")
-            .connect()
+    /// An OrganizationService client calling with `secret` (anonymous with `None`).
+    pub fn organizations_as(&self, secret: Option<&str>) -> OrganizationServiceClient<Authed> {
+        OrganizationServiceClient::with_interceptor(self.channel.clone(), Bearer::new(secret))
+    }
+
+    /// A TokenService client calling with `secret`.
+    pub fn tokens_as(&self, secret: Option<&str>) -> TokenServiceClient<Authed> {
+        TokenServiceClient::with_interceptor(self.channel.clone(), Bearer::new(secret))
+    }
+
+    /// An AuditService client calling with `secret`.
+    pub fn audit_as(&self, secret: Option<&str>) -> AuditServiceClient<Authed> {
+        AuditServiceClient::with_interceptor(self.channel.clone(), Bearer::new(secret))
+    }
+
+    /// A new administrator OrganizationService client (for concurrent calls).
+    pub fn admin_organizations(&self) -> OrganizationServiceClient<Authed> {
+        self.organizations_as(Some(&self.admin_secret))
+    }
+
+    /// Creates a token for `organization` (`None`: operator token) with `roles`, as the
+    /// administrator; returns its name and secret.
+    pub async fn create_token(
+        &mut self,
+        organization: Option<&str>,
+        roles: &[Role],
+    ) -> (String, String) {
+        let response = self
+            .tokens
+            .create_token(CreateTokenRequest {
+                token: Some(Token {
+                    organization: organization
+                        .map(|o| format!("organizations/{o}"))
+                        .unwrap_or_default(),
+                    roles: roles.iter().map(|r| *r as i32).collect(),
+                    display_name: "test".into(),
+                    ..Default::default()
+                }),
+            })
             .await
-            .expect("connect")
+            .expect("create token")
+            .into_inner();
+        (response.token.expect("token").name, response.secret)
     }
 
     /// Signals shutdown without waiting.

@@ -323,17 +323,13 @@ async fn a_retried_request_id_returns_the_first_result_and_creates_nothing() {
 #[tokio::test]
 async fn concurrent_retries_with_one_request_id_create_once() {
     let app = spawn_app().await;
-    let channel = app.channel().await;
     let request = CreateOrganizationRequest {
         organization: Some(org("201234567")),
         organization_id: "stat".into(),
         request_id: "0b7f3a2d-6c11-4d2f-9a4e-1c9e8b0a4c51".into(),
     };
     let calls = (0..8).map(|_| {
-        let mut client =
-            reestr::proto::v1::organization_service_client::OrganizationServiceClient::new(
-                channel.clone(),
-            );
+        let mut client = app.admin_organizations();
         let request = request.clone();
         async move {
             client
@@ -1041,14 +1037,10 @@ async fn create_many(app: &TestApp, prefix: &str, range: std::ops::Range<u32>) {
         "zzz" => 600_000_000,
         _ => 100_000_000,
     };
-    let channel = app.channel().await;
     let ids: Vec<u32> = range.collect();
     for chunk in ids.chunks(8) {
         let calls = chunk.iter().map(|i| {
-            let mut client =
-                reestr::proto::v1::organization_service_client::OrganizationServiceClient::new(
-                    channel.clone(),
-                );
+            let mut client = app.admin_organizations();
             let id = format!("{prefix}{i:05}");
             let tin = format!("{:09}", tin_base + i);
             async move {
@@ -1117,12 +1109,8 @@ async fn concurrent_updaters_with_etags_lose_no_update() {
     let mut start = org("201234567");
     start.region_code = "10000".into();
     create(&mut app, "stat", start).await.unwrap();
-    let channel = app.channel().await;
     let workers = (0..16).map(|_| {
-        let mut client =
-            reestr::proto::v1::organization_service_client::OrganizationServiceClient::new(
-                channel.clone(),
-            );
+        let mut client = app.admin_organizations();
         async move {
             let mut conflicts = 0;
             loop {

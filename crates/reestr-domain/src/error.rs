@@ -95,6 +95,29 @@ pub enum Error {
         /// Names of (some of) the resources that refer to it.
         referenced_by: Vec<String>,
     },
+    /// The caller did not prove who it is, or its credentials are not valid (any more).
+    #[error("unauthenticated: {message}")]
+    Unauthenticated {
+        /// `CREDENTIALS_REQUIRED`, `TOKEN_INVALID`, `TOKEN_EXPIRED`, `TOKEN_REVOKED` or
+        /// `CERTIFICATE_UNMAPPED`.
+        reason: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// The caller is known but may not do this.
+    #[error("permission denied: {message}")]
+    PermissionDenied {
+        /// What the caller tried (the action's name).
+        action: String,
+        /// Explanation.
+        message: String,
+    },
+    /// The caller sent more requests than its rate allows.
+    #[error("rate limit exceeded; retry in {retry_after_ms} ms")]
+    RateLimited {
+        /// When the next request will be accepted.
+        retry_after_ms: u64,
+    },
     /// The `request_id` was used before for a different request.
     #[error("request_id {request_id} was already used for a different request")]
     RequestIdReused {
@@ -136,6 +159,9 @@ impl Error {
             Error::HierarchyCycle { .. } => "HIERARCHY_CYCLE",
             Error::InUse { .. } => "RESOURCE_IN_USE",
             Error::RequestIdReused { .. } => "REQUEST_ID_REUSED",
+            Error::Unauthenticated { reason, .. } => reason,
+            Error::PermissionDenied { .. } => "PERMISSION_DENIED",
+            Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Unavailable(_) => "STORAGE_UNAVAILABLE",
             Error::Internal(_) => "INTERNAL_ERROR",
         }
@@ -178,6 +204,13 @@ impl Error {
             }
             Error::RequestIdReused { request_id } => {
                 m.insert("request_id".into(), request_id.clone());
+            }
+            Error::Unauthenticated { .. } => {}
+            Error::PermissionDenied { action, .. } => {
+                m.insert("action".into(), action.clone());
+            }
+            Error::RateLimited { retry_after_ms } => {
+                m.insert("retry_after_ms".into(), retry_after_ms.to_string());
             }
             Error::Unavailable(_) | Error::Internal(_) => {}
         }

@@ -14,7 +14,14 @@
 //! - [`request_id`]: idempotency keys for safe retries.
 //! - [`time`]: the register's timestamp (microseconds since the Unix epoch, UTC).
 //! - [`organization`]: organisations, their names, validation, update masks and filters.
+//! - [`access`]: callers, roles and the one authorisation policy; [`token`]: API tokens.
+//! - [`audit`]: the hash-chained audit trail.
+//! - [`classifier`]: classifiers, versions and items: names, requirements, the version
+//!   lifecycle, the publication validator, content hashes, diff and code translation.
 
+pub mod access;
+pub mod audit;
+pub mod classifier;
 pub mod contact;
 pub mod error;
 pub mod filter;
@@ -25,5 +32,6 @@ pub mod query;
 pub mod request_id;
 pub mod text;
 pub mod time;
+pub mod token;
 
 pub use error::{Error, FieldViolation};

@@ -184,6 +184,37 @@ impl Organization {
         etag(&self.id.name(), self.revision)
     }
 
+    /// The organisation as `(field, value)` pairs, for the audit trail's change lists.
+    pub fn audit_fields(&self) -> Vec<(&'static str, String)> {
+        let s = &self.spec;
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        vec![
+            (
+                "display_name",
+                serde_json::to_string(&s.display_name.to_tag_map()).unwrap_or_default(),
+            ),
+            ("tin", s.tin.clone()),
+            ("kind", s.kind.as_str().to_string()),
+            (
+                "parent",
+                s.parent
+                    .as_ref()
+                    .map(OrganizationId::name)
+                    .unwrap_or_default(),
+            ),
+            ("region_code", opt(&s.region_code)),
+            ("contacts.email", opt(&s.contacts.email)),
+            ("contacts.phone", opt(&s.contacts.phone)),
+            ("contacts.website", opt(&s.contacts.website)),
+            (
+                "delete_time",
+                self.delete_time
+                    .map(|t| t.micros().to_string())
+                    .unwrap_or_default(),
+            ),
+        ]
+    }
+
     /// Fails with [`Error::EtagMismatch`] when `expected` is set and differs from the etag.
     pub fn check_etag(&self, expected: &str) -> Result<(), Error> {
         if expected.is_empty() || expected == self.etag() {

@@ -10,17 +10,20 @@
 //! (reads stay concurrent thanks to WAL). PostgreSQL needs no such lock: updates are guarded
 //! by the row's revision, so a concurrent change makes the loser's update match no row.
 
+mod audit;
 mod entity;
 mod error;
 mod idempotency;
 mod keyset;
 mod organization;
 mod settings;
+mod token;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reestr_domain::Error;
+use reestr_domain::audit::FieldChange;
 use reestr_domain::paging::PageTokens;
 use reestr_domain::time::Timestamp;
 use reestr_migrations::{Migrator, MigratorTrait};
@@ -31,9 +34,11 @@ use sea_orm::{
 };
 use tokio::sync::{Mutex, MutexGuard};
 
+pub use audit::{AuditCondition, AuditContext, AuditPage, AuditQuery, ChainReport};
 pub use error::db_err;
 pub use idempotency::{Idempotency, Outcome};
 pub use organization::{OrganizationPage, OrganizationQuery, OrganizationRepo};
+pub use token::{TokenPage, TokenQuery, TokenRepo};
 
 /// Which database engine a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,9 +203,11 @@ struct Inner {
     page_tokens: PageTokens,
 }
 
-/// An open write transaction. Dropping it without [`Write::commit`] rolls back.
+/// An open write transaction, carrying who makes the change. Dropping it without
+/// [`Write::commit`] rolls back.
 pub struct Write<'a> {
     txn: DatabaseTransaction,
+    ctx: AuditContext,
     _serial: Option<MutexGuard<'a, ()>>,
 }
 
@@ -210,8 +217,14 @@ impl Write<'_> {
         &self.txn
     }
 
-    /// Commits.
-    pub async fn commit(self) -> Result<(), Error> {
+    /// Appends the change's audit event (outcome `OK`) and commits both together.
+    pub async fn commit(self, resource: &str, changes: Vec<FieldChange>) -> Result<(), Error> {
+        audit::append(&self.txn, self.ctx.record(resource, "OK", "", changes)).await?;
+        self.txn.commit().await.map_err(db_err)
+    }
+
+    /// Commits without an event of its own (used to record failures, which are the event).
+    pub(crate) async fn commit_unaudited(self) -> Result<(), Error> {
         self.txn.commit().await.map_err(db_err)
     }
 }
@@ -244,8 +257,15 @@ impl Store {
         &self.inner.page_tokens
     }
 
-    /// Starts the one kind of transaction every change goes through.
-    pub async fn write(&self) -> Result<Write<'_>, Error> {
+    /// Starts the one kind of transaction every change goes through; its commit writes the
+    /// audit event of `ctx` in the same transaction.
+    pub async fn write(&self, ctx: &AuditContext) -> Result<Write<'_>, Error> {
+        let mut write = self.begin_write().await?;
+        write.ctx = ctx.clone();
+        Ok(write)
+    }
+
+    pub(crate) async fn begin_write(&self) -> Result<Write<'_>, Error> {
         let serial = match &self.inner.write_lock {
             Some(lock) => Some(lock.lock().await),
             None => None,
@@ -264,6 +284,7 @@ impl Store {
             .map_err(db_err)?;
         Ok(Write {
             txn,
+            ctx: AuditContext::default(),
             _serial: serial,
         })
     }
@@ -271,6 +292,11 @@ impl Store {
     /// Organisations.
     pub fn organizations(&self) -> OrganizationRepo<'_> {
         OrganizationRepo::new(self)
+    }
+
+    /// API tokens.
+    pub fn tokens(&self) -> TokenRepo<'_> {
+        TokenRepo::new(self)
     }
 }
 

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use reestr_domain::Error;
+use reestr_domain::audit::diff_fields;
 use reestr_domain::contact::Contacts;
 use reestr_domain::organization::{
     Organization, OrganizationCondition, OrganizationId, OrganizationKind, OrganizationSpec,
@@ -17,6 +18,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
 };
 
+use crate::audit::AuditContext;
 use crate::entity::organization::{self as row, Column};
 use crate::idempotency::{self, Idempotency, Outcome};
 use crate::{Store, db_err, keyset, now};
@@ -66,13 +68,14 @@ impl<'s> OrganizationRepo<'s> {
     /// (encoded by `encode`) instead of creating again.
     pub async fn create(
         &self,
+        ctx: &AuditContext,
         id: OrganizationId,
         spec: OrganizationSpec,
         idempotency: Option<&Idempotency>,
         encode: impl Fn(&Organization) -> Vec<u8>,
     ) -> Result<Outcome<Organization>, Error> {
         let result = async {
-            let write = self.store.write().await?;
+            let write = self.store.write(ctx).await?;
             let txn = write.txn();
             if let Some(key) = idempotency
                 && let Some(response) = idempotency::lookup(txn, key).await?
@@ -102,7 +105,9 @@ impl<'s> OrganizationRepo<'s> {
             if let Some(key) = idempotency {
                 idempotency::remember(txn, key, encode(&org)).await?;
             }
-            write.commit().await?;
+            write
+                .commit(&org.id.name(), diff_fields(None, &org.audit_fields()))
+                .await?;
             Ok(Outcome::Fresh(org))
         }
         .await;
@@ -126,11 +131,12 @@ impl<'s> OrganizationRepo<'s> {
     /// the organisation (and its etag) as it was.
     pub async fn update(
         &self,
+        ctx: &AuditContext,
         id: &OrganizationId,
         etag: &str,
         change: impl FnOnce(&Organization) -> Result<OrganizationSpec, Error>,
     ) -> Result<Organization, Error> {
-        let write = self.store.write().await?;
+        let write = self.store.write(ctx).await?;
         let txn = write.txn();
         let current = find(txn, id).await?.ok_or_else(|| Error::NotFound {
             resource: id.name(),
@@ -143,6 +149,7 @@ impl<'s> OrganizationRepo<'s> {
         current.check_etag(etag)?;
         let spec = change(&current)?;
         if spec == current.spec {
+            write.commit(&id.name(), Vec::new()).await?;
             return Ok(current);
         }
         if spec.tin != current.spec.tin {
@@ -161,13 +168,19 @@ impl<'s> OrganizationRepo<'s> {
             ..current.clone()
         };
         save_guarded(txn, &next, current.revision).await?;
-        write.commit().await?;
+        let changes = diff_fields(Some(&current.audit_fields()), &next.audit_fields());
+        write.commit(&id.name(), changes).await?;
         Ok(next)
     }
 
     /// Soft-deletes an organisation that no live organisation names as its parent.
-    pub async fn delete(&self, id: &OrganizationId, etag: &str) -> Result<Organization, Error> {
-        let write = self.store.write().await?;
+    pub async fn delete(
+        &self,
+        ctx: &AuditContext,
+        id: &OrganizationId,
+        etag: &str,
+    ) -> Result<Organization, Error> {
+        let write = self.store.write(ctx).await?;
         let txn = write.txn();
         let current = find(txn, id).await?.ok_or_else(|| Error::NotFound {
             resource: id.name(),
@@ -206,13 +219,19 @@ impl<'s> OrganizationRepo<'s> {
             ..current.clone()
         };
         save_guarded(txn, &next, current.revision).await?;
-        write.commit().await?;
+        let changes = diff_fields(Some(&current.audit_fields()), &next.audit_fields());
+        write.commit(&id.name(), changes).await?;
         Ok(next)
     }
 
     /// Restores a soft-deleted organisation whose parent, if any, is live.
-    pub async fn undelete(&self, id: &OrganizationId, etag: &str) -> Result<Organization, Error> {
-        let write = self.store.write().await?;
+    pub async fn undelete(
+        &self,
+        ctx: &AuditContext,
+        id: &OrganizationId,
+        etag: &str,
+    ) -> Result<Organization, Error> {
+        let write = self.store.write(ctx).await?;
         let txn = write.txn();
         let current = find(txn, id).await?.ok_or_else(|| Error::NotFound {
             resource: id.name(),
@@ -233,7 +252,8 @@ impl<'s> OrganizationRepo<'s> {
             ..current.clone()
         };
         save_guarded(txn, &next, current.revision).await?;
-        write.commit().await?;
+        let changes = diff_fields(Some(&current.audit_fields()), &next.audit_fields());
+        write.commit(&id.name(), changes).await?;
         Ok(next)
     }
 

@@ -1,0 +1,298 @@
+//! Who is calling, and what they may do: the register's one authorisation policy.
+//!
+//! The server's authentication layer turns a request's credentials (a bearer token or a
+//! verified client certificate) into a [`Caller`]; every handler then asks [`authorize`] for
+//! the [`Action`] it is about to perform before it touches any resource. Roles:
+//!
+//! | role | may |
+//! |---|---|
+//! | `REGISTRY_ADMIN` | everything: organisations, tokens, the audit trail, any resource |
+//! | `EDITOR` | read; write its own organisation's systems, submissions and classifiers |
+//! | `REVIEWER` | read; review submissions where its organisation is a required reviewer |
+//! | `READER` | read |
+//!
+//! An anonymous caller may use only health and reflection, which are not behind this policy.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::Error;
+use crate::organization::OrganizationId;
+
+/// A role granted to a token or certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Operator of the register.
+    RegistryAdmin,
+    /// Writes its organisation's resources.
+    Editor,
+    /// Reviews submissions.
+    Reviewer,
+    /// Reads.
+    Reader,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 4] = [
+        Role::RegistryAdmin,
+        Role::Editor,
+        Role::Reviewer,
+        Role::Reader,
+    ];
+
+    /// The role's name in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::RegistryAdmin => "REGISTRY_ADMIN",
+            Role::Editor => "EDITOR",
+            Role::Reviewer => "REVIEWER",
+            Role::Reader => "READER",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or(())
+    }
+}
+
+/// How the caller proved who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// No credentials.
+    Anonymous,
+    /// A bearer token, by its resource name `tokens/{token}`.
+    Token(String),
+    /// A verified client certificate: subject and SHA-256 fingerprint.
+    Certificate {
+        /// Subject distinguished name.
+        subject: String,
+        /// Hex SHA-256 of the DER certificate.
+        fingerprint: String,
+    },
+    /// An operator at the server's command line (`reestr token create`), by OS user name.
+    Operator(String),
+}
+
+/// Credentials were presented but could not be accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialError {
+    /// Stable reason, e.g. `TOKEN_REVOKED`.
+    pub reason: &'static str,
+    /// Explanation.
+    pub message: String,
+}
+
+/// The caller of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Who.
+    pub principal: Principal,
+    /// The organisation it acts for (none for anonymous callers and operator tokens).
+    pub organization: Option<OrganizationId>,
+    /// Its roles.
+    pub roles: BTreeSet<Role>,
+    /// Set when credentials were sent but refused; every action is then UNAUTHENTICATED.
+    pub credential_error: Option<CredentialError>,
+}
+
+impl Caller {
+    /// A caller without credentials.
+    pub fn anonymous() -> Caller {
+        Caller {
+            principal: Principal::Anonymous,
+            organization: None,
+            roles: BTreeSet::new(),
+            credential_error: None,
+        }
+    }
+
+    /// A caller whose credentials were refused.
+    pub fn rejected(reason: &'static str, message: impl Into<String>) -> Caller {
+        Caller {
+            credential_error: Some(CredentialError {
+                reason,
+                message: message.into(),
+            }),
+            ..Caller::anonymous()
+        }
+    }
+
+    /// The id the audit trail records: `tokens/{id}`, `cert:{subject} ({fingerprint})`,
+    /// `operator:{user}` or `anonymous`.
+    pub fn id(&self) -> String {
+        match &self.principal {
+            Principal::Anonymous => "anonymous".into(),
+            Principal::Token(name) => name.clone(),
+            Principal::Certificate {
+                subject,
+                fingerprint,
+            } => format!("cert:{subject} ({fingerprint})"),
+            Principal::Operator(user) => format!("operator:{user}"),
+        }
+    }
+
+    /// Whether the caller holds `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// Whether the caller is the register's operator.
+    pub fn is_admin(&self) -> bool {
+        self.has(Role::RegistryAdmin)
+    }
+}
+
+/// What a request is about to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// Read organisations.
+    ReadOrganizations,
+    /// Create, change, delete or restore an organisation.
+    WriteOrganizations,
+    /// Create, list or revoke API tokens.
+    ManageTokens,
+    /// Read the audit trail.
+    ReadAudit,
+    /// Write a resource owned by `owner` (systems, submissions, classifiers).
+    WriteOwned {
+        /// The owning organisation.
+        owner: &'a OrganizationId,
+    },
+    /// Read the register's resources.
+    ReadRegister,
+}
+
+impl Action<'_> {
+    /// The action's name, as the audit trail and errors give it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::ReadOrganizations => "read organizations",
+            Action::WriteOrganizations => "write organizations",
+            Action::ManageTokens => "manage tokens",
+            Action::ReadAudit => "read the audit trail",
+            Action::WriteOwned { .. } => "write an organization's resources",
+            Action::ReadRegister => "read the register",
+        }
+    }
+}
+
+/// The policy: `Ok` when `caller` may perform `action`, UNAUTHENTICATED when it has no valid
+/// credentials, PERMISSION_DENIED otherwise.
+pub fn authorize(caller: &Caller, action: Action<'_>) -> Result<(), Error> {
+    if let Some(e) = &caller.credential_error {
+        return Err(Error::Unauthenticated {
+            reason: e.reason,
+            message: e.message.clone(),
+        });
+    }
+    if caller.principal == Principal::Anonymous {
+        return Err(Error::Unauthenticated {
+            reason: "CREDENTIALS_REQUIRED",
+            message: "send `authorization: Bearer <token>` or a client certificate".into(),
+        });
+    }
+    if caller.is_admin() {
+        return Ok(());
+    }
+    let reads = [Role::Editor, Role::Reviewer, Role::Reader];
+    let allowed = match action {
+        Action::ReadOrganizations | Action::ReadRegister => reads.iter().any(|r| caller.has(*r)),
+        Action::WriteOrganizations | Action::ManageTokens | Action::ReadAudit => false,
+        Action::WriteOwned { owner } => {
+            caller.has(Role::Editor) && caller.organization.as_ref() == Some(owner)
+        }
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied {
+            action: action.name().into(),
+            message: format!("{} may not {}", caller.id(), action.name()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(roles: &[Role], org: Option<&str>) -> Caller {
+        Caller {
+            principal: Principal::Token("tokens/t".into()),
+            organization: org.map(|o| OrganizationId::from_trusted(o.into())),
+            roles: roles.iter().copied().collect(),
+            credential_error: None,
+        }
+    }
+
+    #[test]
+    fn anonymous_and_rejected_callers_are_unauthenticated() {
+        let err = authorize(&Caller::anonymous(), Action::ReadOrganizations).unwrap_err();
+        assert_eq!(err.reason(), "CREDENTIALS_REQUIRED");
+        let err = authorize(
+            &Caller::rejected("TOKEN_REVOKED", "revoked"),
+            Action::ReadOrganizations,
+        )
+        .unwrap_err();
+        assert_eq!(err.reason(), "TOKEN_REVOKED");
+    }
+
+    #[test]
+    fn admin_may_do_everything() {
+        let admin = caller(&[Role::RegistryAdmin], None);
+        let other = OrganizationId::from_trusted("other".into());
+        for action in [
+            Action::ReadOrganizations,
+            Action::WriteOrganizations,
+            Action::ManageTokens,
+            Action::ReadAudit,
+            Action::WriteOwned { owner: &other },
+        ] {
+            assert!(authorize(&admin, action).is_ok(), "{action:?}");
+        }
+    }
+
+    #[test]
+    fn editors_write_only_their_own_organisations_resources() {
+        let own = OrganizationId::from_trusted("stat".into());
+        let foreign = OrganizationId::from_trusted("minfin".into());
+        let editor = caller(&[Role::Editor], Some("stat"));
+        assert!(authorize(&editor, Action::WriteOwned { owner: &own }).is_ok());
+        let err = authorize(&editor, Action::WriteOwned { owner: &foreign }).unwrap_err();
+        assert_eq!(err.reason(), "PERMISSION_DENIED");
+        assert!(authorize(&editor, Action::WriteOrganizations).is_err());
+        assert!(authorize(&editor, Action::ReadOrganizations).is_ok());
+    }
+
+    #[test]
+    fn readers_and_reviewers_only_read() {
+        let own = OrganizationId::from_trusted("stat".into());
+        for role in [Role::Reader, Role::Reviewer] {
+            let c = caller(&[role], Some("stat"));
+            assert!(authorize(&c, Action::ReadRegister).is_ok());
+            assert!(authorize(&c, Action::WriteOwned { owner: &own }).is_err());
+            assert!(authorize(&c, Action::ManageTokens).is_err());
+            assert!(authorize(&c, Action::ReadAudit).is_err());
+        }
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        }
+        assert!("ADMIN".parse::<Role>().is_err());
+    }
+}

@@ -1,0 +1,46 @@
+//! Classifiers: versioned reference books (regions, activity codes, document types …) that
+//! every agency's system reads, and the rules their content obeys.
+//!
+//! A classifier (`classifiers/soato`) declares uniform requirements — its owner, the shape of
+//! its codes, its hierarchy, the languages item names are given in, and an attribute schema.
+//! Its content lives in versions (`classifiers/soato/versions/2026-1`): one editable draft at a
+//! time, then published versions that never change again. Everything here is pure: the store
+//! and the API call these rules and persist or transmit what they produce.
+//!
+//! Layout:
+//! - [`name`]: classifier, version and item names; version ids, the `latest` / `draft`
+//!   aliases, and item codes.
+//! - [`date`]: calendar dates (`YYYY-MM-DD`) for validity and normative acts.
+//! - [`pattern`]: whole-text regular expressions for codes and string attributes.
+//! - [`spec`]: the requirements a classifier declares, from request draft to validated spec.
+//! - [`item`]: items, their typed attribute values, and item drafts.
+//! - [`state`]: the version lifecycle DRAFT → PUBLISHED → SUPERSEDED → RETIRED.
+//! - [`validate`]: every problem that stops a version from being published.
+//! - [`hash`]: the canonical encoding and content hash of a published version.
+//! - [`diff`](mod@diff): changes between two versions, and translation of codes along successors.
+
+pub mod date;
+pub mod diff;
+pub mod hash;
+pub mod item;
+pub mod name;
+pub mod pattern;
+pub mod spec;
+pub mod state;
+pub mod validate;
+
+#[cfg(test)]
+mod proptests;
+
+pub use date::Date;
+pub use diff::{ItemChange, Translation, diff, translate, translate_with};
+pub use hash::{ContentHasher, content_hash};
+pub use item::{AttributeValue, AttributeValueDraft, Decimal, Item, ItemDraft, ItemStatus};
+pub use name::{ClassifierId, Code, ItemName, VersionId, VersionName, VersionRef};
+pub use pattern::Pattern;
+pub use spec::{
+    AttributeDef, AttributeDefDraft, AttributeKind, AttributeType, ClassifierDraft, ClassifierSpec,
+    LegalAct, LegalActDraft, LegalActKind,
+};
+pub use state::{TransitionError, VersionState};
+pub use validate::{Problem, ProblemKind, problems_to_error, validate_version};

@@ -1,0 +1,310 @@
+//! API tokens: bearer secrets bound to an organisation and a set of roles.
+//!
+//! A secret is 256 random bits, shown once when the token is created and stored only as its
+//! SHA-256 hash (a slow password hash is unnecessary: the secret is not guessable). The
+//! secret's text is `rst_` followed by the unpadded base64url of the 32 bytes.
+
+use std::collections::BTreeSet;
+
+use sha2::{Digest, Sha256};
+
+use crate::access::Role;
+use crate::error::Violations;
+use crate::organization::OrganizationId;
+use crate::time::Timestamp;
+use crate::{Error, FieldViolation};
+
+/// Prefix of every token secret, so that leaked secrets are easy to recognise in logs and by
+/// secret scanners.
+pub const SECRET_PREFIX: &str = "rst_";
+
+/// Longest token display name, in characters.
+const MAX_DISPLAY_NAME: usize = 100;
+
+/// A token's id: 32 lowercase hex characters, `tokens/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TokenId(String);
+
+impl TokenId {
+    /// Parses `tokens/{id}`.
+    pub fn from_name(name: &str, field: &str) -> Result<TokenId, FieldViolation> {
+        let id = name
+            .strip_prefix("tokens/")
+            .filter(|id| {
+                id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            })
+            .ok_or_else(|| {
+                FieldViolation::new(
+                    field,
+                    format!("{name:?} is not a token name (tokens/{{32 hex digits}})"),
+                )
+            })?;
+        Ok(TokenId(id.to_string()))
+    }
+
+    /// A new id from 16 random bytes.
+    pub fn from_random(bytes: [u8; 16]) -> TokenId {
+        TokenId(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Rebuilds an id read from the database.
+    pub fn from_trusted(id: String) -> TokenId {
+        TokenId(id)
+    }
+
+    /// The bare id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `tokens/{id}`.
+    pub fn name(&self) -> String {
+        format!("tokens/{}", self.0)
+    }
+}
+
+/// A token as stored (never with its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// Id.
+    pub id: TokenId,
+    /// The organisation it acts for; `None` only for operator tokens (REGISTRY_ADMIN).
+    pub organization: Option<OrganizationId>,
+    /// Roles.
+    pub roles: BTreeSet<Role>,
+    /// What the token is for.
+    pub display_name: String,
+    /// When it stops working, if ever.
+    pub expire_time: Option<Timestamp>,
+    /// When it was created.
+    pub create_time: Timestamp,
+    /// When it was revoked, if it was.
+    pub revoke_time: Option<Timestamp>,
+    /// Who created it (a caller id).
+    pub creator: String,
+}
+
+impl Token {
+    /// Why the token cannot be used at `now`, if it cannot.
+    pub fn refusal(&self, now: Timestamp) -> Option<(&'static str, String)> {
+        if self.revoke_time.is_some() {
+            return Some((
+                "TOKEN_REVOKED",
+                format!("{} has been revoked", self.id.name()),
+            ));
+        }
+        match self.expire_time {
+            Some(t) if t <= now => {
+                Some(("TOKEN_EXPIRED", format!("{} has expired", self.id.name())))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A validated request for a new token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSpec {
+    /// The organisation.
+    pub organization: Option<OrganizationId>,
+    /// Roles, at least one.
+    pub roles: BTreeSet<Role>,
+    /// Display name.
+    pub display_name: String,
+    /// Expiry.
+    pub expire_time: Option<Timestamp>,
+}
+
+/// A token request before validation.
+#[derive(Debug, Clone, Default)]
+pub struct TokenDraft {
+    /// `organizations/{o}` or empty.
+    pub organization: String,
+    /// Role names; `None` for an unknown enum number.
+    pub roles: Vec<Option<Role>>,
+    /// Display name.
+    pub display_name: String,
+    /// Expiry.
+    pub expire_time: Option<Timestamp>,
+}
+
+impl TokenDraft {
+    /// Checks the request at time `now`: at least one role; an organisation unless the token is
+    /// an operator token (REGISTRY_ADMIN only); a display name; an expiry in the future.
+    pub fn validate(&self, now: Timestamp) -> Result<TokenSpec, Error> {
+        let mut v = Violations::new();
+        let mut roles = BTreeSet::new();
+        for (i, role) in self.roles.iter().enumerate() {
+            match role {
+                Some(r) => {
+                    roles.insert(*r);
+                }
+                None => v.add(format!("token.roles[{i}]"), "is not a known role"),
+            }
+        }
+        if self.roles.is_empty() {
+            v.add("token.roles", "at least one role is required");
+        }
+        let organization = if self.organization.is_empty() {
+            if !roles.is_empty() && roles.iter().any(|r| *r != Role::RegistryAdmin) {
+                v.add(
+                    "token.organization",
+                    "is required for EDITOR, REVIEWER and READER tokens",
+                );
+            }
+            None
+        } else {
+            v.check(OrganizationId::from_name(
+                &self.organization,
+                "token.organization",
+            ))
+        };
+        let name = self.display_name.trim();
+        if name.is_empty() {
+            v.add(
+                "token.display_name",
+                "is required: say what the token is for",
+            );
+        } else if name.chars().count() > MAX_DISPLAY_NAME || name.chars().any(char::is_control) {
+            v.add(
+                "token.display_name",
+                "must be at most 100 characters without control characters",
+            );
+        }
+        if let Some(t) = self.expire_time
+            && t <= now
+        {
+            v.add("token.expire_time", "must be in the future");
+        }
+        v.finish(|| TokenSpec {
+            organization,
+            roles,
+            display_name: name.to_string(),
+            expire_time: self.expire_time,
+        })
+    }
+}
+
+/// The secret's text for 32 random bytes.
+pub fn secret_text(bytes: &[u8; 32]) -> String {
+    use base64::Engine as _;
+    format!(
+        "{SECRET_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// The stored form of a secret: hex SHA-256 of its text.
+pub fn secret_hash(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The secret of an `authorization` header value `Bearer <secret>` (scheme case-insensitive).
+pub fn bearer_secret(header: &str) -> Option<&str> {
+    let (scheme, secret) = header.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| secret.trim())
+        .filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft(org: &str, roles: &[Role]) -> TokenDraft {
+        TokenDraft {
+            organization: org.into(),
+            roles: roles.iter().map(|r| Some(*r)).collect(),
+            display_name: "integration".into(),
+            expire_time: None,
+        }
+    }
+
+    #[test]
+    fn operator_tokens_need_no_organisation_but_others_do() {
+        let now = Timestamp::from_micros(1);
+        assert!(draft("", &[Role::RegistryAdmin]).validate(now).is_ok());
+        assert!(draft("", &[Role::Editor]).validate(now).is_err());
+        assert!(
+            draft("organizations/stat", &[Role::Editor, Role::Reader])
+                .validate(now)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn roles_name_and_expiry_are_checked() {
+        let now = Timestamp::from_micros(1_000);
+        let mut d = draft("organizations/stat", &[]);
+        d.roles.push(None);
+        d.display_name = " ".into();
+        d.expire_time = Some(Timestamp::from_micros(10));
+        let Err(Error::InvalidArgument(list)) = d.validate(now) else {
+            panic!("expected violations")
+        };
+        let fields: Vec<_> = list.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["token.roles[0]", "token.display_name", "token.expire_time"]
+        );
+    }
+
+    #[test]
+    fn revoked_and_expired_tokens_are_refused() {
+        let token = Token {
+            id: TokenId::from_random([1; 16]),
+            organization: None,
+            roles: [Role::Reader].into(),
+            display_name: "t".into(),
+            expire_time: Some(Timestamp::from_micros(100)),
+            create_time: Timestamp::from_micros(0),
+            revoke_time: None,
+            creator: "x".into(),
+        };
+        assert!(token.refusal(Timestamp::from_micros(99)).is_none());
+        assert_eq!(
+            token.refusal(Timestamp::from_micros(100)).unwrap().0,
+            "TOKEN_EXPIRED"
+        );
+        let revoked = Token {
+            revoke_time: Some(Timestamp::from_micros(5)),
+            ..token
+        };
+        assert_eq!(
+            revoked.refusal(Timestamp::from_micros(1)).unwrap().0,
+            "TOKEN_REVOKED"
+        );
+    }
+
+    #[test]
+    fn bearer_header_parsing() {
+        assert_eq!(bearer_secret("Bearer rst_abc"), Some("rst_abc"));
+        assert_eq!(bearer_secret("bearer  rst_abc "), Some("rst_abc"));
+        assert_eq!(bearer_secret("Basic xyz"), None);
+        assert_eq!(bearer_secret("Bearer "), None);
+        assert_eq!(bearer_secret("rst_abc"), None);
+    }
+
+    #[test]
+    fn secrets_are_prefixed_and_hashed() {
+        let s = secret_text(&[0xab; 32]);
+        assert!(s.starts_with("rst_"));
+        assert_eq!(s.len(), 4 + 43);
+        assert_eq!(secret_hash(&s).len(), 64);
+        assert_ne!(secret_hash(&s), secret_hash("rst_other"));
+    }
+
+    #[test]
+    fn token_names_are_32_hex_digits() {
+        let id = TokenId::from_random([0x0f; 16]);
+        assert_eq!(TokenId::from_name(&id.name(), "name").unwrap(), id);
+        assert!(TokenId::from_name("tokens/xyz", "name").is_err());
+        assert!(
+            TokenId::from_name("organizations/0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f", "name").is_err()
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! Appending to, reading and verifying the audit trail.
+
+use reestr_domain::Error;
+use reestr_domain::audit::{
+    AuditEvent, AuditRecord, ChainCursor, FieldChange, GENESIS_HASH, chain_hash, verify_chain,
+};
+use reestr_domain::paging::KeyValue;
+use reestr_domain::query::Predicate;
+use reestr_domain::time::Timestamp;
+use sea_orm::sea_query::IntoCondition;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, Order,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+pub use reestr_domain::audit::AuditCondition;
+
+use crate::entity::audit_event::{self as row, Column};
+use crate::{Store, db_err, keyset, now};
+
+/// Who is making a change, carried by every write so that its audit event is written in the
+/// same transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditContext {
+    /// Caller id.
+    pub caller: String,
+    /// Caller's organisation id, or empty.
+    pub organization: String,
+    /// Full gRPC method name.
+    pub method: String,
+    /// The request's `request_id`, or empty.
+    pub request_id: String,
+}
+
+impl AuditContext {
+    pub(crate) fn record(
+        &self,
+        resource: &str,
+        outcome: &str,
+        reason: &str,
+        changes: Vec<FieldChange>,
+    ) -> AuditRecord {
+        AuditRecord {
+            caller: self.caller.clone(),
+            organization: self.organization.clone(),
+            method: self.method.clone(),
+            resource: resource.to_string(),
+            request_id: self.request_id.clone(),
+            outcome: outcome.to_string(),
+            reason: reason.to_string(),
+            changes,
+        }
+    }
+}
+
+/// Appends one event inside `conn`'s transaction. On PostgreSQL the transaction first locks
+/// `audit_lock`, so that concurrent writers append one after another: each then sees the
+/// previous one's event, and sequence numbers have no gaps. (SQLite writers are serialised
+/// already.)
+pub(crate) async fn append(
+    conn: &impl ConnectionTrait,
+    record: AuditRecord,
+) -> Result<AuditEvent, Error> {
+    if conn.get_database_backend() == DatabaseBackend::Postgres {
+        conn.execute_unprepared("SELECT id FROM audit_lock WHERE id = 1 FOR UPDATE")
+            .await
+            .map_err(db_err)?;
+    }
+    let last = row::Entity::find()
+        .order_by(Column::Sequence, Order::Desc)
+        .limit(1)
+        .one(conn)
+        .await
+        .map_err(db_err)?;
+    let (sequence, previous) = match last {
+        Some(l) => (l.sequence + 1, l.hash),
+        None => (1, GENESIS_HASH.to_string()),
+    };
+    let event_time = now();
+    let hash = chain_hash(&previous, sequence, event_time, &record);
+    let event = AuditEvent {
+        sequence,
+        event_time,
+        record,
+        hash,
+    };
+    to_active(&event).insert(conn).await.map_err(db_err)?;
+    Ok(event)
+}
+
+/// A ListAuditEvents query, validated.
+#[derive(Debug, Clone)]
+pub struct AuditQuery {
+    /// Typed filter.
+    pub filter: Option<Predicate<AuditCondition>>,
+    /// Newest first.
+    pub descending: bool,
+    /// Page size.
+    pub page_size: u64,
+    /// Page token from the request.
+    pub page_token: String,
+    /// Query fingerprint.
+    pub fingerprint: String,
+}
+
+/// One page of events.
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    /// Events.
+    pub events: Vec<AuditEvent>,
+    /// Next page token or empty.
+    pub next_page_token: String,
+}
+
+/// The result of a chain verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Events checked and found in order.
+    pub verified: i64,
+    /// The first event that breaks the chain, if any.
+    pub first_broken: Option<i64>,
+    /// Hash of the last verified event.
+    pub head_hash: String,
+}
+
+/// How many events a verification reads per query.
+const VERIFY_BATCH: u64 = 1000;
+
+impl Store {
+    /// Records a call that failed or was refused, in a transaction of its own (the call's own
+    /// transaction, if it had one, was rolled back).
+    pub async fn record_failure(
+        &self,
+        ctx: &AuditContext,
+        resource: &str,
+        outcome: &str,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let write = self.begin_write().await?;
+        append(
+            write.txn(),
+            ctx.record(resource, outcome, reason, Vec::new()),
+        )
+        .await?;
+        write.commit_unaudited().await
+    }
+
+    /// One page of the audit trail.
+    pub async fn list_audit_events(&self, query: &AuditQuery) -> Result<AuditPage, Error> {
+        let after = self
+            .page_tokens()
+            .decode(&query.page_token, &query.fingerprint, 1)
+            .map_err(|v| Error::InvalidArgument(vec![v]))?;
+        let mut condition = Condition::all();
+        if let Some(f) = &query.filter {
+            condition = condition.add(to_condition(f));
+        }
+        if let Some(after) = &after {
+            let [KeyValue::Int(_)] = after.as_slice() else {
+                return Err(Error::invalid("page_token", "does not match this query"));
+            };
+            condition = condition.add(keyset::after(
+                &[(Column::Sequence, query.descending)],
+                after,
+            ));
+        }
+        let order = if query.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        let mut rows = row::Entity::find()
+            .filter(condition)
+            .order_by(Column::Sequence, order)
+            .limit(query.page_size + 1)
+            .all(self.conn())
+            .await
+            .map_err(db_err)?;
+        let more = rows.len() as u64 > query.page_size;
+        rows.truncate(query.page_size as usize);
+        let events = rows
+            .into_iter()
+            .map(from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_page_token = match events.last() {
+            Some(last) if more => self
+                .page_tokens()
+                .encode(&query.fingerprint, vec![KeyValue::Int(last.sequence)]),
+            _ => String::new(),
+        };
+        Ok(AuditPage {
+            events,
+            next_page_token,
+        })
+    }
+
+    /// Recomputes the whole chain and reports the first event that breaks it.
+    pub async fn verify_audit_chain(&self) -> Result<ChainReport, Error> {
+        let mut cursor = ChainCursor::default();
+        loop {
+            let rows = row::Entity::find()
+                .filter(Column::Sequence.gt(cursor.sequence))
+                .order_by(Column::Sequence, Order::Asc)
+                .limit(VERIFY_BATCH)
+                .all(self.conn())
+                .await
+                .map_err(db_err)?;
+            if rows.is_empty() {
+                break;
+            }
+            let events = rows
+                .into_iter()
+                .map(from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(broken) = verify_chain(&mut cursor, &events) {
+                return Ok(ChainReport {
+                    verified: cursor.sequence,
+                    first_broken: Some(broken),
+                    head_hash: cursor.previous,
+                });
+            }
+        }
+        Ok(ChainReport {
+            verified: cursor.sequence,
+            first_broken: None,
+            head_hash: cursor.previous,
+        })
+    }
+}
+
+fn to_condition(p: &Predicate<AuditCondition>) -> Condition {
+    match p {
+        Predicate::And(a, b) => Condition::all().add(to_condition(a)).add(to_condition(b)),
+        Predicate::Or(a, b) => Condition::any().add(to_condition(a)).add(to_condition(b)),
+        Predicate::Not(a) => to_condition(a).not(),
+        Predicate::Leaf(leaf) => match leaf {
+            AuditCondition::Resource(v) => Column::Resource.eq(v.as_str()).into_condition(),
+            AuditCondition::Caller(v) => Column::Caller.eq(v.as_str()).into_condition(),
+            AuditCondition::Organization(v) => Column::Organization.eq(v.as_str()).into_condition(),
+            AuditCondition::Method(v) => Column::Method.eq(v.as_str()).into_condition(),
+            AuditCondition::Outcome(v) => Column::Outcome.eq(v.as_str()).into_condition(),
+            AuditCondition::TimeAfter(t, inclusive) => if *inclusive {
+                Column::EventTime.gte(t.micros())
+            } else {
+                Column::EventTime.gt(t.micros())
+            }
+            .into_condition(),
+            AuditCondition::TimeBefore(t, inclusive) => if *inclusive {
+                Column::EventTime.lte(t.micros())
+            } else {
+                Column::EventTime.lt(t.micros())
+            }
+            .into_condition(),
+        },
+    }
+}
+
+fn to_active(e: &AuditEvent) -> row::ActiveModel {
+    row::ActiveModel {
+        sequence: Set(e.sequence),
+        event_time: Set(e.event_time.micros()),
+        caller: Set(e.record.caller.clone()),
+        organization: Set(e.record.organization.clone()),
+        method: Set(e.record.method.clone()),
+        resource: Set(e.record.resource.clone()),
+        request_id: Set(e.record.request_id.clone()),
+        outcome: Set(e.record.outcome.clone()),
+        reason: Set(e.record.reason.clone()),
+        changes: Set(serde_json::to_string(&e.record.changes).unwrap_or_default()),
+        hash: Set(e.hash.clone()),
+    }
+}
+
+fn from_row(m: row::Model) -> Result<AuditEvent, Error> {
+    // A row whose changes no longer parse is still returned (with no changes) so that
+    // verification reports it as a broken link instead of failing the whole call.
+    let changes: Vec<FieldChange> = serde_json::from_str(&m.changes).unwrap_or_else(|_| {
+        vec![FieldChange {
+            field: "<unreadable>".into(),
+            old: String::new(),
+            new: m.changes.clone(),
+        }]
+    });
+    Ok(AuditEvent {
+        sequence: m.sequence,
+        event_time: Timestamp::from_micros(m.event_time),
+        record: AuditRecord {
+            caller: m.caller,
+            organization: m.organization,
+            method: m.method,
+            resource: m.resource,
+            request_id: m.request_id,
+            outcome: m.outcome,
+            reason: m.reason,
+            changes,
+        },
+        hash: m.hash,
+    })
+}

@@ -1,0 +1,293 @@
+//! The API token repository.
+
+use std::collections::BTreeSet;
+
+use rand::RngCore;
+use reestr_domain::Error;
+use reestr_domain::access::Role;
+use reestr_domain::audit::FieldChange;
+use reestr_domain::organization::OrganizationId;
+use reestr_domain::paging::KeyValue;
+use reestr_domain::time::Timestamp;
+use reestr_domain::token::{Token, TokenId, TokenSpec, secret_hash, secret_text};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, Order, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+
+use crate::audit::AuditContext;
+use crate::entity::organization as organization_row;
+use crate::entity::token::{self as row, Column};
+use crate::{Store, db_err, keyset, now};
+
+/// A ListTokens query, validated.
+#[derive(Debug, Clone)]
+pub struct TokenQuery {
+    /// Only tokens of this organisation.
+    pub organization: Option<OrganizationId>,
+    /// Include revoked tokens.
+    pub show_revoked: bool,
+    /// Page size.
+    pub page_size: u64,
+    /// The request's page token.
+    pub page_token: String,
+    /// Query fingerprint.
+    pub fingerprint: String,
+}
+
+/// One page of tokens.
+#[derive(Debug, Clone)]
+pub struct TokenPage {
+    /// Tokens, oldest first.
+    pub tokens: Vec<Token>,
+    /// Next page token or empty.
+    pub next_page_token: String,
+}
+
+/// Reads and writes API tokens.
+pub struct TokenRepo<'s> {
+    store: &'s Store,
+}
+
+impl<'s> TokenRepo<'s> {
+    pub(crate) fn new(store: &'s Store) -> Self {
+        Self { store }
+    }
+
+    /// Creates a token and returns it with its secret, which is not stored and cannot be
+    /// shown again.
+    pub async fn create(
+        &self,
+        ctx: &AuditContext,
+        spec: TokenSpec,
+    ) -> Result<(Token, String), Error> {
+        let write = self.store.write(ctx).await?;
+        let txn = write.txn();
+        if let Some(org) = &spec.organization {
+            let live = organization_row::Entity::find_by_id(org.as_str())
+                .filter(organization_row::Column::DeleteTime.is_null())
+                .one(txn)
+                .await
+                .map_err(db_err)?;
+            if live.is_none() {
+                return Err(Error::ReferenceNotFound {
+                    field: "token.organization".into(),
+                    reference: org.name(),
+                });
+            }
+        }
+        let mut id_bytes = [0u8; 16];
+        let mut secret_bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut id_bytes);
+        rand::rng().fill_bytes(&mut secret_bytes);
+        let secret = secret_text(&secret_bytes);
+        let token = Token {
+            id: TokenId::from_random(id_bytes),
+            organization: spec.organization,
+            roles: spec.roles,
+            display_name: spec.display_name,
+            expire_time: spec.expire_time,
+            create_time: now(),
+            revoke_time: None,
+            creator: ctx.caller.clone(),
+        };
+        row::ActiveModel {
+            id: Set(token.id.as_str().to_string()),
+            organization_id: Set(token.organization.as_ref().map(|o| o.as_str().to_string())),
+            roles: Set(roles_text(&token.roles)),
+            display_name: Set(token.display_name.clone()),
+            secret_hash: Set(secret_hash(&secret)),
+            create_time: Set(token.create_time.micros()),
+            expire_time: Set(token.expire_time.map(Timestamp::micros)),
+            revoke_time: Set(None),
+            creator: Set(token.creator.clone()),
+        }
+        .insert(txn)
+        .await
+        .map_err(db_err)?;
+        let changes = vec![
+            change(
+                "organization",
+                token
+                    .organization
+                    .as_ref()
+                    .map(OrganizationId::name)
+                    .unwrap_or_default(),
+            ),
+            change("roles", roles_text(&token.roles)),
+            change("display_name", token.display_name.clone()),
+            change(
+                "expire_time",
+                token
+                    .expire_time
+                    .map(|t| t.micros().to_string())
+                    .unwrap_or_default(),
+            ),
+        ];
+        write.commit(&token.id.name(), changes).await?;
+        Ok((token, secret))
+    }
+
+    /// The token `id`.
+    pub async fn get(&self, id: &TokenId) -> Result<Token, Error> {
+        row::Entity::find_by_id(id.as_str())
+            .one(self.store.conn())
+            .await
+            .map_err(db_err)?
+            .map(from_row)
+            .transpose()?
+            .ok_or_else(|| Error::NotFound {
+                resource: id.name(),
+            })
+    }
+
+    /// The token whose secret hashes to `hash`, revoked or expired ones included (the caller
+    /// decides what to refuse).
+    pub async fn find_by_secret_hash(&self, hash: &str) -> Result<Option<Token>, Error> {
+        row::Entity::find()
+            .filter(Column::SecretHash.eq(hash))
+            .one(self.store.conn())
+            .await
+            .map_err(db_err)?
+            .map(from_row)
+            .transpose()
+    }
+
+    /// Revokes a token; revoking it again is FAILED_PRECONDITION.
+    pub async fn revoke(&self, ctx: &AuditContext, id: &TokenId) -> Result<Token, Error> {
+        let write = self.store.write(ctx).await?;
+        let txn = write.txn();
+        let current = row::Entity::find_by_id(id.as_str())
+            .one(txn)
+            .await
+            .map_err(db_err)?
+            .map(from_row)
+            .transpose()?
+            .ok_or_else(|| Error::NotFound {
+                resource: id.name(),
+            })?;
+        if current.revoke_time.is_some() {
+            return Err(Error::Deleted {
+                resource: id.name(),
+            });
+        }
+        let t = now();
+        row::Entity::update_many()
+            .col_expr(
+                Column::RevokeTime,
+                sea_orm::sea_query::Expr::value(t.micros()),
+            )
+            .filter(Column::Id.eq(id.as_str()))
+            .exec(txn)
+            .await
+            .map_err(db_err)?;
+        write
+            .commit(
+                &id.name(),
+                vec![change("revoke_time", t.micros().to_string())],
+            )
+            .await?;
+        Ok(Token {
+            revoke_time: Some(t),
+            ..current
+        })
+    }
+
+    /// One page of tokens, oldest first.
+    pub async fn list(&self, query: &TokenQuery) -> Result<TokenPage, Error> {
+        let keys = [(Column::CreateTime, false), (Column::Id, false)];
+        let after = self
+            .store
+            .page_tokens()
+            .decode(&query.page_token, &query.fingerprint, keys.len())
+            .map_err(|v| Error::InvalidArgument(vec![v]))?;
+        let mut condition = Condition::all();
+        if let Some(org) = &query.organization {
+            condition = condition.add(Column::OrganizationId.eq(org.as_str()));
+        }
+        if !query.show_revoked {
+            condition = condition.add(Column::RevokeTime.is_null());
+        }
+        if let Some(after) = &after {
+            let [KeyValue::Int(_), KeyValue::Text(_)] = after.as_slice() else {
+                return Err(Error::invalid("page_token", "does not match this query"));
+            };
+            condition = condition.add(keyset::after(&keys, after));
+        }
+        let mut rows = row::Entity::find()
+            .filter(condition)
+            .order_by(Column::CreateTime, Order::Asc)
+            .order_by(Column::Id, Order::Asc)
+            .limit(query.page_size + 1)
+            .all(self.store.conn())
+            .await
+            .map_err(db_err)?;
+        let more = rows.len() as u64 > query.page_size;
+        rows.truncate(query.page_size as usize);
+        let tokens = rows
+            .into_iter()
+            .map(from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_page_token = match tokens.last() {
+            Some(last) if more => self.store.page_tokens().encode(
+                &query.fingerprint,
+                vec![
+                    KeyValue::Int(last.create_time.micros()),
+                    KeyValue::Text(last.id.as_str().to_string()),
+                ],
+            ),
+            _ => String::new(),
+        };
+        Ok(TokenPage {
+            tokens,
+            next_page_token,
+        })
+    }
+
+    /// Whether any token was ever created (bootstrap runs only on a register without one).
+    pub async fn any_exist(&self) -> Result<bool, Error> {
+        Ok(row::Entity::find()
+            .count(self.store.conn())
+            .await
+            .map_err(db_err)?
+            > 0)
+    }
+}
+
+fn change(field: &str, new: String) -> FieldChange {
+    FieldChange {
+        field: field.to_string(),
+        old: String::new(),
+        new,
+    }
+}
+
+fn roles_text(roles: &BTreeSet<Role>) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn from_row(m: row::Model) -> Result<Token, Error> {
+    let roles = m
+        .roles
+        .split(',')
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            r.parse::<Role>()
+                .map_err(|()| Error::Internal(format!("token {}: bad role {r}", m.id)))
+        })
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    Ok(Token {
+        id: TokenId::from_trusted(m.id),
+        organization: m.organization_id.map(OrganizationId::from_trusted),
+        roles,
+        display_name: m.display_name,
+        expire_time: m.expire_time.map(Timestamp::from_micros),
+        create_time: Timestamp::from_micros(m.create_time),
+        revoke_time: m.revoke_time.map(Timestamp::from_micros),
+        creator: m.creator,
+    })
+}

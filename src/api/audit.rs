@@ -1,0 +1,132 @@
+//! `reestr.v1.AuditService`.
+
+use reestr_domain::access::Action;
+use reestr_domain::audit::{AuditEvent, compile_filter};
+use reestr_domain::error::{Error, Violations};
+use reestr_domain::paging::{self, query_fingerprint};
+use reestr_store::AuditQuery;
+use tonic::{Request, Response, Status};
+
+use super::call::Call;
+use super::{ReadyStore, timestamp};
+use crate::proto::v1 as pb;
+use crate::proto::v1::audit_service_server::AuditService;
+
+/// The audit service.
+#[derive(Debug, Clone)]
+pub struct AuditApi {
+    store: ReadyStore,
+}
+
+impl AuditApi {
+    /// A service over the store.
+    pub fn new(store: ReadyStore) -> Self {
+        Self { store }
+    }
+}
+
+#[tonic::async_trait]
+impl AuditService for AuditApi {
+    #[tracing::instrument(skip_all, fields(filter = %request.get_ref().filter))]
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::ListAuditEventsRequest {
+            page_size,
+            page_token,
+            filter,
+            order_by,
+        } = request.into_inner();
+        let result = async {
+            call.authorize(Action::ReadAudit)?;
+            let mut v = Violations::new();
+            let size = v.check(paging::page_size(page_size));
+            let compiled = v.check(compile_filter(&filter));
+            let descending = match order_by.split_whitespace().collect::<Vec<_>>().as_slice() {
+                [] | ["sequence"] | ["sequence", "asc"] => false,
+                ["sequence", "desc"] => true,
+                _ => {
+                    v.add("order_by", "must be `sequence` or `sequence desc`");
+                    false
+                }
+            };
+            v.into_result()?;
+            let (Some(page_size), Some(filter_tree)) = (size, compiled) else {
+                return Err(Error::Internal("validated values missing".into()));
+            };
+            let fingerprint = query_fingerprint(&[
+                "audit_events",
+                &filter,
+                if descending { "desc" } else { "asc" },
+            ]);
+            store
+                .list_audit_events(&AuditQuery {
+                    filter: filter_tree,
+                    descending,
+                    page_size,
+                    page_token,
+                    fingerprint,
+                })
+                .await
+        }
+        .await;
+        let page = Call::read(result)?;
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            events: page.events.iter().map(to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn verify_audit_chain(
+        &self,
+        request: Request<pb::VerifyAuditChainRequest>,
+    ) -> Result<Response<pb::VerifyAuditChainResponse>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let result = async {
+            call.authorize(Action::ReadAudit)?;
+            store.verify_audit_chain().await
+        }
+        .await;
+        let report = Call::read(result)?;
+        Ok(Response::new(pb::VerifyAuditChainResponse {
+            intact: report.first_broken.is_none(),
+            verified_events: report.verified,
+            first_broken_sequence: report.first_broken.unwrap_or(0),
+            head_hash: report.head_hash,
+        }))
+    }
+}
+
+fn to_proto(e: &AuditEvent) -> pb::AuditEvent {
+    let r = &e.record;
+    pb::AuditEvent {
+        sequence: e.sequence,
+        event_time: Some(timestamp(e.event_time)),
+        caller: r.caller.clone(),
+        organization: if r.organization.is_empty() {
+            String::new()
+        } else {
+            format!("organizations/{}", r.organization)
+        },
+        method: r.method.clone(),
+        resource: r.resource.clone(),
+        request_id: r.request_id.clone(),
+        outcome: r.outcome.clone(),
+        reason: r.reason.clone(),
+        changes: r
+            .changes
+            .iter()
+            .map(|c| pb::FieldChange {
+                field: c.field.clone(),
+                old_value: c.old.clone(),
+                new_value: c.new.clone(),
+            })
+            .collect(),
+        hash: e.hash.clone(),
+    }
+}

@@ -1,0 +1,205 @@
+//! `reestr.v1.TokenService`.
+
+use std::sync::Arc;
+
+use reestr_domain::access::{Action, Role};
+use reestr_domain::error::{Error, Violations};
+use reestr_domain::organization::OrganizationId;
+use reestr_domain::paging::{self, query_fingerprint};
+use reestr_domain::time::Timestamp;
+use reestr_domain::token::{Token, TokenDraft, TokenId};
+use reestr_store::TokenQuery;
+use tonic::{Request, Response, Status};
+
+use super::call::Call;
+use super::{ReadyStore, timestamp};
+use crate::proto::v1 as pb;
+use crate::proto::v1::token_service_server::TokenService;
+use crate::server::auth::TokenCache;
+
+/// The token service.
+pub struct TokenApi {
+    store: ReadyStore,
+    cache: Arc<TokenCache>,
+}
+
+impl TokenApi {
+    /// A service over the store; `cache` is the authentication layer's, emptied on revocation.
+    pub fn new(store: ReadyStore, cache: Arc<TokenCache>) -> Self {
+        Self { store, cache }
+    }
+}
+
+#[tonic::async_trait]
+impl TokenService for TokenApi {
+    #[tracing::instrument(skip_all)]
+    async fn create_token(
+        &self,
+        request: Request<pb::CreateTokenRequest>,
+    ) -> Result<Response<pb::CreateTokenResponse>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::CreateTokenRequest { token } = request.into_inner();
+        let result = async {
+            call.authorize(Action::ManageTokens)?;
+            let token = token.ok_or_else(|| Error::invalid("token", "is required"))?;
+            let spec = draft(token)?.validate(reestr_store::now())?;
+            store.tokens().create(&call.ctx, spec).await
+        }
+        .await;
+        let (token, secret) = call.finish(store, "tokens", result).await?;
+        Ok(Response::new(pb::CreateTokenResponse {
+            token: Some(to_proto(&token)),
+            secret,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_token(
+        &self,
+        request: Request<pb::GetTokenRequest>,
+    ) -> Result<Response<pb::Token>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let result = async {
+            call.authorize(Action::ManageTokens)?;
+            let id = TokenId::from_name(&request.get_ref().name, "name")
+                .map_err(|v| Error::InvalidArgument(vec![v]))?;
+            store.tokens().get(&id).await
+        }
+        .await;
+        Call::read(result).map(|t| Response::new(to_proto(&t)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_tokens(
+        &self,
+        request: Request<pb::ListTokensRequest>,
+    ) -> Result<Response<pb::ListTokensResponse>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::ListTokensRequest {
+            page_size,
+            page_token,
+            organization,
+            show_revoked,
+        } = request.into_inner();
+        let result = async {
+            call.authorize(Action::ManageTokens)?;
+            let mut v = Violations::new();
+            let size = v.check(paging::page_size(page_size));
+            let org = if organization.is_empty() {
+                Some(None)
+            } else {
+                v.check(OrganizationId::from_name(&organization, "organization").map(Some))
+            };
+            v.into_result()?;
+            let (Some(page_size), Some(organization_id)) = (size, org) else {
+                return Err(Error::Internal("validated values missing".into()));
+            };
+            let fingerprint = query_fingerprint(&[
+                "tokens",
+                &organization,
+                if show_revoked { "revoked" } else { "valid" },
+            ]);
+            store
+                .tokens()
+                .list(&TokenQuery {
+                    organization: organization_id,
+                    show_revoked,
+                    page_size,
+                    page_token,
+                    fingerprint,
+                })
+                .await
+        }
+        .await;
+        let page = Call::read(result)?;
+        Ok(Response::new(pb::ListTokensResponse {
+            tokens: page.tokens.iter().map(to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn revoke_token(
+        &self,
+        request: Request<pb::RevokeTokenRequest>,
+    ) -> Result<Response<pb::Token>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let name = request.into_inner().name;
+        let result = async {
+            call.authorize(Action::ManageTokens)?;
+            let id =
+                TokenId::from_name(&name, "name").map_err(|v| Error::InvalidArgument(vec![v]))?;
+            store.tokens().revoke(&call.ctx, &id).await
+        }
+        .await;
+        let token = call.finish(store, &name, result).await?;
+        self.cache.clear();
+        Ok(Response::new(to_proto(&token)))
+    }
+}
+
+fn draft(token: pb::Token) -> Result<TokenDraft, Error> {
+    let pb::Token {
+        name: _,
+        organization,
+        roles,
+        display_name,
+        expire_time,
+        create_time: _,
+        revoke_time: _,
+        creator: _,
+    } = token;
+    let roles = roles
+        .into_iter()
+        .map(|r| match pb::Role::try_from(r) {
+            Ok(pb::Role::RegistryAdmin) => Some(Role::RegistryAdmin),
+            Ok(pb::Role::Editor) => Some(Role::Editor),
+            Ok(pb::Role::Reviewer) => Some(Role::Reviewer),
+            Ok(pb::Role::Reader) => Some(Role::Reader),
+            Ok(pb::Role::Unspecified) | Err(_) => None,
+        })
+        .collect();
+    let expire_time = match expire_time {
+        Some(t) => Some(
+            Timestamp::from_seconds_nanos(t.seconds, t.nanos)
+                .ok_or_else(|| Error::invalid("token.expire_time", "is out of range"))?,
+        ),
+        None => None,
+    };
+    Ok(TokenDraft {
+        organization,
+        roles,
+        display_name,
+        expire_time,
+    })
+}
+
+fn to_proto(t: &Token) -> pb::Token {
+    pb::Token {
+        name: t.id.name(),
+        organization: t
+            .organization
+            .as_ref()
+            .map(OrganizationId::name)
+            .unwrap_or_default(),
+        roles: t
+            .roles
+            .iter()
+            .map(|r| match r {
+                Role::RegistryAdmin => pb::Role::RegistryAdmin,
+                Role::Editor => pb::Role::Editor,
+                Role::Reviewer => pb::Role::Reviewer,
+                Role::Reader => pb::Role::Reader,
+            } as i32)
+            .collect(),
+        display_name: t.display_name.clone(),
+        expire_time: t.expire_time.map(timestamp),
+        create_time: Some(timestamp(t.create_time)),
+        revoke_time: t.revoke_time.map(timestamp),
+        creator: t.creator.clone(),
+    }
+}
