@@ -87,6 +87,18 @@ pub enum Error {
         /// The proposed parent.
         parent: String,
     },
+    /// A state transition the lifecycle does not allow from the current state.
+    #[error("{resource} cannot go from {from} to {to}; allowed: {}", if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") })]
+    IllegalTransition {
+        /// Resource name.
+        resource: String,
+        /// Current state.
+        from: String,
+        /// Requested state.
+        to: String,
+        /// States allowed from the current one.
+        allowed: Vec<String>,
+    },
     /// The resource is still referred to by live resources.
     #[error("{resource} is still referred to by {}", referenced_by.join(", "))]
     InUse {
@@ -158,6 +170,7 @@ impl Error {
             Error::ReferenceNotFound { .. } => "REFERENCE_NOT_FOUND",
             Error::HierarchyCycle { .. } => "HIERARCHY_CYCLE",
             Error::InUse { .. } => "RESOURCE_IN_USE",
+            Error::IllegalTransition { .. } => "ILLEGAL_STATE_TRANSITION",
             Error::RequestIdReused { .. } => "REQUEST_ID_REUSED",
             Error::Unauthenticated { reason, .. } => reason,
             Error::PermissionDenied { .. } => "PERMISSION_DENIED",
@@ -194,6 +207,17 @@ impl Error {
             Error::HierarchyCycle { resource, parent } => {
                 m.insert("resource".into(), resource.clone());
                 m.insert("parent".into(), parent.clone());
+            }
+            Error::IllegalTransition {
+                resource,
+                from,
+                to,
+                allowed,
+            } => {
+                m.insert("resource".into(), resource.clone());
+                m.insert("current_state".into(), from.clone());
+                m.insert("requested_state".into(), to.clone());
+                m.insert("allowed_states".into(), allowed.join(","));
             }
             Error::InUse {
                 resource,

@@ -16,6 +16,7 @@
 //! - [`organization`]: organisations, their names, validation, update masks and filters.
 //! - [`access`]: callers, roles and the one authorisation policy; [`token`]: API tokens.
 //! - [`audit`]: the hash-chained audit trail.
+//! - [`system`]: information systems: records, lifecycle, registration numbers, filters.
 //! - [`classifier`]: classifiers, versions and items: names, requirements, the version
 //!   lifecycle, the publication validator, content hashes, diff and code translation.
 
@@ -30,6 +31,7 @@ pub mod organization;
 pub mod paging;
 pub mod query;
 pub mod request_id;
+pub mod system;
 pub mod text;
 pub mod time;
 pub mod token;

@@ -39,6 +39,7 @@
 //!
 //! Problems come sorted by code, then kind, then field and message, without duplicates.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
@@ -230,11 +231,15 @@ pub fn validate_version(
         return out;
     }
     let mut index: HashMap<&str, Occurrences> = HashMap::with_capacity(items.len());
+    let mut is_first = vec![false; items.len()];
     for (i, item) in items.iter().enumerate() {
-        index
-            .entry(item.code.as_str())
-            .and_modify(|o| o.count += 1)
-            .or_insert(Occurrences { first: i, count: 1 });
+        match index.entry(item.code.as_str()) {
+            Entry::Occupied(mut e) => e.get_mut().count += 1,
+            Entry::Vacant(e) => {
+                e.insert(Occurrences { first: i, count: 1 });
+                is_first[i] = true;
+            }
+        }
     }
     for (code, o) in &index {
         if o.count > 1 {
@@ -250,6 +255,7 @@ pub fn validate_version(
         spec,
         items,
         index,
+        is_first,
         schema: spec
             .attribute_schema
             .iter()
@@ -285,6 +291,8 @@ struct Checker<'a> {
     spec: &'a ClassifierSpec,
     items: &'a [Item],
     index: HashMap<&'a str, Occurrences>,
+    /// Whether each item is the first occurrence of its code.
+    is_first: Vec<bool>,
     schema: HashMap<&'a str, &'a AttributeDef>,
     required: Vec<&'a AttributeDef>,
     code_ref_exists: &'a dyn Fn(&ClassifierId, &str) -> bool,
@@ -326,10 +334,6 @@ impl Checker<'_> {
     /// The index of the first item with `code`.
     fn first(&self, code: &str) -> Option<usize> {
         self.index.get(code).map(|o| o.first)
-    }
-
-    fn is_first(&self, i: usize) -> bool {
-        self.first(self.items[i].code.as_str()) == Some(i)
     }
 
     fn check_item(&self, item: &Item, out: &mut Vec<Problem>) {
@@ -518,7 +522,7 @@ impl Checker<'_> {
         let mut mark = vec![Mark::Unvisited; n];
         let mut path: Vec<usize> = Vec::new();
         for start in 0..n {
-            if mark[start] != Mark::Unvisited || !self.is_first(start) {
+            if mark[start] != Mark::Unvisited || !self.is_first[start] {
                 continue;
             }
             let mut current = start;
@@ -619,7 +623,7 @@ impl Checker<'_> {
         let mut calls: Vec<(usize, usize)> = Vec::new();
         let mut next = 0usize;
         for root in 0..n {
-            if order[root] != UNSEEN || !self.is_first(root) {
+            if order[root] != UNSEEN || !self.is_first[root] {
                 continue;
             }
             order[root] = next;
