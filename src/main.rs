@@ -105,21 +105,33 @@ enum AuditAction {
     Verify,
 }
 
+/// Database flags. Global, so that they may follow the subcommand's action as well as precede
+/// it: `reestr token create --database-url …` and `reestr token --database-url … create`.
 #[derive(Args, Debug)]
 struct DbArgs {
     /// Directory for the SQLite database and other server files; created if missing.
-    #[arg(long, env = "REESTR_DATA_DIR", default_value = "./reestr-data")]
+    #[arg(
+        long,
+        env = "REESTR_DATA_DIR",
+        default_value = "./reestr-data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// Database URL: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`. Default: `reestr.db`
     /// in the data directory.
-    #[arg(long, env = "REESTR_DATABASE_URL")]
+    #[arg(long, env = "REESTR_DATABASE_URL", global = true)]
     database_url: Option<String>,
     /// Database connection pool size.
-    #[arg(long, env = "REESTR_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(
+        long,
+        env = "REESTR_DB_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
     db_max_connections: u32,
     /// SQLite `synchronous` mode: `full` makes every acknowledged write survive a power cut;
     /// `normal` is faster and survives a crash of the process but not of the machine.
-    #[arg(long, env = "REESTR_SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"])]
+    #[arg(long, env = "REESTR_SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"], global = true)]
     sqlite_synchronous: String,
 }
 

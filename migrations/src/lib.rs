@@ -12,6 +12,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_foundation;
 mod m20261128_000002_access_audit;
+mod m20261128_000003_systems;
 
 /// The ordered list of the register's migrations.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_foundation::Migration),
             Box::new(m20261128_000002_access_audit::Migration),
+            Box::new(m20261128_000003_systems::Migration),
         ]
     }
 }

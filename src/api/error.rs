@@ -25,7 +25,8 @@ pub fn status(err: Error) -> Status {
         | Error::NotDeleted { .. }
         | Error::ReferenceNotFound { .. }
         | Error::HierarchyCycle { .. }
-        | Error::InUse { .. } => Code::FailedPrecondition,
+        | Error::InUse { .. }
+        | Error::IllegalTransition { .. } => Code::FailedPrecondition,
         Error::Unauthenticated { .. } => Code::Unauthenticated,
         Error::PermissionDenied { .. } => Code::PermissionDenied,
         Error::RateLimited { .. } => Code::ResourceExhausted,

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod call;
 pub mod error;
 pub mod organization;
+pub mod system;
 pub mod token;
 
 use std::sync::{Arc, OnceLock};

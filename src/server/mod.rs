@@ -31,15 +31,18 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use crate::api::ReadyStore;
 use crate::api::audit::AuditApi;
 use crate::api::organization::OrganizationApi;
+use crate::api::system::SystemApi;
 use crate::api::token::TokenApi;
 use crate::proto;
 use crate::proto::v1::audit_service_server::AuditServiceServer;
+use crate::proto::v1::information_system_service_server::InformationSystemServiceServer;
 use crate::proto::v1::organization_service_server::OrganizationServiceServer;
 use crate::proto::v1::token_service_server::TokenServiceServer;
 
 /// Fully qualified names of the register's own gRPC services, as health reports them.
-pub const SERVICE_NAMES: [&str; 3] = [
+pub const SERVICE_NAMES: [&str; 4] = [
     "reestr.v1.OrganizationService",
+    "reestr.v1.InformationSystemService",
     "reestr.v1.TokenService",
     "reestr.v1.AuditService",
 ];
@@ -163,6 +166,8 @@ pub async fn run(
     let cache = Arc::new(auth::TokenCache::default());
     let organizations = OrganizationServiceServer::new(OrganizationApi::new(ready.clone()))
         .max_decoding_message_size(limits.max_message_bytes);
+    let systems = InformationSystemServiceServer::new(SystemApi::new(ready.clone()))
+        .max_decoding_message_size(limits.max_message_bytes);
     let tokens = TokenServiceServer::new(TokenApi::new(ready.clone(), cache.clone()))
         .max_decoding_message_size(limits.max_message_bytes);
     let audit = AuditServiceServer::new(AuditApi::new(ready.clone()))
@@ -195,6 +200,7 @@ pub async fn run(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(organizations)
+        .add_service(systems)
         .add_service(tokens)
         .add_service(audit)
         .serve_with_incoming_shutdown(incoming, async {
@@ -263,13 +269,16 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
 }
 
-/// The rustls configuration of `files`.
+/// The rustls configuration of `files`. Handshakes are cut off after
+/// [`tls::HANDSHAKE_TIMEOUT`]: tonic runs each one in a task of its own and by default waits
+/// for ever, so connections that never finish theirs would pile up.
 fn tls_config(files: &TlsFiles) -> Result<ServerTlsConfig, ServerError> {
     let read = |p: &PathBuf| {
         std::fs::read(p).map_err(|e| ServerError::Tls(format!("{}: {e}", p.display())))
     };
-    let mut config =
-        ServerTlsConfig::new().identity(Identity::from_pem(read(&files.cert)?, read(&files.key)?));
+    let mut config = ServerTlsConfig::new()
+        .identity(Identity::from_pem(read(&files.cert)?, read(&files.key)?))
+        .timeout(tls::HANDSHAKE_TIMEOUT);
     if let Some(ca) = &files.client_ca {
         config = config.client_ca_root(Certificate::from_pem(read(ca)?));
     }

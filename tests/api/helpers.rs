@@ -6,17 +6,21 @@
 //! a new database `reestr_test_<uuid>` created on it and dropped when the test ends. Server
 //! logs go nowhere unless `TEST_LOG` is set.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use reestr::proto::v1::audit_service_client::AuditServiceClient;
+use reestr::proto::v1::organization::Kind;
 use reestr::proto::v1::organization_service_client::OrganizationServiceClient;
 use reestr::proto::v1::token_service_client::TokenServiceClient;
-use reestr::proto::v1::{CreateTokenRequest, Role, Token};
+use reestr::proto::v1::{
+    CreateOrganizationRequest, CreateTokenRequest, ListTokensRequest, Organization, Role, Token,
+};
 use reestr::server::{self, ServerConfig, ServerError};
 use reestr::telemetry::{self, LogFormat};
 use reestr_store::{ConnectionSettings, Database};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -24,9 +28,11 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+use tonic::{Code, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+use tonic_types::StatusExt;
 
 /// Adds `authorization: Bearer <secret>` to every call (or nothing, for anonymous clients).
 #[derive(Clone)]
@@ -200,6 +206,17 @@ impl TestApp {
         AuditServiceClient::with_interceptor(self.channel.clone(), Bearer::new(secret))
     }
 
+    /// A new administrator InformationSystemService client.
+    pub fn admin_systems(
+        &self,
+    ) -> reestr::proto::v1::information_system_service_client::InformationSystemServiceClient<Authed>
+    {
+        reestr::proto::v1::information_system_service_client::InformationSystemServiceClient::with_interceptor(
+            self.channel.clone(),
+            Bearer::new(Some(&self.admin_secret)),
+        )
+    }
+
     /// A new administrator OrganizationService client (for concurrent calls).
     pub fn admin_organizations(&self) -> OrganizationServiceClient<Authed> {
         self.organizations_as(Some(&self.admin_secret))
@@ -228,6 +245,36 @@ impl TestApp {
             .expect("create token")
             .into_inner();
         (response.token.expect("token").name, response.secret)
+    }
+
+    /// Creates organisation `id` with TIN `tin`, as the administrator.
+    pub async fn create_organization(&mut self, id: &str, tin: &str) -> Organization {
+        self.organizations
+            .create_organization(CreateOrganizationRequest {
+                organization: Some(organization(tin)),
+                organization_id: id.to_string(),
+                request_id: String::new(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("create organizations/{id}: {e:?}"))
+            .into_inner()
+    }
+
+    /// The name of the bootstrap administrator's token (`tokens/{id}`).
+    pub async fn admin_token_name(&mut self) -> String {
+        self.tokens
+            .list_tokens(ListTokensRequest {
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("list tokens")
+            .into_inner()
+            .tokens
+            .into_iter()
+            .find(|t| t.creator == "operator:bootstrap")
+            .expect("the bootstrap token is listed")
+            .name
     }
 
     /// Signals shutdown without waiting.
@@ -281,6 +328,121 @@ impl TestApp {
     pub fn is_postgres(&self) -> bool {
         self.database.admin_url.is_some()
     }
+
+    /// The channel every client of this app shares, for clients the harness does not build.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// Runs one raw SQL statement on the server's database over a connection of its own;
+    /// `Err` carries the database's message (e.g. a trigger refusing the statement).
+    pub async fn execute_sql(&self, sql: &str) -> Result<(), String> {
+        let db = Database::connect(&ConnectionSettings::new(&self.database_url))
+            .await
+            .expect("connect for raw SQL");
+        let result = db
+            .connection()
+            .execute_unprepared(sql)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        db.close().await.expect("close");
+        result
+    }
+
+    /// The integer in the first column of the first row of `sql` (e.g. a `COUNT(*)`).
+    pub async fn query_i64(&self, sql: &str) -> i64 {
+        let db = Database::connect(&ConnectionSettings::new(&self.database_url))
+            .await
+            .expect("connect for raw SQL");
+        let backend = db.connection().get_database_backend();
+        let row = db
+            .connection()
+            .query_one_raw(Statement::from_string(backend, sql))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .unwrap_or_else(|| panic!("{sql}: no row"));
+        let value = row
+            .try_get_by_index::<i64>(0)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        db.close().await.expect("close");
+        value
+    }
+
+    /// How many events the audit trail holds, counted in the database itself.
+    pub async fn audit_event_count(&self) -> i64 {
+        self.query_i64("SELECT COUNT(*) FROM audit_events").await
+    }
+
+    /// Runs the `reestr` binary with `args`, then `--data-dir` (this server's) and
+    /// `--database-url` (this server's database), as an operator would on the server's host.
+    pub async fn run_cli(&self, args: &[&str]) -> CliOutput {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_reestr"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--database-url")
+            .arg(&self.database_url)
+            .env("NO_COLOR", "1")
+            // Logs go to stdout, where the commands print their results: keep them out.
+            .env("RUST_LOG", "error")
+            .stdin(std::process::Stdio::null())
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(60), output)
+            .await
+            .expect("the reestr command finished within 60 s")
+            .expect("run the reestr binary");
+        CliOutput {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// What one run of the `reestr` binary printed, and how it exited.
+#[derive(Debug)]
+pub struct CliOutput {
+    /// Exit status (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error (logs and error messages).
+    pub stderr: String,
+}
+
+/// A valid organisation with TIN `tin` and only the required fields besides.
+pub fn organization(tin: &str) -> Organization {
+    Organization {
+        display_name: BTreeMap::from([("en".to_string(), format!("Organisation {tin}"))]),
+        tin: tin.to_string(),
+        kind: Kind::StateBody as i32,
+        ..Default::default()
+    }
+}
+
+/// Asserts the status code, the ErrorInfo reason and the register's error domain.
+#[track_caller]
+pub fn assert_status(status: &Status, code: Code, reason: &str) {
+    assert_eq!(status.code(), code, "unexpected status: {status:?}");
+    let info = status
+        .get_details_error_info()
+        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    assert_eq!(info.reason, reason, "{status:?}");
+    assert_eq!(info.domain, "reestr.uz", "{status:?}");
+}
+
+/// The fields named by the BadRequest violations of an INVALID_ARGUMENT status.
+#[track_caller]
+pub fn bad_request_fields(status: &Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest in {status:?}"))
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
 }
 
 impl Drop for TestApp {

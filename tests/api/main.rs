@@ -3,7 +3,12 @@
 //! Run on SQLite by default; set `TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres`
 //! to run the same tests on PostgreSQL (each test creates and drops its own database).
 
+mod access;
+mod audit;
 mod grpcurl;
 mod helpers;
 mod organization;
 mod server;
+mod system;
+mod tls;
+mod token;

@@ -172,6 +172,9 @@ pub enum Action<'a> {
     },
     /// Read the register's resources.
     ReadRegister,
+    /// Write resources of some organisation (checked again per resource with
+    /// [`Action::WriteOwned`] once the owner is known).
+    WriteResources,
 }
 
 impl Action<'_> {
@@ -184,6 +187,7 @@ impl Action<'_> {
             Action::ReadAudit => "read the audit trail",
             Action::WriteOwned { .. } => "write an organization's resources",
             Action::ReadRegister => "read the register",
+            Action::WriteResources => "write the register's resources",
         }
     }
 }
@@ -210,6 +214,7 @@ pub fn authorize(caller: &Caller, action: Action<'_>) -> Result<(), Error> {
     let allowed = match action {
         Action::ReadOrganizations | Action::ReadRegister => reads.iter().any(|r| caller.has(*r)),
         Action::WriteOrganizations | Action::ManageTokens | Action::ReadAudit => false,
+        Action::WriteResources => caller.has(Role::Editor),
         Action::WriteOwned { owner } => {
             caller.has(Role::Editor) && caller.organization.as_ref() == Some(owner)
         }

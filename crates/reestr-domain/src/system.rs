@@ -45,8 +45,9 @@ impl SystemId {
                 format!("{name:?} is not a system name (systems/{{system}})"),
             ));
         };
-        Self::parse(id, field)
-            .map_err(|v| FieldViolation::new(field, format!("{name:?}: system id {}", v.description)))
+        Self::parse(id, field).map_err(|v| {
+            FieldViolation::new(field, format!("{name:?}: system id {}", v.description))
+        })
     }
 
     /// Rebuilds an id read from the database.
@@ -134,7 +135,10 @@ impl FromStr for SystemState {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        SystemState::ALL.into_iter().find(|x| x.as_str() == s).ok_or(())
+        SystemState::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or(())
     }
 }
 
@@ -148,7 +152,11 @@ pub fn check_transition(resource: &str, from: SystemState, to: SystemState) -> R
             resource: resource.to_string(),
             from: from.as_str().into(),
             to: to.as_str().into(),
-            allowed: from.allowed_next().iter().map(|s| s.as_str().to_string()).collect(),
+            allowed: from
+                .allowed_next()
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect(),
         })
     }
 }
@@ -387,7 +395,9 @@ impl InformationSystem {
         out.push(("state", self.state.as_str().to_string()));
         out.push((
             "delete_time",
-            self.delete_time.map(|t| t.micros().to_string()).unwrap_or_default(),
+            self.delete_time
+                .map(|t| t.micros().to_string())
+                .unwrap_or_default(),
         ));
         out
     }
@@ -444,7 +454,10 @@ const OUTPUT_ONLY: [&str; 7] = [
 
 /// Resolves an update mask into top-level fields. Empty: every field set in `request`;
 /// `*`: every mutable field. Output-only (including `revision`) and unknown paths are refused.
-pub fn resolve_update_mask(paths: &[String], request: &SystemSpec) -> Result<Vec<&'static str>, Error> {
+pub fn resolve_update_mask(
+    paths: &[String],
+    request: &SystemSpec,
+) -> Result<Vec<&'static str>, Error> {
     if paths.is_empty() {
         let empty = spec_fields(&SystemSpec::default());
         let set = spec_fields(request);
@@ -463,11 +476,16 @@ pub fn resolve_update_mask(paths: &[String], request: &SystemSpec) -> Result<Vec
         } else if let Some(f) = SPEC_FIELDS.iter().find(|f| **f == path) {
             fields.push(f);
         } else if OUTPUT_ONLY.contains(&path.as_str()) || path == "revision" {
-            v.add("update_mask", format!("{path:?} is output only and cannot be updated"));
+            v.add(
+                "update_mask",
+                format!("{path:?} is output only and cannot be updated"),
+            );
         } else {
             v.add(
                 "update_mask",
-                format!("{path:?} is not an updatable field of InformationSystem (use top-level fields)"),
+                format!(
+                    "{path:?} is not an updatable field of InformationSystem (use top-level fields)"
+                ),
             );
         }
     }
@@ -520,10 +538,20 @@ pub fn changed_fields(old: Option<&SystemSpec>, new: &SystemSpec) -> Vec<String>
 fn check_len(v: &mut Violations, field: String, value: &str, min: usize, max: usize) {
     let n = value.chars().count();
     if n < min {
-        v.add(field, if min == 1 { "is required".to_string() } else { format!("must be at least {min} characters") });
+        v.add(
+            field,
+            if min == 1 {
+                "is required".to_string()
+            } else {
+                format!("must be at least {min} characters")
+            },
+        );
     } else if n > max {
         v.add(field, format!("must be at most {max} characters"));
-    } else if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         v.add(field, "must not contain control characters");
     }
 }
@@ -534,7 +562,10 @@ fn check_url(v: &mut Violations, field: String, url: &str) {
             || !(url.starts_with("https://") || url.starts_with("http://"))
             || url.chars().any(char::is_whitespace))
     {
-        v.add(field, "must be an absolute http:// or https:// URL of at most 2048 characters");
+        v.add(
+            field,
+            "must be an absolute http:// or https:// URL of at most 2048 characters",
+        );
     }
 }
 
@@ -572,7 +603,10 @@ pub fn validate_spec(spec: &SystemSpec, id: &SystemId, prefix: &str, v: &mut Vio
     for (tag, text) in &spec.description {
         let field = format!("{prefix}.description[{tag:?}]");
         if tag.parse::<Language>().is_err() {
-            v.add(field, "unknown language tag; allowed: uz-Latn, uz-Cyrl, ru, en, kaa");
+            v.add(
+                field,
+                "unknown language tag; allowed: uz-Latn, uz-Cyrl, ru, en, kaa",
+            );
         } else {
             check_len(v, field, text, 1, 5000);
         }
@@ -605,7 +639,13 @@ pub fn validate_spec(spec: &SystemSpec, id: &SystemId, prefix: &str, v: &mut Vio
         v.add(f("security.data_categories"), "at most 32 categories");
     }
     for (i, c) in spec.security.data_categories.iter().enumerate() {
-        check_len(v, format!("{prefix}.security.data_categories[{i}]"), c, 1, 64);
+        check_len(
+            v,
+            format!("{prefix}.security.data_categories[{i}]"),
+            c,
+            1,
+            64,
+        );
     }
     if spec.hosting.provider.chars().count() > 200 {
         v.add(f("hosting.provider"), "must be at most 200 characters");
@@ -629,14 +669,20 @@ pub fn validate_spec(spec: &SystemSpec, id: &SystemId, prefix: &str, v: &mut Vio
                 "keys are 1 to 63 lowercase letters, digits, _ and -",
             );
         } else if value.chars().count() > 63 || value.chars().any(char::is_control) {
-            v.add(format!("{prefix}.labels[{key:?}]"), "values are at most 63 characters");
+            v.add(
+                format!("{prefix}.labels[{key:?}]"),
+                "values are at most 63 characters",
+            );
         }
     }
     let mut names = std::collections::BTreeSet::new();
     for (i, s) in spec.provided_services.iter().enumerate() {
         let p = |n: &str| format!("{prefix}.provided_services[{i}].{n}");
         if !is_service_name(&s.name) {
-            v.add(p("name"), "must be 1 to 63 lowercase letters, digits, '.', '_' and '-'");
+            v.add(
+                p("name"),
+                "must be 1 to 63 lowercase letters, digits, '.', '_' and '-'",
+            );
         } else if !names.insert(s.name.as_str()) {
             v.add(p("name"), format!("{:?} is provided twice", s.name));
         }
@@ -670,7 +716,13 @@ pub fn validate_spec(spec: &SystemSpec, id: &SystemId, prefix: &str, v: &mut Vio
         }
     }
     for (i, r) in spec.information_resources.iter().enumerate() {
-        check_len(v, format!("{prefix}.information_resources[{i}].name"), &r.name, 1, 300);
+        check_len(
+            v,
+            format!("{prefix}.information_resources[{i}].name"),
+            &r.name,
+            1,
+            300,
+        );
         if r.description.chars().count() > 2000 {
             v.add(
                 format!("{prefix}.information_resources[{i}].description"),
@@ -708,9 +760,12 @@ pub enum SystemCondition {
 pub fn compile_filter(raw: &str) -> Result<Option<Predicate<SystemCondition>>, FieldViolation> {
     // A bare value (global restriction) is a text search here; rewrite it to a comparison
     // the generic compiler accepts.
-    let expr = crate::filter::parse(raw).map_err(|e| FieldViolation::new("filter", e.to_string()))?;
+    let expr =
+        crate::filter::parse(raw).map_err(|e| FieldViolation::new("filter", e.to_string()))?;
     let Some(expr) = expr else { return Ok(None) };
-    convert(&expr).map(Some).map_err(|d| FieldViolation::new("filter", d))
+    convert(&expr)
+        .map(Some)
+        .map_err(|d| FieldViolation::new("filter", d))
 }
 
 fn convert(e: &crate::filter::Expr) -> Result<Predicate<SystemCondition>, String> {
@@ -741,10 +796,17 @@ fn condition(field: &str, op: CompareOp, value: &Value) -> Result<SystemConditio
         ));
     }
     match field {
-        "owner" => Ok(SystemCondition::Owner(query::equality(field, op)?, org(text)?)),
+        "owner" => Ok(SystemCondition::Owner(
+            query::equality(field, op)?,
+            org(text)?,
+        )),
         "operator" => Ok(SystemCondition::Operator(
             query::equality(field, op)?,
-            if text.is_empty() { None } else { Some(org(text)?) },
+            if text.is_empty() {
+                None
+            } else {
+                Some(org(text)?)
+            },
         )),
         "state" => Ok(SystemCondition::State(
             query::equality(field, op)?,
@@ -767,7 +829,10 @@ fn condition(field: &str, op: CompareOp, value: &Value) -> Result<SystemConditio
             }
         }
         "labels" if op == CompareOp::Has => Ok(SystemCondition::HasLabel(text.to_string())),
-        "short_name" => Ok(SystemCondition::ShortName(query::equality(field, op)?, fold(text))),
+        "short_name" => Ok(SystemCondition::ShortName(
+            query::equality(field, op)?,
+            fold(text),
+        )),
         "display_name" if op == CompareOp::Has && !text.is_empty() => {
             Ok(SystemCondition::NameContains(fold(text)))
         }
@@ -799,7 +864,12 @@ mod tests {
 
     fn problems(s: &SystemSpec) -> Vec<String> {
         let mut v = Violations::new();
-        validate_spec(s, &SystemId::from_trusted("e-soliq".into()), "system", &mut v);
+        validate_spec(
+            s,
+            &SystemId::from_trusted("e-soliq".into()),
+            "system",
+            &mut v,
+        );
         match v.into_result() {
             Ok(()) => vec![],
             Err(Error::InvalidArgument(list)) => list.into_iter().map(|f| f.field).collect(),
@@ -858,7 +928,10 @@ mod tests {
         assert!(check_transition("systems/x", S::Suspended, S::InOperation).is_ok());
         let err = check_transition("systems/x", S::Planned, S::InOperation).unwrap_err();
         assert_eq!(err.reason(), "ILLEGAL_STATE_TRANSITION");
-        assert_eq!(err.metadata()["allowed_states"], "IN_DEVELOPMENT,DECOMMISSIONED");
+        assert_eq!(
+            err.metadata()["allowed_states"],
+            "IN_DEVELOPMENT,DECOMMISSIONED"
+        );
         for s in S::ALL {
             assert!(check_transition("systems/x", S::Decommissioned, s).is_err());
             assert!(!s.allowed_next().contains(&s), "{s:?} to itself");
@@ -878,7 +951,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(resolve_update_mask(&[], &request).unwrap(), ["purpose"]);
-        assert_eq!(resolve_update_mask(&["*".into()], &request).unwrap().len(), 14);
+        assert_eq!(
+            resolve_update_mask(&["*".into()], &request).unwrap().len(),
+            14
+        );
         assert!(resolve_update_mask(&["state".into()], &request).is_err());
         assert!(resolve_update_mask(&["registration_number".into()], &request).is_err());
         assert!(resolve_update_mask(&["security.integrity".into()], &request).is_err());
@@ -893,19 +969,41 @@ mod tests {
         let p = compile_filter("state = IN_OPERATION AND labels.env = \"prod\" AND \"SOLIQ\"")
             .unwrap()
             .unwrap();
-        let Predicate::And(left, right) = p else { panic!() };
-        assert_eq!(*right, Predicate::Leaf(SystemCondition::Text("soliq".into())));
-        let Predicate::And(a, b) = *left else { panic!() };
-        assert_eq!(*a, Predicate::Leaf(SystemCondition::State(Equality::Eq, SystemState::InOperation)));
+        let Predicate::And(left, right) = p else {
+            panic!()
+        };
+        assert_eq!(
+            *right,
+            Predicate::Leaf(SystemCondition::Text("soliq".into()))
+        );
+        let Predicate::And(a, b) = *left else {
+            panic!()
+        };
+        assert_eq!(
+            *a,
+            Predicate::Leaf(SystemCondition::State(
+                Equality::Eq,
+                SystemState::InOperation
+            ))
+        );
         assert_eq!(
             *b,
-            Predicate::Leaf(SystemCondition::Label(Equality::Eq, "env".into(), "prod".into()))
+            Predicate::Leaf(SystemCondition::Label(
+                Equality::Eq,
+                "env".into(),
+                "prod".into()
+            ))
         );
         assert_eq!(
             compile_filter("personal_data != true").unwrap().unwrap(),
             Predicate::Leaf(SystemCondition::PersonalData(false))
         );
-        for bad in ["state = GONE", "owner = \"x\"", "colour = 1", "personal_data = maybe"] {
+        for bad in [
+            "state = GONE",
+            "owner = \"x\"",
+            "colour = 1",
+            "personal_data = maybe",
+        ] {
             assert!(compile_filter(bad).is_err(), "{bad}");
         }
     }

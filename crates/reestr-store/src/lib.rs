@@ -17,6 +17,7 @@ mod idempotency;
 mod keyset;
 mod organization;
 mod settings;
+mod system;
 mod token;
 
 use std::sync::Arc;
@@ -38,6 +39,10 @@ pub use audit::{AuditCondition, AuditContext, AuditPage, AuditQuery, ChainReport
 pub use error::db_err;
 pub use idempotency::{Idempotency, Outcome};
 pub use organization::{OrganizationPage, OrganizationQuery, OrganizationRepo};
+pub use system::{
+    DependentInfo, GraphEdge, GraphNode, RevisionInfo, RevisionPage, Statistics, SystemPage,
+    SystemQuery, SystemRepo, Transition,
+};
 pub use token::{TokenPage, TokenQuery, TokenRepo};
 
 /// Which database engine a URL names.
@@ -292,6 +297,11 @@ impl Store {
     /// Organisations.
     pub fn organizations(&self) -> OrganizationRepo<'_> {
         OrganizationRepo::new(self)
+    }
+
+    /// Information systems.
+    pub fn systems(&self) -> SystemRepo<'_> {
+        SystemRepo::new(self)
     }
 
     /// API tokens.

@@ -4,5 +4,10 @@
 pub mod audit_event;
 pub mod idempotency_key;
 pub mod organization;
+pub mod registration_counter;
 pub mod setting;
+pub mod system;
+pub mod system_dependency;
+pub mod system_label;
+pub mod system_revision;
 pub mod token;

@@ -1,0 +1,1167 @@
+//! The information-system repository: records, revisions, dependencies, statistics.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use reestr_domain::Error;
+use reestr_domain::audit::diff_fields;
+use reestr_domain::classifier::Date;
+use reestr_domain::error::Violations;
+use reestr_domain::paging::{KeyValue, SortKey};
+use reestr_domain::query::{Equality, Predicate};
+use reestr_domain::system::{
+    InformationSystem, SystemCondition, SystemId, SystemSpec, SystemState, changed_fields,
+    check_transition, registration_number,
+};
+use reestr_domain::text::fold;
+use reestr_domain::time::Timestamp;
+use sea_orm::sea_query::{Expr, IntoCondition, LikeExpr, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+
+use crate::audit::AuditContext;
+use crate::entity::organization as org_row;
+use crate::entity::registration_counter as counter_row;
+use crate::entity::system::{self as row, Column};
+use crate::entity::system_dependency as dep_row;
+use crate::entity::system_label as label_row;
+use crate::entity::system_revision as rev_row;
+use crate::idempotency::{self, Idempotency, Outcome};
+use crate::{Store, db_err, keyset, now};
+
+/// How many dependents an in-use error names.
+const MAX_NAMED: usize = 20;
+
+/// A ListSystems query, validated.
+#[derive(Debug, Clone)]
+pub struct SystemQuery {
+    /// Typed filter.
+    pub filter: Option<Predicate<SystemCondition>>,
+    /// Sort keys ending with `name`.
+    pub order_by: Vec<SortKey>,
+    /// Include deleted systems.
+    pub show_deleted: bool,
+    /// Page size.
+    pub page_size: u64,
+    /// The request's page token.
+    pub page_token: String,
+    /// Query fingerprint.
+    pub fingerprint: String,
+}
+
+/// One page of systems.
+#[derive(Debug, Clone)]
+pub struct SystemPage {
+    /// Systems.
+    pub systems: Vec<InformationSystem>,
+    /// Next page token or empty.
+    pub next_page_token: String,
+}
+
+/// A recorded revision (without its body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionInfo {
+    /// Revision number.
+    pub revision: i64,
+    /// When.
+    pub create_time: Timestamp,
+    /// Who.
+    pub caller: String,
+    /// Method.
+    pub method: String,
+    /// Changed top-level fields.
+    pub changed_fields: Vec<String>,
+    /// Reason.
+    pub reason: String,
+}
+
+/// One page of revisions.
+#[derive(Debug, Clone)]
+pub struct RevisionPage {
+    /// Revisions, newest first.
+    pub revisions: Vec<RevisionInfo>,
+    /// Next page token or empty.
+    pub next_page_token: String,
+}
+
+/// A system depending on another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DependentInfo {
+    /// The consumer.
+    pub system: SystemId,
+    /// Its short name.
+    pub short_name: String,
+    /// Its state.
+    pub state: SystemState,
+    /// Links from the requested system.
+    pub distance: u32,
+    /// The provider it consumes on the path.
+    pub via: SystemId,
+    /// Services of `via` it consumes.
+    pub services: Vec<String>,
+}
+
+/// A node of a dependency graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphNode {
+    /// System.
+    pub system: SystemId,
+    /// Short name.
+    pub short_name: String,
+    /// State.
+    pub state: SystemState,
+}
+
+/// An edge: `consumer` uses `service` of `provider`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GraphEdge {
+    /// Consumer.
+    pub consumer: SystemId,
+    /// Provider.
+    pub provider: SystemId,
+    /// Service.
+    pub service: String,
+}
+
+/// Counts of systems.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Statistics {
+    /// All live systems.
+    pub total: i64,
+    /// By state.
+    pub by_state: Vec<(String, i64)>,
+    /// By owner kind.
+    pub by_owner_kind: Vec<(String, i64)>,
+    /// By owner id.
+    pub by_owner: Vec<(String, i64)>,
+    /// Processing personal data.
+    pub personal_data: i64,
+    /// Registrations by year.
+    pub by_year: Vec<(String, i64)>,
+}
+
+/// A requested state change.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    /// Target state.
+    pub to: SystemState,
+    /// Current etag, if the caller sent one.
+    pub etag: String,
+    /// Decommission despite live dependents (the API allows it to administrators only).
+    pub force: bool,
+    /// Why.
+    pub reason: String,
+}
+
+/// Reads and writes information systems.
+pub struct SystemRepo<'s> {
+    store: &'s Store,
+}
+
+impl<'s> SystemRepo<'s> {
+    pub(crate) fn new(store: &'s Store) -> Self {
+        Self { store }
+    }
+
+    /// Registers a system: checks its references, issues its registration number, records
+    /// revision 1.
+    pub async fn create(
+        &self,
+        ctx: &AuditContext,
+        id: SystemId,
+        spec: SystemSpec,
+        idempotency: Option<&Idempotency>,
+        encode: impl Fn(&InformationSystem) -> Vec<u8>,
+    ) -> Result<Outcome<InformationSystem>, Error> {
+        let result = async {
+            let write = self.store.write(ctx).await?;
+            let txn = write.txn();
+            if let Some(key) = idempotency
+                && let Some(response) = idempotency::lookup(txn, key).await?
+            {
+                return Ok(Outcome::Replayed(response));
+            }
+            if row::Entity::find_by_id(id.as_str())
+                .one(txn)
+                .await
+                .map_err(db_err)?
+                .is_some()
+            {
+                return Err(Error::AlreadyExists {
+                    resource: id.name(),
+                    field: None,
+                });
+            }
+            check_references(txn, &id, &spec).await?;
+            let t = now();
+            let year = Date::of_timestamp(t).map_or(1970, |d| i32::from(d.year()));
+            let number = next_registration_number(txn, year).await?;
+            let system = InformationSystem {
+                id,
+                spec,
+                state: SystemState::Planned,
+                registration_number: number,
+                create_time: t,
+                update_time: t,
+                delete_time: None,
+                revision: 1,
+            };
+            to_active(&system).insert(txn).await.map_err(db_err)?;
+            project(txn, &system, true).await?;
+            record_revision(txn, ctx, &system, changed_fields(None, &system.spec), "").await?;
+            if let Some(key) = idempotency {
+                idempotency::remember(txn, key, encode(&system)).await?;
+            }
+            write
+                .commit(&system.id.name(), diff_fields(None, &system.audit_fields()))
+                .await?;
+            Ok(Outcome::Fresh(system))
+        }
+        .await;
+        match result {
+            Err(err) => idempotency::recover(self.store.conn(), idempotency, err).await,
+            ok => ok,
+        }
+    }
+
+    /// The current state of `id`, deleted or not.
+    pub async fn get(&self, id: &SystemId) -> Result<InformationSystem, Error> {
+        find(self.store.conn(), id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                resource: id.name(),
+            })
+    }
+
+    /// Revision `revision` of `id`.
+    pub async fn get_revision(
+        &self,
+        id: &SystemId,
+        revision: i64,
+    ) -> Result<InformationSystem, Error> {
+        let current = self.get(id).await?;
+        let rev = rev_row::Entity::find_by_id((id.as_str().to_string(), revision))
+            .one(self.store.conn())
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::NotFound {
+                resource: format!("{}@{revision}", id.name()),
+            })?;
+        from_revision(&current, rev)
+    }
+
+    /// The state of `id` as of `t`: its newest revision recorded at or before `t`.
+    pub async fn get_as_of(&self, id: &SystemId, t: Timestamp) -> Result<InformationSystem, Error> {
+        let current = self.get(id).await?;
+        let rev = rev_row::Entity::find()
+            .filter(rev_row::Column::SystemId.eq(id.as_str()))
+            .filter(rev_row::Column::CreateTime.lte(t.micros()))
+            .order_by(rev_row::Column::Revision, Order::Desc)
+            .limit(1)
+            .one(self.store.conn())
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::NotFound {
+                resource: format!("{} (did not exist yet at that time)", id.name()),
+            })?;
+        from_revision(&current, rev)
+    }
+
+    /// The system with this registration number or (folded) short name.
+    pub async fn lookup(
+        &self,
+        registration_number: Option<&str>,
+        short_name: Option<&str>,
+    ) -> Result<InformationSystem, Error> {
+        let mut q = row::Entity::find();
+        let what = if let Some(n) = registration_number {
+            q = q.filter(Column::RegistrationNumber.eq(n));
+            format!("registration number {n}")
+        } else if let Some(s) = short_name {
+            q = q.filter(Column::ShortNameFolded.eq(fold(s)));
+            format!("short name {s}")
+        } else {
+            return Err(Error::invalid(
+                "registration_number",
+                "set registration_number or short_name",
+            ));
+        };
+        q.one(self.store.conn())
+            .await
+            .map_err(db_err)?
+            .map(from_row)
+            .transpose()?
+            .ok_or(Error::NotFound {
+                resource: format!("system with {what}"),
+            })
+    }
+
+    /// Changes a system; `change` gets the current state and returns the new spec (and may
+    /// refuse, e.g. for permission).
+    pub async fn update(
+        &self,
+        ctx: &AuditContext,
+        id: &SystemId,
+        etag: &str,
+        change: impl FnOnce(&InformationSystem) -> Result<SystemSpec, Error>,
+    ) -> Result<InformationSystem, Error> {
+        let write = self.store.write(ctx).await?;
+        let txn = write.txn();
+        let current = live(txn, id).await?;
+        current.check_etag(etag)?;
+        let spec = change(&current)?;
+        if spec == current.spec {
+            write.commit(&id.name(), Vec::new()).await?;
+            return Ok(current);
+        }
+        check_references(txn, id, &spec).await?;
+        let changed = changed_fields(Some(&current.spec), &spec);
+        let next = InformationSystem {
+            spec,
+            update_time: now(),
+            revision: current.revision + 1,
+            ..current.clone()
+        };
+        save_guarded(txn, &next, current.revision).await?;
+        project(txn, &next, false).await?;
+        record_revision(txn, ctx, &next, changed, "").await?;
+        write
+            .commit(
+                &id.name(),
+                diff_fields(Some(&current.audit_fields()), &next.audit_fields()),
+            )
+            .await?;
+        Ok(next)
+    }
+
+    /// Runs `authorize` on the current state (before anything is changed), then applies a
+    /// lifecycle transition.
+    pub async fn transition(
+        &self,
+        ctx: &AuditContext,
+        id: &SystemId,
+        t: &Transition,
+        authorize: impl FnOnce(&InformationSystem) -> Result<(), Error>,
+    ) -> Result<InformationSystem, Error> {
+        let write = self.store.write(ctx).await?;
+        let txn = write.txn();
+        let current = find(txn, id).await?.ok_or_else(|| Error::NotFound {
+            resource: id.name(),
+        })?;
+        authorize(&current)?;
+        if current.delete_time.is_some() {
+            return Err(Error::Deleted {
+                resource: id.name(),
+            });
+        }
+        current.check_etag(&t.etag)?;
+        check_transition(&id.name(), current.state, t.to)?;
+        if t.to == SystemState::Decommissioned && !t.force {
+            refuse_if_live_dependents(txn, id).await?;
+        }
+        let next = InformationSystem {
+            state: t.to,
+            update_time: now(),
+            revision: current.revision + 1,
+            ..current.clone()
+        };
+        save_guarded(txn, &next, current.revision).await?;
+        record_revision(txn, ctx, &next, vec!["state".into()], &t.reason).await?;
+        let mut changes = diff_fields(Some(&current.audit_fields()), &next.audit_fields());
+        if t.force {
+            changes.push(reestr_domain::audit::FieldChange {
+                field: "force".into(),
+                old: String::new(),
+                new: "true".into(),
+            });
+        }
+        write.commit(&id.name(), changes).await?;
+        Ok(next)
+    }
+
+    /// Soft-deletes (`deleted` true) or restores a system, after `authorize` approves the
+    /// current state. A system live systems depend on cannot be deleted.
+    pub async fn set_deleted(
+        &self,
+        ctx: &AuditContext,
+        id: &SystemId,
+        etag: &str,
+        deleted: bool,
+        authorize: impl FnOnce(&InformationSystem) -> Result<(), Error>,
+    ) -> Result<InformationSystem, Error> {
+        let write = self.store.write(ctx).await?;
+        let txn = write.txn();
+        let current = find(txn, id).await?.ok_or_else(|| Error::NotFound {
+            resource: id.name(),
+        })?;
+        authorize(&current)?;
+        match (deleted, current.delete_time.is_some()) {
+            (true, true) => {
+                return Err(Error::Deleted {
+                    resource: id.name(),
+                });
+            }
+            (false, false) => {
+                return Err(Error::NotDeleted {
+                    resource: id.name(),
+                });
+            }
+            _ => {}
+        }
+        current.check_etag(etag)?;
+        if deleted {
+            refuse_if_live_dependents(txn, id).await?;
+        } else {
+            check_references(txn, id, &current.spec).await?;
+        }
+        let t = now();
+        let next = InformationSystem {
+            update_time: t,
+            delete_time: deleted.then_some(t),
+            revision: current.revision + 1,
+            ..current.clone()
+        };
+        save_guarded(txn, &next, current.revision).await?;
+        record_revision(txn, ctx, &next, vec!["delete_time".into()], "").await?;
+        write
+            .commit(
+                &id.name(),
+                diff_fields(Some(&current.audit_fields()), &next.audit_fields()),
+            )
+            .await?;
+        Ok(next)
+    }
+
+    /// One page of a filtered, ordered list.
+    pub async fn list(&self, query: &SystemQuery) -> Result<SystemPage, Error> {
+        let keys: Vec<(Column, bool)> = query
+            .order_by
+            .iter()
+            .map(|k| (sort_column(k.field), k.descending))
+            .collect();
+        let after = self
+            .store
+            .page_tokens()
+            .decode(&query.page_token, &query.fingerprint, keys.len())
+            .map_err(|v| Error::InvalidArgument(vec![v]))?;
+        let mut condition = Condition::all();
+        if !query.show_deleted {
+            condition = condition.add(Column::DeleteTime.is_null());
+        }
+        if let Some(f) = &query.filter {
+            condition = condition.add(to_condition(f));
+        }
+        if let Some(after) = &after {
+            let shapes_match = after
+                .iter()
+                .zip(&keys)
+                .all(|(v, (c, _))| matches!(v, KeyValue::Int(_)) == is_int_column(*c));
+            if !shapes_match {
+                return Err(Error::invalid("page_token", "does not match this query"));
+            }
+            condition = condition.add(keyset::after(&keys, after));
+        }
+        let mut select = row::Entity::find().filter(condition);
+        for (col, desc) in &keys {
+            select = select.order_by(*col, if *desc { Order::Desc } else { Order::Asc });
+        }
+        let mut rows = select
+            .limit(query.page_size + 1)
+            .all(self.store.conn())
+            .await
+            .map_err(db_err)?;
+        let more = rows.len() as u64 > query.page_size;
+        rows.truncate(query.page_size as usize);
+        let systems = rows
+            .into_iter()
+            .map(from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_page_token = match systems.last() {
+            Some(last) if more => self.store.page_tokens().encode(
+                &query.fingerprint,
+                keys.iter().map(|(c, _)| sort_value(last, *c)).collect(),
+            ),
+            _ => String::new(),
+        };
+        Ok(SystemPage {
+            systems,
+            next_page_token,
+        })
+    }
+
+    /// Revisions of `id`, newest first.
+    pub async fn revisions(
+        &self,
+        id: &SystemId,
+        page_size: u64,
+        page_token: &str,
+    ) -> Result<RevisionPage, Error> {
+        self.get(id).await?;
+        let fingerprint =
+            reestr_domain::paging::query_fingerprint(&["system_revisions", id.as_str()]);
+        let after = self
+            .store
+            .page_tokens()
+            .decode(page_token, &fingerprint, 1)
+            .map_err(|v| Error::InvalidArgument(vec![v]))?;
+        let mut q = rev_row::Entity::find().filter(rev_row::Column::SystemId.eq(id.as_str()));
+        if let Some(after) = after {
+            let [KeyValue::Int(rev)] = after.as_slice() else {
+                return Err(Error::invalid("page_token", "does not match this query"));
+            };
+            q = q.filter(rev_row::Column::Revision.lt(*rev));
+        }
+        let mut rows = q
+            .order_by(rev_row::Column::Revision, Order::Desc)
+            .limit(page_size + 1)
+            .all(self.store.conn())
+            .await
+            .map_err(db_err)?;
+        let more = rows.len() as u64 > page_size;
+        rows.truncate(page_size as usize);
+        let revisions: Vec<RevisionInfo> = rows
+            .into_iter()
+            .map(|r| RevisionInfo {
+                revision: r.revision,
+                create_time: Timestamp::from_micros(r.create_time),
+                caller: r.caller,
+                method: r.method,
+                changed_fields: serde_json::from_str(&r.changed_fields).unwrap_or_default(),
+                reason: r.reason,
+            })
+            .collect();
+        let next_page_token = match revisions.last() {
+            Some(last) if more => self
+                .store
+                .page_tokens()
+                .encode(&fingerprint, vec![KeyValue::Int(last.revision)]),
+            _ => String::new(),
+        };
+        Ok(RevisionPage {
+            revisions,
+            next_page_token,
+        })
+    }
+
+    /// Live (not deleted) systems that consume `id`'s services, up to `depth` links away,
+    /// nearest first.
+    pub async fn dependents(&self, id: &SystemId, depth: u32) -> Result<Vec<DependentInfo>, Error> {
+        self.get(id).await?;
+        let conn = self.store.conn();
+        let mut seen: BTreeSet<String> = [id.as_str().to_string()].into();
+        let mut frontier = vec![id.as_str().to_string()];
+        let mut out = Vec::new();
+        for distance in 1..=depth {
+            if frontier.is_empty() {
+                break;
+            }
+            let edges = dep_row::Entity::find()
+                .filter(dep_row::Column::ProviderId.is_in(frontier.clone()))
+                .all(conn)
+                .await
+                .map_err(db_err)?;
+            // consumer -> (via, services); the first provider on the path wins.
+            let mut found: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+            for e in edges {
+                if seen.contains(&e.consumer_id) {
+                    continue;
+                }
+                let entry = found
+                    .entry(e.consumer_id.clone())
+                    .or_insert_with(|| (e.provider_id.clone(), Vec::new()));
+                if entry.0 == e.provider_id {
+                    entry.1.push(e.service);
+                }
+            }
+            let nodes = nodes_of(conn, found.keys().cloned().collect()).await?;
+            frontier = Vec::new();
+            for (consumer, (via, mut services)) in found {
+                let Some(node) = nodes.get(&consumer) else {
+                    continue;
+                };
+                seen.insert(consumer.clone());
+                frontier.push(consumer.clone());
+                services.sort();
+                out.push(DependentInfo {
+                    system: node.system.clone(),
+                    short_name: node.short_name.clone(),
+                    state: node.state,
+                    distance,
+                    via: SystemId::from_trusted(via),
+                    services,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The live systems and dependencies up to `depth` links from `id`, both directions.
+    pub async fn graph(
+        &self,
+        id: &SystemId,
+        depth: u32,
+    ) -> Result<(Vec<GraphNode>, Vec<GraphEdge>), Error> {
+        self.get(id).await?;
+        let conn = self.store.conn();
+        let mut visited: BTreeSet<String> = [id.as_str().to_string()].into();
+        let mut frontier = vec![id.as_str().to_string()];
+        let mut edges = BTreeSet::new();
+        for _ in 0..depth {
+            if frontier.is_empty() {
+                break;
+            }
+            let rows = dep_row::Entity::find()
+                .filter(
+                    Condition::any()
+                        .add(dep_row::Column::ProviderId.is_in(frontier.clone()))
+                        .add(dep_row::Column::ConsumerId.is_in(frontier.clone())),
+                )
+                .all(conn)
+                .await
+                .map_err(db_err)?;
+            let mut next = Vec::new();
+            for r in rows {
+                for end in [&r.consumer_id, &r.provider_id] {
+                    if visited.insert(end.clone()) {
+                        next.push(end.clone());
+                    }
+                }
+                edges.insert((r.consumer_id, r.provider_id, r.service));
+            }
+            frontier = next;
+        }
+        let nodes = nodes_of(conn, visited.into_iter().collect()).await?;
+        let edges = edges
+            .into_iter()
+            .filter(|(c, p, _)| nodes.contains_key(c) && nodes.contains_key(p))
+            .map(|(c, p, s)| GraphEdge {
+                consumer: SystemId::from_trusted(c),
+                provider: SystemId::from_trusted(p),
+                service: s,
+            })
+            .collect();
+        Ok((nodes.into_values().collect(), edges))
+    }
+
+    /// Counts of the live systems.
+    pub async fn statistics(&self) -> Result<Statistics, Error> {
+        let conn = self.store.conn();
+        let rows: Vec<(String, String, bool, i64)> = row::Entity::find()
+            .select_only()
+            .column(Column::State)
+            .column(Column::OwnerId)
+            .column(Column::PersonalData)
+            .column(Column::CreateTime)
+            .filter(Column::DeleteTime.is_null())
+            .into_tuple()
+            .all(conn)
+            .await
+            .map_err(db_err)?;
+        let kinds: HashMap<String, String> = org_row::Entity::find()
+            .select_only()
+            .column(org_row::Column::Id)
+            .column(org_row::Column::Kind)
+            .into_tuple::<(String, String)>()
+            .all(conn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .collect();
+        let mut by_state: BTreeMap<String, i64> = BTreeMap::new();
+        let mut by_owner: BTreeMap<String, i64> = BTreeMap::new();
+        let mut by_kind: BTreeMap<String, i64> = BTreeMap::new();
+        let mut by_year: BTreeMap<String, i64> = BTreeMap::new();
+        let mut personal = 0;
+        for (state, owner, pd, created) in &rows {
+            *by_state.entry(state.clone()).or_default() += 1;
+            *by_kind
+                .entry(kinds.get(owner).cloned().unwrap_or_default())
+                .or_default() += 1;
+            *by_owner.entry(owner.clone()).or_default() += 1;
+            let year = Date::of_timestamp(Timestamp::from_micros(*created))
+                .map_or_else(String::new, |d| d.year().to_string());
+            *by_year.entry(year).or_default() += 1;
+            if *pd {
+                personal += 1;
+            }
+        }
+        Ok(Statistics {
+            total: rows.len() as i64,
+            by_state: by_state.into_iter().collect(),
+            by_owner_kind: by_kind.into_iter().collect(),
+            by_owner: by_owner.into_iter().collect(),
+            personal_data: personal,
+            by_year: by_year.into_iter().collect(),
+        })
+    }
+}
+
+async fn find(
+    conn: &impl ConnectionTrait,
+    id: &SystemId,
+) -> Result<Option<InformationSystem>, Error> {
+    row::Entity::find_by_id(id.as_str())
+        .one(conn)
+        .await
+        .map_err(db_err)?
+        .map(from_row)
+        .transpose()
+}
+
+async fn live(conn: &impl ConnectionTrait, id: &SystemId) -> Result<InformationSystem, Error> {
+    let current = find(conn, id).await?.ok_or_else(|| Error::NotFound {
+        resource: id.name(),
+    })?;
+    if current.delete_time.is_some() {
+        return Err(Error::Deleted {
+            resource: id.name(),
+        });
+    }
+    Ok(current)
+}
+
+async fn nodes_of(
+    conn: &impl ConnectionTrait,
+    ids: Vec<String>,
+) -> Result<BTreeMap<String, GraphNode>, Error> {
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let rows: Vec<(String, String, String)> = row::Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::ShortName)
+        .column(Column::State)
+        .filter(Column::Id.is_in(ids))
+        .filter(Column::DeleteTime.is_null())
+        .into_tuple()
+        .all(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, short, state)| {
+            let state = state.parse().ok()?;
+            Some((
+                id.clone(),
+                GraphNode {
+                    system: SystemId::from_trusted(id),
+                    short_name: short,
+                    state,
+                },
+            ))
+        })
+        .collect())
+}
+
+/// Owner and operator must be live organisations; the short name free; every dependency an
+/// existing, live system providing the named service (INVALID_ARGUMENT otherwise, naming each
+/// bad entry).
+async fn check_references(
+    conn: &impl ConnectionTrait,
+    id: &SystemId,
+    spec: &SystemSpec,
+) -> Result<(), Error> {
+    let taken = row::Entity::find()
+        .filter(Column::ShortNameFolded.eq(fold(&spec.short_name)))
+        .filter(Column::Id.ne(id.as_str()))
+        .one(conn)
+        .await
+        .map_err(db_err)?;
+    if let Some(holder) = taken {
+        return Err(Error::AlreadyExists {
+            resource: SystemId::from_trusted(holder.id).name(),
+            field: Some("short_name".into()),
+        });
+    }
+    for (field, org) in [
+        ("system.owner", &spec.owner),
+        ("system.operator", &spec.operator),
+    ] {
+        if org.is_empty() {
+            continue;
+        }
+        let org_id = org.strip_prefix("organizations/").unwrap_or(org);
+        let found = org_row::Entity::find_by_id(org_id)
+            .filter(org_row::Column::DeleteTime.is_null())
+            .one(conn)
+            .await
+            .map_err(db_err)?;
+        if found.is_none() {
+            return Err(Error::ReferenceNotFound {
+                field: field.into(),
+                reference: org.clone(),
+            });
+        }
+    }
+    let mut v = Violations::new();
+    let targets: BTreeSet<&str> = spec
+        .dependencies
+        .iter()
+        .filter_map(|d| d.system.strip_prefix("systems/"))
+        .collect();
+    let providers: HashMap<String, InformationSystem> = if targets.is_empty() {
+        HashMap::new()
+    } else {
+        row::Entity::find()
+            .filter(Column::Id.is_in(targets.iter().map(|s| s.to_string())))
+            .filter(Column::DeleteTime.is_null())
+            .all(conn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(from_row)
+            .map(|s| s.map(|s| (s.id.as_str().to_string(), s)))
+            .collect::<Result<_, _>>()?
+    };
+    for (i, d) in spec.dependencies.iter().enumerate() {
+        let target = d.system.strip_prefix("systems/").unwrap_or(&d.system);
+        match providers.get(target) {
+            None => v.add(
+                format!("system.dependencies[{i}].system"),
+                format!("{} does not exist or is deleted", d.system),
+            ),
+            Some(p) if !p.spec.provided_services.iter().any(|s| s.name == d.service) => v.add(
+                format!("system.dependencies[{i}].service"),
+                format!("{} provides no service {:?}", d.system, d.service),
+            ),
+            Some(_) => {}
+        }
+    }
+    v.into_result()
+}
+
+async fn refuse_if_live_dependents(
+    conn: &impl ConnectionTrait,
+    id: &SystemId,
+) -> Result<(), Error> {
+    let consumers: Vec<String> = dep_row::Entity::find()
+        .select_only()
+        .column(dep_row::Column::ConsumerId)
+        .filter(dep_row::Column::ProviderId.eq(id.as_str()))
+        .into_tuple()
+        .all(conn)
+        .await
+        .map_err(db_err)?;
+    if consumers.is_empty() {
+        return Ok(());
+    }
+    let live: Vec<String> = row::Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::Id.is_in(consumers))
+        .filter(Column::DeleteTime.is_null())
+        .filter(Column::State.ne(SystemState::Decommissioned.as_str()))
+        .order_by(Column::Id, Order::Asc)
+        .into_tuple()
+        .all(conn)
+        .await
+        .map_err(db_err)?;
+    if live.is_empty() {
+        return Ok(());
+    }
+    Err(Error::InUse {
+        resource: id.name(),
+        referenced_by: live
+            .into_iter()
+            .take(MAX_NAMED)
+            .map(|s| SystemId::from_trusted(s).name())
+            .collect(),
+    })
+}
+
+async fn next_registration_number(conn: &impl ConnectionTrait, year: i32) -> Result<String, Error> {
+    let current = counter_row::Entity::find_by_id(year)
+        .one(conn)
+        .await
+        .map_err(db_err)?;
+    let next = match current {
+        Some(c) => {
+            let next = c.last + 1;
+            let updated = counter_row::Entity::update_many()
+                .col_expr(counter_row::Column::Last, Expr::value(next))
+                .filter(counter_row::Column::Year.eq(year))
+                .filter(counter_row::Column::Last.eq(c.last))
+                .exec(conn)
+                .await
+                .map_err(db_err)?;
+            if updated.rows_affected != 1 {
+                return Err(Error::Unavailable(
+                    "registration numbers are being issued concurrently; retry".into(),
+                ));
+            }
+            next
+        }
+        None => {
+            counter_row::ActiveModel {
+                year: Set(year),
+                last: Set(1),
+            }
+            .insert(conn)
+            .await
+            .map_err(db_err)?;
+            1
+        }
+    };
+    Ok(registration_number(year, next))
+}
+
+/// Rewrites the label and dependency projections of `system`.
+async fn project(
+    conn: &impl ConnectionTrait,
+    system: &InformationSystem,
+    fresh: bool,
+) -> Result<(), Error> {
+    let id = system.id.as_str();
+    if !fresh {
+        label_row::Entity::delete_many()
+            .filter(label_row::Column::SystemId.eq(id))
+            .exec(conn)
+            .await
+            .map_err(db_err)?;
+        dep_row::Entity::delete_many()
+            .filter(dep_row::Column::ConsumerId.eq(id))
+            .exec(conn)
+            .await
+            .map_err(db_err)?;
+    }
+    if !system.spec.labels.is_empty() {
+        label_row::Entity::insert_many(system.spec.labels.iter().map(|(k, v)| {
+            label_row::ActiveModel {
+                system_id: Set(id.to_string()),
+                key: Set(k.clone()),
+                value: Set(v.clone()),
+            }
+        }))
+        .exec_without_returning(conn)
+        .await
+        .map_err(db_err)?;
+    }
+    let deps: BTreeSet<(String, String)> = system
+        .spec
+        .dependencies
+        .iter()
+        .map(|d| {
+            (
+                d.system
+                    .strip_prefix("systems/")
+                    .unwrap_or(&d.system)
+                    .to_string(),
+                d.service.clone(),
+            )
+        })
+        .collect();
+    if !deps.is_empty() {
+        dep_row::Entity::insert_many(deps.into_iter().map(|(p, s)| dep_row::ActiveModel {
+            consumer_id: Set(id.to_string()),
+            provider_id: Set(p),
+            service: Set(s),
+        }))
+        .exec_without_returning(conn)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+async fn record_revision(
+    conn: &impl ConnectionTrait,
+    ctx: &AuditContext,
+    system: &InformationSystem,
+    changed: Vec<String>,
+    reason: &str,
+) -> Result<(), Error> {
+    rev_row::ActiveModel {
+        system_id: Set(system.id.as_str().to_string()),
+        revision: Set(system.revision),
+        create_time: Set(system.update_time.micros()),
+        caller: Set(ctx.caller.clone()),
+        method: Set(ctx.method.clone()),
+        changed_fields: Set(serde_json::to_string(&changed).unwrap_or_default()),
+        reason: Set(reason.to_string()),
+        state: Set(system.state.as_str().to_string()),
+        delete_time: Set(system.delete_time.map(Timestamp::micros)),
+        body: Set(serde_json::to_string(&system.spec).unwrap_or_default()),
+    }
+    .insert(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+async fn save_guarded(
+    conn: &impl ConnectionTrait,
+    next: &InformationSystem,
+    expected: i64,
+) -> Result<(), Error> {
+    let result = row::Entity::update_many()
+        .set(to_active(next))
+        .filter(Column::Id.eq(next.id.as_str()))
+        .filter(Column::Revision.eq(expected))
+        .exec(conn)
+        .await
+        .map_err(db_err)?;
+    if result.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(Error::EtagMismatch {
+            resource: next.id.name(),
+        })
+    }
+}
+
+fn sort_column(field: &str) -> Column {
+    match field {
+        "short_name" => Column::ShortNameFolded,
+        "registration_number" => Column::RegistrationNumber,
+        "create_time" => Column::CreateTime,
+        "update_time" => Column::UpdateTime,
+        _ => Column::Id,
+    }
+}
+
+fn is_int_column(c: Column) -> bool {
+    matches!(c, Column::CreateTime | Column::UpdateTime)
+}
+
+fn sort_value(s: &InformationSystem, c: Column) -> KeyValue {
+    match c {
+        Column::ShortNameFolded => KeyValue::Text(fold(&s.spec.short_name)),
+        Column::RegistrationNumber => KeyValue::Text(s.registration_number.clone()),
+        Column::CreateTime => KeyValue::Int(s.create_time.micros()),
+        Column::UpdateTime => KeyValue::Int(s.update_time.micros()),
+        _ => KeyValue::Text(s.id.as_str().to_string()),
+    }
+}
+
+fn to_condition(p: &Predicate<SystemCondition>) -> Condition {
+    match p {
+        Predicate::And(a, b) => Condition::all().add(to_condition(a)).add(to_condition(b)),
+        Predicate::Or(a, b) => Condition::any().add(to_condition(a)).add(to_condition(b)),
+        Predicate::Not(a) => to_condition(a).not(),
+        Predicate::Leaf(leaf) => leaf_condition(leaf),
+    }
+}
+
+fn eq_or_ne(col: Column, eq: Equality, v: &str) -> Condition {
+    match eq {
+        Equality::Eq => col.eq(v).into_condition(),
+        Equality::Ne => col.ne(v).into_condition(),
+    }
+}
+
+fn leaf_condition(leaf: &SystemCondition) -> Condition {
+    let contains = |col: Column, needle: &str| {
+        col.like(LikeExpr::new(keyset::like_contains(needle)).escape('\\'))
+            .into_condition()
+    };
+    match leaf {
+        SystemCondition::Owner(eq, o) => eq_or_ne(Column::OwnerId, *eq, o.as_str()),
+        SystemCondition::Operator(Equality::Eq, None) => {
+            Column::OperatorId.is_null().into_condition()
+        }
+        SystemCondition::Operator(Equality::Ne, None) => {
+            Column::OperatorId.is_not_null().into_condition()
+        }
+        SystemCondition::Operator(Equality::Eq, Some(o)) => {
+            Column::OperatorId.eq(o.as_str()).into_condition()
+        }
+        SystemCondition::Operator(Equality::Ne, Some(o)) => Condition::any()
+            .add(Column::OperatorId.is_null())
+            .add(Column::OperatorId.ne(o.as_str())),
+        SystemCondition::State(eq, s) => eq_or_ne(Column::State, *eq, s.as_str()),
+        SystemCondition::PersonalData(b) => Column::PersonalData.eq(*b).into_condition(),
+        SystemCondition::Label(eq, key, value) => {
+            let sub = Query::select()
+                .column(label_row::Column::SystemId)
+                .from(label_row::Entity)
+                .and_where(label_row::Column::Key.eq(key.as_str()))
+                .and_where(label_row::Column::Value.eq(value.as_str()))
+                .to_owned();
+            match eq {
+                Equality::Eq => Column::Id.in_subquery(sub).into_condition(),
+                Equality::Ne => Column::Id.not_in_subquery(sub).into_condition(),
+            }
+        }
+        SystemCondition::HasLabel(key) => Column::Id
+            .in_subquery(
+                Query::select()
+                    .column(label_row::Column::SystemId)
+                    .from(label_row::Entity)
+                    .and_where(label_row::Column::Key.eq(key.as_str()))
+                    .to_owned(),
+            )
+            .into_condition(),
+        SystemCondition::ShortName(eq, folded) => eq_or_ne(Column::ShortNameFolded, *eq, folded),
+        SystemCondition::NameContains(folded) | SystemCondition::Text(folded) => {
+            contains(Column::SearchText, folded)
+        }
+    }
+}
+
+fn to_active(s: &InformationSystem) -> row::ActiveModel {
+    let owner = s.owner();
+    row::ActiveModel {
+        id: Set(s.id.as_str().to_string()),
+        short_name: Set(s.spec.short_name.clone()),
+        short_name_folded: Set(fold(&s.spec.short_name)),
+        owner_id: Set(owner.as_str().to_string()),
+        operator_id: Set((!s.spec.operator.is_empty()).then(|| {
+            s.spec
+                .operator
+                .strip_prefix("organizations/")
+                .unwrap_or(&s.spec.operator)
+                .to_string()
+        })),
+        state: Set(s.state.as_str().to_string()),
+        registration_number: Set(s.registration_number.clone()),
+        personal_data: Set(s.spec.security.processes_personal_data),
+        search_text: Set(s.search_text()),
+        body: Set(serde_json::to_string(&s.spec).unwrap_or_default()),
+        create_time: Set(s.create_time.micros()),
+        update_time: Set(s.update_time.micros()),
+        delete_time: Set(s.delete_time.map(Timestamp::micros)),
+        revision: Set(s.revision),
+    }
+}
+
+fn from_row(m: row::Model) -> Result<InformationSystem, Error> {
+    let spec: SystemSpec = serde_json::from_str(&m.body)
+        .map_err(|e| Error::Internal(format!("system {}: bad body: {e}", m.id)))?;
+    let state = m
+        .state
+        .parse()
+        .map_err(|()| Error::Internal(format!("system {}: bad state {}", m.id, m.state)))?;
+    Ok(InformationSystem {
+        id: SystemId::from_trusted(m.id),
+        spec,
+        state,
+        registration_number: m.registration_number,
+        create_time: Timestamp::from_micros(m.create_time),
+        update_time: Timestamp::from_micros(m.update_time),
+        delete_time: m.delete_time.map(Timestamp::from_micros),
+        revision: m.revision,
+    })
+}
+
+fn from_revision(
+    current: &InformationSystem,
+    r: rev_row::Model,
+) -> Result<InformationSystem, Error> {
+    let spec: SystemSpec = serde_json::from_str(&r.body)
+        .map_err(|e| Error::Internal(format!("revision {}: bad body: {e}", r.revision)))?;
+    Ok(InformationSystem {
+        id: current.id.clone(),
+        spec,
+        state: r
+            .state
+            .parse()
+            .map_err(|()| Error::Internal(format!("revision {}: bad state", r.revision)))?,
+        registration_number: current.registration_number.clone(),
+        create_time: current.create_time,
+        update_time: Timestamp::from_micros(r.create_time),
+        delete_time: r.delete_time.map(Timestamp::from_micros),
+        revision: r.revision,
+    })
+}

@@ -1,0 +1,797 @@
+//! `reestr.v1.InformationSystemService`.
+
+use prost::Message as _;
+use reestr_domain::access::Action;
+use reestr_domain::error::{Error, Violations};
+use reestr_domain::organization::OrganizationId;
+use reestr_domain::paging::{self, query_fingerprint};
+use reestr_domain::request_id::RequestId;
+use reestr_domain::system::{
+    self as domain, Dependency, Hosting, HostingKind, InformationResource, InformationSystem,
+    LegalAct, Protocol, ProvidedService, Security, SecurityLevel, SystemContacts, SystemId,
+    SystemSpec, SystemState,
+};
+use reestr_domain::time::Timestamp;
+use reestr_store::{Idempotency, Outcome, SystemQuery, Transition};
+use tonic::{Request, Response, Status};
+
+use super::call::Call;
+use super::{ReadyStore, request_hash, timestamp};
+use crate::proto::v1 as pb;
+use crate::proto::v1::information_system::State;
+use crate::proto::v1::information_system_service_server::InformationSystemService;
+
+/// Sort fields ListSystems accepts.
+const ORDER_FIELDS: [&str; 5] = [
+    "name",
+    "short_name",
+    "registration_number",
+    "create_time",
+    "update_time",
+];
+/// Deepest dependency walk.
+const MAX_DEPTH: i32 = 10;
+
+/// The information-system service.
+#[derive(Debug, Clone)]
+pub struct SystemApi {
+    store: ReadyStore,
+}
+
+impl SystemApi {
+    /// A service over the store.
+    pub fn new(store: ReadyStore) -> Self {
+        Self { store }
+    }
+}
+
+fn invalid(v: reestr_domain::FieldViolation) -> Error {
+    Error::InvalidArgument(vec![v])
+}
+
+/// May `call` write resources of the organisation named `owner`?
+fn authorize_owner(call: &Call, owner: &str) -> Result<(), Error> {
+    call.authorize(Action::WriteResources)?;
+    if call.caller.is_admin() {
+        return Ok(());
+    }
+    let owner = OrganizationId::from_name(owner, "system.owner").unwrap_or_else(|_| {
+        // Not a valid name, so certainly not the caller's organisation.
+        OrganizationId::from_trusted(String::new())
+    });
+    call.authorize(Action::WriteOwned { owner: &owner })
+}
+
+fn depth(raw: i32) -> Result<u32, Error> {
+    match raw {
+        0 => Ok(1),
+        1..=MAX_DEPTH => Ok(raw as u32),
+        _ => Err(Error::invalid("depth", "must be 1 to 10")),
+    }
+}
+
+#[tonic::async_trait]
+impl InformationSystemService for SystemApi {
+    #[tracing::instrument(skip_all, fields(system_id = %request.get_ref().system_id))]
+    async fn create_system(
+        &self,
+        request: Request<pb::CreateSystemRequest>,
+    ) -> Result<Response<pb::InformationSystem>, Status> {
+        let store = self.store.get()?;
+        let mut call = Call::of(&request);
+        let hash = request_hash(request.get_ref());
+        let pb::CreateSystemRequest {
+            system,
+            system_id,
+            request_id,
+        } = request.into_inner();
+        call.ctx.request_id = request_id.clone();
+        let resource = format!("{}/{system_id}", domain::COLLECTION);
+        let result = async {
+            let owner = system.as_ref().map(|s| s.owner.clone()).unwrap_or_default();
+            authorize_owner(&call, &owner)?;
+            let mut v = Violations::new();
+            let id = v.check(SystemId::parse(&system_id, "system_id"));
+            let request_id = v.check(RequestId::parse(&request_id, "request_id"));
+            let spec = match system {
+                Some(s) => Some(spec_from_proto(s, &mut v)),
+                None => {
+                    v.add("system", "is required");
+                    None
+                }
+            };
+            if let (Some(spec), Some(id)) = (&spec, &id) {
+                domain::validate_spec(spec, id, "system", &mut v);
+            }
+            v.into_result()?;
+            let (Some(id), Some(request_id), Some(spec)) = (id, request_id, spec) else {
+                return Err(Error::Internal("validated values missing".into()));
+            };
+            let idempotency = request_id.map(|request_id| Idempotency {
+                caller: call.ctx.caller.clone(),
+                method: call.ctx.method.clone(),
+                request_id,
+                request_hash: hash,
+            });
+            match store
+                .systems()
+                .create(&call.ctx, id, spec, idempotency.as_ref(), |s| {
+                    to_proto(s).encode_to_vec()
+                })
+                .await?
+            {
+                Outcome::Fresh(s) => Ok(to_proto(&s)),
+                Outcome::Replayed(bytes) => pb::InformationSystem::decode(bytes.as_slice())
+                    .map_err(|e| Error::Internal(format!("stored response: {e}"))),
+            }
+        }
+        .await;
+        call.finish(store, &resource, result)
+            .await
+            .map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_system(
+        &self,
+        request: Request<pb::GetSystemRequest>,
+    ) -> Result<Response<pb::InformationSystem>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::GetSystemRequest {
+            name,
+            as_of,
+            revision,
+        } = request.into_inner();
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            let id = SystemId::from_name(&name, "name").map_err(invalid)?;
+            match (as_of, revision) {
+                (Some(_), r) if r != 0 => {
+                    Err(Error::invalid("as_of", "set as_of or revision, not both"))
+                }
+                (Some(t), _) => {
+                    let t = Timestamp::from_seconds_nanos(t.seconds, t.nanos)
+                        .ok_or_else(|| Error::invalid("as_of", "is out of range"))?;
+                    store.systems().get_as_of(&id, t).await
+                }
+                (None, r) if r < 0 => Err(Error::invalid("revision", "must be positive")),
+                (None, 0) => store.systems().get(&id).await,
+                (None, r) => store.systems().get_revision(&id, r).await,
+            }
+        }
+        .await;
+        Call::read(result).map(|s| Response::new(to_proto(&s)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn lookup_system(
+        &self,
+        request: Request<pb::LookupSystemRequest>,
+    ) -> Result<Response<pb::InformationSystem>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::LookupSystemRequest {
+            registration_number,
+            short_name,
+        } = request.into_inner();
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            match (registration_number.is_empty(), short_name.is_empty()) {
+                (false, true) => {
+                    store
+                        .systems()
+                        .lookup(Some(&registration_number), None)
+                        .await
+                }
+                (true, false) => store.systems().lookup(None, Some(&short_name)).await,
+                _ => Err(Error::invalid(
+                    "registration_number",
+                    "set exactly one of registration_number and short_name",
+                )),
+            }
+        }
+        .await;
+        Call::read(result).map(|s| Response::new(to_proto(&s)))
+    }
+
+    #[tracing::instrument(skip_all, fields(filter = %request.get_ref().filter))]
+    async fn list_systems(
+        &self,
+        request: Request<pb::ListSystemsRequest>,
+    ) -> Result<Response<pb::ListSystemsResponse>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::ListSystemsRequest {
+            page_size,
+            page_token,
+            filter,
+            order_by,
+            show_deleted,
+        } = request.into_inner();
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            let mut v = Violations::new();
+            let size = v.check(paging::page_size(page_size));
+            let compiled = v.check(domain::compile_filter(&filter));
+            let order = v.check(paging::parse_order_by(&order_by, &ORDER_FIELDS, "name"));
+            v.into_result()?;
+            let (Some(page_size), Some(filter_tree), Some(order_by_keys)) = (size, compiled, order)
+            else {
+                return Err(Error::Internal("validated values missing".into()));
+            };
+            let fingerprint = query_fingerprint(&[
+                domain::COLLECTION,
+                &filter,
+                &order_by,
+                if show_deleted { "deleted" } else { "live" },
+            ]);
+            store
+                .systems()
+                .list(&SystemQuery {
+                    filter: filter_tree,
+                    order_by: order_by_keys,
+                    show_deleted,
+                    page_size,
+                    page_token,
+                    fingerprint,
+                })
+                .await
+        }
+        .await;
+        let page = Call::read(result)?;
+        Ok(Response::new(pb::ListSystemsResponse {
+            systems: page.systems.iter().map(to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name))]
+    async fn update_system(
+        &self,
+        request: Request<pb::UpdateSystemRequest>,
+    ) -> Result<Response<pb::InformationSystem>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::UpdateSystemRequest {
+            system,
+            update_mask,
+        } = request.into_inner();
+        let resource = system.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+        tracing::Span::current().record("name", resource.as_str());
+        let result = async {
+            call.authorize(Action::WriteResources)?;
+            let system = system.ok_or_else(|| Error::invalid("system", "is required"))?;
+            let id = SystemId::from_name(&system.name, "system.name").map_err(invalid)?;
+            let etag = system.etag.clone();
+            let mut v = Violations::new();
+            let requested = spec_from_proto(system, &mut v);
+            v.into_result()?;
+            let paths = update_mask.map(|m| m.paths).unwrap_or_default();
+            let fields = domain::resolve_update_mask(&paths, &requested)?;
+            store
+                .systems()
+                .update(&call.ctx, &id, &etag, |current| {
+                    authorize_owner(&call, &current.spec.owner)?;
+                    let merged = domain::merge(&current.spec, &requested, &fields);
+                    if merged.owner != current.spec.owner {
+                        authorize_owner(&call, &merged.owner)?;
+                    }
+                    let mut v = Violations::new();
+                    domain::validate_spec(&merged, &current.id, "system", &mut v);
+                    v.into_result()?;
+                    Ok(merged)
+                })
+                .await
+        }
+        .await;
+        call.finish(store, &resource, result)
+            .await
+            .map(|s| Response::new(to_proto(&s)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn delete_system(
+        &self,
+        request: Request<pb::DeleteSystemRequest>,
+    ) -> Result<Response<pb::InformationSystem>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::DeleteSystemRequest { name, etag } = request.into_inner();
+        let result = async {
+            call.authorize(Action::WriteResources)?;
+            let id = SystemId::from_name(&name, "name").map_err(invalid)?;
+            store
+                .systems()
+                .set_deleted(&call.ctx, &id, &etag, true, |s| {
+                    authorize_owner(&call, &s.spec.owner)
+                })
+                .await
+        }
+        .await;
+        call.finish(store, &name, result)
+            .await
+            .map(|s| Response::new(to_proto(&s)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn undelete_system(
+        &self,
+        request: Request<pb::UndeleteSystemRequest>,
+    ) -> Result<Response<pb::InformationSystem>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::UndeleteSystemRequest { name, etag } = request.into_inner();
+        let result = async {
+            call.authorize(Action::WriteResources)?;
+            let id = SystemId::from_name(&name, "name").map_err(invalid)?;
+            store
+                .systems()
+                .set_deleted(&call.ctx, &id, &etag, false, |s| {
+                    authorize_owner(&call, &s.spec.owner)
+                })
+                .await
+        }
+        .await;
+        call.finish(store, &name, result)
+            .await
+            .map(|s| Response::new(to_proto(&s)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn transition_system_state(
+        &self,
+        request: Request<pb::TransitionSystemStateRequest>,
+    ) -> Result<Response<pb::InformationSystem>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::TransitionSystemStateRequest {
+            name,
+            state,
+            etag,
+            force,
+            reason,
+        } = request.into_inner();
+        let result = async {
+            call.authorize(Action::WriteResources)?;
+            if force {
+                // Forcing past live dependents is the operator's decision alone.
+                call.authorize(Action::WriteOrganizations).map_err(|_| {
+                    Error::PermissionDenied {
+                        action: "force a decommission".into(),
+                        message: "only registry administrators may force a decommission".into(),
+                    }
+                })?;
+            }
+            let mut v = Violations::new();
+            let id = v.check(SystemId::from_name(&name, "name"));
+            let to = match state_from_proto(state) {
+                Some(s) => Some(s),
+                None => {
+                    v.add("state", "must be a lifecycle state");
+                    None
+                }
+            };
+            if reason.chars().count() > 1000 {
+                v.add("reason", "must be at most 1000 characters");
+            }
+            v.into_result()?;
+            let (Some(id), Some(to)) = (id, to) else {
+                return Err(Error::Internal("validated values missing".into()));
+            };
+            store
+                .systems()
+                .transition(
+                    &call.ctx,
+                    &id,
+                    &Transition {
+                        to,
+                        etag,
+                        force,
+                        reason,
+                    },
+                    |s| authorize_owner(&call, &s.spec.owner),
+                )
+                .await
+        }
+        .await;
+        call.finish(store, &name, result)
+            .await
+            .map(|s| Response::new(to_proto(&s)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn list_system_revisions(
+        &self,
+        request: Request<pb::ListSystemRevisionsRequest>,
+    ) -> Result<Response<pb::ListSystemRevisionsResponse>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::ListSystemRevisionsRequest {
+            name,
+            page_size,
+            page_token,
+        } = request.into_inner();
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            let id = SystemId::from_name(&name, "name").map_err(invalid)?;
+            let size = paging::page_size(page_size).map_err(invalid)?;
+            store.systems().revisions(&id, size, &page_token).await
+        }
+        .await;
+        let page = Call::read(result)?;
+        Ok(Response::new(pb::ListSystemRevisionsResponse {
+            revisions: page
+                .revisions
+                .into_iter()
+                .map(|r| pb::SystemRevision {
+                    revision: r.revision,
+                    create_time: Some(timestamp(r.create_time)),
+                    caller: r.caller,
+                    method: r.method,
+                    changed_fields: r.changed_fields,
+                    reason: r.reason,
+                })
+                .collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn list_dependents(
+        &self,
+        request: Request<pb::ListDependentsRequest>,
+    ) -> Result<Response<pb::ListDependentsResponse>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::ListDependentsRequest { name, depth: raw } = request.into_inner();
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            let id = SystemId::from_name(&name, "name").map_err(invalid)?;
+            store.systems().dependents(&id, depth(raw)?).await
+        }
+        .await;
+        let list = Call::read(result)?;
+        Ok(Response::new(pb::ListDependentsResponse {
+            dependents: list
+                .into_iter()
+                .map(|d| pb::Dependent {
+                    system: d.system.name(),
+                    short_name: d.short_name,
+                    state: state_to_proto(d.state) as i32,
+                    distance: d.distance as i32,
+                    via: d.via.name(),
+                    services: d.services,
+                })
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_dependency_graph(
+        &self,
+        request: Request<pb::GetDependencyGraphRequest>,
+    ) -> Result<Response<pb::DependencyGraph>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::GetDependencyGraphRequest { name, depth: raw } = request.into_inner();
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            let id = SystemId::from_name(&name, "name").map_err(invalid)?;
+            store.systems().graph(&id, depth(raw)?).await
+        }
+        .await;
+        let (nodes, edges) = Call::read(result)?;
+        Ok(Response::new(pb::DependencyGraph {
+            nodes: nodes
+                .into_iter()
+                .map(|n| pb::GraphNode {
+                    system: n.system.name(),
+                    short_name: n.short_name,
+                    state: state_to_proto(n.state) as i32,
+                })
+                .collect(),
+            edges: edges
+                .into_iter()
+                .map(|e| pb::GraphEdge {
+                    consumer: e.consumer.name(),
+                    provider: e.provider.name(),
+                    service: e.service,
+                })
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_register_statistics(
+        &self,
+        request: Request<pb::GetRegisterStatisticsRequest>,
+    ) -> Result<Response<pb::RegisterStatistics>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            store.systems().statistics().await
+        }
+        .await;
+        let s = Call::read(result)?;
+        let counts = |v: Vec<(String, i64)>| -> Vec<pb::Count> {
+            v.into_iter()
+                .map(|(key, count)| pb::Count { key, count })
+                .collect()
+        };
+        Ok(Response::new(pb::RegisterStatistics {
+            total: s.total,
+            by_state: counts(s.by_state),
+            by_owner_kind: counts(s.by_owner_kind),
+            by_owner: counts(
+                s.by_owner
+                    .into_iter()
+                    .map(|(o, c)| (format!("organizations/{o}"), c))
+                    .collect(),
+            ),
+            processing_personal_data: s.personal_data,
+            registrations_by_year: counts(s.by_year),
+        }))
+    }
+}
+
+fn state_from_proto(n: i32) -> Option<SystemState> {
+    match State::try_from(n).ok()? {
+        State::Unspecified => None,
+        State::Planned => Some(SystemState::Planned),
+        State::InDevelopment => Some(SystemState::InDevelopment),
+        State::Pilot => Some(SystemState::Pilot),
+        State::InOperation => Some(SystemState::InOperation),
+        State::Suspended => Some(SystemState::Suspended),
+        State::Decommissioned => Some(SystemState::Decommissioned),
+    }
+}
+
+fn state_to_proto(s: SystemState) -> State {
+    match s {
+        SystemState::Planned => State::Planned,
+        SystemState::InDevelopment => State::InDevelopment,
+        SystemState::Pilot => State::Pilot,
+        SystemState::InOperation => State::InOperation,
+        SystemState::Suspended => State::Suspended,
+        SystemState::Decommissioned => State::Decommissioned,
+    }
+}
+
+fn level_from(n: i32, field: &str, v: &mut Violations) -> SecurityLevel {
+    match pb::SecurityLevel::try_from(n) {
+        Ok(pb::SecurityLevel::Unspecified) => SecurityLevel::Unspecified,
+        Ok(pb::SecurityLevel::Low) => SecurityLevel::Low,
+        Ok(pb::SecurityLevel::Medium) => SecurityLevel::Medium,
+        Ok(pb::SecurityLevel::High) => SecurityLevel::High,
+        Err(_) => {
+            v.add(field, format!("{n} is not a security level"));
+            SecurityLevel::Unspecified
+        }
+    }
+}
+
+fn level_to(l: SecurityLevel) -> i32 {
+    (match l {
+        SecurityLevel::Unspecified => pb::SecurityLevel::Unspecified,
+        SecurityLevel::Low => pb::SecurityLevel::Low,
+        SecurityLevel::Medium => pb::SecurityLevel::Medium,
+        SecurityLevel::High => pb::SecurityLevel::High,
+    }) as i32
+}
+
+/// The spec a request's system carries; unknown enum numbers are recorded in `v`.
+/// Destructures the whole message so that a new proto field fails to compile until handled.
+fn spec_from_proto(s: pb::InformationSystem, v: &mut Violations) -> SystemSpec {
+    let pb::InformationSystem {
+        name: _,
+        short_name,
+        display_name,
+        description,
+        purpose,
+        owner,
+        operator,
+        state: _,
+        registration_number: _,
+        legal_basis,
+        security,
+        hosting,
+        contacts,
+        labels,
+        provided_services,
+        dependencies,
+        information_resources,
+        create_time: _,
+        update_time: _,
+        delete_time: _,
+        etag: _,
+        revision: _,
+    } = s;
+    let security = security.map_or_else(Security::default, |sec| Security {
+        confidentiality: level_from(sec.confidentiality, "system.security.confidentiality", v),
+        integrity: level_from(sec.integrity, "system.security.integrity", v),
+        availability: level_from(sec.availability, "system.security.availability", v),
+        processes_personal_data: sec.processes_personal_data,
+        data_categories: sec.data_categories,
+    });
+    let hosting = hosting.map_or_else(Hosting::default, |h| Hosting {
+        kind: match pb::hosting::Kind::try_from(h.kind) {
+            Ok(pb::hosting::Kind::Unspecified) => HostingKind::Unspecified,
+            Ok(pb::hosting::Kind::GovernmentDataCenter) => HostingKind::GovernmentDataCenter,
+            Ok(pb::hosting::Kind::CommercialDataCenter) => HostingKind::CommercialDataCenter,
+            Ok(pb::hosting::Kind::Cloud) => HostingKind::Cloud,
+            Ok(pb::hosting::Kind::OnPremises) => HostingKind::OnPremises,
+            Ok(pb::hosting::Kind::Other) => HostingKind::Other,
+            Err(_) => {
+                v.add(
+                    "system.hosting.kind",
+                    format!("{} is not a hosting kind", h.kind),
+                );
+                HostingKind::Unspecified
+            }
+        },
+        provider: h.provider,
+        location: h.location,
+    });
+    let provided_services = provided_services
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| ProvidedService {
+            protocol: match pb::provided_service::Protocol::try_from(p.protocol) {
+                Ok(pb::provided_service::Protocol::Unspecified) => Protocol::Unspecified,
+                Ok(pb::provided_service::Protocol::Grpc) => Protocol::Grpc,
+                Ok(pb::provided_service::Protocol::Rest) => Protocol::Rest,
+                Ok(pb::provided_service::Protocol::Soap) => Protocol::Soap,
+                Ok(pb::provided_service::Protocol::Other) => Protocol::Other,
+                Err(_) => {
+                    v.add(
+                        format!("system.provided_services[{i}].protocol"),
+                        format!("{} is not a protocol", p.protocol),
+                    );
+                    Protocol::Unspecified
+                }
+            },
+            name: p.name,
+            endpoint: p.endpoint,
+            description: p.description,
+            api_specification: p.api_specification,
+        })
+        .collect();
+    SystemSpec {
+        short_name,
+        display_name,
+        description,
+        purpose,
+        owner,
+        operator,
+        legal_basis: legal_basis
+            .into_iter()
+            .map(|a| LegalAct {
+                r#type: a.r#type,
+                number: a.number,
+                date: a.date,
+                title: a.title,
+                url: a.url,
+            })
+            .collect(),
+        security,
+        hosting,
+        contacts: contacts.map_or_else(SystemContacts::default, |c| SystemContacts {
+            email: c.email,
+            phone: c.phone,
+            website: c.website,
+        }),
+        labels,
+        provided_services,
+        dependencies: dependencies
+            .into_iter()
+            .map(|d| Dependency {
+                system: d.system,
+                service: d.service,
+                purpose: d.purpose,
+            })
+            .collect(),
+        information_resources: information_resources
+            .into_iter()
+            .map(|r| InformationResource {
+                name: r.name,
+                description: r.description,
+            })
+            .collect(),
+    }
+}
+
+/// The API form of a system.
+fn to_proto(s: &InformationSystem) -> pb::InformationSystem {
+    let spec = &s.spec;
+    let c = &spec.contacts;
+    pb::InformationSystem {
+        name: s.id.name(),
+        short_name: spec.short_name.clone(),
+        display_name: spec.display_name.clone(),
+        description: spec.description.clone(),
+        purpose: spec.purpose.clone(),
+        owner: spec.owner.clone(),
+        operator: spec.operator.clone(),
+        state: state_to_proto(s.state) as i32,
+        registration_number: s.registration_number.clone(),
+        legal_basis: spec
+            .legal_basis
+            .iter()
+            .map(|a| pb::LegalAct {
+                r#type: a.r#type.clone(),
+                number: a.number.clone(),
+                date: a.date.clone(),
+                title: a.title.clone(),
+                url: a.url.clone(),
+            })
+            .collect(),
+        security: Some(pb::SecurityProfile {
+            confidentiality: level_to(spec.security.confidentiality),
+            integrity: level_to(spec.security.integrity),
+            availability: level_to(spec.security.availability),
+            processes_personal_data: spec.security.processes_personal_data,
+            data_categories: spec.security.data_categories.clone(),
+        }),
+        hosting: Some(pb::Hosting {
+            kind: (match spec.hosting.kind {
+                HostingKind::Unspecified => pb::hosting::Kind::Unspecified,
+                HostingKind::GovernmentDataCenter => pb::hosting::Kind::GovernmentDataCenter,
+                HostingKind::CommercialDataCenter => pb::hosting::Kind::CommercialDataCenter,
+                HostingKind::Cloud => pb::hosting::Kind::Cloud,
+                HostingKind::OnPremises => pb::hosting::Kind::OnPremises,
+                HostingKind::Other => pb::hosting::Kind::Other,
+            }) as i32,
+            provider: spec.hosting.provider.clone(),
+            location: spec.hosting.location.clone(),
+        }),
+        contacts: (!c.email.is_empty() || !c.phone.is_empty() || !c.website.is_empty()).then(
+            || pb::Contacts {
+                email: c.email.clone(),
+                phone: c.phone.clone(),
+                website: c.website.clone(),
+            },
+        ),
+        labels: spec.labels.clone(),
+        provided_services: spec
+            .provided_services
+            .iter()
+            .map(|p| pb::ProvidedService {
+                name: p.name.clone(),
+                protocol: (match p.protocol {
+                    Protocol::Unspecified => pb::provided_service::Protocol::Unspecified,
+                    Protocol::Grpc => pb::provided_service::Protocol::Grpc,
+                    Protocol::Rest => pb::provided_service::Protocol::Rest,
+                    Protocol::Soap => pb::provided_service::Protocol::Soap,
+                    Protocol::Other => pb::provided_service::Protocol::Other,
+                }) as i32,
+                endpoint: p.endpoint.clone(),
+                description: p.description.clone(),
+                api_specification: p.api_specification.clone(),
+            })
+            .collect(),
+        dependencies: spec
+            .dependencies
+            .iter()
+            .map(|d| pb::Dependency {
+                system: d.system.clone(),
+                service: d.service.clone(),
+                purpose: d.purpose.clone(),
+            })
+            .collect(),
+        information_resources: spec
+            .information_resources
+            .iter()
+            .map(|r| pb::InformationResource {
+                name: r.name.clone(),
+                description: r.description.clone(),
+            })
+            .collect(),
+        create_time: Some(timestamp(s.create_time)),
+        update_time: Some(timestamp(s.update_time)),
+        delete_time: s.delete_time.map(timestamp),
+        etag: s.etag(),
+        revision: s.revision,
+    }
+}

@@ -1,0 +1,698 @@
+//! Who may call what: the access policy as the API enforces it.
+//!
+//! [`POLICY`] is the table the register promises: one row per RPC, one column per kind of
+//! caller, the expected status code in each cell. A new RPC adds a row (and its request in
+//! [`Rpc::call`]); the test then proves every cell against a running server.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::stream;
+use prost_types::FieldMask;
+use reestr::proto::v1::organization_service_client::OrganizationServiceClient;
+use reestr::proto::v1::{
+    CreateOrganizationRequest, CreateTokenRequest, DeleteOrganizationRequest,
+    GetOrganizationRequest, GetTokenRequest, ListAuditEventsRequest, ListOrganizationsRequest,
+    ListTokensRequest, Organization, RevokeTokenRequest, Role, Token, UndeleteOrganizationRequest,
+    UpdateOrganizationRequest, VerifyAuditChainRequest,
+};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+use tonic_types::StatusExt;
+
+use crate::helpers::{TestApp, assert_status, organization, spawn_app};
+
+/// The kinds of caller, in the order of [`POLICY`]'s columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    /// No `authorization` header.
+    Anonymous,
+    /// The bootstrap REGISTRY_ADMIN token.
+    Admin,
+    /// EDITOR of `stat`.
+    OwnEditor,
+    /// EDITOR of `minfin`.
+    ForeignEditor,
+    /// REVIEWER of `stat`.
+    Reviewer,
+    /// READER of `stat`.
+    Reader,
+    /// A REGISTRY_ADMIN token that has been revoked.
+    Revoked,
+    /// A REGISTRY_ADMIN token whose expiry has passed.
+    Expired,
+}
+
+const CALLERS: [Caller; 8] = [
+    Caller::Anonymous,
+    Caller::Admin,
+    Caller::OwnEditor,
+    Caller::ForeignEditor,
+    Caller::Reviewer,
+    Caller::Reader,
+    Caller::Revoked,
+    Caller::Expired,
+];
+
+impl Caller {
+    /// The ErrorInfo reason that must accompany a refusal of this caller with `code`.
+    fn reason(self, code: Code) -> &'static str {
+        match (code, self) {
+            (Code::Unauthenticated, Caller::Anonymous) => "CREDENTIALS_REQUIRED",
+            (Code::Unauthenticated, Caller::Revoked) => "TOKEN_REVOKED",
+            (Code::Unauthenticated, Caller::Expired) => "TOKEN_EXPIRED",
+            (Code::PermissionDenied, _) => "PERMISSION_DENIED",
+            _ => "",
+        }
+    }
+}
+
+/// Every RPC the register serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rpc {
+    CreateOrganization,
+    GetOrganization,
+    ListOrganizations,
+    UpdateOrganization,
+    DeleteOrganization,
+    UndeleteOrganization,
+    CreateToken,
+    GetToken,
+    ListTokens,
+    RevokeToken,
+    ListAuditEvents,
+    VerifyAuditChain,
+}
+
+const OK: Code = Code::Ok;
+const DENIED: Code = Code::PermissionDenied;
+const UNAUTH: Code = Code::Unauthenticated;
+
+/// The access policy: the status each kind of caller gets from each RPC for a valid request.
+#[rustfmt::skip]
+const POLICY: &[(Rpc, [Code; 8])] = &[
+    //                            anonymous admin own      foreign  reviewer reader   revoked expired
+    //                                            editor   editor
+    (Rpc::CreateOrganization,   [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::GetOrganization,      [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::ListOrganizations,    [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::UpdateOrganization,   [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::DeleteOrganization,   [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::UndeleteOrganization, [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::CreateToken,          [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::GetToken,             [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::ListTokens,           [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::RevokeToken,          [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::ListAuditEvents,      [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::VerifyAuditChain,     [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+];
+
+/// A TIN no other organisation of the test has.
+fn unique_tin() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    format!("4{:08}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The callers' secrets and the resources the table's requests name.
+struct Fixture {
+    /// Secret per column of [`POLICY`]; `None` for the anonymous caller.
+    secrets: [Option<String>; 8],
+    /// A token every GetToken cell reads.
+    some_token: String,
+}
+
+impl Fixture {
+    /// Creates `stat` and `minfin` and a token for every kind of caller; returns once the
+    /// expired caller's token has expired.
+    async fn build(app: &mut TestApp) -> Fixture {
+        // The token that is to expire goes first, so the wait for its expiry overlaps the rest.
+        let expire_at = SystemTime::now() + Duration::from_millis(1500);
+        let since_epoch = expire_at.duration_since(UNIX_EPOCH).unwrap();
+        let expired = app
+            .tokens
+            .create_token(CreateTokenRequest {
+                token: Some(Token {
+                    roles: vec![Role::RegistryAdmin as i32],
+                    display_name: "expires at once".into(),
+                    expire_time: Some(prost_types::Timestamp {
+                        seconds: since_epoch.as_secs() as i64,
+                        nanos: since_epoch.subsec_nanos() as i32,
+                    }),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("create the token that expires")
+            .into_inner()
+            .secret;
+
+        app.create_organization("stat", &unique_tin()).await;
+        app.create_organization("minfin", &unique_tin()).await;
+        let (_, own_editor) = app.create_token(Some("stat"), &[Role::Editor]).await;
+        let (_, foreign_editor) = app.create_token(Some("minfin"), &[Role::Editor]).await;
+        let (_, reviewer) = app.create_token(Some("stat"), &[Role::Reviewer]).await;
+        let (reader_name, reader) = app.create_token(Some("stat"), &[Role::Reader]).await;
+        let (revoked_name, revoked) = app.create_token(None, &[Role::RegistryAdmin]).await;
+        app.tokens
+            .revoke_token(RevokeTokenRequest { name: revoked_name })
+            .await
+            .expect("revoke");
+
+        if let Ok(left) = expire_at.duration_since(SystemTime::now()) {
+            tokio::time::sleep(left + Duration::from_millis(100)).await;
+        }
+        Fixture {
+            secrets: [
+                None,
+                Some(app.admin_secret.clone()),
+                Some(own_editor),
+                Some(foreign_editor),
+                Some(reviewer),
+                Some(reader),
+                Some(revoked),
+                Some(expired),
+            ],
+            some_token: reader_name,
+        }
+    }
+}
+
+impl Rpc {
+    /// Calls the RPC with `secret`, with a valid request (so that only the caller decides the
+    /// outcome). `cell` is unique per call: resources a call changes are made for it alone,
+    /// by the administrator, before the call.
+    async fn call(
+        self,
+        app: &TestApp,
+        fx: &Fixture,
+        secret: Option<&str>,
+        cell: &str,
+    ) -> Result<(), Status> {
+        let admin = Some(app.admin_secret.as_str());
+        let mut organizations = app.organizations_as(secret);
+        let mut tokens = app.tokens_as(secret);
+        let mut audit = app.audit_as(secret);
+        match self {
+            Rpc::CreateOrganization => organizations
+                .create_organization(CreateOrganizationRequest {
+                    organization: Some(organization(&unique_tin())),
+                    organization_id: format!("new-{cell}"),
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                })
+                .await
+                .map(drop),
+            Rpc::GetOrganization => organizations
+                .get_organization(GetOrganizationRequest {
+                    name: "organizations/stat".into(),
+                })
+                .await
+                .map(drop),
+            Rpc::ListOrganizations => organizations
+                .list_organizations(ListOrganizationsRequest::default())
+                .await
+                .map(drop),
+            // The own editor's own organisation: organisations belong to the register's operator.
+            Rpc::UpdateOrganization => organizations
+                .update_organization(UpdateOrganizationRequest {
+                    organization: Some(Organization {
+                        name: "organizations/stat".into(),
+                        display_name: BTreeMap::from([(
+                            "en".to_string(),
+                            format!("Statistics {cell}"),
+                        )]),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(FieldMask {
+                        paths: vec!["display_name".into()],
+                    }),
+                })
+                .await
+                .map(drop),
+            Rpc::DeleteOrganization => {
+                let name = live_organization(app, &format!("del-{cell}")).await;
+                organizations
+                    .delete_organization(DeleteOrganizationRequest {
+                        name,
+                        etag: String::new(),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::UndeleteOrganization => {
+                let name = live_organization(app, &format!("undel-{cell}")).await;
+                app.organizations_as(admin)
+                    .delete_organization(DeleteOrganizationRequest {
+                        name: name.clone(),
+                        etag: String::new(),
+                    })
+                    .await
+                    .expect("delete, to be undeleted");
+                organizations
+                    .undelete_organization(UndeleteOrganizationRequest {
+                        name,
+                        etag: String::new(),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::CreateToken => tokens
+                .create_token(CreateTokenRequest {
+                    token: Some(Token {
+                        organization: "organizations/stat".into(),
+                        roles: vec![Role::Reader as i32],
+                        display_name: format!("cell {cell}"),
+                        ..Default::default()
+                    }),
+                })
+                .await
+                .map(drop),
+            Rpc::GetToken => tokens
+                .get_token(GetTokenRequest {
+                    name: fx.some_token.clone(),
+                })
+                .await
+                .map(drop),
+            Rpc::ListTokens => tokens
+                .list_tokens(ListTokensRequest::default())
+                .await
+                .map(drop),
+            Rpc::RevokeToken => {
+                let name = app
+                    .tokens_as(admin)
+                    .create_token(CreateTokenRequest {
+                        token: Some(Token {
+                            organization: "organizations/stat".into(),
+                            roles: vec![Role::Reader as i32],
+                            display_name: format!("to revoke in {cell}"),
+                            ..Default::default()
+                        }),
+                    })
+                    .await
+                    .expect("create a token to revoke")
+                    .into_inner()
+                    .token
+                    .expect("token")
+                    .name;
+                tokens
+                    .revoke_token(RevokeTokenRequest { name })
+                    .await
+                    .map(drop)
+            }
+            Rpc::ListAuditEvents => audit
+                .list_audit_events(ListAuditEventsRequest::default())
+                .await
+                .map(drop),
+            Rpc::VerifyAuditChain => audit
+                .verify_audit_chain(VerifyAuditChainRequest {})
+                .await
+                .map(drop),
+        }
+    }
+}
+
+/// Creates a live organisation `id` as the administrator; returns its name.
+async fn live_organization(app: &TestApp, id: &str) -> String {
+    app.organizations_as(Some(&app.admin_secret))
+        .create_organization(CreateOrganizationRequest {
+            organization: Some(organization(&unique_tin())),
+            organization_id: id.to_string(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("create {id}: {e:?}"))
+        .into_inner()
+        .name
+}
+
+#[tokio::test]
+async fn every_rpc_answers_each_kind_of_caller_as_the_policy_says() {
+    let mut app = spawn_app().await;
+    let fx = Fixture::build(&mut app).await;
+    let mut mismatches = Vec::new();
+    let mut cells = 0;
+    for (row, (rpc, expected_codes)) in POLICY.iter().enumerate() {
+        for (column, (caller, expected)) in CALLERS.iter().zip(expected_codes).enumerate() {
+            let cell = format!("{row}-{column}");
+            let secret = fx.secrets[column].as_deref();
+            let got = rpc.call(&app, &fx, secret, &cell).await;
+            cells += 1;
+            let code = got.as_ref().err().map_or(Code::Ok, Status::code);
+            if code != *expected {
+                mismatches.push(format!(
+                    "{rpc:?} as {caller:?}: expected {expected:?}, got {got:?}"
+                ));
+                continue;
+            }
+            if let Err(status) = &got {
+                let reason = status
+                    .get_details_error_info()
+                    .map(|i| i.reason)
+                    .unwrap_or_default();
+                if reason != caller.reason(code) {
+                    mismatches.push(format!(
+                        "{rpc:?} as {caller:?}: expected reason {}, got {reason:?} ({status:?})",
+                        caller.reason(code)
+                    ));
+                }
+            }
+        }
+    }
+    assert_eq!(cells, POLICY.len() * CALLERS.len());
+    assert!(
+        mismatches.is_empty(),
+        "{} of {cells} cells differ from the policy:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    // The editors' refused updates changed nothing: `stat` carries the admin's display name.
+    let stat = app
+        .organizations
+        .get_organization(GetOrganizationRequest {
+            name: "organizations/stat".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let admin_column = CALLERS.iter().position(|c| *c == Caller::Admin).unwrap();
+    let update_row = POLICY
+        .iter()
+        .position(|(rpc, _)| *rpc == Rpc::UpdateOrganization)
+        .unwrap();
+    assert_eq!(
+        stat.display_name["en"],
+        format!("Statistics {update_row}-{admin_column}")
+    );
+}
+
+#[tokio::test]
+async fn a_forbidden_caller_is_denied_before_existence_and_validation_are_checked() {
+    let mut app = spawn_app().await;
+    app.create_organization("stat", "201234567").await;
+    let (_, editor) = app.create_token(Some("stat"), &[Role::Editor]).await;
+    let (_, reader) = app.create_token(Some("stat"), &[Role::Reader]).await;
+
+    // Each request names a missing or malformed resource: the administrator learns that
+    // (NOT_FOUND, INVALID_ARGUMENT); a caller who may not make the call learns only that.
+    type Call = fn(&TestApp, Option<&str>) -> futures::future::BoxFuture<'static, Status>;
+    let cases: [(&str, Code, Call); 12] = [
+        ("update a missing organisation", Code::NotFound, |app, s| {
+            let mut c = app.organizations_as(s);
+            Box::pin(async move {
+                c.update_organization(UpdateOrganizationRequest {
+                    organization: Some(Organization {
+                        name: "organizations/nobody".into(),
+                        tin: "209999999".into(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(FieldMask {
+                        paths: vec!["tin".into()],
+                    }),
+                })
+                .await
+                .unwrap_err()
+            })
+        }),
+        (
+            "update without an organisation",
+            Code::InvalidArgument,
+            |app, s| {
+                let mut c = app.organizations_as(s);
+                Box::pin(async move {
+                    c.update_organization(UpdateOrganizationRequest::default())
+                        .await
+                        .unwrap_err()
+                })
+            },
+        ),
+        ("delete a missing organisation", Code::NotFound, |app, s| {
+            let mut c = app.organizations_as(s);
+            Box::pin(async move {
+                c.delete_organization(DeleteOrganizationRequest {
+                    name: "organizations/nobody".into(),
+                    etag: String::new(),
+                })
+                .await
+                .unwrap_err()
+            })
+        }),
+        (
+            "delete by a malformed name",
+            Code::InvalidArgument,
+            |app, s| {
+                let mut c = app.organizations_as(s);
+                Box::pin(async move {
+                    c.delete_organization(DeleteOrganizationRequest {
+                        name: "organisations/Bad Name".into(),
+                        etag: String::new(),
+                    })
+                    .await
+                    .unwrap_err()
+                })
+            },
+        ),
+        (
+            "undelete a missing organisation",
+            Code::NotFound,
+            |app, s| {
+                let mut c = app.organizations_as(s);
+                Box::pin(async move {
+                    c.undelete_organization(UndeleteOrganizationRequest {
+                        name: "organizations/nobody".into(),
+                        etag: String::new(),
+                    })
+                    .await
+                    .unwrap_err()
+                })
+            },
+        ),
+        (
+            "create with a malformed id and no body",
+            Code::InvalidArgument,
+            |app, s| {
+                let mut c = app.organizations_as(s);
+                Box::pin(async move {
+                    c.create_organization(CreateOrganizationRequest {
+                        organization: None,
+                        organization_id: "Not_An_Id".into(),
+                        request_id: "not-a-uuid".into(),
+                    })
+                    .await
+                    .unwrap_err()
+                })
+            },
+        ),
+        ("get a missing token", Code::NotFound, |app, s| {
+            let mut c = app.tokens_as(s);
+            Box::pin(async move {
+                c.get_token(GetTokenRequest {
+                    name: format!("tokens/{}", "0".repeat(32)),
+                })
+                .await
+                .unwrap_err()
+            })
+        }),
+        (
+            "get a token by a malformed name",
+            Code::InvalidArgument,
+            |app, s| {
+                let mut c = app.tokens_as(s);
+                Box::pin(async move {
+                    c.get_token(GetTokenRequest {
+                        name: "tokens/xyz".into(),
+                    })
+                    .await
+                    .unwrap_err()
+                })
+            },
+        ),
+        ("revoke a missing token", Code::NotFound, |app, s| {
+            let mut c = app.tokens_as(s);
+            Box::pin(async move {
+                c.revoke_token(RevokeTokenRequest {
+                    name: format!("tokens/{}", "0".repeat(32)),
+                })
+                .await
+                .unwrap_err()
+            })
+        }),
+        (
+            "create a token without one",
+            Code::InvalidArgument,
+            |app, s| {
+                let mut c = app.tokens_as(s);
+                Box::pin(async move {
+                    c.create_token(CreateTokenRequest { token: None })
+                        .await
+                        .unwrap_err()
+                })
+            },
+        ),
+        (
+            "list tokens with a negative page size",
+            Code::InvalidArgument,
+            |app, s| {
+                let mut c = app.tokens_as(s);
+                Box::pin(async move {
+                    c.list_tokens(ListTokensRequest {
+                        page_size: -1,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap_err()
+                })
+            },
+        ),
+        (
+            "list audit events with a bad filter",
+            Code::InvalidArgument,
+            |app, s| {
+                let mut c = app.audit_as(s);
+                Box::pin(async move {
+                    c.list_audit_events(ListAuditEventsRequest {
+                        filter: "colour = \"red\"".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap_err()
+                })
+            },
+        ),
+    ];
+    let admin = app.admin_secret.clone();
+    for (what, admin_code, call) in cases {
+        let err = call(&app, Some(&admin)).await;
+        assert_eq!(err.code(), admin_code, "admin: {what}: {err:?}");
+        for secret in [&editor, &reader] {
+            let err = call(&app, Some(secret)).await;
+            assert_status(&err, Code::PermissionDenied, "PERMISSION_DENIED");
+        }
+        let err = call(&app, None).await;
+        assert_status(&err, Code::Unauthenticated, "CREDENTIALS_REQUIRED");
+    }
+}
+
+/// Sends `authorization` exactly as given, scheme and all.
+#[derive(Clone)]
+struct RawAuthorization(MetadataValue<Ascii>);
+
+impl Interceptor for RawAuthorization {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// An OrganizationService client whose calls carry the `authorization` header `value`.
+fn organizations_with_header(
+    app: &TestApp,
+    value: &str,
+) -> OrganizationServiceClient<InterceptedService<Channel, RawAuthorization>> {
+    let value = value.parse().expect("an ASCII header value");
+    OrganizationServiceClient::with_interceptor(app.channel(), RawAuthorization(value))
+}
+
+#[tokio::test]
+async fn unknown_or_malformed_credentials_are_token_invalid() {
+    let app = spawn_app().await;
+    let admin = app.admin_secret.clone();
+    for header in [
+        // A well-formed secret the register never issued.
+        "Bearer rst_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_string(),
+        "Bearer not-a-token".to_string(),
+        "Bearer".to_string(),
+        // A real secret, but not as a bearer token.
+        format!("Basic {admin}"),
+        admin.clone(),
+    ] {
+        let mut client = organizations_with_header(&app, &header);
+        let err = client
+            .list_organizations(ListOrganizationsRequest::default())
+            .await
+            .unwrap_err();
+        assert_status(&err, Code::Unauthenticated, "TOKEN_INVALID");
+        let err = client
+            .create_organization(CreateOrganizationRequest {
+                organization: Some(organization("201234567")),
+                organization_id: "stat".into(),
+                request_id: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_status(&err, Code::Unauthenticated, "TOKEN_INVALID");
+    }
+    // The scheme is case-insensitive: the same secret as `bearer` is accepted.
+    organizations_with_header(&app, &format!("bearer {admin}"))
+        .list_organizations(ListOrganizationsRequest::default())
+        .await
+        .expect("`bearer` is `Bearer`");
+    // Nothing created by the refused calls.
+    let err = app
+        .organizations_as(Some(&admin))
+        .get_organization(GetOrganizationRequest {
+            name: "organizations/stat".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+}
+
+#[tokio::test]
+async fn health_and_reflection_need_no_credentials() {
+    let mut app = spawn_app().await;
+    // The harness's health client sends no credentials.
+    assert_eq!(app.health_of("").await, ServingStatus::Serving);
+    // Nor do refused credentials matter to health.
+    let mut health = tonic_health::pb::health_client::HealthClient::with_interceptor(
+        app.channel(),
+        RawAuthorization(MetadataValue::from_static("Bearer rst_unknown")),
+    );
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "reestr.v1.OrganizationService".into(),
+        })
+        .await
+        .expect("health answers whatever the credentials")
+        .into_inner()
+        .status();
+    assert_eq!(status, ServingStatus::Serving);
+
+    let mut reflection = ServerReflectionClient::new(app.channel());
+    let mut answers = reflection
+        .server_reflection_info(stream::iter([ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        }]))
+        .await
+        .expect("reflection answers anonymous callers")
+        .into_inner();
+    let answer = answers
+        .message()
+        .await
+        .expect("a reflection answer")
+        .expect("not the end of the stream");
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("expected a service list, got {answer:?}");
+    };
+    let services: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for wanted in [
+        "reestr.v1.OrganizationService",
+        "reestr.v1.TokenService",
+        "reestr.v1.AuditService",
+    ] {
+        assert!(
+            services.iter().any(|s| s == wanted),
+            "{wanted} in {services:?}"
+        );
+    }
+}
