@@ -169,7 +169,12 @@ where
                 return inner.call(request).await;
             }
             let caller = match secret {
-                Some(Some(secret)) => identify_token(&shared, &secret).await,
+                Some(Some(secret)) => match identify_token(&shared, &secret).await {
+                    Ok(caller) => caller,
+                    // The token could not be checked: that is the database's fault, not the
+                    // caller's, so the answer is UNAVAILABLE (retry), not UNAUTHENTICATED.
+                    Err(e) => return Ok(status(e).into_http()),
+                },
                 Some(None) => Caller::rejected(
                     "TOKEN_INVALID",
                     "the authorization header must be `Bearer <secret>`",
@@ -195,41 +200,34 @@ where
     }
 }
 
-async fn identify_token(shared: &Shared, secret: &str) -> Caller {
+async fn identify_token(shared: &Shared, secret: &str) -> Result<Caller, Error> {
     let hash = secret_hash(secret);
     let token = match shared.cache.get(&hash) {
         Some(t) => Some(t),
         None => {
             let Ok(store) = shared.store.get() else {
                 // Still starting: the handler will answer UNAVAILABLE.
-                return Caller::anonymous();
+                return Ok(Caller::anonymous());
             };
-            match store.tokens().find_by_secret_hash(&hash).await {
-                Ok(Some(t)) => {
+            match store.tokens().find_by_secret_hash(&hash).await? {
+                Some(t) => {
                     shared.cache.put(hash, t.clone());
                     Some(t)
                 }
-                Ok(None) => None,
-                Err(e) => {
-                    tracing::warn!(error = %e, "token lookup failed");
-                    return Caller::rejected(
-                        "TOKEN_INVALID",
-                        "the token could not be checked; retry",
-                    );
-                }
+                None => None,
             }
         }
     };
     let Some(token) = token else {
-        return Caller::rejected("TOKEN_INVALID", "unknown token");
+        return Ok(Caller::rejected("TOKEN_INVALID", "unknown token"));
     };
     if let Some((reason, message)) = token.refusal(reestr_store::now()) {
-        return Caller::rejected(reason, message);
+        return Ok(Caller::rejected(reason, message));
     }
-    Caller {
+    Ok(Caller {
         principal: Principal::Token(token.id.name()),
         organization: token.organization,
         roles: token.roles,
         credential_error: None,
-    }
+    })
 }

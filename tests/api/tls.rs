@@ -31,7 +31,9 @@
 //! valid one without such a URI reaches the server but authenticates nobody
 //! (UNAUTHENTICATED, `CERTIFICATE_UNMAPPED`). A bearer token, when sent, takes precedence over
 //! the certificate. The audit trail records a certificate caller as
-//! `cert:{subject} ({sha256 of the DER certificate, hex})`.
+//! `cert:{subject} ({sha256 of the DER certificate, hex})`, e.g.
+//! `cert:CN=stat-integration, O=Statistics Agency (63c7…)`; the fingerprint of a certificate
+//! file is `openssl x509 -in stat.pem -outform der | sha256sum`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -737,6 +739,7 @@ async fn a_client_that_stalls_in_the_handshake_is_disconnected() {
     let mut stalled = tokio::net::TcpStream::connect(app.addr)
         .await
         .expect("TCP connect");
+    let opened = tokio::time::Instant::now();
     let mut byte = [0u8; 1];
     let read = tokio::time::timeout(
         server::tls::HANDSHAKE_TIMEOUT + Duration::from_secs(5),
@@ -746,6 +749,11 @@ async fn a_client_that_stalls_in_the_handshake_is_disconnected() {
     assert!(
         matches!(read, Ok(Ok(0) | Err(_))),
         "the server kept a stalled handshake open: {read:?}"
+    );
+    assert!(
+        opened.elapsed() >= server::tls::HANDSHAKE_TIMEOUT - Duration::from_secs(1),
+        "hung up after {:?}, before the handshake timeout",
+        opened.elapsed()
     );
     app.assert_still_serving().await;
 }

@@ -10,15 +10,18 @@ use sea_orm::{DbErr, RuntimeErr, SqlErr};
 pub fn db_err(err: DbErr) -> Error {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(msg)) => {
+            tracing::debug!(error = %msg, "unique violation");
             return Error::AlreadyExists {
-                resource: String::new(),
-                field: Some(msg),
+                resource: "a resource with the same name or unique value (created concurrently)"
+                    .into(),
+                field: None,
             };
         }
         Some(SqlErr::ForeignKeyConstraintViolation(msg)) => {
+            tracing::debug!(error = %msg, "foreign-key violation");
             return Error::ReferenceNotFound {
-                field: String::new(),
-                reference: msg,
+                field: "request".into(),
+                reference: "a resource that was removed concurrently".into(),
             };
         }
         _ => {}

@@ -14,7 +14,7 @@ use reestr_domain::system::{
 };
 use reestr_domain::text::fold;
 use reestr_domain::time::Timestamp;
-use sea_orm::sea_query::{Expr, IntoCondition, LikeExpr, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, LikeExpr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -872,38 +872,30 @@ async fn refuse_if_live_dependents(
 }
 
 async fn next_registration_number(conn: &impl ConnectionTrait, year: i32) -> Result<String, Error> {
-    let current = counter_row::Entity::find_by_id(year)
-        .one(conn)
+    // One atomic upsert: concurrent registrations (PostgreSQL) queue on the year's row and each
+    // gets the next number; none is issued twice or skipped.
+    let insert = Query::insert()
+        .into_table(counter_row::Entity)
+        .columns([counter_row::Column::Year, counter_row::Column::Last])
+        .values([year.into(), 1i64.into()])
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .on_conflict(
+            OnConflict::column(counter_row::Column::Year)
+                .value(
+                    counter_row::Column::Last,
+                    Expr::col((counter_row::Entity, counter_row::Column::Last)).add(1),
+                )
+                .to_owned(),
+        )
+        .returning_col(counter_row::Column::Last)
+        .to_owned();
+    let statement = conn.get_database_backend().build(&insert);
+    let row = conn
+        .query_one_raw(statement)
         .await
-        .map_err(db_err)?;
-    let next = match current {
-        Some(c) => {
-            let next = c.last + 1;
-            let updated = counter_row::Entity::update_many()
-                .col_expr(counter_row::Column::Last, Expr::value(next))
-                .filter(counter_row::Column::Year.eq(year))
-                .filter(counter_row::Column::Last.eq(c.last))
-                .exec(conn)
-                .await
-                .map_err(db_err)?;
-            if updated.rows_affected != 1 {
-                return Err(Error::Unavailable(
-                    "registration numbers are being issued concurrently; retry".into(),
-                ));
-            }
-            next
-        }
-        None => {
-            counter_row::ActiveModel {
-                year: Set(year),
-                last: Set(1),
-            }
-            .insert(conn)
-            .await
-            .map_err(db_err)?;
-            1
-        }
-    };
+        .map_err(db_err)?
+        .ok_or_else(|| Error::Internal("registration counter returned no row".into()))?;
+    let next: i64 = row.try_get("", "last").map_err(db_err)?;
     Ok(registration_number(year, next))
 }
 
