@@ -23,7 +23,10 @@ pub fn init(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(FmtSpan::NONE)
-        .with_target(true);
+        .with_target(true)
+        // Logs go to standard error: standard output carries command results (a new token's
+        // secret, `audit verify`'s verdict).
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder

@@ -32,6 +32,17 @@ pub struct Call {
 }
 
 impl Call {
+    /// Records the replay of a create answered from its `request_id` (no change was made; the
+    /// event says so with reason `REQUEST_REPLAYED`).
+    pub async fn record_replay(&self, store: &Store, resource: &str) {
+        if let Err(e) = store
+            .record_call(&self.ctx, resource, "OK", "REQUEST_REPLAYED")
+            .await
+        {
+            tracing::warn!(error = %e, "could not record a replayed call in the audit trail");
+        }
+    }
+
     /// The call of `request` (anonymous when no layer identified the caller).
     pub fn of<T>(request: &Request<T>) -> Call {
         let info = request
@@ -84,7 +95,7 @@ impl Call {
         let reason = err.reason();
         let status = status(err);
         if let Err(e) = store
-            .record_failure(&self.ctx, resource, code_name(status.code()), reason)
+            .record_call(&self.ctx, resource, code_name(status.code()), reason)
             .await
         {
             tracing::warn!(error = %e, "could not record a failed call in the audit trail");

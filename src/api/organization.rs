@@ -82,8 +82,11 @@ impl OrganizationService for OrganizationApi {
                 .await?;
             match outcome {
                 Outcome::Fresh(org) => Ok(to_proto(&org)),
-                Outcome::Replayed(bytes) => pb::Organization::decode(bytes.as_slice())
-                    .map_err(|e| Error::Internal(format!("stored response: {e}"))),
+                Outcome::Replayed(bytes) => {
+                    call.record_replay(store, &resource).await;
+                    pb::Organization::decode(bytes.as_slice())
+                        .map_err(|e| Error::Internal(format!("stored response: {e}")))
+                }
             }
         }
         .await;

@@ -121,8 +121,11 @@ impl InformationSystemService for SystemApi {
                 .await?
             {
                 Outcome::Fresh(s) => Ok(to_proto(&s)),
-                Outcome::Replayed(bytes) => pb::InformationSystem::decode(bytes.as_slice())
-                    .map_err(|e| Error::Internal(format!("stored response: {e}"))),
+                Outcome::Replayed(bytes) => {
+                    call.record_replay(store, &resource).await;
+                    pb::InformationSystem::decode(bytes.as_slice())
+                        .map_err(|e| Error::Internal(format!("stored response: {e}")))
+                }
             }
         }
         .await;

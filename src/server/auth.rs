@@ -222,7 +222,11 @@ async fn identify_token(shared: &Shared, secret: &str) -> Result<Caller, Error> 
         return Ok(Caller::rejected("TOKEN_INVALID", "unknown token"));
     };
     if let Some((reason, message)) = token.refusal(reestr_store::now()) {
-        return Ok(Caller::rejected(reason, message));
+        // Known but no longer valid: the audit trail still names the token that was presented.
+        return Ok(Caller {
+            principal: Principal::Token(token.id.name()),
+            ..Caller::rejected(reason, message)
+        });
     }
     Ok(Caller {
         principal: Principal::Token(token.id.name()),

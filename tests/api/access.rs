@@ -10,12 +10,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::stream;
 use prost_types::FieldMask;
+use reestr::proto::v1::information_system::State;
+use reestr::proto::v1::information_system_service_client::InformationSystemServiceClient;
 use reestr::proto::v1::organization_service_client::OrganizationServiceClient;
 use reestr::proto::v1::{
     CreateOrganizationRequest, CreateTokenRequest, DeleteOrganizationRequest,
     GetOrganizationRequest, GetTokenRequest, ListAuditEventsRequest, ListOrganizationsRequest,
     ListTokensRequest, Organization, RevokeTokenRequest, Role, Token, UndeleteOrganizationRequest,
     UpdateOrganizationRequest, VerifyAuditChainRequest,
+};
+use reestr::proto::v1::{
+    CreateSystemRequest, DeleteSystemRequest, GetDependencyGraphRequest,
+    GetRegisterStatisticsRequest, GetSystemRequest, InformationSystem, ListDependentsRequest,
+    ListSystemRevisionsRequest, ListSystemsRequest, LookupSystemRequest,
+    TransitionSystemStateRequest, UndeleteSystemRequest, UpdateSystemRequest,
 };
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -91,6 +99,18 @@ enum Rpc {
     RevokeToken,
     ListAuditEvents,
     VerifyAuditChain,
+    CreateSystem,
+    GetSystem,
+    LookupSystem,
+    ListSystems,
+    UpdateSystem,
+    DeleteSystem,
+    UndeleteSystem,
+    TransitionSystemState,
+    ListSystemRevisions,
+    ListDependents,
+    GetDependencyGraph,
+    GetRegisterStatistics,
 }
 
 const OK: Code = Code::Ok;
@@ -114,7 +134,48 @@ const POLICY: &[(Rpc, [Code; 8])] = &[
     (Rpc::RevokeToken,          [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
     (Rpc::ListAuditEvents,      [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
     (Rpc::VerifyAuditChain,     [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    // Systems of `stat`: written by its editors and admins, read by every role.
+    (Rpc::CreateSystem,         [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::GetSystem,            [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::LookupSystem,         [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::ListSystems,          [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::UpdateSystem,         [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::DeleteSystem,         [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::UndeleteSystem,       [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::TransitionSystemState,[UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::ListSystemRevisions,  [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::ListDependents,       [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::GetDependencyGraph,   [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::GetRegisterStatistics,[UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
 ];
+
+/// A valid system of `stat` with a unique short name.
+fn stat_system(short_name: &str) -> InformationSystem {
+    InformationSystem {
+        short_name: short_name.into(),
+        display_name: BTreeMap::from([("en".to_string(), format!("System {short_name}"))]),
+        purpose: "Policy table".into(),
+        owner: "organizations/stat".into(),
+        ..Default::default()
+    }
+}
+
+/// Creates system `id` of `stat` as the administrator; returns its name.
+async fn live_system(app: &TestApp, id: &str) -> String {
+    InformationSystemServiceClient::with_interceptor(
+        app.channel(),
+        crate::helpers::Bearer::new(Some(&app.admin_secret)),
+    )
+    .create_system(CreateSystemRequest {
+        system: Some(stat_system(&id.to_uppercase())),
+        system_id: id.to_string(),
+        request_id: String::new(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("create {id}: {e:?}"))
+    .into_inner()
+    .name
+}
 
 /// A TIN no other organisation of the test has.
 fn unique_tin() -> String {
@@ -128,6 +189,8 @@ struct Fixture {
     secrets: [Option<String>; 8],
     /// A token every GetToken cell reads.
     some_token: String,
+    /// The registration number of `systems/shared`, which every read of systems names.
+    shared_system_number: String,
 }
 
 impl Fixture {
@@ -167,6 +230,19 @@ impl Fixture {
             .await
             .expect("revoke");
 
+        let shared = live_system(app, "shared").await;
+        let shared_system_number = InformationSystemServiceClient::with_interceptor(
+            app.channel(),
+            crate::helpers::Bearer::new(Some(&app.admin_secret)),
+        )
+        .get_system(GetSystemRequest {
+            name: shared,
+            ..Default::default()
+        })
+        .await
+        .expect("get the shared system")
+        .into_inner()
+        .registration_number;
         if let Ok(left) = expire_at.duration_since(SystemTime::now()) {
             tokio::time::sleep(left + Duration::from_millis(100)).await;
         }
@@ -182,6 +258,7 @@ impl Fixture {
                 Some(expired),
             ],
             some_token: reader_name,
+            shared_system_number,
         }
     }
 }
@@ -201,6 +278,11 @@ impl Rpc {
         let mut organizations = app.organizations_as(secret);
         let mut tokens = app.tokens_as(secret);
         let mut audit = app.audit_as(secret);
+        let mut systems = InformationSystemServiceClient::with_interceptor(
+            app.channel(),
+            crate::helpers::Bearer::new(secret),
+        );
+        let shared = || "systems/shared".to_string();
         match self {
             Rpc::CreateOrganization => organizations
                 .create_organization(CreateOrganizationRequest {
@@ -313,6 +395,114 @@ impl Rpc {
                 .map(drop),
             Rpc::VerifyAuditChain => audit
                 .verify_audit_chain(VerifyAuditChainRequest {})
+                .await
+                .map(drop),
+            Rpc::CreateSystem => systems
+                .create_system(CreateSystemRequest {
+                    system: Some(stat_system(&format!("NEW-{cell}"))),
+                    system_id: format!("new-{cell}"),
+                    request_id: String::new(),
+                })
+                .await
+                .map(drop),
+            Rpc::GetSystem => systems
+                .get_system(GetSystemRequest {
+                    name: shared(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Rpc::LookupSystem => systems
+                .lookup_system(LookupSystemRequest {
+                    registration_number: fx.shared_system_number.clone(),
+                    short_name: String::new(),
+                })
+                .await
+                .map(drop),
+            Rpc::ListSystems => systems
+                .list_systems(ListSystemsRequest::default())
+                .await
+                .map(drop),
+            Rpc::UpdateSystem => {
+                let name = live_system(app, &format!("upd-{cell}")).await;
+                systems
+                    .update_system(UpdateSystemRequest {
+                        system: Some(InformationSystem {
+                            name,
+                            purpose: format!("Changed in {cell}"),
+                            ..Default::default()
+                        }),
+                        update_mask: Some(FieldMask {
+                            paths: vec!["purpose".into()],
+                        }),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::DeleteSystem => {
+                let name = live_system(app, &format!("del-{cell}")).await;
+                systems
+                    .delete_system(DeleteSystemRequest {
+                        name,
+                        etag: String::new(),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::UndeleteSystem => {
+                let name = live_system(app, &format!("undel-{cell}")).await;
+                InformationSystemServiceClient::with_interceptor(
+                    app.channel(),
+                    crate::helpers::Bearer::new(admin),
+                )
+                .delete_system(DeleteSystemRequest {
+                    name: name.clone(),
+                    etag: String::new(),
+                })
+                .await
+                .expect("delete, to be undeleted");
+                systems
+                    .undelete_system(UndeleteSystemRequest {
+                        name,
+                        etag: String::new(),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::TransitionSystemState => {
+                let name = live_system(app, &format!("tr-{cell}")).await;
+                systems
+                    .transition_system_state(TransitionSystemStateRequest {
+                        name,
+                        state: State::InDevelopment as i32,
+                        ..Default::default()
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::ListSystemRevisions => systems
+                .list_system_revisions(ListSystemRevisionsRequest {
+                    name: shared(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Rpc::ListDependents => systems
+                .list_dependents(ListDependentsRequest {
+                    name: shared(),
+                    depth: 1,
+                })
+                .await
+                .map(drop),
+            Rpc::GetDependencyGraph => systems
+                .get_dependency_graph(GetDependencyGraphRequest {
+                    name: shared(),
+                    depth: 1,
+                })
+                .await
+                .map(drop),
+            Rpc::GetRegisterStatistics => systems
+                .get_register_statistics(GetRegisterStatisticsRequest {})
                 .await
                 .map(drop),
         }

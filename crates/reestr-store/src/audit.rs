@@ -127,9 +127,10 @@ pub struct ChainReport {
 const VERIFY_BATCH: u64 = 1000;
 
 impl Store {
-    /// Records a call that failed or was refused, in a transaction of its own (the call's own
-    /// transaction, if it had one, was rolled back).
-    pub async fn record_failure(
+    /// Records, in a transaction of its own, a call that changed nothing: one that failed or
+    /// was refused (its own transaction, if it had one, was rolled back), or a retry answered
+    /// from its `request_id`.
+    pub async fn record_call(
         &self,
         ctx: &AuditContext,
         resource: &str,
