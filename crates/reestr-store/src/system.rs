@@ -440,11 +440,6 @@ impl<'s> SystemRepo<'s> {
             .iter()
             .map(|k| (sort_column(k.field), k.descending))
             .collect();
-        let after = self
-            .store
-            .page_tokens()
-            .decode(&query.page_token, &query.fingerprint, keys.len())
-            .map_err(|v| Error::InvalidArgument(vec![v]))?;
         let mut condition = Condition::all();
         if !query.show_deleted {
             condition = condition.add(Column::DeleteTime.is_null());
@@ -452,38 +447,18 @@ impl<'s> SystemRepo<'s> {
         if let Some(f) = &query.filter {
             condition = condition.add(to_condition(f));
         }
-        if let Some(after) = &after {
-            let shapes_match = after
-                .iter()
-                .zip(&keys)
-                .all(|(v, (c, _))| matches!(v, KeyValue::Int(_)) == is_int_column(*c));
-            if !shapes_match {
-                return Err(Error::invalid("page_token", "does not match this query"));
-            }
-            condition = condition.add(keyset::after(&keys, after));
-        }
-        let mut select = row::Entity::find().filter(condition);
-        for (col, desc) in &keys {
-            select = select.order_by(*col, if *desc { Order::Desc } else { Order::Asc });
-        }
-        let mut rows = select
-            .limit(query.page_size + 1)
-            .all(self.store.conn())
-            .await
-            .map_err(db_err)?;
-        let more = rows.len() as u64 > query.page_size;
-        rows.truncate(query.page_size as usize);
-        let systems = rows
-            .into_iter()
-            .map(from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_page_token = match systems.last() {
-            Some(last) if more => self.store.page_tokens().encode(
-                &query.fingerprint,
-                keys.iter().map(|(c, _)| sort_value(last, *c)).collect(),
-            ),
-            _ => String::new(),
-        };
+        let (systems, next_page_token) = keyset::page(
+            self.store,
+            row::Entity::find().filter(condition),
+            &keys,
+            is_int_column,
+            query.page_size,
+            &query.page_token,
+            &query.fingerprint,
+            from_row,
+            sort_value,
+        )
+        .await?;
         Ok(SystemPage {
             systems,
             next_page_token,
