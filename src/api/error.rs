@@ -26,6 +26,7 @@ pub fn status(err: Error) -> Status {
         | Error::ReferenceNotFound { .. }
         | Error::HierarchyCycle { .. }
         | Error::InUse { .. }
+        | Error::Precondition { .. }
         | Error::IllegalTransition { .. } => Code::FailedPrecondition,
         Error::Unauthenticated { .. } => Code::Unauthenticated,
         Error::PermissionDenied { .. } => Code::PermissionDenied,

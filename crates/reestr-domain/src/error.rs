@@ -99,6 +99,17 @@ pub enum Error {
         /// States allowed from the current one.
         allowed: Vec<String>,
     },
+    /// The resource is not in a condition that allows the operation (e.g. writing a published
+    /// classifier version); `reason` says which condition.
+    #[error("{message}")]
+    Precondition {
+        /// Stable `ErrorInfo.reason`, e.g. `VERSION_NOT_EDITABLE`.
+        reason: &'static str,
+        /// The resource the operation was refused for.
+        resource: String,
+        /// Explanation.
+        message: String,
+    },
     /// The resource is still referred to by live resources.
     #[error("{resource} is still referred to by {}", referenced_by.join(", "))]
     InUse {
@@ -170,6 +181,7 @@ impl Error {
             Error::ReferenceNotFound { .. } => "REFERENCE_NOT_FOUND",
             Error::HierarchyCycle { .. } => "HIERARCHY_CYCLE",
             Error::InUse { .. } => "RESOURCE_IN_USE",
+            Error::Precondition { reason, .. } => reason,
             Error::IllegalTransition { .. } => "ILLEGAL_STATE_TRANSITION",
             Error::RequestIdReused { .. } => "REQUEST_ID_REUSED",
             Error::Unauthenticated { reason, .. } => reason,
@@ -189,6 +201,7 @@ impl Error {
                 m.insert("fields".into(), fields.join(","));
             }
             Error::NotFound { resource }
+            | Error::Precondition { resource, .. }
             | Error::EtagMismatch { resource }
             | Error::Deleted { resource }
             | Error::NotDeleted { resource } => {

@@ -18,6 +18,7 @@
 //! - [`validate`]: every problem that stops a version from being published.
 //! - [`hash`]: the canonical encoding and content hash of a published version.
 //! - [`diff`](mod@diff): changes between two versions, and translation of codes along successors.
+//! - [`version`]: classifiers and versions as stored, and which version is in effect when.
 
 pub mod date;
 pub mod diff;
@@ -28,6 +29,7 @@ pub mod pattern;
 pub mod spec;
 pub mod state;
 pub mod validate;
+pub mod version;
 
 #[cfg(test)]
 mod proptests;
@@ -44,3 +46,4 @@ pub use spec::{
 };
 pub use state::{TransitionError, VersionState};
 pub use validate::{Problem, ProblemKind, problems_to_error, validate_version};
+pub use version::{Classifier, Timeline, Version};

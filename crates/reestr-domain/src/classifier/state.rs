@@ -166,6 +166,19 @@ impl TransitionError {
     }
 }
 
+impl TransitionError {
+    /// The register's error for this refusal on `resource`: FAILED_PRECONDITION with reason
+    /// `ILLEGAL_STATE_TRANSITION` and the allowed next states, as for every lifecycle.
+    pub fn into_error(self, resource: impl Into<String>) -> crate::error::Error {
+        crate::error::Error::IllegalTransition {
+            resource: resource.into(),
+            from: self.from.as_str().to_string(),
+            to: self.to.as_str().to_string(),
+            allowed: self.allowed.iter().map(|s| s.as_str().to_string()).collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
