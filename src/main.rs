@@ -5,6 +5,9 @@
 //! reestr migrate up|down|status
 //! reestr token create --organization stat --role EDITOR
 //! reestr audit verify
+//! reestr seed                  load the SOATO regions classifier into a running server
+//! reestr import soato.csv --classifier soato --version 2026-1 [--publish]
+//! reestr export --classifier soato --version latest -o soato.csv
 //! ```
 //! Every flag can also be given as an environment variable `REESTR_*` (see `--help`).
 
@@ -55,6 +58,41 @@ enum Command {
         db: DbArgs,
         #[command(subcommand)]
         action: AuditAction,
+    },
+    /// Load the SOATO regions of Uzbekistan (and their owner, the Statistics Agency) into a
+    /// running server, as a published classifier `classifiers/soato`. Does nothing that is
+    /// already done.
+    Seed(ClientArgs),
+    /// Import a CSV file into a classifier draft through a running server (the draft is created
+    /// if it does not exist; its content is replaced).
+    Import {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The CSV file (header: code, parent, name:{language}..., see the API docs).
+        file: PathBuf,
+        /// The classifier id, e.g. `soato`.
+        #[arg(long)]
+        classifier: String,
+        /// The draft's version id, e.g. `2026-1`.
+        #[arg(long)]
+        version: String,
+        /// Publish the version after the import.
+        #[arg(long)]
+        publish: bool,
+    },
+    /// Export a classifier version as CSV through a running server.
+    Export {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The classifier id, e.g. `soato`.
+        #[arg(long)]
+        classifier: String,
+        /// The version id, `latest` or `draft`.
+        #[arg(long, default_value = "latest")]
+        version: String,
+        /// Output file; standard output if not given.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
     /// Apply, roll back or list database migrations.
     Migrate {
@@ -135,6 +173,35 @@ struct DbArgs {
     sqlite_synchronous: String,
 }
 
+/// How the client commands reach the server.
+#[derive(Args, Debug)]
+struct ClientArgs {
+    /// The server, e.g. `http://127.0.0.1:50051`.
+    #[arg(long, env = "REESTR_SERVER", default_value = "http://127.0.0.1:50051")]
+    server: String,
+    /// Bearer token secret; default: the `admin.token` file in the data directory.
+    #[arg(long, env = "REESTR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The server's data directory (where `admin.token` is).
+    #[arg(long, env = "REESTR_DATA_DIR", default_value = "./reestr-data")]
+    data_dir: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl ClientArgs {
+    fn target(&self) -> Result<reestr::client::Target, String> {
+        reestr::client::Target::new(
+            self.server.clone(),
+            self.token.clone(),
+            &self
+                .data_dir
+                .join(reestr::server::bootstrap::ADMIN_TOKEN_FILE),
+        )
+    }
+}
+
 #[derive(Args, Debug)]
 struct ServeArgs {
     #[command(flatten)]
@@ -184,6 +251,10 @@ struct ServeArgs {
     /// How often the health probe pings the database.
     #[arg(long, env = "REESTR_HEALTH_PROBE_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     health_probe_interval: Duration,
+    /// Memory budget, in MiB, for classifier versions held in memory for lookups; the least
+    /// recently used version is evicted when a new one does not fit.
+    #[arg(long, env = "REESTR_CLASSIFIER_CACHE_MIB", default_value_t = 512)]
+    classifier_cache_mib: usize,
 }
 
 /// Parses `250ms`, `30s`, `5m` or `1h`.
@@ -253,6 +324,68 @@ async fn execute(command: Command) -> Result<(), String> {
         Command::Migrate { db, action } => migrate(db, action).await,
         Command::Token { db, action } => token(db, action).await,
         Command::Audit { db, action } => audit(db, action).await,
+        Command::Seed(client) => {
+            for line in reestr::client::seed(&client.target()?).await? {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Import {
+            client,
+            file,
+            classifier,
+            version,
+            publish,
+        } => {
+            let target = client.target()?;
+            let handle = tokio::fs::File::open(&file)
+                .await
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let total = handle.metadata().await.map(|m| m.len()).unwrap_or_default();
+            let report = reestr::client::import_csv(
+                &target,
+                &classifier,
+                &version,
+                handle,
+                total,
+                publish,
+                !client.quiet,
+            )
+            .await?;
+            println!(
+                "imported {} items into {} ({})",
+                report.items,
+                report.version.name,
+                if publish { "published" } else { "draft" }
+            );
+            Ok(())
+        }
+        Command::Export {
+            client,
+            classifier,
+            version,
+            output,
+        } => {
+            let target = client.target()?;
+            let mut out: Box<dyn std::io::Write + Send> = match &output {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
+                )),
+                None => Box::new(std::io::stdout()),
+            };
+            let bytes = reestr::client::export_csv(
+                &target,
+                &classifier,
+                &version,
+                &mut *out,
+                !client.quiet && output.is_some(),
+            )
+            .await?;
+            if let Some(path) = output {
+                eprintln!("wrote {bytes} bytes to {}", path.display());
+            }
+            Ok(())
+        }
     }
 }
 
@@ -357,6 +490,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         keepalive_timeout: args.keepalive_timeout,
     };
     config.shutdown_grace = args.shutdown_grace;
+    config.classifier_cache_bytes = args.classifier_cache_mib.saturating_mul(1 << 20);
     config.health_probe_interval = args.health_probe_interval;
     config.tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles {

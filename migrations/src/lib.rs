@@ -13,6 +13,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_foundation;
 mod m20261128_000002_access_audit;
 mod m20261128_000003_systems;
+mod m20261128_000004_classifiers;
 
 /// The ordered list of the register's migrations.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_foundation::Migration),
             Box::new(m20261128_000002_access_audit::Migration),
             Box::new(m20261128_000003_systems::Migration),
+            Box::new(m20261128_000004_classifiers::Migration),
         ]
     }
 }

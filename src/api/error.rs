@@ -13,6 +13,41 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// `google.rpc.ErrorInfo.domain` of every reestr error.
 pub const DOMAIN: &str = "reestr.uz";
 
+/// Most bytes of field violations one status carries. The details travel in an HTTP/2
+/// trailer, and common clients refuse header blocks over 16 KiB; base64 makes the details a
+/// third larger, and the message and ErrorInfo ride along.
+pub const MAX_VIOLATION_BYTES: usize = 8 * 1024;
+
+/// How many of `violations`, from the first, fit in [`MAX_VIOLATION_BYTES`] (at least one).
+fn listed_violations(violations: &[reestr_domain::FieldViolation]) -> usize {
+    fitting(
+        violations
+            .iter()
+            .map(|v| (v.field.len(), v.description.len())),
+        MAX_VIOLATION_BYTES,
+    )
+}
+
+/// How many of the violations whose (field, description) byte lengths are `sizes`, from the
+/// first, fit in `budget` bytes (at least one). A caller that lists the first problems of a long
+/// list and counts the rest in a last violation keeps a little of the budget for that one.
+pub fn fitting(sizes: impl Iterator<Item = (usize, usize)>, budget: usize) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    for (field, description) in sizes {
+        // The field and description, and a few bytes of protobuf framing.
+        bytes += field + description + 8;
+        if bytes > budget && n > 0 {
+            return n;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// The budget for listed problems when a last violation counts the rest.
+pub const LISTED_PROBLEM_BYTES: usize = MAX_VIOLATION_BYTES - 256;
+
 /// The gRPC status for `err`. Internal faults are logged here with their detail; the client
 /// sees only that one happened.
 pub fn status(err: Error) -> Status {
@@ -39,8 +74,18 @@ pub fn status(err: Error) -> Status {
     details.set_error_info(err.reason(), DOMAIN, metadata);
     match &err {
         Error::InvalidArgument(violations) => {
-            for v in violations {
+            let listed = listed_violations(violations);
+            for v in &violations[..listed] {
                 details.add_bad_request_violation(v.field.clone(), v.description.clone());
+            }
+            if listed < violations.len() {
+                details.add_bad_request_violation(
+                    "",
+                    format!(
+                        "{} more problems are not listed here",
+                        violations.len() - listed
+                    ),
+                );
             }
         }
         Error::RequestIdReused { .. } => {
@@ -66,6 +111,11 @@ pub fn status(err: Error) -> Status {
             tracing::warn!(error = %detail, "storage unavailable");
             "the register's storage is unavailable; retry later".to_string()
         }
+        Error::InvalidArgument(violations) if violations.len() > 1 => format!(
+            "invalid argument: {} (and {} more problems, listed in the BadRequest detail)",
+            violations[0],
+            violations.len() - 1
+        ),
         other => other.to_string(),
     };
     Status::with_error_details(code, message, details)

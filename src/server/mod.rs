@@ -30,19 +30,22 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::api::ReadyStore;
 use crate::api::audit::AuditApi;
+use crate::api::classifier::ClassifierApi;
 use crate::api::organization::OrganizationApi;
 use crate::api::system::SystemApi;
 use crate::api::token::TokenApi;
 use crate::proto;
 use crate::proto::v1::audit_service_server::AuditServiceServer;
+use crate::proto::v1::classifier_service_server::ClassifierServiceServer;
 use crate::proto::v1::information_system_service_server::InformationSystemServiceServer;
 use crate::proto::v1::organization_service_server::OrganizationServiceServer;
 use crate::proto::v1::token_service_server::TokenServiceServer;
 
 /// Fully qualified names of the register's own gRPC services, as health reports them.
-pub const SERVICE_NAMES: [&str; 4] = [
+pub const SERVICE_NAMES: [&str; 5] = [
     "reestr.v1.OrganizationService",
     "reestr.v1.InformationSystemService",
+    "reestr.v1.ClassifierService",
     "reestr.v1.TokenService",
     "reestr.v1.AuditService",
 ];
@@ -100,6 +103,8 @@ pub struct ServerConfig {
     pub health_probe_interval: Duration,
     /// TLS, and client certificates.
     pub tls: Option<TlsFiles>,
+    /// Memory budget of the classifier content held for lookups, in bytes.
+    pub classifier_cache_bytes: usize,
 }
 
 /// PEM files for TLS.
@@ -124,6 +129,7 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             health_probe_interval: Duration::from_secs(2),
             tls: None,
+            classifier_cache_bytes: crate::api::classifier::DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -172,6 +178,11 @@ pub async fn run(
         .max_decoding_message_size(limits.max_message_bytes);
     let audit = AuditServiceServer::new(AuditApi::new(ready.clone()))
         .max_decoding_message_size(limits.max_message_bytes);
+    let classifiers = ClassifierServiceServer::new(ClassifierApi::new(
+        ready.clone(),
+        config.classifier_cache_bytes,
+    ))
+    .max_decoding_message_size(limits.max_message_bytes);
     let mut builder = Server::builder();
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(tls_config(tls)?)?;
@@ -203,6 +214,7 @@ pub async fn run(
         .add_service(systems)
         .add_service(tokens)
         .add_service(audit)
+        .add_service(classifiers)
         .serve_with_incoming_shutdown(incoming, async {
             let _ = stop_rx.await;
         });

@@ -6,6 +6,8 @@
 //!   of every failed unary call; a response without one is a success.
 //! - **Deadline**: the call is cancelled after the server's request timeout or the client's
 //!   `grpc-timeout`, whichever is shorter, and answered DEADLINE_EXCEEDED (REQUEST_TIMEOUT).
+//!   The methods in [`UNBOUNDED_METHODS`], whose work grows with a whole classifier version,
+//!   are bounded by the client's deadline only.
 //! - **Oversize**: tonic refuses a message above the decoding limit with OUT_OF_RANGE; this
 //!   layer answers RESOURCE_EXHAUSTED (MESSAGE_TOO_LARGE) instead, with the limit in the
 //!   error's metadata, as clients expect for a size limit.
@@ -63,6 +65,14 @@ pub struct RpcService<S> {
     max_message_bytes: usize,
 }
 
+/// Methods the server's request timeout does not apply to: a whole version streamed in, or
+/// checked and hashed, takes as long as the version is large.
+pub const UNBOUNDED_METHODS: [&str; 3] = [
+    "/reestr.v1.ClassifierService/ImportItems",
+    "/reestr.v1.ClassifierService/ValidateClassifierVersion",
+    "/reestr.v1.ClassifierService/PublishClassifierVersion",
+];
+
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, B> Service<Request<B>> for RpcService<S>
@@ -95,12 +105,18 @@ where
                     .get::<TlsConnectInfo<TcpConnectInfo>>()
                     .and_then(|i| i.get_ref().remote_addr())
             });
+        let server_limit = if UNBOUNDED_METHODS.contains(&method.as_str()) {
+            // About 31 years: in effect none, and still a valid timer.
+            Duration::from_secs(1 << 30)
+        } else {
+            self.timeout
+        };
         let deadline = request
             .headers()
             .get("grpc-timeout")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout)
-            .map_or(self.timeout, |client| client.min(self.timeout));
+            .map_or(server_limit, |client| client.min(server_limit));
         let max_message_bytes = self.max_message_bytes;
         let span = tracing::info_span!(
             "rpc",

@@ -10,9 +10,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::stream;
 use prost_types::FieldMask;
+use reestr::proto::v1::import_items_request::Data as ImportData;
 use reestr::proto::v1::information_system::State;
 use reestr::proto::v1::information_system_service_client::InformationSystemServiceClient;
 use reestr::proto::v1::organization_service_client::OrganizationServiceClient;
+use reestr::proto::v1::{
+    BatchDeleteItemsRequest, BatchGetItemsRequest, BatchUpsertItemsRequest, Classifier,
+    ClassifierVersion, CreateClassifierRequest, CreateClassifierVersionRequest,
+    DeleteClassifierRequest, DeleteClassifierVersionRequest, DiffClassifierVersionsRequest,
+    ExportItemsRequest, GetClassifierRequest, GetClassifierVersionRequest, GetItemAncestorsRequest,
+    GetItemRequest, ImportItemsRequest, Item, ItemBatch, ItemFormat, ItemStatus,
+    ListClassifierVersionsRequest, ListClassifiersRequest, ListItemsRequest,
+    PublishClassifierVersionRequest, RetireClassifierVersionRequest, TranslateCodeRequest,
+    UndeleteClassifierRequest, UpdateClassifierRequest, UpdateClassifierVersionRequest,
+    ValidateClassifierVersionRequest, ValidateCodeRequest,
+};
 use reestr::proto::v1::{
     CreateOrganizationRequest, CreateTokenRequest, DeleteOrganizationRequest,
     GetOrganizationRequest, GetTokenRequest, ListAuditEventsRequest, ListOrganizationsRequest,
@@ -111,6 +123,31 @@ enum Rpc {
     ListDependents,
     GetDependencyGraph,
     GetRegisterStatistics,
+    CreateClassifier,
+    GetClassifier,
+    ListClassifiers,
+    UpdateClassifier,
+    DeleteClassifier,
+    UndeleteClassifier,
+    CreateClassifierVersion,
+    GetClassifierVersion,
+    ListClassifierVersions,
+    UpdateClassifierVersion,
+    DeleteClassifierVersion,
+    ValidateClassifierVersion,
+    PublishClassifierVersion,
+    RetireClassifierVersion,
+    BatchUpsertItems,
+    BatchDeleteItems,
+    ImportItems,
+    ExportItems,
+    GetItem,
+    BatchGetItems,
+    ListItems,
+    GetItemAncestors,
+    ValidateCode,
+    TranslateCode,
+    DiffClassifierVersions,
 }
 
 const OK: Code = Code::Ok;
@@ -147,6 +184,32 @@ const POLICY: &[(Rpc, [Code; 8])] = &[
     (Rpc::ListDependents,       [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
     (Rpc::GetDependencyGraph,   [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
     (Rpc::GetRegisterStatistics,[UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    // Classifiers of `stat`: written by its editors and admins, read by every role.
+    (Rpc::CreateClassifier,     [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::GetClassifier,        [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::ListClassifiers,      [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::UpdateClassifier,     [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::DeleteClassifier,     [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::UndeleteClassifier,   [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::CreateClassifierVersion,[UNAUTH, OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::GetClassifierVersion, [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::ListClassifierVersions,[UNAUTH,  OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::UpdateClassifierVersion,[UNAUTH, OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::DeleteClassifierVersion,[UNAUTH, OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::ValidateClassifierVersion,[UNAUTH,OK,  OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::PublishClassifierVersion,[UNAUTH,OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::RetireClassifierVersion,[UNAUTH, OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::BatchUpsertItems,     [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::BatchDeleteItems,     [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::ImportItems,          [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::ExportItems,          [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::GetItem,              [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::BatchGetItems,        [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::ListItems,            [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::GetItemAncestors,     [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::ValidateCode,         [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::TranslateCode,        [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::DiffClassifierVersions,[UNAUTH,  OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
 ];
 
 /// A valid system of `stat` with a unique short name.
@@ -175,6 +238,87 @@ async fn live_system(app: &TestApp, id: &str) -> String {
     .unwrap_or_else(|e| panic!("create {id}: {e:?}"))
     .into_inner()
     .name
+}
+
+/// A valid classifier of `stat`: two-digit codes, English names.
+fn stat_classifier() -> Classifier {
+    Classifier {
+        owner: "organizations/stat".into(),
+        display_name: BTreeMap::from([("en".to_string(), "Policy table".to_string())]),
+        code_pattern: "[0-9]{2}".into(),
+        required_languages: vec!["en".into()],
+        ..Default::default()
+    }
+}
+
+/// A valid item of [`stat_classifier`].
+fn classifier_item(code: &str) -> Item {
+    Item {
+        code: code.into(),
+        names: BTreeMap::from([("en".to_string(), format!("Item {code}"))]),
+        ..Default::default()
+    }
+}
+
+/// Creates classifier `id` of `stat` as the administrator; returns its name.
+async fn live_classifier(app: &TestApp, id: &str) -> String {
+    app.classifiers()
+        .create_classifier(CreateClassifierRequest {
+            classifier: Some(stat_classifier()),
+            classifier_id: id.to_string(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("create classifier {id}: {e:?}"))
+        .into_inner()
+        .name
+}
+
+/// Creates classifier `id` of `stat` with a draft `d` holding the item `01`, as the
+/// administrator; returns the draft's name.
+async fn classifier_draft(app: &TestApp, id: &str) -> String {
+    let parent = live_classifier(app, id).await;
+    let mut admin = app.classifiers();
+    let draft = admin
+        .create_classifier_version(CreateClassifierVersionRequest {
+            parent,
+            version_id: "d".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("draft of {id}: {e:?}"))
+        .into_inner()
+        .name;
+    admin
+        .batch_upsert_items(BatchUpsertItemsRequest {
+            parent: draft.clone(),
+            items: vec![classifier_item("01")],
+            etag: String::new(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("items of {id}: {e:?}"));
+    draft
+}
+
+/// Creates classifier `id` of `stat` with the published version `d`, as the administrator;
+/// returns the version's name.
+async fn classifier_published(app: &TestApp, id: &str) -> String {
+    let draft = classifier_draft(app, id).await;
+    app.classifiers()
+        .publish_classifier_version(PublishClassifierVersionRequest {
+            name: draft,
+            etag: String::new(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("publish {id}: {e:?}"))
+        .into_inner()
+        .name
+}
+
+/// Reads a server stream to its end.
+async fn drain<T>(mut stream: tonic::Streaming<T>) -> Result<(), Status> {
+    while stream.message().await?.is_some() {}
+    Ok(())
 }
 
 /// A TIN no other organisation of the test has.
@@ -243,6 +387,31 @@ impl Fixture {
         .expect("get the shared system")
         .into_inner()
         .registration_number;
+        // `classifiers/shared`, which every read of classifiers names: `d` published (01), and
+        // the draft `v2`, a copy of it with 02 added, deprecated for 01.
+        let published = classifier_published(app, "shared").await;
+        let mut classifiers = app.classifiers();
+        classifiers
+            .create_classifier_version(CreateClassifierVersionRequest {
+                parent: "classifiers/shared".into(),
+                version_id: "v2".into(),
+                source_version: published,
+                ..Default::default()
+            })
+            .await
+            .expect("the shared classifier's draft");
+        classifiers
+            .batch_upsert_items(BatchUpsertItemsRequest {
+                parent: "classifiers/shared/versions/v2".into(),
+                items: vec![Item {
+                    status: ItemStatus::Deprecated as i32,
+                    successors: vec!["01".into()],
+                    ..classifier_item("02")
+                }],
+                etag: String::new(),
+            })
+            .await
+            .expect("the shared classifier's draft items");
         if let Ok(left) = expire_at.duration_since(SystemTime::now()) {
             tokio::time::sleep(left + Duration::from_millis(100)).await;
         }
@@ -283,6 +452,8 @@ impl Rpc {
             crate::helpers::Bearer::new(secret),
         );
         let shared = || "systems/shared".to_string();
+        let mut classifiers = app.classifiers_as(secret);
+        let shared_version = |v: &str| format!("classifiers/shared/versions/{v}");
         match self {
             Rpc::CreateOrganization => organizations
                 .create_organization(CreateOrganizationRequest {
@@ -505,6 +676,248 @@ impl Rpc {
                 .get_register_statistics(GetRegisterStatisticsRequest {})
                 .await
                 .map(drop),
+            Rpc::CreateClassifier => classifiers
+                .create_classifier(CreateClassifierRequest {
+                    classifier: Some(stat_classifier()),
+                    classifier_id: format!("new-{cell}"),
+                    request_id: String::new(),
+                })
+                .await
+                .map(drop),
+            Rpc::GetClassifier => classifiers
+                .get_classifier(GetClassifierRequest {
+                    name: "classifiers/shared".into(),
+                })
+                .await
+                .map(drop),
+            Rpc::ListClassifiers => classifiers
+                .list_classifiers(ListClassifiersRequest::default())
+                .await
+                .map(drop),
+            Rpc::UpdateClassifier => {
+                let name = live_classifier(app, &format!("upd-{cell}")).await;
+                classifiers
+                    .update_classifier(UpdateClassifierRequest {
+                        classifier: Some(Classifier {
+                            name,
+                            display_name: BTreeMap::from([(
+                                "en".to_string(),
+                                format!("Changed in {cell}"),
+                            )]),
+                            ..Default::default()
+                        }),
+                        update_mask: Some(FieldMask {
+                            paths: vec!["display_name".into()],
+                        }),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::DeleteClassifier => {
+                let name = live_classifier(app, &format!("del-{cell}")).await;
+                classifiers
+                    .delete_classifier(DeleteClassifierRequest {
+                        name,
+                        etag: String::new(),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::UndeleteClassifier => {
+                let name = live_classifier(app, &format!("undel-{cell}")).await;
+                app.classifiers()
+                    .delete_classifier(DeleteClassifierRequest {
+                        name: name.clone(),
+                        etag: String::new(),
+                    })
+                    .await
+                    .expect("delete, to be undeleted");
+                classifiers
+                    .undelete_classifier(UndeleteClassifierRequest {
+                        name,
+                        etag: String::new(),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::CreateClassifierVersion => {
+                let parent = live_classifier(app, &format!("ver-{cell}")).await;
+                classifiers
+                    .create_classifier_version(CreateClassifierVersionRequest {
+                        parent,
+                        version_id: "v1".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::GetClassifierVersion => classifiers
+                .get_classifier_version(GetClassifierVersionRequest {
+                    name: shared_version("latest"),
+                })
+                .await
+                .map(drop),
+            Rpc::ListClassifierVersions => classifiers
+                .list_classifier_versions(ListClassifierVersionsRequest {
+                    parent: "classifiers/shared".into(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Rpc::UpdateClassifierVersion => {
+                let name = classifier_draft(app, &format!("uver-{cell}")).await;
+                classifiers
+                    .update_classifier_version(UpdateClassifierVersionRequest {
+                        version: Some(ClassifierVersion {
+                            name,
+                            description: format!("Changed in {cell}"),
+                            ..Default::default()
+                        }),
+                        update_mask: Some(FieldMask {
+                            paths: vec!["description".into()],
+                        }),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::DeleteClassifierVersion => {
+                let name = classifier_draft(app, &format!("dver-{cell}")).await;
+                classifiers
+                    .delete_classifier_version(DeleteClassifierVersionRequest {
+                        name,
+                        etag: String::new(),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::ValidateClassifierVersion => classifiers
+                .validate_classifier_version(ValidateClassifierVersionRequest {
+                    name: shared_version("draft"),
+                })
+                .await
+                .map(drop),
+            Rpc::PublishClassifierVersion => {
+                let name = classifier_draft(app, &format!("pub-{cell}")).await;
+                classifiers
+                    .publish_classifier_version(PublishClassifierVersionRequest {
+                        name,
+                        etag: String::new(),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::RetireClassifierVersion => {
+                let name = classifier_published(app, &format!("ret-{cell}")).await;
+                classifiers
+                    .retire_classifier_version(RetireClassifierVersionRequest {
+                        name,
+                        etag: String::new(),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::BatchUpsertItems => {
+                let parent = classifier_draft(app, &format!("ups-{cell}")).await;
+                classifiers
+                    .batch_upsert_items(BatchUpsertItemsRequest {
+                        parent,
+                        items: vec![classifier_item("02")],
+                        etag: String::new(),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::BatchDeleteItems => {
+                let parent = classifier_draft(app, &format!("rm-{cell}")).await;
+                classifiers
+                    .batch_delete_items(BatchDeleteItemsRequest {
+                        parent,
+                        codes: vec!["01".into()],
+                        allow_missing: false,
+                        etag: String::new(),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::ImportItems => {
+                let parent = classifier_draft(app, &format!("imp-{cell}")).await;
+                classifiers
+                    .import_items(stream::iter([ImportItemsRequest {
+                        parent,
+                        format: ItemFormat::Items as i32,
+                        data: Some(ImportData::Items(ItemBatch {
+                            items: vec![classifier_item("02")],
+                        })),
+                        ..Default::default()
+                    }]))
+                    .await
+                    .map(drop)
+            }
+            Rpc::ExportItems => match classifiers
+                .export_items(ExportItemsRequest {
+                    name: shared_version("latest"),
+                    format: ItemFormat::Csv as i32,
+                })
+                .await
+            {
+                Ok(response) => drain(response.into_inner()).await,
+                Err(status) => Err(status),
+            },
+            Rpc::GetItem => classifiers
+                .get_item(GetItemRequest {
+                    name: format!("{}/items/01", shared_version("latest")),
+                    as_of: String::new(),
+                })
+                .await
+                .map(drop),
+            Rpc::BatchGetItems => classifiers
+                .batch_get_items(BatchGetItemsRequest {
+                    parent: shared_version("latest"),
+                    codes: vec!["01".into()],
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Rpc::ListItems => classifiers
+                .list_items(ListItemsRequest {
+                    parent: shared_version("latest"),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Rpc::GetItemAncestors => classifiers
+                .get_item_ancestors(GetItemAncestorsRequest {
+                    name: format!("{}/items/01", shared_version("latest")),
+                    as_of: String::new(),
+                })
+                .await
+                .map(drop),
+            Rpc::ValidateCode => classifiers
+                .validate_code(ValidateCodeRequest {
+                    classifier: "classifiers/shared".into(),
+                    code: "01".into(),
+                    date: String::new(),
+                })
+                .await
+                .map(drop),
+            Rpc::TranslateCode => classifiers
+                .translate_code(TranslateCodeRequest {
+                    source_version: shared_version("d"),
+                    code: "01".into(),
+                    target_version: String::new(),
+                })
+                .await
+                .map(drop),
+            Rpc::DiffClassifierVersions => match classifiers
+                .diff_classifier_versions(DiffClassifierVersionsRequest {
+                    base_version: shared_version("d"),
+                    target_version: shared_version("draft"),
+                })
+                .await
+            {
+                Ok(response) => drain(response.into_inner()).await,
+                Err(status) => Err(status),
+            },
         }
     }
 }
@@ -879,6 +1292,7 @@ async fn health_and_reflection_need_no_credentials() {
         "reestr.v1.OrganizationService",
         "reestr.v1.TokenService",
         "reestr.v1.AuditService",
+        "reestr.v1.ClassifierService",
     ] {
         assert!(
             services.iter().any(|s| s == wanted),

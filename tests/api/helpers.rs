@@ -220,6 +220,24 @@ impl TestApp {
         )
     }
 
+    /// A ClassifierService client calling with `secret` (anonymous with `None`).
+    pub fn classifiers_as(
+        &self,
+        secret: Option<&str>,
+    ) -> reestr::proto::v1::classifier_service_client::ClassifierServiceClient<Authed> {
+        reestr::proto::v1::classifier_service_client::ClassifierServiceClient::with_interceptor(
+            self.channel.clone(),
+            Bearer::new(secret),
+        )
+    }
+
+    /// A new administrator ClassifierService client.
+    pub fn classifiers(
+        &self,
+    ) -> reestr::proto::v1::classifier_service_client::ClassifierServiceClient<Authed> {
+        self.classifiers_as(Some(&self.admin_secret))
+    }
+
     /// A new administrator OrganizationService client (for concurrent calls).
     pub fn admin_organizations(&self) -> OrganizationServiceClient<Authed> {
         self.organizations_as(Some(&self.admin_secret))

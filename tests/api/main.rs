@@ -5,6 +5,7 @@
 
 mod access;
 mod audit;
+mod classifier;
 mod grpcurl;
 mod helpers;
 mod organization;

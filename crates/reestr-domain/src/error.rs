@@ -282,6 +282,11 @@ impl Violations {
         }
     }
 
+    /// The violations recorded, in order.
+    pub fn into_vec(self) -> Vec<FieldViolation> {
+        self.0
+    }
+
     /// How many violations were recorded.
     pub fn len(&self) -> usize {
         self.0.len()

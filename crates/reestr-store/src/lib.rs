@@ -2,8 +2,9 @@
 //!
 //! [`Database`] is a connection pool with the schema operations (migrate, status, ping).
 //! [`Store`] is built from a migrated database and hands out one repository per aggregate
-//! ([`Store::organizations`]). Every write goes through [`Store::write`], one transaction
-//! that the repository fills and that later also carries the audit and change events.
+//! ([`Store::organizations`], [`Store::systems`], [`Store::classifiers`], …). Every write goes
+//! through [`Store::write`], one transaction that the repository fills and that later also
+//! carries the audit and change events.
 //!
 //! SQLite allows one writer at a time; instead of letting concurrent write transactions fail
 //! with `SQLITE_BUSY` when they upgrade their lock, the store serialises writes in process
@@ -11,6 +12,7 @@
 //! by the row's revision, so a concurrent change makes the loser's update match no row.
 
 mod audit;
+mod classifier;
 mod entity;
 mod error;
 mod idempotency;
@@ -36,6 +38,10 @@ use sea_orm::{
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use audit::{AuditCondition, AuditContext, AuditPage, AuditQuery, ChainReport};
+pub use classifier::{
+    ClassifierCondition, ClassifierPage, ClassifierQuery, ClassifierRepo, ImportSink,
+    compile_classifier_filter,
+};
 pub use error::db_err;
 pub use idempotency::{Idempotency, Outcome};
 pub use organization::{OrganizationPage, OrganizationQuery, OrganizationRepo};
@@ -258,7 +264,8 @@ impl Store {
         &self.inner.db.conn
     }
 
-    pub(crate) fn page_tokens(&self) -> &PageTokens {
+    /// The signer of page tokens, for lists the API pages itself.
+    pub fn page_tokens(&self) -> &PageTokens {
         &self.inner.page_tokens
     }
 
@@ -307,6 +314,11 @@ impl Store {
     /// API tokens.
     pub fn tokens(&self) -> TokenRepo<'_> {
         TokenRepo::new(self)
+    }
+
+    /// Reference classifiers, their versions and items.
+    pub fn classifiers(&self) -> ClassifierRepo<'_> {
+        ClassifierRepo::new(self)
     }
 }
 

@@ -17,11 +17,15 @@
 //! - [`state`]: the version lifecycle DRAFT → PUBLISHED → SUPERSEDED → RETIRED.
 //! - [`validate`]: every problem that stops a version from being published.
 //! - [`hash`]: the canonical encoding and content hash of a published version.
+//! - [`csv`](mod@csv): items as CSV text, read incrementally and written row by row.
 //! - [`diff`](mod@diff): changes between two versions, and translation of codes along successors.
+//! - [`filter`]: the ListItems filter.
 //! - [`version`]: classifiers and versions as stored, and which version is in effect when.
 
+pub mod csv;
 pub mod date;
 pub mod diff;
+pub mod filter;
 pub mod hash;
 pub mod item;
 pub mod name;
@@ -36,7 +40,7 @@ mod proptests;
 
 pub use date::Date;
 pub use diff::{ItemChange, Translation, diff, translate, translate_with};
-pub use hash::{ContentHasher, content_hash};
+pub use hash::{ContentHasher, content_hash, decode_item, encode_item, encoded_code, encoded_item};
 pub use item::{AttributeValue, AttributeValueDraft, Decimal, Item, ItemDraft, ItemStatus};
 pub use name::{ClassifierId, Code, ItemName, VersionId, VersionName, VersionRef};
 pub use pattern::Pattern;

@@ -339,7 +339,7 @@ impl AttributeDefDraft {
         if let Err(problem) = check_attribute_key(&self.key) {
             v.add(format!("{prefix}.key"), problem);
         }
-        let value_type = choice(self.kind, &format!("{prefix}.kind"), "attribute type", v);
+        let value_type = choice(self.kind, &format!("{prefix}.type"), "attribute type", v);
         if value_type.is_some_and(|t| t != AttributeType::CodeRef) && !self.classifier.is_empty() {
             v.add(
                 format!("{prefix}.classifier"),
@@ -863,8 +863,8 @@ mod tests {
                 "classifier.legal_basis[0].kind",
                 "classifier.legal_basis[0].number",
                 "classifier.legal_basis[0].title",
-                "classifier.attribute_schema[0].kind",
-                "classifier.attribute_schema[1].kind",
+                "classifier.attribute_schema[0].type",
+                "classifier.attribute_schema[1].type",
             ]
         );
     }

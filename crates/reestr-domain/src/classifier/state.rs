@@ -174,7 +174,11 @@ impl TransitionError {
             resource: resource.into(),
             from: self.from.as_str().to_string(),
             to: self.to.as_str().to_string(),
-            allowed: self.allowed.iter().map(|s| s.as_str().to_string()).collect(),
+            allowed: self
+                .allowed
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect(),
         }
     }
 }

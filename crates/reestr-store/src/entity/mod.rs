@@ -2,6 +2,9 @@
 //! crate: repositories convert them to domain types.
 
 pub mod audit_event;
+pub mod classifier;
+pub mod classifier_item;
+pub mod classifier_version;
 pub mod idempotency_key;
 pub mod organization;
 pub mod registration_counter;

@@ -1,0 +1,329 @@
+//! Conversions between the `reestr.v1` classifier messages and the domain.
+//!
+//! Requests become drafts (`ClassifierDraft`, `ItemDraft`) that the domain validates; domain
+//! values become messages. Every message is destructured whole, so a new proto field does not
+//! compile until it is handled here.
+
+use reestr_domain::classifier::{
+    AttributeDefDraft, AttributeType, AttributeValueDraft, Classifier, ClassifierDraft, Item,
+    ItemDraft, ItemStatus, LegalActDraft, LegalActKind, Problem, Timeline, Version, VersionState,
+    item::AttributeValueDraft as Value, version::version_name,
+};
+use reestr_domain::input::Choice;
+use reestr_domain::organization::etag;
+use reestr_domain::time::Timestamp;
+
+use crate::api::timestamp;
+use crate::proto::v1 as pb;
+
+/// The etag of a classifier.
+pub fn classifier_etag(c: &Classifier) -> String {
+    etag(&c.id.name(), c.revision)
+}
+
+/// The etag of a version.
+pub fn version_etag(v: &Version) -> String {
+    etag(&v.name(), v.revision)
+}
+
+/// The draft of a classifier message's mutable fields.
+pub fn classifier_draft(c: pb::Classifier) -> ClassifierDraft {
+    let pb::Classifier {
+        name: _,
+        owner,
+        display_name,
+        description,
+        legal_basis,
+        code_pattern,
+        hierarchical,
+        max_depth,
+        required_languages,
+        attribute_schema,
+        state: _,
+        latest_version: _,
+        draft_version: _,
+        create_time: _,
+        update_time: _,
+        delete_time: _,
+        etag: _,
+    } = c;
+    ClassifierDraft {
+        owner,
+        display_name,
+        description,
+        legal_basis: legal_basis.into_iter().map(legal_act_draft).collect(),
+        code_pattern,
+        hierarchical,
+        max_depth,
+        required_languages,
+        attribute_schema: attribute_schema.into_iter().map(attribute_draft).collect(),
+    }
+}
+
+fn legal_act_draft(a: pb::ClassifierLegalAct) -> LegalActDraft {
+    let pb::ClassifierLegalAct {
+        kind,
+        number,
+        date,
+        title,
+        url,
+    } = a;
+    let kind = match pb::LegalActKind::try_from(kind) {
+        Ok(pb::LegalActKind::Unspecified) => Choice::Unset,
+        Ok(pb::LegalActKind::Law) => Choice::Known(LegalActKind::Law),
+        Ok(pb::LegalActKind::PresidentialDecree) => Choice::Known(LegalActKind::PresidentialDecree),
+        Ok(pb::LegalActKind::PresidentialResolution) => {
+            Choice::Known(LegalActKind::PresidentialResolution)
+        }
+        Ok(pb::LegalActKind::CabinetResolution) => Choice::Known(LegalActKind::CabinetResolution),
+        Ok(pb::LegalActKind::DepartmentalAct) => Choice::Known(LegalActKind::DepartmentalAct),
+        Ok(pb::LegalActKind::OtherAct) => Choice::Known(LegalActKind::Other),
+        Err(_) => Choice::Unknown(kind),
+    };
+    LegalActDraft {
+        kind,
+        number,
+        date,
+        title,
+        url,
+    }
+}
+
+fn legal_act_kind(k: LegalActKind) -> pb::LegalActKind {
+    match k {
+        LegalActKind::Law => pb::LegalActKind::Law,
+        LegalActKind::PresidentialDecree => pb::LegalActKind::PresidentialDecree,
+        LegalActKind::PresidentialResolution => pb::LegalActKind::PresidentialResolution,
+        LegalActKind::CabinetResolution => pb::LegalActKind::CabinetResolution,
+        LegalActKind::DepartmentalAct => pb::LegalActKind::DepartmentalAct,
+        LegalActKind::Other => pb::LegalActKind::OtherAct,
+    }
+}
+
+fn attribute_draft(a: pb::AttributeDefinition) -> AttributeDefDraft {
+    let pb::AttributeDefinition {
+        key,
+        r#type,
+        classifier,
+        required,
+        pattern,
+        max_length,
+    } = a;
+    let kind = match pb::AttributeType::try_from(r#type) {
+        Ok(pb::AttributeType::Unspecified) => Choice::Unset,
+        Ok(pb::AttributeType::String) => Choice::Known(AttributeType::String),
+        Ok(pb::AttributeType::Integer) => Choice::Known(AttributeType::Integer),
+        Ok(pb::AttributeType::Decimal) => Choice::Known(AttributeType::Decimal),
+        Ok(pb::AttributeType::Boolean) => Choice::Known(AttributeType::Boolean),
+        Ok(pb::AttributeType::Date) => Choice::Known(AttributeType::Date),
+        Ok(pb::AttributeType::CodeRef) => Choice::Known(AttributeType::CodeRef),
+        Err(_) => Choice::Unknown(r#type),
+    };
+    AttributeDefDraft {
+        key,
+        kind,
+        classifier,
+        required,
+        pattern,
+        max_length,
+    }
+}
+
+fn attribute_type(t: AttributeType) -> pb::AttributeType {
+    match t {
+        AttributeType::String => pb::AttributeType::String,
+        AttributeType::Integer => pb::AttributeType::Integer,
+        AttributeType::Decimal => pb::AttributeType::Decimal,
+        AttributeType::Boolean => pb::AttributeType::Boolean,
+        AttributeType::Date => pb::AttributeType::Date,
+        AttributeType::CodeRef => pb::AttributeType::CodeRef,
+    }
+}
+
+/// What a classifier message shows besides its stored fields.
+pub struct ClassifierView<'a> {
+    /// The version in effect now, if any.
+    pub latest: Option<&'a Version>,
+    /// The open draft, if any.
+    pub draft: Option<&'a Version>,
+}
+
+/// The message of a classifier.
+pub fn classifier_to_proto(c: &Classifier, view: &ClassifierView<'_>) -> pb::Classifier {
+    let d = c.spec.to_draft();
+    pb::Classifier {
+        name: c.id.name(),
+        owner: d.owner,
+        display_name: d.display_name,
+        description: d.description,
+        legal_basis: d
+            .legal_basis
+            .into_iter()
+            .map(|a| pb::ClassifierLegalAct {
+                kind: match a.kind {
+                    Choice::Known(k) => legal_act_kind(k) as i32,
+                    _ => 0,
+                },
+                number: a.number,
+                date: a.date,
+                title: a.title,
+                url: a.url,
+            })
+            .collect(),
+        code_pattern: d.code_pattern,
+        hierarchical: d.hierarchical,
+        max_depth: c.spec.max_depth,
+        required_languages: d.required_languages,
+        attribute_schema: d
+            .attribute_schema
+            .into_iter()
+            .map(|a| pb::AttributeDefinition {
+                key: a.key,
+                r#type: match a.kind {
+                    Choice::Known(t) => attribute_type(t) as i32,
+                    _ => 0,
+                },
+                classifier: a.classifier,
+                required: a.required,
+                pattern: a.pattern,
+                max_length: a.max_length,
+            })
+            .collect(),
+        state: if view.latest.is_some() {
+            pb::classifier::State::Active as i32
+        } else {
+            pb::classifier::State::Preparing as i32
+        },
+        latest_version: view.latest.map(Version::name).unwrap_or_default(),
+        draft_version: view.draft.map(Version::name).unwrap_or_default(),
+        create_time: Some(timestamp(c.create_time)),
+        update_time: Some(timestamp(c.update_time)),
+        delete_time: c.delete_time.map(timestamp),
+        etag: classifier_etag(c),
+    }
+}
+
+/// The message of a version, with the state the timeline gives it at `now`.
+pub fn version_to_proto(v: &Version, timeline: &Timeline, now: Timestamp) -> pb::ClassifierVersion {
+    let state = match timeline.state(v, now) {
+        VersionState::Draft => pb::classifier_version::State::Draft,
+        VersionState::Published => pb::classifier_version::State::Published,
+        VersionState::Superseded => pb::classifier_version::State::Superseded,
+        VersionState::Retired => pb::classifier_version::State::Retired,
+    };
+    pb::ClassifierVersion {
+        name: v.name(),
+        description: v.description.clone(),
+        state: state as i32,
+        effective_time: v.effective_time.map(timestamp),
+        publish_time: v.publish_time.map(timestamp),
+        retire_time: v.retire_time.map(timestamp),
+        content_hash: v.content_hash.clone(),
+        item_count: v.item_count,
+        source_version: v
+            .source
+            .as_ref()
+            .map(|s| version_name(&v.classifier, s))
+            .unwrap_or_default(),
+        create_time: Some(timestamp(v.create_time)),
+        update_time: Some(timestamp(v.update_time)),
+        etag: version_etag(v),
+    }
+}
+
+/// The draft of an item message (output-only `name` and `level` are ignored).
+pub fn item_draft(item: pb::Item) -> ItemDraft {
+    let pb::Item {
+        name: _,
+        code,
+        parent,
+        names,
+        description,
+        attributes,
+        valid_from,
+        valid_to,
+        status,
+        successors,
+        level: _,
+    } = item;
+    let status = match pb::ItemStatus::try_from(status) {
+        Ok(pb::ItemStatus::Unspecified) => Choice::Unset,
+        Ok(pb::ItemStatus::Active) => Choice::Known(ItemStatus::Active),
+        Ok(pb::ItemStatus::Deprecated) => Choice::Known(ItemStatus::Deprecated),
+        Err(_) => Choice::Unknown(status),
+    };
+    ItemDraft {
+        code,
+        parent,
+        names,
+        description,
+        attributes: attributes
+            .into_iter()
+            .map(|(k, v)| (k, attribute_value_draft(v)))
+            .collect(),
+        valid_from,
+        valid_to,
+        status,
+        successors,
+    }
+}
+
+fn attribute_value_draft(v: pb::AttributeValue) -> AttributeValueDraft {
+    use pb::attribute_value::Value as V;
+    match v.value {
+        None => Value::Unset,
+        Some(V::StringValue(s)) => Value::String(s),
+        Some(V::IntegerValue(n)) => Value::Integer(n),
+        Some(V::DecimalValue(s)) => Value::Decimal(s),
+        Some(V::BooleanValue(b)) => Value::Boolean(b),
+        Some(V::DateValue(s)) => Value::Date(s),
+        Some(V::CodeRefValue(s)) => Value::CodeRef(s),
+    }
+}
+
+/// The message of an item of the version `version_name`, at `level` (0 when unknown).
+pub fn item_to_proto(item: &Item, version_name: &str, level: u32) -> pb::Item {
+    use pb::attribute_value::Value as V;
+    let d = item.to_draft();
+    pb::Item {
+        name: format!("{version_name}/items/{}", item.code.as_str()),
+        code: d.code,
+        parent: d.parent,
+        names: d.names,
+        description: d.description,
+        attributes: d
+            .attributes
+            .into_iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    Value::Unset => None,
+                    Value::String(s) => Some(V::StringValue(s)),
+                    Value::Integer(n) => Some(V::IntegerValue(n)),
+                    Value::Decimal(s) => Some(V::DecimalValue(s)),
+                    Value::Boolean(b) => Some(V::BooleanValue(b)),
+                    Value::Date(s) => Some(V::DateValue(s)),
+                    Value::CodeRef(s) => Some(V::CodeRefValue(s)),
+                };
+                (k, pb::AttributeValue { value })
+            })
+            .collect(),
+        valid_from: d.valid_from,
+        valid_to: d.valid_to,
+        status: match item.status {
+            ItemStatus::Active => pb::ItemStatus::Active as i32,
+            ItemStatus::Deprecated => pb::ItemStatus::Deprecated as i32,
+        },
+        successors: d.successors,
+        level,
+    }
+}
+
+/// The message of a validation problem.
+pub fn problem_to_proto(p: &Problem) -> pb::VersionProblem {
+    pb::VersionProblem {
+        code: p.code.clone(),
+        field: p.field.clone(),
+        kind: p.kind.as_str().to_string(),
+        description: p.message.clone(),
+    }
+}

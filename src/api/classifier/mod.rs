@@ -1,0 +1,429 @@
+//! `reestr.v1.ClassifierService`: classifiers, their versions, and the lookups every agency
+//! makes.
+//!
+//! Layout:
+//! - [`convert`]: messages ↔ domain values.
+//! - [`cache`]: versions in memory ([`cache::VersionCache`]) and classifier records for
+//!   resolving `latest` and `as_of` ([`cache::MetaCache`]).
+//! - [`read`]: the read methods, answered from memory.
+//! - [`write`]: classifier and version writes, publication and item edits.
+//! - [`transfer`]: ImportItems and ExportItems.
+//!
+//! Which version a read uses: a version id names that version; `latest` is the published
+//! version in effect now; `latest` with `as_of` a date is the one in effect at the start of that
+//! day (UTC); `draft` is the open draft. Published content is served from memory; draft
+//! content is read from the database at its current revision (and kept in memory under that
+//! revision until it changes).
+
+pub mod cache;
+pub mod convert;
+mod read;
+mod transfer;
+mod write;
+
+use std::sync::Arc;
+
+use reestr_domain::access::Action;
+use reestr_domain::classifier::{
+    ClassifierId, Date, Version, VersionName, VersionRef, VersionState,
+};
+use reestr_domain::error::Error;
+use reestr_domain::organization::OrganizationId;
+use reestr_domain::time::Timestamp;
+use reestr_store::Store;
+use tonic::{Request, Response, Status};
+
+use self::cache::{ClassifierMeta, LoadedVersion, MetaCache, VersionCache};
+use super::ReadyStore;
+use super::call::Call;
+use crate::proto::v1 as pb;
+use crate::proto::v1::classifier_service_server::ClassifierService;
+
+/// Default memory budget of the version cache: 512 MiB.
+pub const DEFAULT_CACHE_BYTES: usize = 512 << 20;
+
+/// The classifier service.
+#[derive(Debug, Clone)]
+pub struct ClassifierApi {
+    store: ReadyStore,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    versions: VersionCache,
+    meta: MetaCache,
+}
+
+impl ClassifierApi {
+    /// A service over the store, keeping at most `cache_bytes` of classifier content in
+    /// memory.
+    pub fn new(store: ReadyStore, cache_bytes: usize) -> Self {
+        Self {
+            store,
+            shared: Arc::new(Shared {
+                versions: VersionCache::new(cache_bytes),
+                meta: MetaCache::default(),
+            }),
+        }
+    }
+
+    /// The version cache (for statistics).
+    pub fn cache(&self) -> &VersionCache {
+        &self.shared.versions
+    }
+
+    /// The classifier with its versions, re-read for writes and draft reads, cached otherwise.
+    async fn meta(
+        &self,
+        store: &Store,
+        id: &ClassifierId,
+        fresh: bool,
+    ) -> Result<Arc<ClassifierMeta>, Error> {
+        if fresh {
+            self.shared.meta.refresh(store, id).await
+        } else {
+            self.shared.meta.get(store, id).await
+        }
+    }
+
+    /// Resolves a version name (and an `as_of` date, only with `latest`) to the version it
+    /// stands for now.
+    async fn resolve(
+        &self,
+        store: &Store,
+        name: &VersionName,
+        as_of: Option<Date>,
+    ) -> Result<(Arc<ClassifierMeta>, Version), Error> {
+        let fresh = name.version == VersionRef::Draft;
+        let mut meta = self.meta(store, &name.classifier, fresh).await?;
+        let found = |meta: &ClassifierMeta| -> Option<Version> {
+            match &name.version {
+                VersionRef::Id(id) => meta.version(id).cloned(),
+                VersionRef::Draft => meta.draft().cloned(),
+                VersionRef::Latest => {
+                    let at = as_of.map_or_else(reestr_store::now, Date::start);
+                    meta.in_effect(at).cloned()
+                }
+            }
+        };
+        let mut version = found(&meta);
+        // A version created or published through another replica moments ago, or a draft whose
+        // revision moved on: read again before answering from a stale list.
+        let stale = match &version {
+            None => !fresh,
+            Some(v) => v.state == VersionState::Draft && !fresh,
+        };
+        if stale {
+            meta = self.meta(store, &name.classifier, true).await?;
+            version = found(&meta);
+        }
+        let version = version.ok_or_else(|| Error::NotFound {
+            resource: match as_of {
+                Some(date) => format!("{name} as of {date}"),
+                None => name.name(),
+            },
+        })?;
+        Ok((meta, version))
+    }
+
+    /// The items of `version`, from memory.
+    async fn content(&self, store: &Store, version: &Version) -> Result<Arc<LoadedVersion>, Error> {
+        self.shared.versions.get(store, version).await
+    }
+
+    /// Forgets what this server knows of classifier `id` after a write.
+    fn changed(&self, id: &ClassifierId) {
+        self.shared.meta.invalidate(id);
+    }
+}
+
+fn invalid(v: reestr_domain::FieldViolation) -> Error {
+    Error::InvalidArgument(vec![v])
+}
+
+/// May `call` write the resources of `owner`? (Registry administrators may write any.)
+fn authorize_owner(call: &Call, owner: &OrganizationId) -> Result<(), Error> {
+    call.authorize(Action::WriteResources)?;
+    if call.caller.is_admin() {
+        return Ok(());
+    }
+    call.authorize(Action::WriteOwned { owner })
+}
+
+/// The expected revision for a write: `None` without an etag; the current revision when `etag`
+/// is current; ABORTED when it is stale.
+fn expected_revision(
+    etag: &str,
+    current_etag: &str,
+    revision: i64,
+    resource: &str,
+) -> Result<Option<i64>, Error> {
+    if etag.is_empty() {
+        Ok(None)
+    } else if etag == current_etag {
+        Ok(Some(revision))
+    } else {
+        Err(Error::EtagMismatch {
+            resource: resource.to_string(),
+        })
+    }
+}
+
+/// Parses an `as_of` date; it needs the `latest` alias.
+fn parse_as_of(raw: &str, version: &VersionRef, field: &str) -> Result<Option<Date>, Error> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let date = Date::parse(raw).map_err(|p| Error::invalid(field, p))?;
+    if *version != VersionRef::Latest {
+        return Err(Error::invalid(
+            field,
+            "needs the version `latest` in the name: as_of picks the version in effect on that day",
+        ));
+    }
+    Ok(Some(date))
+}
+
+/// Today (UTC).
+fn today() -> Date {
+    Date::of_timestamp(reestr_store::now()).unwrap_or_else(|| {
+        Date::new(1970, 1, 1).unwrap_or_else(|| unreachable!("1970-01-01 is a date"))
+    })
+}
+
+/// The draft `name` resolves to, refusing published versions as VERSION_NOT_EDITABLE.
+fn require_draft(version: &Version) -> Result<(), Error> {
+    if version.state == VersionState::Draft {
+        Ok(())
+    } else {
+        Err(Error::Precondition {
+            reason: "VERSION_NOT_EDITABLE",
+            resource: version.name(),
+            message: format!(
+                "{} is {}; published versions never change: create a new draft",
+                version.name(),
+                version.state.as_str()
+            ),
+        })
+    }
+}
+
+/// The time the register records now.
+fn now() -> Timestamp {
+    reestr_store::now()
+}
+
+type Stream<T> = tokio_stream::wrappers::ReceiverStream<Result<T, tonic::Status>>;
+
+#[tonic::async_trait]
+impl ClassifierService for ClassifierApi {
+    #[tracing::instrument(skip_all, fields(classifier_id = %request.get_ref().classifier_id))]
+    async fn create_classifier(
+        &self,
+        request: Request<pb::CreateClassifierRequest>,
+    ) -> Result<Response<pb::Classifier>, Status> {
+        self.do_create_classifier(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_classifier(
+        &self,
+        request: Request<pb::GetClassifierRequest>,
+    ) -> Result<Response<pb::Classifier>, Status> {
+        self.do_get_classifier(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(filter = %request.get_ref().filter))]
+    async fn list_classifiers(
+        &self,
+        request: Request<pb::ListClassifiersRequest>,
+    ) -> Result<Response<pb::ListClassifiersResponse>, Status> {
+        self.do_list_classifiers(request).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_classifier(
+        &self,
+        request: Request<pb::UpdateClassifierRequest>,
+    ) -> Result<Response<pb::Classifier>, Status> {
+        self.do_update_classifier(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn delete_classifier(
+        &self,
+        request: Request<pb::DeleteClassifierRequest>,
+    ) -> Result<Response<pb::Classifier>, Status> {
+        let call = Call::of(&request);
+        let pb::DeleteClassifierRequest { name, etag } = request.into_inner();
+        self.do_set_classifier_deleted(call, name, etag, true).await
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn undelete_classifier(
+        &self,
+        request: Request<pb::UndeleteClassifierRequest>,
+    ) -> Result<Response<pb::Classifier>, Status> {
+        let call = Call::of(&request);
+        let pb::UndeleteClassifierRequest { name, etag } = request.into_inner();
+        self.do_set_classifier_deleted(call, name, etag, false)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn create_classifier_version(
+        &self,
+        request: Request<pb::CreateClassifierVersionRequest>,
+    ) -> Result<Response<pb::ClassifierVersion>, Status> {
+        self.do_create_version(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_classifier_version(
+        &self,
+        request: Request<pb::GetClassifierVersionRequest>,
+    ) -> Result<Response<pb::ClassifierVersion>, Status> {
+        self.do_get_version(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_classifier_versions(
+        &self,
+        request: Request<pb::ListClassifierVersionsRequest>,
+    ) -> Result<Response<pb::ListClassifierVersionsResponse>, Status> {
+        self.do_list_versions(request).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_classifier_version(
+        &self,
+        request: Request<pb::UpdateClassifierVersionRequest>,
+    ) -> Result<Response<pb::ClassifierVersion>, Status> {
+        self.do_update_version(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn delete_classifier_version(
+        &self,
+        request: Request<pb::DeleteClassifierVersionRequest>,
+    ) -> Result<Response<pb::DeleteClassifierVersionResponse>, Status> {
+        self.do_delete_version(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn validate_classifier_version(
+        &self,
+        request: Request<pb::ValidateClassifierVersionRequest>,
+    ) -> Result<Response<pb::ValidateClassifierVersionResponse>, Status> {
+        self.do_validate_version(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn publish_classifier_version(
+        &self,
+        request: Request<pb::PublishClassifierVersionRequest>,
+    ) -> Result<Response<pb::ClassifierVersion>, Status> {
+        self.do_publish_version(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn retire_classifier_version(
+        &self,
+        request: Request<pb::RetireClassifierVersionRequest>,
+    ) -> Result<Response<pb::ClassifierVersion>, Status> {
+        self.do_retire_version(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent, items = request.get_ref().items.len()))]
+    async fn batch_upsert_items(
+        &self,
+        request: Request<pb::BatchUpsertItemsRequest>,
+    ) -> Result<Response<pb::BatchUpsertItemsResponse>, Status> {
+        self.do_batch_upsert_items(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent, codes = request.get_ref().codes.len()))]
+    async fn batch_delete_items(
+        &self,
+        request: Request<pb::BatchDeleteItemsRequest>,
+    ) -> Result<Response<pb::BatchDeleteItemsResponse>, Status> {
+        self.do_batch_delete_items(request).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn import_items(
+        &self,
+        request: Request<tonic::Streaming<pb::ImportItemsRequest>>,
+    ) -> Result<Response<pb::ImportItemsResponse>, Status> {
+        self.do_import(request).await
+    }
+
+    type ExportItemsStream = Stream<pb::ExportItemsResponse>;
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn export_items(
+        &self,
+        request: Request<pb::ExportItemsRequest>,
+    ) -> Result<Response<Self::ExportItemsStream>, Status> {
+        self.do_export(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_item(
+        &self,
+        request: Request<pb::GetItemRequest>,
+    ) -> Result<Response<pb::Item>, Status> {
+        self.do_get_item(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent, codes = request.get_ref().codes.len()))]
+    async fn batch_get_items(
+        &self,
+        request: Request<pb::BatchGetItemsRequest>,
+    ) -> Result<Response<pb::BatchGetItemsResponse>, Status> {
+        self.do_batch_get_items(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_items(
+        &self,
+        request: Request<pb::ListItemsRequest>,
+    ) -> Result<Response<pb::ListItemsResponse>, Status> {
+        self.do_list_items(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_item_ancestors(
+        &self,
+        request: Request<pb::GetItemAncestorsRequest>,
+    ) -> Result<Response<pb::GetItemAncestorsResponse>, Status> {
+        self.do_get_ancestors(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(classifier = %request.get_ref().classifier))]
+    async fn validate_code(
+        &self,
+        request: Request<pb::ValidateCodeRequest>,
+    ) -> Result<Response<pb::ValidateCodeResponse>, Status> {
+        self.do_validate_code(request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(source = %request.get_ref().source_version))]
+    async fn translate_code(
+        &self,
+        request: Request<pb::TranslateCodeRequest>,
+    ) -> Result<Response<pb::TranslateCodeResponse>, Status> {
+        self.do_translate_code(request).await
+    }
+
+    type DiffClassifierVersionsStream = Stream<pb::ItemChange>;
+
+    #[tracing::instrument(skip_all)]
+    async fn diff_classifier_versions(
+        &self,
+        request: Request<pb::DiffClassifierVersionsRequest>,
+    ) -> Result<Response<Self::DiffClassifierVersionsStream>, Status> {
+        self.do_diff_versions(request).await
+    }
+}

@@ -1,0 +1,419 @@
+//! ImportItems and ExportItems: whole versions in and out, as item messages or CSV.
+//!
+//! An import replaces the draft's content in one transaction, written in batches as the stream
+//! arrives, so the server's memory does not grow with the number of items. Every item is
+//! checked for form as it arrives (the classifier's requirements are checked at publication);
+//! after a bad row the rest of the stream is still read and written, so that every bad row,
+//! repeated codes included, is reported, and then the transaction is rolled back. While an import runs it
+//! holds the draft (and, on SQLite, the database's write lock); a client that sends nothing for
+//! [`IMPORT_IDLE`] loses its import.
+
+use std::collections::HashSet;
+
+use reestr_domain::classifier::csv::{CsvItemReader, CsvRow, csv_header, write_csv_item};
+use reestr_domain::classifier::{AttributeDef, AttributeKind, Item, ItemDraft};
+use reestr_domain::error::{Error, FieldViolation, Violations};
+use reestr_domain::text::Language;
+use reestr_store::ImportSink;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::cache::LoadedVersion;
+use super::convert::{item_draft, item_to_proto};
+use super::write::version_message;
+use super::{ClassifierApi, invalid};
+use crate::api::call::Call;
+use crate::api::error::status;
+use crate::api::error::{LISTED_PROBLEM_BYTES, fitting};
+use crate::proto::v1 as pb;
+
+/// Items written per statement batch during an import.
+const IMPORT_BATCH: usize = 500;
+/// Problems an import keeps to report (all of them are counted).
+const MAX_PROBLEMS_KEPT: usize = 10_000;
+/// Longest an import waits for its next message: an import holds its draft (and on SQLite the
+/// write lock), so a client that stops sending must not hold them for ever.
+const IMPORT_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Items per message of an ITEMS export.
+const EXPORT_BATCH: usize = 500;
+/// Bytes per message of a CSV export (a message ends at a line end past this size).
+const EXPORT_CSV_CHUNK: usize = 64 * 1024;
+
+/// An import in progress.
+struct Import<'s> {
+    sink: Option<ImportSink<'s>>,
+    /// Codes seen so far, only for `validate_only` (the database finds repeats otherwise).
+    seen: Option<HashSet<String>>,
+    pending: Vec<(u64, Item)>,
+    problems: Vec<pb::ImportProblem>,
+    problem_count: u64,
+    items: u64,
+}
+
+impl Import<'_> {
+    fn problem(&mut self, line: u64, code: &str, field: &str, description: &str) {
+        self.problem_count += 1;
+        if self.problems.len() < MAX_PROBLEMS_KEPT {
+            self.problems.push(pb::ImportProblem {
+                line: line as i64,
+                code: code.to_string(),
+                field: field.to_string(),
+                description: description.to_string(),
+            });
+        }
+    }
+
+    /// Checks one item draft from `line` and queues it for writing.
+    async fn accept(&mut self, line: u64, draft: ItemDraft, prefix: &str) -> Result<(), Error> {
+        self.items += 1;
+        let mut v = Violations::new();
+        let Some(item) = draft.validate_into(prefix, &mut v) else {
+            for FieldViolation { field, description } in v.into_vec() {
+                self.problem(line, &draft.code, &field, &description);
+            }
+            return Ok(());
+        };
+        if let Some(seen) = &mut self.seen
+            && !seen.insert(item.code.as_str().to_string())
+        {
+            self.problem(
+                line,
+                item.code.as_str(),
+                "code",
+                "occurs on an earlier line",
+            );
+            return Ok(());
+        }
+        // Rows go on being written after a bad one (the transaction will be rolled back), so
+        // that the database still finds every repeated code.
+        if self.sink.is_some() {
+            self.pending.push((line, item));
+            if self.pending.len() >= IMPORT_BATCH {
+                self.flush().await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn accept_rows(&mut self, rows: Vec<CsvRow>) -> Vec<(u64, ItemDraft)> {
+        let mut drafts = Vec::with_capacity(rows.len());
+        for row in rows {
+            match row.result {
+                Ok(draft) => drafts.push((row.line, draft)),
+                Err(violations) => {
+                    self.items += 1;
+                    for v in violations {
+                        self.problem(row.line, &row.code, &v.field, &v.description);
+                    }
+                }
+            }
+        }
+        drafts
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        let Some(sink) = &mut self.sink else {
+            return Ok(());
+        };
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let repeats = sink.insert(&self.pending).await?;
+        self.pending.clear();
+        for (line, code) in repeats {
+            self.problem(line, code.as_str(), "code", "occurs on an earlier line");
+        }
+        Ok(())
+    }
+}
+
+impl ClassifierApi {
+    pub(super) async fn do_import(
+        &self,
+        request: Request<Streaming<pb::ImportItemsRequest>>,
+    ) -> Result<Response<pb::ImportItemsResponse>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let mut stream = request.into_inner();
+        let first = match stream.message().await? {
+            Some(m) => m,
+            None => {
+                return Err(status(Error::invalid(
+                    "parent",
+                    "the stream is empty: the first message must name the draft",
+                )));
+            }
+        };
+        let parent = first.parent.clone();
+        let result = async {
+            let pb::ImportItemsRequest {
+                parent,
+                format,
+                validate_only,
+                etag,
+                data,
+            } = first;
+            let csv = match pb::ItemFormat::try_from(format) {
+                Ok(pb::ItemFormat::Unspecified | pb::ItemFormat::Items) => false,
+                Ok(pb::ItemFormat::Csv) => true,
+                Err(_) => return Err(Error::invalid("format", format!("{format} is not a format"))),
+            };
+            let (meta, draft, expected) = self
+                .writable_draft(store, &call, &parent, "parent", &etag)
+                .await?;
+            let sink = if validate_only {
+                None
+            } else {
+                Some(
+                    store
+                        .classifiers()
+                        .begin_import(&call.ctx, &draft.classifier, &draft.id, expected)
+                        .await?,
+                )
+            };
+            let mut import = Import {
+                sink,
+                seen: validate_only.then(HashSet::new),
+                pending: Vec::with_capacity(IMPORT_BATCH),
+                problems: Vec::new(),
+                problem_count: 0,
+                items: 0,
+            };
+            let mut reader = csv.then(|| CsvItemReader::new(&meta.classifier.spec.attribute_schema));
+            let mut data = data;
+            loop {
+                match data.take() {
+                    None => {}
+                    Some(pb::import_items_request::Data::Items(batch)) => {
+                        if csv {
+                            return Err(Error::invalid("items", "the import's format is CSV: send csv_chunk"));
+                        }
+                        for item in batch.items {
+                            let position = import.items + 1;
+                            let prefix = format!("items[{}]", position - 1);
+                            import.accept(position, item_draft(item), &prefix).await?;
+                        }
+                    }
+                    Some(pb::import_items_request::Data::CsvChunk(chunk)) => {
+                        let Some(reader) = reader.as_mut() else {
+                            return Err(Error::invalid("csv_chunk", "the import's format is ITEMS: send items"));
+                        };
+                        let rows = reader.feed(&chunk);
+                        for (line, draft) in import.accept_rows(rows) {
+                            import.accept(line, draft, "item").await?;
+                        }
+                    }
+                }
+                let next = tokio::time::timeout(IMPORT_IDLE, stream.message())
+                    .await
+                    .map_err(|_| {
+                        Error::invalid(
+                            "stream",
+                            format!(
+                                "no message arrived for {} s; the import was abandoned and nothing was written",
+                                IMPORT_IDLE.as_secs()
+                            ),
+                        )
+                    })?;
+                match next {
+                    Ok(Some(next)) => {
+                        if !next.parent.is_empty() && next.parent != parent {
+                            return Err(Error::invalid(
+                                "parent",
+                                "only the first message names the draft; later ones carry data",
+                            ));
+                        }
+                        data = next.data;
+                    }
+                    Ok(None) => break,
+                    Err(s) => {
+                        return Err(Error::invalid(
+                            "stream",
+                            format!("the stream broke off: {}", s.message()),
+                        ));
+                    }
+                }
+            }
+            if let Some(reader) = reader.as_mut() {
+                let rows = reader.finish();
+                for (line, draft) in import.accept_rows(rows) {
+                    import.accept(line, draft, "item").await?;
+                }
+            }
+            import.flush().await?;
+            if validate_only {
+                return Ok(pb::ImportItemsResponse {
+                    item_count: import.items as i64,
+                    committed: false,
+                    problems: import.problems,
+                    version: Some(version_message(&meta, &draft)),
+                });
+            }
+            if import.problem_count > 0 {
+                let listed = fitting(
+                    import
+                        .problems
+                        .iter()
+                        .map(|p| (p.field.len() + 16, p.description.len() + p.code.len() + 16)),
+                    LISTED_PROBLEM_BYTES,
+                );
+                let mut violations: Vec<FieldViolation> = import
+                    .problems
+                    .iter()
+                    .take(listed)
+                    .map(|p| {
+                        FieldViolation::new(
+                            format!("line {}: {}", p.line, p.field),
+                            if p.code.is_empty() {
+                                p.description.clone()
+                            } else {
+                                format!("{} (code {:?})", p.description, p.code)
+                            },
+                        )
+                    })
+                    .collect();
+                if import.problem_count as usize > violations.len() {
+                    violations.push(FieldViolation::new(
+                        "stream",
+                        format!(
+                            "{} bad rows in all; nothing was imported (import with validate_only to list them all)",
+                            import.problem_count
+                        ),
+                    ));
+                }
+                return Err(Error::InvalidArgument(violations));
+            }
+            let Some(sink) = import.sink.take() else {
+                return Err(Error::Internal("import without a sink".into()));
+            };
+            let version = sink.commit(import.items as i64).await?;
+            self.changed(&draft.classifier);
+            Ok(pb::ImportItemsResponse {
+                item_count: import.items as i64,
+                committed: true,
+                problems: Vec::new(),
+                version: Some(version_message(&meta, &version)),
+            })
+        }
+        .await;
+        call.finish(store, &parent, result).await.map(Response::new)
+    }
+
+    pub(super) async fn do_export(
+        &self,
+        request: Request<pb::ExportItemsRequest>,
+    ) -> Result<Response<ReceiverStream<Result<pb::ExportItemsResponse, Status>>>, Status> {
+        use pb::export_items_response::Data;
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::ExportItemsRequest { name, format } = request.into_inner();
+        let result = async {
+            call.authorize(reestr_domain::access::Action::ReadRegister)?;
+            let vname = reestr_domain::classifier::VersionName::from_name(&name, "name")
+                .map_err(invalid)?;
+            let csv = match pb::ItemFormat::try_from(format) {
+                Ok(pb::ItemFormat::Unspecified | pb::ItemFormat::Items) => false,
+                Ok(pb::ItemFormat::Csv) => true,
+                Err(_) => {
+                    return Err(Error::invalid(
+                        "format",
+                        format!("{format} is not a format"),
+                    ));
+                }
+            };
+            let (meta, version) = self.resolve(store, &vname, None).await?;
+            let content = self.content(store, &version).await?;
+            Ok((csv, meta, version, content))
+        }
+        .await;
+        let (csv, meta, version, content) = Call::read(result)?;
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            let name = version.name();
+            let schema = if csv {
+                match export_columns(&meta.classifier.spec.attribute_schema, &content) {
+                    Ok(schema) => schema,
+                    Err(e) => {
+                        let _ = tx.send(Err(status(e))).await;
+                        return;
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            let schema = &schema;
+            let mut items = Vec::new();
+            let mut text = if csv {
+                csv_header(&Language::ALL, schema)
+            } else {
+                Vec::new()
+            };
+            for i in 0..content.len() {
+                let item = match content.item(i) {
+                    Ok(item) => item,
+                    Err(e) => {
+                        let _ = tx.send(Err(status(e))).await;
+                        return;
+                    }
+                };
+                let message = if csv {
+                    write_csv_item(&item, &Language::ALL, schema, &mut text);
+                    (text.len() >= EXPORT_CSV_CHUNK)
+                        .then(|| Data::CsvChunk(std::mem::take(&mut text)))
+                } else {
+                    items.push(item_to_proto(&item, &name, content.level(i)));
+                    (items.len() >= EXPORT_BATCH).then(|| {
+                        Data::Items(pb::ItemBatch {
+                            items: std::mem::take(&mut items),
+                        })
+                    })
+                };
+                if let Some(data) = message
+                    && tx
+                        .send(Ok(pb::ExportItemsResponse { data: Some(data) }))
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            let last = if csv {
+                (!text.is_empty()).then_some(Data::CsvChunk(text))
+            } else {
+                (!items.is_empty()).then_some(Data::Items(pb::ItemBatch { items }))
+            };
+            if let Some(data) = last {
+                let _ = tx
+                    .send(Ok(pb::ExportItemsResponse { data: Some(data) }))
+                    .await;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// The attribute columns of a CSV export: the classifier's schema, then (sorted) every other key
+/// the version's items carry — an older version may hold attributes the schema has since lost.
+fn export_columns(
+    schema: &[AttributeDef],
+    content: &LoadedVersion,
+) -> Result<Vec<AttributeDef>, Error> {
+    let mut columns = schema.to_vec();
+    let mut extra = std::collections::BTreeSet::new();
+    for i in 0..content.len() {
+        for key in content.item(i)?.attributes.into_keys() {
+            if !schema.iter().any(|d| d.key == key) {
+                extra.insert(key);
+            }
+        }
+    }
+    columns.extend(extra.into_iter().map(|key| AttributeDef {
+        key,
+        kind: AttributeKind::String,
+        required: false,
+        pattern: None,
+        max_length: None,
+    }));
+    Ok(columns)
+}

@@ -1,0 +1,928 @@
+//! Classifier and version writes: requirements, drafts, publication, retirement, item edits.
+
+use std::collections::HashSet;
+
+use prost::Message as _;
+use reestr_domain::access::Action;
+use reestr_domain::classifier::{
+    self as domain, AttributeKind, ClassifierId, Code, ContentHasher, Item, Problem, Version,
+    VersionId, VersionName, VersionRef, VersionState, problems_to_error, validate_version,
+    version::MAX_VERSION_DESCRIPTION_CHARS,
+};
+use reestr_domain::error::{Error, Violations};
+use reestr_domain::paging::{self, KeyValue, query_fingerprint};
+use reestr_domain::request_id::RequestId;
+use reestr_domain::time::Timestamp;
+use reestr_store::{ClassifierQuery, Idempotency, Outcome, Store, compile_classifier_filter};
+use tonic::{Request, Response, Status};
+
+use super::cache::{ClassifierMeta, LoadedVersion};
+use super::convert::{
+    ClassifierView, classifier_draft, classifier_etag, classifier_to_proto, item_draft,
+    item_to_proto, problem_to_proto, version_etag, version_to_proto,
+};
+use super::{ClassifierApi, authorize_owner, expected_revision, invalid, now, require_draft};
+use crate::api::call::Call;
+use crate::api::error::{LISTED_PROBLEM_BYTES, fitting};
+use crate::api::request_hash;
+use crate::proto::v1 as pb;
+
+/// Most items (or codes) one batch call takes.
+pub const MAX_BATCH: usize = 1000;
+
+/// The message of a classifier, with its latest and draft versions from `meta`.
+pub(super) fn classifier_message(meta: &ClassifierMeta) -> pb::Classifier {
+    classifier_to_proto(
+        &meta.classifier,
+        &ClassifierView {
+            latest: meta.in_effect(now()),
+            draft: meta.draft(),
+        },
+    )
+}
+
+/// The message of a version of `meta`'s classifier.
+pub(super) fn version_message(meta: &ClassifierMeta, v: &Version) -> pb::ClassifierVersion {
+    version_to_proto(v, &meta.timeline, now())
+}
+
+fn timestamp_of(
+    t: Option<prost_types::Timestamp>,
+    field: &str,
+) -> Result<Option<Timestamp>, Error> {
+    t.map(|t| {
+        Timestamp::from_seconds_nanos(t.seconds, t.nanos)
+            .ok_or_else(|| Error::invalid(field, "is not a valid timestamp"))
+    })
+    .transpose()
+}
+
+fn check_description(d: &str, field: &str, v: &mut Violations) {
+    if d.chars().count() > MAX_VERSION_DESCRIPTION_CHARS {
+        v.add(
+            field,
+            format!("must be at most {MAX_VERSION_DESCRIPTION_CHARS} characters"),
+        );
+    }
+    if d.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        v.add(field, "must not contain control characters");
+    }
+}
+
+/// The CODE_REF check of publication: every referenced classifier's version in effect now,
+/// loaded.
+async fn referenced_versions(
+    api: &ClassifierApi,
+    store: &Store,
+    meta: &ClassifierMeta,
+) -> Result<Vec<(ClassifierId, Option<std::sync::Arc<LoadedVersion>>)>, Error> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for def in &meta.classifier.spec.attribute_schema {
+        let AttributeKind::CodeRef(target) = &def.kind else {
+            continue;
+        };
+        if !seen.insert(target.clone()) {
+            continue;
+        }
+        let loaded = match api.meta(store, target, false).await {
+            Ok(target_meta) => match target_meta.in_effect(now()) {
+                Some(v) => Some(api.content(store, v).await?),
+                None => None,
+            },
+            Err(Error::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        out.push((target.clone(), loaded));
+    }
+    Ok(out)
+}
+
+/// Every problem of the draft `version` against its classifier's requirements, with the
+/// draft's content.
+async fn check_draft(
+    api: &ClassifierApi,
+    store: &Store,
+    meta: &ClassifierMeta,
+    version: &Version,
+) -> Result<(Vec<Problem>, std::sync::Arc<LoadedVersion>), Error> {
+    let content = api.content(store, version).await?;
+    let refs = referenced_versions(api, store, meta).await?;
+    let items: Vec<Item> = (0..content.len())
+        .map(|i| content.item(i))
+        .collect::<Result<_, _>>()?;
+    let exists = |classifier: &ClassifierId, code: &str| {
+        refs.iter()
+            .find(|(id, _)| id == classifier)
+            .and_then(|(_, v)| v.as_ref())
+            .is_some_and(|v| v.find(code).is_some())
+    };
+    let problems = validate_version(&meta.classifier.spec, &items, &exists);
+    Ok((problems, content))
+}
+
+fn version_name_of(raw: &str, field: &str) -> Result<VersionName, Error> {
+    VersionName::from_name(raw, field).map_err(invalid)
+}
+
+fn idempotency_of(call: &Call, request_id: Option<RequestId>, hash: String) -> Option<Idempotency> {
+    request_id.map(|request_id| Idempotency {
+        caller: call.ctx.caller.clone(),
+        method: call.ctx.method.clone(),
+        request_id,
+        request_hash: hash,
+    })
+}
+
+/// The sort key of ListClassifierVersions, newest first: the draft, then by effective time,
+/// then by creation, then by id (all descending).
+fn version_key(v: &Version) -> Vec<KeyValue> {
+    vec![
+        KeyValue::Int(i64::from(v.state == VersionState::Draft)),
+        KeyValue::Int(v.effective_time.map_or(i64::MAX, Timestamp::micros)),
+        KeyValue::Int(v.create_time.micros()),
+        KeyValue::Text(v.id.as_str().to_string()),
+    ]
+}
+
+fn comparable(key: &[KeyValue]) -> Option<(i64, i64, i64, &str)> {
+    match key {
+        [
+            KeyValue::Int(d),
+            KeyValue::Int(e),
+            KeyValue::Int(c),
+            KeyValue::Text(id),
+        ] => Some((*d, *e, *c, id.as_str())),
+        _ => None,
+    }
+}
+
+/// One page of `versions` in ListClassifierVersions order, after the key `after`.
+fn versions_page(
+    versions: &[Version],
+    after: Option<Vec<KeyValue>>,
+    size: usize,
+) -> Result<Vec<&Version>, Error> {
+    let mut sorted: Vec<(Vec<KeyValue>, &Version)> =
+        versions.iter().map(|v| (version_key(v), v)).collect();
+    sorted.sort_by(|(a, _), (b, _)| comparable(b).cmp(&comparable(a)));
+    let last = match &after {
+        None => None,
+        Some(k) => Some(comparable(k).ok_or_else(|| {
+            Error::invalid("page_token", "is not a page token this server issued")
+        })?),
+    };
+    Ok(sorted
+        .iter()
+        .filter(|(k, _)| last.is_none_or(|last| comparable(k) < Some(last)))
+        .take(size)
+        .map(|(_, v)| *v)
+        .collect())
+}
+
+impl ClassifierApi {
+    pub(super) async fn do_create_classifier(
+        &self,
+        request: Request<pb::CreateClassifierRequest>,
+    ) -> Result<Response<pb::Classifier>, Status> {
+        let store = self.store.get()?;
+        let mut call = Call::of(&request);
+        let hash = request_hash(request.get_ref());
+        let pb::CreateClassifierRequest {
+            classifier,
+            classifier_id,
+            request_id,
+        } = request.into_inner();
+        call.ctx.request_id = request_id.clone();
+        let resource = format!("{}/{classifier_id}", domain::name::COLLECTION);
+        let result = async {
+            call.authorize(Action::WriteResources)?;
+            let mut v = Violations::new();
+            let id = v.check(ClassifierId::parse(&classifier_id, "classifier_id"));
+            let request_id = v.check(RequestId::parse(&request_id, "request_id"));
+            let spec = match classifier {
+                Some(c) => classifier_draft(c).validate_into("classifier", &mut v),
+                None => {
+                    v.add("classifier", "is required");
+                    None
+                }
+            };
+            v.into_result()?;
+            let (Some(id), Some(request_id), Some(spec)) = (id, request_id, spec) else {
+                return Err(Error::Internal("validated values missing".into()));
+            };
+            authorize_owner(&call, &spec.owner)?;
+            let idempotency = idempotency_of(&call, request_id, hash);
+            let empty = ClassifierView {
+                latest: None,
+                draft: None,
+            };
+            let outcome = store
+                .classifiers()
+                .create(&call.ctx, id.clone(), spec, idempotency.as_ref(), |c| {
+                    classifier_to_proto(c, &empty).encode_to_vec()
+                })
+                .await?;
+            self.changed(&id);
+            match outcome {
+                Outcome::Fresh(c) => Ok(classifier_to_proto(&c, &empty)),
+                Outcome::Replayed(bytes) => {
+                    call.record_replay(store, &resource).await;
+                    pb::Classifier::decode(bytes.as_slice())
+                        .map_err(|e| Error::Internal(format!("stored response: {e}")))
+                }
+            }
+        }
+        .await;
+        call.finish(store, &resource, result)
+            .await
+            .map(Response::new)
+    }
+
+    pub(super) async fn do_get_classifier(
+        &self,
+        request: Request<pb::GetClassifierRequest>,
+    ) -> Result<Response<pb::Classifier>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::GetClassifierRequest { name } = request.into_inner();
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            let id = ClassifierId::from_name(&name, "name").map_err(invalid)?;
+            let meta = self.meta(store, &id, true).await?;
+            Ok(classifier_message(&meta))
+        }
+        .await;
+        Call::read(result).map(Response::new)
+    }
+
+    pub(super) async fn do_list_classifiers(
+        &self,
+        request: Request<pb::ListClassifiersRequest>,
+    ) -> Result<Response<pb::ListClassifiersResponse>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::ListClassifiersRequest {
+            page_size,
+            page_token,
+            filter,
+            show_deleted,
+        } = request.into_inner();
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            let mut v = Violations::new();
+            let size = v.check(paging::page_size(page_size));
+            let compiled = v.check(compile_classifier_filter(&filter));
+            v.into_result()?;
+            let (Some(page_size), Some(filter_tree)) = (size, compiled) else {
+                return Err(Error::Internal("validated values missing".into()));
+            };
+            let fingerprint = query_fingerprint(&[
+                domain::name::COLLECTION,
+                &filter,
+                if show_deleted { "deleted" } else { "live" },
+            ]);
+            let page = store
+                .classifiers()
+                .list(&ClassifierQuery {
+                    filter: filter_tree,
+                    show_deleted,
+                    page_size,
+                    page_token,
+                    fingerprint,
+                })
+                .await?;
+            let mut classifiers = Vec::with_capacity(page.classifiers.len());
+            for c in &page.classifiers {
+                let meta = self.meta(store, &c.id, false).await?;
+                classifiers.push(classifier_message(&meta));
+            }
+            Ok(pb::ListClassifiersResponse {
+                classifiers,
+                next_page_token: page.next_page_token,
+            })
+        }
+        .await;
+        Call::read(result).map(Response::new)
+    }
+
+    pub(super) async fn do_update_classifier(
+        &self,
+        request: Request<pb::UpdateClassifierRequest>,
+    ) -> Result<Response<pb::Classifier>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::UpdateClassifierRequest {
+            classifier,
+            update_mask,
+        } = request.into_inner();
+        let resource = classifier
+            .as_ref()
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        let result = async {
+            call.authorize(Action::WriteResources)?;
+            let classifier =
+                classifier.ok_or_else(|| Error::invalid("classifier", "is required"))?;
+            let id =
+                ClassifierId::from_name(&classifier.name, "classifier.name").map_err(invalid)?;
+            let etag = classifier.etag.clone();
+            let requested = classifier_draft(classifier);
+            let meta = self.meta(store, &id, true).await?;
+            let current = &meta.classifier;
+            authorize_owner(&call, &current.spec.owner)?;
+            let expected = expected_revision(
+                &etag,
+                &classifier_etag(current),
+                current.revision,
+                &resource,
+            )?;
+            let mut merged = current.spec.to_draft();
+            let paths = update_mask.map(|m| m.paths).unwrap_or_default();
+            let all = paths.is_empty() || paths.iter().any(|p| p == "*");
+            let mut v = Violations::new();
+            for (i, path) in paths.iter().enumerate().filter(|_| !all) {
+                match path.as_str() {
+                    "owner" | "display_name" | "description" | "legal_basis" | "code_pattern"
+                    | "hierarchical" | "max_depth" | "required_languages" | "attribute_schema" => {}
+                    "name" | "state" | "latest_version" | "draft_version" | "create_time"
+                    | "update_time" | "delete_time" | "etag" => v.add(
+                        format!("update_mask.paths[{i}]"),
+                        format!("{path} is output only"),
+                    ),
+                    other => v.add(
+                        format!("update_mask.paths[{i}]"),
+                        format!("{other:?} is not a field of Classifier"),
+                    ),
+                }
+            }
+            v.into_result()?;
+            let wants = |f: &str| all || paths.iter().any(|p| p == f);
+            if wants("owner") {
+                merged.owner = requested.owner;
+            }
+            if wants("display_name") {
+                merged.display_name = requested.display_name;
+            }
+            if wants("description") {
+                merged.description = requested.description;
+            }
+            if wants("legal_basis") {
+                merged.legal_basis = requested.legal_basis;
+            }
+            if wants("code_pattern") {
+                merged.code_pattern = requested.code_pattern;
+            }
+            if wants("hierarchical") {
+                merged.hierarchical = requested.hierarchical;
+            }
+            if wants("max_depth") {
+                merged.max_depth = requested.max_depth;
+            }
+            if wants("required_languages") {
+                merged.required_languages = requested.required_languages;
+            }
+            if wants("attribute_schema") {
+                merged.attribute_schema = requested.attribute_schema;
+            }
+            let spec = merged.validate("classifier")?;
+            if spec.owner != current.spec.owner {
+                authorize_owner(&call, &spec.owner)?;
+            }
+            store
+                .classifiers()
+                .update(&call.ctx, &id, expected, spec)
+                .await?;
+            self.changed(&id);
+            let meta = self.meta(store, &id, true).await?;
+            Ok(classifier_message(&meta))
+        }
+        .await;
+        call.finish(store, &resource, result)
+            .await
+            .map(Response::new)
+    }
+
+    pub(super) async fn do_set_classifier_deleted(
+        &self,
+        call: Call,
+        name: String,
+        etag: String,
+        deleted: bool,
+    ) -> Result<Response<pb::Classifier>, Status> {
+        let store = self.store.get()?;
+        let result = async {
+            call.authorize(Action::WriteResources)?;
+            let id = ClassifierId::from_name(&name, "name").map_err(invalid)?;
+            let meta = self.meta(store, &id, true).await?;
+            let current = &meta.classifier;
+            authorize_owner(&call, &current.spec.owner)?;
+            let expected =
+                expected_revision(&etag, &classifier_etag(current), current.revision, &name)?;
+            let repo = store.classifiers();
+            if deleted {
+                repo.delete(&call.ctx, &id, expected).await?;
+            } else {
+                repo.undelete(&call.ctx, &id, expected).await?;
+            }
+            self.changed(&id);
+            let meta = self.meta(store, &id, true).await?;
+            Ok(classifier_message(&meta))
+        }
+        .await;
+        call.finish(store, &name, result).await.map(Response::new)
+    }
+
+    pub(super) async fn do_create_version(
+        &self,
+        request: Request<pb::CreateClassifierVersionRequest>,
+    ) -> Result<Response<pb::ClassifierVersion>, Status> {
+        let store = self.store.get()?;
+        let mut call = Call::of(&request);
+        let hash = request_hash(request.get_ref());
+        let pb::CreateClassifierVersionRequest {
+            parent,
+            version_id,
+            version,
+            source_version,
+            request_id,
+        } = request.into_inner();
+        call.ctx.request_id = request_id.clone();
+        let resource = format!("{parent}/versions/{version_id}");
+        let result = async {
+            call.authorize(Action::WriteResources)?;
+            let mut v = Violations::new();
+            let id = v.check(ClassifierId::from_name(&parent, "parent"));
+            let vid = v.check(VersionId::parse(&version_id, "version_id"));
+            let request_id = v.check(RequestId::parse(&request_id, "request_id"));
+            let source = if source_version.is_empty() {
+                Some(None)
+            } else {
+                v.check(VersionName::from_name(&source_version, "source_version"))
+                    .map(Some)
+            };
+            let (description, effective) = match version {
+                Some(pb::ClassifierVersion {
+                    description,
+                    effective_time,
+                    ..
+                }) => {
+                    check_description(&description, "version.description", &mut v);
+                    let t = timestamp_of(effective_time, "version.effective_time")
+                        .map_err(|e| v.add("version.effective_time", e.to_string()))
+                        .ok()
+                        .flatten();
+                    (description, t)
+                }
+                None => (String::new(), None),
+            };
+            v.into_result()?;
+            let (Some(id), Some(vid), Some(request_id), Some(source)) =
+                (id, vid, request_id, source)
+            else {
+                return Err(Error::Internal("validated values missing".into()));
+            };
+            let meta = self.meta(store, &id, true).await?;
+            authorize_owner(&call, &meta.classifier.spec.owner)?;
+            let source_id = match source {
+                None => None,
+                Some(s) => {
+                    if s.classifier != id {
+                        return Err(Error::invalid(
+                            "source_version",
+                            "must be a version of the same classifier",
+                        ));
+                    }
+                    let (_, sv) = self.resolve(store, &s, None).await.map_err(|e| match e {
+                        Error::NotFound { resource } => Error::ReferenceNotFound {
+                            field: "source_version".into(),
+                            reference: resource,
+                        },
+                        other => other,
+                    })?;
+                    Some(sv.id)
+                }
+            };
+            let idempotency = idempotency_of(&call, request_id, hash);
+            let outcome = store
+                .classifiers()
+                .create_version(
+                    &call.ctx,
+                    &id,
+                    vid,
+                    description,
+                    effective,
+                    source_id,
+                    idempotency.as_ref(),
+                    |v| version_to_proto(v, &meta.timeline, now()).encode_to_vec(),
+                )
+                .await?;
+            self.changed(&id);
+            match outcome {
+                Outcome::Fresh(v) => Ok(version_message(&meta, &v)),
+                Outcome::Replayed(bytes) => {
+                    call.record_replay(store, &resource).await;
+                    pb::ClassifierVersion::decode(bytes.as_slice())
+                        .map_err(|e| Error::Internal(format!("stored response: {e}")))
+                }
+            }
+        }
+        .await;
+        call.finish(store, &resource, result)
+            .await
+            .map(Response::new)
+    }
+
+    pub(super) async fn do_get_version(
+        &self,
+        request: Request<pb::GetClassifierVersionRequest>,
+    ) -> Result<Response<pb::ClassifierVersion>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::GetClassifierVersionRequest { name } = request.into_inner();
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            let name = version_name_of(&name, "name")?;
+            let (meta, v) = self.resolve(store, &name, None).await?;
+            Ok(version_message(&meta, &v))
+        }
+        .await;
+        Call::read(result).map(Response::new)
+    }
+
+    pub(super) async fn do_list_versions(
+        &self,
+        request: Request<pb::ListClassifierVersionsRequest>,
+    ) -> Result<Response<pb::ListClassifierVersionsResponse>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::ListClassifierVersionsRequest {
+            parent,
+            page_size,
+            page_token,
+        } = request.into_inner();
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            let mut v = Violations::new();
+            let id = v.check(ClassifierId::from_name(&parent, "parent"));
+            let size = v.check(paging::page_size(page_size));
+            v.into_result()?;
+            let (Some(id), Some(size)) = (id, size) else {
+                return Err(Error::Internal("validated values missing".into()));
+            };
+            let fingerprint = query_fingerprint(&["versions", &parent]);
+            let after = store
+                .page_tokens()
+                .decode(&page_token, &fingerprint, 4)
+                .map_err(invalid)?;
+            let meta = self.meta(store, &id, true).await?;
+            let mut page = versions_page(&meta.versions, after, size as usize + 1)?;
+            let more = page.len() > size as usize;
+            page.truncate(size as usize);
+            let next_page_token = match page.last() {
+                Some(last) if more => store.page_tokens().encode(&fingerprint, version_key(last)),
+                _ => String::new(),
+            };
+            Ok(pb::ListClassifierVersionsResponse {
+                versions: page.iter().map(|v| version_message(&meta, v)).collect(),
+                next_page_token,
+            })
+        }
+        .await;
+        Call::read(result).map(Response::new)
+    }
+
+    /// Resolves a draft for a write by `call`: checks the owner and the etag.
+    pub(super) async fn writable_draft(
+        &self,
+        store: &Store,
+        call: &Call,
+        name: &str,
+        field: &str,
+        etag: &str,
+    ) -> Result<(std::sync::Arc<ClassifierMeta>, Version, Option<i64>), Error> {
+        call.authorize(Action::WriteResources)?;
+        let name = version_name_of(name, field)?;
+        let meta = self.meta(store, &name.classifier, true).await?;
+        authorize_owner(call, &meta.classifier.spec.owner)?;
+        let (meta, version) = self.resolve(store, &name, None).await?;
+        require_draft(&version)?;
+        let expected = expected_revision(
+            etag,
+            &version_etag(&version),
+            version.revision,
+            &version.name(),
+        )?;
+        Ok((meta, version, expected))
+    }
+
+    pub(super) async fn do_update_version(
+        &self,
+        request: Request<pb::UpdateClassifierVersionRequest>,
+    ) -> Result<Response<pb::ClassifierVersion>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::UpdateClassifierVersionRequest {
+            version,
+            update_mask,
+        } = request.into_inner();
+        let resource = version.as_ref().map(|v| v.name.clone()).unwrap_or_default();
+        let result = async {
+            let version = version.ok_or_else(|| Error::invalid("version", "is required"))?;
+            let (meta, current, expected) = self
+                .writable_draft(store, &call, &version.name, "version.name", &version.etag)
+                .await?;
+            let paths = update_mask.map(|m| m.paths).unwrap_or_default();
+            let all = paths.is_empty() || paths.iter().any(|p| p == "*");
+            let mut v = Violations::new();
+            for (i, path) in paths.iter().enumerate().filter(|_| !all) {
+                match path.as_str() {
+                    "description" | "effective_time" => {}
+                    other => v.add(
+                        format!("update_mask.paths[{i}]"),
+                        format!("{other:?} cannot be changed; only description and effective_time"),
+                    ),
+                }
+            }
+            check_description(&version.description, "version.description", &mut v);
+            v.into_result()?;
+            let wants = |f: &str| all || paths.iter().any(|p| p == f);
+            let description = if wants("description") {
+                version.description
+            } else {
+                current.description.clone()
+            };
+            let effective = if wants("effective_time") {
+                timestamp_of(version.effective_time, "version.effective_time")?
+            } else {
+                current.effective_time
+            };
+            let updated = store
+                .classifiers()
+                .update_version(
+                    &call.ctx,
+                    &current.classifier,
+                    &current.id,
+                    expected,
+                    description,
+                    effective,
+                )
+                .await?;
+            self.changed(&current.classifier);
+            Ok(version_message(&meta, &updated))
+        }
+        .await;
+        call.finish(store, &resource, result)
+            .await
+            .map(Response::new)
+    }
+
+    pub(super) async fn do_delete_version(
+        &self,
+        request: Request<pb::DeleteClassifierVersionRequest>,
+    ) -> Result<Response<pb::DeleteClassifierVersionResponse>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::DeleteClassifierVersionRequest { name, etag } = request.into_inner();
+        let result = async {
+            let (_, current, expected) = self
+                .writable_draft(store, &call, &name, "name", &etag)
+                .await?;
+            let deleted = store
+                .classifiers()
+                .delete_version(&call.ctx, &current.classifier, &current.id, expected)
+                .await?;
+            self.changed(&current.classifier);
+            Ok(pb::DeleteClassifierVersionResponse {
+                name: deleted.name(),
+                item_count: deleted.item_count,
+            })
+        }
+        .await;
+        call.finish(store, &name, result).await.map(Response::new)
+    }
+
+    pub(super) async fn do_validate_version(
+        &self,
+        request: Request<pb::ValidateClassifierVersionRequest>,
+    ) -> Result<Response<pb::ValidateClassifierVersionResponse>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::ValidateClassifierVersionRequest { name } = request.into_inner();
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            let name = version_name_of(&name, "name")?;
+            let (meta, version) = self.resolve(store, &name, None).await?;
+            require_draft(&version)?;
+            let (problems, content) = check_draft(self, store, &meta, &version).await?;
+            Ok(pb::ValidateClassifierVersionResponse {
+                valid: problems.is_empty(),
+                problems: problems.iter().map(problem_to_proto).collect(),
+                item_count: content.len() as i64,
+            })
+        }
+        .await;
+        Call::read(result).map(Response::new)
+    }
+
+    pub(super) async fn do_publish_version(
+        &self,
+        request: Request<pb::PublishClassifierVersionRequest>,
+    ) -> Result<Response<pb::ClassifierVersion>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::PublishClassifierVersionRequest { name, etag } = request.into_inner();
+        let result = async {
+            call.authorize(Action::WriteResources)?;
+            let vname = version_name_of(&name, "name")?;
+            let meta = self.meta(store, &vname.classifier, true).await?;
+            authorize_owner(&call, &meta.classifier.spec.owner)?;
+            if meta.classifier.delete_time.is_some() {
+                return Err(Error::Deleted {
+                    resource: meta.classifier.id.name(),
+                });
+            }
+            let (meta, version) = self.resolve(store, &vname, None).await?;
+            let state = meta.timeline.state(&version, now());
+            if let Err(e) = state.publish() {
+                return Err(e.into_error(version.name()));
+            }
+            expected_revision(
+                &etag,
+                &version_etag(&version),
+                version.revision,
+                &version.name(),
+            )?;
+            let (problems, content) = check_draft(self, store, &meta, &version).await?;
+            let listed = fitting(
+                problems.iter().map(|p| (p.field.len(), p.message.len())),
+                LISTED_PROBLEM_BYTES,
+            );
+            problems_to_error(&problems, listed)?;
+            let mut hasher = ContentHasher::new();
+            for i in 0..content.len() {
+                hasher.add_encoded(content.encoded(i))?;
+            }
+            let t = now();
+            let published = store
+                .classifiers()
+                .publish(
+                    &call.ctx,
+                    &version.classifier,
+                    &version.id,
+                    version.revision,
+                    hasher.finish(),
+                    version.effective_time.unwrap_or(t),
+                    t,
+                )
+                .await?;
+            self.shared
+                .versions
+                .rekey(&version, published.revision, content);
+            self.changed(&version.classifier);
+            let meta = self.meta(store, &version.classifier, true).await?;
+            Ok(version_message(&meta, &published))
+        }
+        .await;
+        call.finish(store, &name, result).await.map(Response::new)
+    }
+
+    pub(super) async fn do_retire_version(
+        &self,
+        request: Request<pb::RetireClassifierVersionRequest>,
+    ) -> Result<Response<pb::ClassifierVersion>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::RetireClassifierVersionRequest { name, etag } = request.into_inner();
+        let result = async {
+            call.authorize(Action::WriteResources)?;
+            let vname = version_name_of(&name, "name")?;
+            if vname.version == VersionRef::Latest {
+                return Err(Error::invalid(
+                    "name",
+                    "name the version to retire by its id, not `latest`",
+                ));
+            }
+            let meta = self.meta(store, &vname.classifier, true).await?;
+            authorize_owner(&call, &meta.classifier.spec.owner)?;
+            let (meta, version) = self.resolve(store, &vname, None).await?;
+            let state = meta.timeline.state(&version, now());
+            if let Err(e) = state.retire() {
+                return Err(e.into_error(version.name()));
+            }
+            let expected = expected_revision(
+                &etag,
+                &version_etag(&version),
+                version.revision,
+                &version.name(),
+            )?;
+            let retired = store
+                .classifiers()
+                .retire(&call.ctx, &version.classifier, &version.id, expected)
+                .await?;
+            self.changed(&version.classifier);
+            let meta = self.meta(store, &version.classifier, true).await?;
+            Ok(version_message(&meta, &retired))
+        }
+        .await;
+        call.finish(store, &name, result).await.map(Response::new)
+    }
+
+    pub(super) async fn do_batch_upsert_items(
+        &self,
+        request: Request<pb::BatchUpsertItemsRequest>,
+    ) -> Result<Response<pb::BatchUpsertItemsResponse>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::BatchUpsertItemsRequest {
+            parent,
+            items,
+            etag,
+        } = request.into_inner();
+        let result = async {
+            let (meta, draft, expected) = self
+                .writable_draft(store, &call, &parent, "parent", &etag)
+                .await?;
+            let mut v = Violations::new();
+            if items.is_empty() || items.len() > MAX_BATCH {
+                v.add("items", format!("must hold 1 to {MAX_BATCH} items"));
+            }
+            let mut seen = HashSet::new();
+            let mut valid = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                let prefix = format!("items[{i}]");
+                if let Some(item) = item_draft(item).validate_into(&prefix, &mut v) {
+                    if !seen.insert(item.code.clone()) {
+                        v.add(
+                            format!("{prefix}.code"),
+                            format!("{} occurs twice in this request", item.code),
+                        );
+                    }
+                    valid.push(item);
+                }
+            }
+            v.into_result()?;
+            let updated = store
+                .classifiers()
+                .upsert_items(&call.ctx, &draft.classifier, &draft.id, expected, &valid)
+                .await?;
+            self.changed(&draft.classifier);
+            let name = updated.name();
+            Ok(pb::BatchUpsertItemsResponse {
+                items: valid.iter().map(|i| item_to_proto(i, &name, 0)).collect(),
+                version: Some(version_message(&meta, &updated)),
+            })
+        }
+        .await;
+        call.finish(store, &parent, result).await.map(Response::new)
+    }
+
+    pub(super) async fn do_batch_delete_items(
+        &self,
+        request: Request<pb::BatchDeleteItemsRequest>,
+    ) -> Result<Response<pb::BatchDeleteItemsResponse>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::BatchDeleteItemsRequest {
+            parent,
+            codes,
+            allow_missing,
+            etag,
+        } = request.into_inner();
+        let result = async {
+            let (meta, draft, expected) = self
+                .writable_draft(store, &call, &parent, "parent", &etag)
+                .await?;
+            let mut v = Violations::new();
+            if codes.is_empty() || codes.len() > MAX_BATCH {
+                v.add("codes", format!("must hold 1 to {MAX_BATCH} codes"));
+            }
+            let parsed: Vec<Code> = codes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| v.check(Code::parse(c, &format!("codes[{i}]"))))
+                .collect();
+            v.into_result()?;
+            let (deleted, updated) = store
+                .classifiers()
+                .delete_items(
+                    &call.ctx,
+                    &draft.classifier,
+                    &draft.id,
+                    expected,
+                    &parsed,
+                    allow_missing,
+                )
+                .await?;
+            self.changed(&draft.classifier);
+            Ok(pb::BatchDeleteItemsResponse {
+                deleted_count: deleted as i64,
+                version: Some(version_message(&meta, &updated)),
+            })
+        }
+        .await;
+        call.finish(store, &parent, result).await.map(Response::new)
+    }
+}
