@@ -3563,3 +3563,65 @@ async fn published_hash(admin: &mut Client, classifier: &str, items: Vec<Item>) 
         .await
         .content_hash
 }
+
+#[tokio::test]
+async fn published_items_are_answered_from_memory_once_loaded() {
+    let (app, mut admin) = setup().await;
+    create_classifier(&mut admin, "regions", spec())
+        .await
+        .unwrap();
+    let v1 = published(
+        &mut admin,
+        "regions",
+        "v1",
+        None,
+        vec![
+            top("01", "One"),
+            top("02", "Two"),
+            item("0101", "01", "One-one", "Один-один"),
+        ],
+    )
+    .await;
+    // The first read loads the version.
+    let first = get_item(&mut admin, &format!("{}/items/01", v1.name), "")
+        .await
+        .unwrap();
+    assert_eq!(first.code, "01");
+    // With the items' table gone, every lookup of the loaded version still answers.
+    app.execute_sql("ALTER TABLE classifier_items RENAME TO classifier_items_away")
+        .await
+        .unwrap();
+    let item = get_item(&mut admin, &format!("{}/items/0101", v1.name), "")
+        .await
+        .unwrap();
+    assert_eq!((item.parent.as_str(), item.level), ("01", 2));
+    let err = get_item(&mut admin, &format!("{}/items/03", v1.name), "")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    let listed = admin
+        .list_items(ListItemsRequest {
+            parent: v1.name.clone(),
+            filter: "parent = \"01\"".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.items.len(), 1);
+    // A draft is read from the database, which now fails.
+    create_draft(&mut admin, "regions", "v2", None)
+        .await
+        .unwrap();
+    let err = get_item(
+        &mut admin,
+        "classifiers/regions/versions/draft/items/01",
+        "",
+    )
+    .await
+    .unwrap_err();
+    assert_ne!(err.code(), Code::Ok);
+    app.execute_sql("ALTER TABLE classifier_items_away RENAME TO classifier_items")
+        .await
+        .unwrap();
+}

@@ -692,6 +692,47 @@ mod tests {
         assert!(!v.name_matches(1, &q, false));
     }
 
+    fn key(id: &str) -> CacheKey {
+        (
+            ClassifierId::from_trusted("soato".into()),
+            VersionId::from_trusted(id.into()),
+            0,
+            1,
+        )
+    }
+
+    #[test]
+    fn the_least_recently_used_version_is_evicted_when_the_budget_is_full() {
+        let version = Arc::new(sample());
+        let size = version.heap_bytes();
+        let cache = VersionCache::new(size * 2 + size / 2);
+        cache.insert(key("a"), version.clone());
+        cache.insert(key("b"), version.clone());
+        assert!(
+            cache.lookup(&key("a")).is_some(),
+            "a is now the most recent"
+        );
+        cache.insert(key("c"), version.clone());
+        assert!(
+            cache.lookup(&key("b")).is_none(),
+            "b was the least recently used"
+        );
+        assert!(cache.lookup(&key("a")).is_some());
+        assert!(cache.lookup(&key("c")).is_some());
+        let stats = cache.stats();
+        assert_eq!(stats.versions, 2);
+        assert!(stats.bytes <= stats.budget);
+    }
+
+    #[test]
+    fn a_version_larger_than_the_budget_is_served_but_not_kept() {
+        let version = Arc::new(sample());
+        let cache = VersionCache::new(version.heap_bytes() - 1);
+        cache.insert(key("a"), version);
+        assert!(cache.lookup(&key("a")).is_none());
+        assert_eq!(cache.stats().versions, 0);
+    }
+
     #[test]
     fn memory_stays_close_to_the_encoded_size() {
         let items: Vec<Vec<u8>> = (0..10_000)
