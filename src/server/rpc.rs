@@ -2,7 +2,8 @@
 //! status for oversize requests.
 //!
 //! - **Span**: `rpc` with `method`, `peer`, and, when the call ends, `code` (gRPC status code)
-//!   and `latency_ms`. The code is read from the response headers, where tonic puts the status
+//!   and `latency_ms`, logged at info level (debug for health, reflection and the successful
+//!   lookups of [`QUIET_METHODS`]; error for internal faults). The code is read from the response headers, where tonic puts the status
 //!   of every failed unary call; a response without one is a success.
 //! - **Deadline**: the call is cancelled after the server's request timeout or the client's
 //!   `grpc-timeout`, whichever is shorter, and answered DEADLINE_EXCEEDED (REQUEST_TIMEOUT).
@@ -64,6 +65,18 @@ pub struct RpcService<S> {
     timeout: Duration,
     max_message_bytes: usize,
 }
+
+/// Lookups agencies make on every request of their own: a success is logged at debug level
+/// (failures still at info or error), so that the log of a busy register is not one line per
+/// lookup.
+pub const QUIET_METHODS: [&str; 6] = [
+    "/reestr.v1.ClassifierService/GetItem",
+    "/reestr.v1.ClassifierService/BatchGetItems",
+    "/reestr.v1.ClassifierService/ListItems",
+    "/reestr.v1.ClassifierService/GetItemAncestors",
+    "/reestr.v1.ClassifierService/ValidateCode",
+    "/reestr.v1.ClassifierService/TranslateCode",
+];
 
 /// Methods the server's request timeout does not apply to: a whole version streamed in, or
 /// checked and hashed, takes as long as the version is large.
@@ -139,7 +152,8 @@ where
                 let span = tracing::Span::current();
                 span.record("code", format!("{code:?}"));
                 span.record("latency_ms", latency_ms);
-                let routine = method.starts_with("/grpc.");
+                let routine = method.starts_with("/grpc.")
+                    || (code == Code::Ok && QUIET_METHODS.contains(&method.as_str()));
                 match code {
                     Code::Internal | Code::Unknown | Code::DataLoss => {
                         tracing::error!("rpc failed")

@@ -358,15 +358,16 @@ fn levels(parents: &[u32]) -> Vec<u8> {
 #[derive(Debug)]
 pub struct VersionCache {
     budget: usize,
-    entries: RwLock<HashMap<CacheKey, Arc<Entry>>>,
+    /// Entries by [`slot`]; each holds its full key, checked on lookup.
+    entries: RwLock<HashMap<u64, Arc<Entry>>>,
     clock: AtomicU64,
     /// One load at a time, so that concurrent first reads load a version once.
     loading: tokio::sync::Mutex<()>,
 }
 
-/// (classifier, version, creation time, revision): the revision makes every state of a draft
-/// its own key, and the creation time tells a draft from an earlier, discarded draft of the
-/// same id.
+/// A version's identity in the cache: (classifier, version, creation time, revision). The
+/// revision makes every state of a draft its own entry, and the creation time tells a draft from
+/// an earlier, discarded draft of the same id.
 type CacheKey = (ClassifierId, VersionId, i64, i64);
 
 fn key_of(version: &Version, revision: i64) -> CacheKey {
@@ -378,8 +379,29 @@ fn key_of(version: &Version, revision: i64) -> CacheKey {
     )
 }
 
+/// The hash entries are filed under, computed without copying the identity (the hot path looks
+/// versions up on every call).
+fn slot(classifier: &str, version: &str, create_time: i64, revision: i64) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (classifier, version, create_time, revision).hash(&mut h);
+    h.finish()
+}
+
+fn slot_of(key: &CacheKey) -> u64 {
+    slot(key.0.as_str(), key.1.as_str(), key.2, key.3)
+}
+
+fn same(key: &CacheKey, version: &Version, revision: i64) -> bool {
+    key.0 == version.classifier
+        && key.1 == version.id
+        && key.2 == version.create_time.micros()
+        && key.3 == revision
+}
+
 #[derive(Debug)]
 struct Entry {
+    key: CacheKey,
     version: Arc<LoadedVersion>,
     bytes: usize,
     last_used: AtomicU64,
@@ -412,25 +434,33 @@ impl VersionCache {
         self.clock.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn lookup(&self, key: &CacheKey) -> Option<Arc<LoadedVersion>> {
+    fn lookup(&self, version: &Version, revision: i64) -> Option<Arc<LoadedVersion>> {
+        let slot = slot(
+            version.classifier.as_str(),
+            version.id.as_str(),
+            version.create_time.micros(),
+            revision,
+        );
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        let entry = entries.get(key)?;
+        let entry = entries.get(&slot)?;
+        if !same(&entry.key, version, revision) {
+            return None;
+        }
         entry.last_used.store(self.tick(), Ordering::Relaxed);
         Some(entry.version.clone())
     }
 
     /// The items of `version` (at its current revision), loaded from the store on first use.
     pub async fn get(&self, store: &Store, version: &Version) -> Result<Arc<LoadedVersion>, Error> {
-        let key = key_of(version, version.revision);
-        if let Some(v) = self.lookup(&key) {
+        if let Some(v) = self.lookup(version, version.revision) {
             return Ok(v);
         }
         let _loading = self.loading.lock().await;
-        if let Some(v) = self.lookup(&key) {
+        if let Some(v) = self.lookup(version, version.revision) {
             return Ok(v);
         }
         let loaded = Arc::new(load(store, &version.classifier, &version.id).await?);
-        self.insert(key, loaded.clone());
+        self.insert(key_of(version, version.revision), loaded.clone());
         Ok(loaded)
     }
 
@@ -445,21 +475,22 @@ impl VersionCache {
             let Some(oldest) = entries
                 .iter()
                 .min_by_key(|(_, e)| e.last_used.load(Ordering::Relaxed))
-                .map(|(k, _)| k.clone())
+                .map(|(slot, _)| *slot)
             else {
                 break;
             };
             if let Some(e) = entries.remove(&oldest) {
                 total -= e.bytes;
                 tracing::debug!(
-                    classifier = %oldest.0, version = %oldest.1, bytes = e.bytes,
+                    classifier = %e.key.0, version = %e.key.1, bytes = e.bytes,
                     "evicted a classifier version from memory"
                 );
             }
         }
         entries.insert(
-            key,
+            slot_of(&key),
             Arc::new(Entry {
+                key,
                 version,
                 bytes,
                 last_used: AtomicU64::new(self.tick()),
@@ -473,7 +504,7 @@ impl VersionCache {
         self.entries
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&key_of(version, version.revision));
+            .remove(&slot_of(&key_of(version, version.revision)));
         self.insert(key_of(version, revision), content);
     }
 
@@ -526,27 +557,27 @@ pub async fn load(
 pub struct ClassifierMeta {
     /// The classifier.
     pub classifier: Classifier,
-    /// All its versions.
-    pub versions: Vec<Version>,
+    /// All its versions (shared, so that resolving one copies nothing).
+    pub versions: Vec<Arc<Version>>,
     /// Its published versions by effective time.
     pub timeline: Timeline,
 }
 
 impl ClassifierMeta {
     /// The version `id`.
-    pub fn version(&self, id: &VersionId) -> Option<&Version> {
+    pub fn version(&self, id: &VersionId) -> Option<&Arc<Version>> {
         self.versions.iter().find(|v| v.id == *id)
     }
 
     /// The open draft.
-    pub fn draft(&self) -> Option<&Version> {
+    pub fn draft(&self) -> Option<&Arc<Version>> {
         self.versions
             .iter()
             .find(|v| v.state == VersionState::Draft)
     }
 
     /// The version in effect at `at`.
-    pub fn in_effect(&self, at: reestr_domain::time::Timestamp) -> Option<&Version> {
+    pub fn in_effect(&self, at: reestr_domain::time::Timestamp) -> Option<&Arc<Version>> {
         self.timeline.in_effect(at).and_then(|id| self.version(id))
     }
 }
@@ -584,8 +615,9 @@ impl MetaCache {
         let read_at = Instant::now();
         let repo = store.classifiers();
         let classifier = repo.get(id).await?;
-        let versions = repo.versions(id).await?;
-        let timeline = Timeline::new(&versions);
+        let versions: Vec<Arc<Version>> =
+            repo.versions(id).await?.into_iter().map(Arc::new).collect();
+        let timeline = Timeline::new(versions.iter().map(|v| &**v));
         let meta = Arc::new(ClassifierMeta {
             classifier,
             versions,
@@ -701,6 +733,17 @@ mod tests {
         )
     }
 
+    impl VersionCache {
+        fn lookup_key(&self, key: &CacheKey) -> Option<Arc<LoadedVersion>> {
+            let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+            let entry = entries.get(&slot_of(key))?;
+            (entry.key == *key).then(|| {
+                entry.last_used.store(self.tick(), Ordering::Relaxed);
+                entry.version.clone()
+            })
+        }
+    }
+
     #[test]
     fn the_least_recently_used_version_is_evicted_when_the_budget_is_full() {
         let version = Arc::new(sample());
@@ -709,16 +752,16 @@ mod tests {
         cache.insert(key("a"), version.clone());
         cache.insert(key("b"), version.clone());
         assert!(
-            cache.lookup(&key("a")).is_some(),
+            cache.lookup_key(&key("a")).is_some(),
             "a is now the most recent"
         );
         cache.insert(key("c"), version.clone());
         assert!(
-            cache.lookup(&key("b")).is_none(),
+            cache.lookup_key(&key("b")).is_none(),
             "b was the least recently used"
         );
-        assert!(cache.lookup(&key("a")).is_some());
-        assert!(cache.lookup(&key("c")).is_some());
+        assert!(cache.lookup_key(&key("a")).is_some());
+        assert!(cache.lookup_key(&key("c")).is_some());
         let stats = cache.stats();
         assert_eq!(stats.versions, 2);
         assert!(stats.bytes <= stats.budget);
@@ -729,7 +772,7 @@ mod tests {
         let version = Arc::new(sample());
         let cache = VersionCache::new(version.heap_bytes() - 1);
         cache.insert(key("a"), version);
-        assert!(cache.lookup(&key("a")).is_none());
+        assert!(cache.lookup_key(&key("a")).is_none());
         assert_eq!(cache.stats().versions, 0);
     }
 

@@ -5,7 +5,7 @@
 //! compile until it is handled here.
 
 use reestr_domain::classifier::{
-    AttributeDefDraft, AttributeType, AttributeValueDraft, Classifier, ClassifierDraft, Item,
+    AttributeDefDraft, AttributeType, AttributeValueDraft, Classifier, ClassifierDraft, Code, Item,
     ItemDraft, ItemStatus, LegalActDraft, LegalActKind, Problem, Timeline, Version, VersionState,
     item::AttributeValueDraft as Value, version::version_name,
 };
@@ -283,37 +283,58 @@ fn attribute_value_draft(v: pb::AttributeValue) -> AttributeValueDraft {
 
 /// The message of an item of the version `version_name`, at `level` (0 when unknown).
 pub fn item_to_proto(item: &Item, version_name: &str, level: u32) -> pb::Item {
+    item_into_proto(item.clone(), version_name, level)
+}
+
+/// Like [`item_to_proto`], taking the item (the hot path decodes an item only to send it).
+pub fn item_into_proto(item: Item, version_name: &str, level: u32) -> pb::Item {
     use pb::attribute_value::Value as V;
-    let d = item.to_draft();
+    use reestr_domain::classifier::AttributeValue as A;
+    let Item {
+        code,
+        parent,
+        names,
+        description,
+        attributes,
+        valid_from,
+        valid_to,
+        status,
+        successors,
+    } = item;
+    let mut name = String::with_capacity(version_name.len() + 7 + code.as_str().len());
+    name.push_str(version_name);
+    name.push_str("/items/");
+    name.push_str(code.as_str());
     pb::Item {
-        name: format!("{version_name}/items/{}", item.code.as_str()),
-        code: d.code,
-        parent: d.parent,
-        names: d.names,
-        description: d.description,
-        attributes: d
-            .attributes
+        name,
+        code: code.into_string(),
+        parent: parent.map(Code::into_string).unwrap_or_default(),
+        names: names
+            .into_iter()
+            .map(|(l, n)| (l.tag().to_string(), n))
+            .collect(),
+        description: description.unwrap_or_default(),
+        attributes: attributes
             .into_iter()
             .map(|(k, v)| {
                 let value = match v {
-                    Value::Unset => None,
-                    Value::String(s) => Some(V::StringValue(s)),
-                    Value::Integer(n) => Some(V::IntegerValue(n)),
-                    Value::Decimal(s) => Some(V::DecimalValue(s)),
-                    Value::Boolean(b) => Some(V::BooleanValue(b)),
-                    Value::Date(s) => Some(V::DateValue(s)),
-                    Value::CodeRef(s) => Some(V::CodeRefValue(s)),
+                    A::String(s) => V::StringValue(s),
+                    A::Integer(n) => V::IntegerValue(n),
+                    A::Decimal(d) => V::DecimalValue(d.as_str().to_string()),
+                    A::Boolean(b) => V::BooleanValue(b),
+                    A::Date(d) => V::DateValue(d.to_string()),
+                    A::CodeRef(c) => V::CodeRefValue(c.into_string()),
                 };
-                (k, pb::AttributeValue { value })
+                (k, pb::AttributeValue { value: Some(value) })
             })
             .collect(),
-        valid_from: d.valid_from,
-        valid_to: d.valid_to,
-        status: match item.status {
+        valid_from: valid_from.map(|d| d.to_string()).unwrap_or_default(),
+        valid_to: valid_to.map(|d| d.to_string()).unwrap_or_default(),
+        status: match status {
             ItemStatus::Active => pb::ItemStatus::Active as i32,
             ItemStatus::Deprecated => pb::ItemStatus::Deprecated as i32,
         },
-        successors: d.successors,
+        successors: successors.into_iter().map(Code::into_string).collect(),
         level,
     }
 }

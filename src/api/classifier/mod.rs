@@ -94,10 +94,10 @@ impl ClassifierApi {
         store: &Store,
         name: &VersionName,
         as_of: Option<Date>,
-    ) -> Result<(Arc<ClassifierMeta>, Version), Error> {
+    ) -> Result<(Arc<ClassifierMeta>, Arc<Version>), Error> {
         let fresh = name.version == VersionRef::Draft;
         let mut meta = self.meta(store, &name.classifier, fresh).await?;
-        let found = |meta: &ClassifierMeta| -> Option<Version> {
+        let found = |meta: &ClassifierMeta| -> Option<Arc<Version>> {
             match &name.version {
                 VersionRef::Id(id) => meta.version(id).cloned(),
                 VersionRef::Draft => meta.draft().cloned(),
@@ -369,7 +369,7 @@ impl ClassifierService for ClassifierApi {
         self.do_export(request).await
     }
 
-    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    #[tracing::instrument(level = "debug", skip_all, fields(name = %request.get_ref().name))]
     async fn get_item(
         &self,
         request: Request<pb::GetItemRequest>,
@@ -377,7 +377,7 @@ impl ClassifierService for ClassifierApi {
         self.do_get_item(request).await
     }
 
-    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent, codes = request.get_ref().codes.len()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(parent = %request.get_ref().parent, codes = request.get_ref().codes.len()))]
     async fn batch_get_items(
         &self,
         request: Request<pb::BatchGetItemsRequest>,
@@ -385,7 +385,7 @@ impl ClassifierService for ClassifierApi {
         self.do_batch_get_items(request).await
     }
 
-    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    #[tracing::instrument(level = "debug", skip_all, fields(parent = %request.get_ref().parent))]
     async fn list_items(
         &self,
         request: Request<pb::ListItemsRequest>,
@@ -393,7 +393,7 @@ impl ClassifierService for ClassifierApi {
         self.do_list_items(request).await
     }
 
-    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    #[tracing::instrument(level = "debug", skip_all, fields(name = %request.get_ref().name))]
     async fn get_item_ancestors(
         &self,
         request: Request<pb::GetItemAncestorsRequest>,
@@ -401,7 +401,7 @@ impl ClassifierService for ClassifierApi {
         self.do_get_ancestors(request).await
     }
 
-    #[tracing::instrument(skip_all, fields(classifier = %request.get_ref().classifier))]
+    #[tracing::instrument(level = "debug", skip_all, fields(classifier = %request.get_ref().classifier))]
     async fn validate_code(
         &self,
         request: Request<pb::ValidateCodeRequest>,
@@ -409,7 +409,7 @@ impl ClassifierService for ClassifierApi {
         self.do_validate_code(request).await
     }
 
-    #[tracing::instrument(skip_all, fields(source = %request.get_ref().source_version))]
+    #[tracing::instrument(level = "debug", skip_all, fields(source = %request.get_ref().source_version))]
     async fn translate_code(
         &self,
         request: Request<pb::TranslateCodeRequest>,

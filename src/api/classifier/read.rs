@@ -20,7 +20,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::cache::LoadedVersion;
-use super::convert::item_to_proto;
+use super::convert::{item_into_proto, item_to_proto};
 use super::write::MAX_BATCH;
 use super::{ClassifierApi, invalid, parse_as_of, today};
 use crate::api::call::Call;
@@ -36,7 +36,7 @@ const MAX_SEARCH_CHARS: usize = 200;
 
 /// Item `i` of `content` as a message of version `name`.
 fn message(content: &LoadedVersion, i: usize, name: &str) -> Result<pb::Item, Error> {
-    Ok(item_to_proto(&content.item(i)?, name, content.level(i)))
+    Ok(item_into_proto(content.item(i)?, name, content.level(i)))
 }
 
 fn item_not_found(version: &Version, code: &str) -> Error {
@@ -52,7 +52,7 @@ impl ClassifierApi {
         store: &Store,
         name: &VersionName,
         as_of: Option<Date>,
-    ) -> Result<(Version, Arc<LoadedVersion>), Error> {
+    ) -> Result<(Arc<Version>, Arc<LoadedVersion>), Error> {
         let (_, version) = self.resolve(store, name, as_of).await?;
         let content = self.content(store, &version).await?;
         Ok((version, content))

@@ -35,8 +35,8 @@ pub(super) fn classifier_message(meta: &ClassifierMeta) -> pb::Classifier {
     classifier_to_proto(
         &meta.classifier,
         &ClassifierView {
-            latest: meta.in_effect(now()),
-            draft: meta.draft(),
+            latest: meta.in_effect(now()).map(|v| &**v),
+            draft: meta.draft().map(|v| &**v),
         },
     )
 }
@@ -161,12 +161,12 @@ fn comparable(key: &[KeyValue]) -> Option<(i64, i64, i64, &str)> {
 
 /// One page of `versions` in ListClassifierVersions order, after the key `after`.
 fn versions_page(
-    versions: &[Version],
+    versions: &[std::sync::Arc<Version>],
     after: Option<Vec<KeyValue>>,
     size: usize,
 ) -> Result<Vec<&Version>, Error> {
     let mut sorted: Vec<(Vec<KeyValue>, &Version)> =
-        versions.iter().map(|v| (version_key(v), v)).collect();
+        versions.iter().map(|v| (version_key(v), &**v)).collect();
     sorted.sort_by(|(a, _), (b, _)| comparable(b).cmp(&comparable(a)));
     let last = match &after {
         None => None,
@@ -502,7 +502,7 @@ impl ClassifierApi {
                         },
                         other => other,
                     })?;
-                    Some(sv.id)
+                    Some(sv.id.clone())
                 }
             };
             let idempotency = idempotency_of(&call, request_id, hash);
@@ -602,7 +602,14 @@ impl ClassifierApi {
         name: &str,
         field: &str,
         etag: &str,
-    ) -> Result<(std::sync::Arc<ClassifierMeta>, Version, Option<i64>), Error> {
+    ) -> Result<
+        (
+            std::sync::Arc<ClassifierMeta>,
+            std::sync::Arc<Version>,
+            Option<i64>,
+        ),
+        Error,
+    > {
         call.authorize(Action::WriteResources)?;
         let name = version_name_of(name, field)?;
         let meta = self.meta(store, &name.classifier, true).await?;
