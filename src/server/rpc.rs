@@ -66,9 +66,9 @@ pub struct RpcService<S> {
     max_message_bytes: usize,
 }
 
-/// Lookups agencies make on every request of their own: a success is logged at debug level
-/// (failures still at info or error), so that the log of a busy register is not one line per
-/// lookup.
+/// Lookups agencies make on every request of their own: a success, or a NOT_FOUND answer (an
+/// unknown code is an ordinary answer to a lookup), is logged at debug level (other failures
+/// still at info or error), so that the log of a busy register is not one line per lookup.
 pub const QUIET_METHODS: [&str; 6] = [
     "/reestr.v1.ClassifierService/GetItem",
     "/reestr.v1.ClassifierService/BatchGetItems",
@@ -153,7 +153,8 @@ where
                 span.record("code", format!("{code:?}"));
                 span.record("latency_ms", latency_ms);
                 let routine = method.starts_with("/grpc.")
-                    || (code == Code::Ok && QUIET_METHODS.contains(&method.as_str()));
+                    || (matches!(code, Code::Ok | Code::NotFound)
+                        && QUIET_METHODS.contains(&method.as_str()));
                 match code {
                     Code::Internal | Code::Unknown | Code::DataLoss => {
                         tracing::error!("rpc failed")

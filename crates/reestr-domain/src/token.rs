@@ -196,10 +196,15 @@ pub fn secret_text(bytes: &[u8; 32]) -> String {
 
 /// The stored form of a secret: hex SHA-256 of its text.
 pub fn secret_hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    // Computed on every authenticated call: hex by table, one allocation.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(secret.as_bytes());
+    let mut out = String::with_capacity(digest.len() * 2);
+    for b in digest {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// The secret of an `authorization` header value `Bearer <secret>` (scheme case-insensitive).
@@ -295,6 +300,11 @@ mod tests {
         assert!(s.starts_with("rst_"));
         assert_eq!(s.len(), 4 + 43);
         assert_eq!(secret_hash(&s).len(), 64);
+        // Lowercase hex of SHA-256, as stored: the FIPS 180-2 example.
+        assert_eq!(
+            secret_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_ne!(secret_hash(&s), secret_hash("rst_other"));
     }
 
