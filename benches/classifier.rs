@@ -1,0 +1,1860 @@
+//! Benchmark of the register of reference classifiers (see BENCHMARKS.md).
+//!
+//! Runs the release server as a child process (`reestr serve`, the binary Cargo builds for the
+//! benchmark) on fresh data directories, and measures, in one run:
+//! 1. lookups: GetItem of a known and of an unknown code on a warm 100,000-item published
+//!    version against `grpc.health.v1.Health/Check` of the same server, under identical h2load
+//!    load (requests per second, p50 and p99 from h2load's per-request log);
+//! 2. import: ImportItems of a generated hierarchical classifier (`REESTR_BENCH_ITEMS`, default
+//!    1,000,000 items; 3 levels, names in uz-Latn, ru and en), its CSV generated on the fly and
+//!    streamed through `reestr::client::import_csv`, on SQLite and on PostgreSQL, against the
+//!    plain engines on the same schema: one prepared `INSERT` executed per row in one
+//!    transaction (SQLite; run in a child process pinned to one CPU, see `run`) and
+//!    `COPY classifier_items FROM STDIN` (PostgreSQL); publication
+//!    (validation and hash) timed separately; the server's peak RSS during the import (for the
+//!    small and the large classifier) and during publication;
+//! 3. memory: `LoadedVersion::heap_bytes() / encoded_bytes()` of the large version, and the
+//!    server's RSS growth when it first loads the version after a restart.
+//!
+//! Beside the goals it reports what explains them: the server's CPU time per call and per
+//! imported row (and PostgreSQL's backends', read from `/proc`), GetItem against Check once
+//! more with `RUST_LOG=warn` (no log line per call), the PostgreSQL part again with
+//! `sslmode=disable`, and the memory of the large version decoded into a `Vec<Item>`.
+//! Everything ends in one table; compare figures within a run, not across runs.
+//!
+//! Needs `h2load` (apt `nghttp2-client`) for part 1 and optionally `grpcurl` to cross-check one
+//! lookup; `benches/classifier-h2load.sh` installs both and runs this benchmark.
+//!
+//! Options (environment):
+//! - `REESTR_BENCH_ITEMS` (1000000): items of the large classifier (e.g. 100000 for a quick
+//!   check);
+//! - `REESTR_BENCH_SMALL_ITEMS` (100000): items of the classifier the lookups run on;
+//! - `REESTR_BENCH_H2LOAD` (`-n 200000 -c 4 -m 32 -t 1`): h2load's load options;
+//! - `REESTR_BENCH_ROUNDS` (2): h2load rounds (Check, GetItem, GetItem unknown in turn);
+//! - `REESTR_BENCH_PG` (`postgres://postgres@127.0.0.1:5432/postgres`): a server-level URL where
+//!   the benchmark creates and drops its databases; `off` skips PostgreSQL;
+//! - `REESTR_BENCH_PG_PLAIN` (1): also run the PostgreSQL part with `sslmode=disable`;
+//! - `REESTR_BENCH_PIN_CPU` (0): the CPU the SQLite INSERT loop is pinned to;
+//! - `REESTR_BENCH_UNPINNED` (1): also run that loop unpinned (slow and erratic on a VM);
+//! - `REESTR_BENCH_REQUEST_TIMEOUT` (`15m`): the server's `--request-timeout` (its default of
+//!   30 s can be shorter than a large import).
+//!
+//! Run: `cargo bench --bench classifier`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use reestr::api::classifier::cache;
+use reestr::client::{Target, describe};
+use reestr::proto::v1 as pb;
+use reestr_domain::classifier::{
+    ClassifierDraft, ClassifierId, Code, ContentHasher, Item, VersionId, decode_item, encode_item,
+};
+use reestr_domain::input::Choice;
+use reestr_domain::organization::{OrganizationDraft, OrganizationId, OrganizationKind};
+use reestr_domain::text::Language;
+use reestr_store::{AuditContext, ConnectionSettings, Database, Store};
+use sea_orm::ConnectionTrait as _;
+use sea_orm::sqlx::{self, Connection as _};
+use tokio::io::{AsyncRead, ReadBuf};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+/// Codes: region `RR`, district `RRDD`, locality `RRDDLLL`.
+const CODE_PATTERN: &str = "[0-9]{2}([0-9]{2}([0-9]{3})?)?";
+const ORGANIZATION: &str = "bench-owner";
+const VERSION: &str = "2026-1";
+/// Bytes of CSV generated at a time (the client sends 64 KiB per message).
+const CSV_CHUNK: usize = 64 * 1024;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    if let Ok(items) = std::env::var(DECODE_CHILD) {
+        decode_child(items.parse().expect("items"));
+        return;
+    }
+    if let Ok(job) = std::env::var(INSERT_CHILD) {
+        let (items, path) = job.split_once(':').expect("items:path");
+        insert_child(items.parse().expect("items"), Path::new(path));
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+// ------------------------------------------------------------------ the generated classifier
+
+/// How many items each level has: up to 100 regions, up to 100 districts per region, the rest
+/// localities spread evenly over the districts (99 per district for 1,000,000 items).
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    regions: u32,
+    districts: u32,
+    localities: u32,
+}
+
+impl Shape {
+    fn of(n: usize) -> Shape {
+        let n = u32::try_from(n).expect("item count");
+        assert!(n > 0, "at least one item");
+        let regions = n.min(100);
+        let districts = (n - regions).min(regions * 100);
+        let localities = n - regions - districts;
+        assert!(
+            localities <= districts * 1000,
+            "at most 10,010,100 items (3-digit localities)"
+        );
+        Shape {
+            regions,
+            districts,
+            localities,
+        }
+    }
+
+    fn districts_of(&self, region: u32) -> u32 {
+        self.districts / self.regions + u32::from(region < self.districts % self.regions)
+    }
+
+    fn localities_of(&self, district: u32) -> u32 {
+        self.localities / self.districts + u32::from(district < self.localities % self.districts)
+    }
+
+    fn total(&self) -> usize {
+        (self.regions + self.districts + self.localities) as usize
+    }
+}
+
+/// One generated item: code, parent, and names in uz-Latn, ru and en.
+struct Row {
+    code: String,
+    parent: Option<String>,
+    names: [String; 3],
+}
+
+#[derive(Clone, Copy)]
+enum Stage {
+    Region,
+    District,
+    Locality,
+}
+
+/// The items of a [`Shape`], depth first, which is ascending byte order of code.
+struct Rows {
+    shape: Shape,
+    stage: Stage,
+    region: u32,
+    /// District within the region, and its index among all districts.
+    district: u32,
+    global_district: u32,
+    locality: u32,
+}
+
+impl Rows {
+    fn new(shape: Shape) -> Rows {
+        Rows {
+            shape,
+            stage: Stage::Region,
+            region: 0,
+            district: 0,
+            global_district: 0,
+            locality: 0,
+        }
+    }
+}
+
+impl Iterator for Rows {
+    type Item = Row;
+
+    fn next(&mut self) -> Option<Row> {
+        loop {
+            match self.stage {
+                Stage::Region => {
+                    if self.region == self.shape.regions {
+                        return None;
+                    }
+                    let code = format!("{:02}", self.region);
+                    self.stage = Stage::District;
+                    self.district = 0;
+                    return Some(Row {
+                        names: [
+                            format!("{code}-viloyat"),
+                            format!("Область {code}"),
+                            format!("Region {code}"),
+                        ],
+                        code,
+                        parent: None,
+                    });
+                }
+                Stage::District => {
+                    if self.district == self.shape.districts_of(self.region) {
+                        self.region += 1;
+                        self.stage = Stage::Region;
+                        continue;
+                    }
+                    let parent = format!("{:02}", self.region);
+                    let code = format!("{parent}{:02}", self.district);
+                    self.stage = Stage::Locality;
+                    self.locality = 0;
+                    return Some(Row {
+                        names: [
+                            format!("{code} tumani"),
+                            format!("Район {code}"),
+                            format!("District {code}"),
+                        ],
+                        code,
+                        parent: Some(parent),
+                    });
+                }
+                Stage::Locality => {
+                    if self.locality == self.shape.localities_of(self.global_district) {
+                        self.global_district += 1;
+                        self.district += 1;
+                        self.stage = Stage::District;
+                        continue;
+                    }
+                    let parent = format!("{:02}{:02}", self.region, self.district);
+                    let code = format!("{parent}{:03}", self.locality);
+                    self.locality += 1;
+                    return Some(Row {
+                        names: [
+                            format!("{code} aholi punkti"),
+                            format!("Населённый пункт {code}"),
+                            format!("Settlement {code}"),
+                        ],
+                        code,
+                        parent: Some(parent),
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Row {
+    fn item(&self) -> Item {
+        let mut item = Item::new(Code::from_trusted(self.code.clone()));
+        item.parent = self.parent.clone().map(Code::from_trusted);
+        item.names = BTreeMap::from([
+            (Language::UzLatn, self.names[0].clone()),
+            (Language::Ru, self.names[1].clone()),
+            (Language::En, self.names[2].clone()),
+        ]);
+        item
+    }
+
+    fn csv(&self, out: &mut Vec<u8>) {
+        let _ = std::io::Write::write_fmt(
+            out,
+            format_args!(
+                "{},{},{},{},{}\n",
+                self.code,
+                self.parent.as_deref().unwrap_or(""),
+                self.names[0],
+                self.names[1],
+                self.names[2]
+            ),
+        );
+    }
+}
+
+/// The CSV text of the generated classifier, produced as it is read: never held whole.
+struct CsvSource {
+    rows: Rows,
+    pending: Vec<u8>,
+    at: usize,
+    produced: Arc<AtomicU64>,
+}
+
+impl CsvSource {
+    fn new(shape: Shape, produced: Arc<AtomicU64>) -> CsvSource {
+        let mut pending = Vec::with_capacity(CSV_CHUNK + 256);
+        pending.extend_from_slice(b"code,parent,name:uz-Latn,name:ru,name:en\n");
+        CsvSource {
+            rows: Rows::new(shape),
+            pending,
+            at: 0,
+            produced,
+        }
+    }
+}
+
+impl AsyncRead for CsvSource {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        while buf.remaining() > 0 {
+            if this.at == this.pending.len() {
+                this.pending.clear();
+                this.at = 0;
+                while this.pending.len() < CSV_CHUNK {
+                    match this.rows.next() {
+                        Some(row) => row.csv(&mut this.pending),
+                        None => break,
+                    }
+                }
+                if this.pending.is_empty() {
+                    break;
+                }
+                this.produced
+                    .fetch_add(this.pending.len() as u64, Ordering::Relaxed);
+            }
+            let n = buf.remaining().min(this.pending.len() - this.at);
+            buf.put_slice(&this.pending[this.at..this.at + n]);
+            this.at += n;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// One item pre-encoded for the engine baselines.
+struct Encoded {
+    code: String,
+    parent: Option<String>,
+    body: Vec<u8>,
+}
+
+// ------------------------------------------------------------------ the server process
+
+/// Resident memory of a process, in bytes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Mem {
+    rss: u64,
+    peak: u64,
+}
+
+/// A `reestr serve` child process, killed when dropped.
+struct Server {
+    child: tokio::process::Child,
+    pid: u32,
+    addr: String,
+    dir: PathBuf,
+    token: String,
+}
+
+impl Server {
+    /// Starts `reestr serve` on `dir` (SQLite there, or `database_url`), with the server's
+    /// default log filter unless `rust_log` is given.
+    async fn start(dir: &Path, database_url: Option<&str>, rust_log: Option<&str>) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .expect("server.log");
+        let timeout =
+            std::env::var("REESTR_BENCH_REQUEST_TIMEOUT").unwrap_or_else(|_| "15m".into());
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_reestr"));
+        command
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("--listen")
+            .arg(&addr)
+            .arg("--rate-limit-per-second")
+            .arg("0")
+            .arg("--request-timeout")
+            .arg(&timeout)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .kill_on_drop(true);
+        // Only the flags given here: none of the operator's REESTR_* settings.
+        for (key, _) in std::env::vars() {
+            if key.starts_with("REESTR_") && !key.starts_with("REESTR_BENCH") {
+                command.env_remove(key);
+            }
+        }
+        if let Some(url) = database_url {
+            command.arg("--database-url").arg(url);
+        }
+        if let Some(filter) = rust_log {
+            command.env("RUST_LOG", filter);
+        }
+        let mut child = command.spawn().expect("start reestr serve");
+        let pid = child.id().expect("pid");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                panic!(
+                    "the server exited ({status}); see {}",
+                    dir.join("server.log").display()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the server did not start"
+            );
+            if let Ok(ch) = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .expect("uri")
+                .connect()
+                .await
+            {
+                let serving = HealthClient::new(ch)
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                    .map(|r| r.into_inner().status == 1)
+                    .unwrap_or(false);
+                if serving {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let token = std::fs::read_to_string(dir.join("admin.token"))
+            .expect("admin.token")
+            .trim()
+            .to_string();
+        Server {
+            child,
+            pid,
+            addr,
+            dir: dir.to_path_buf(),
+            token,
+        }
+    }
+
+    fn target(&self) -> Target {
+        Target {
+            server: format!("http://{}", self.addr),
+            token: self.token.clone(),
+        }
+    }
+
+    /// VmRSS and VmHWM (the peak since start, or since [`Server::reset_peak`]).
+    fn mem(&self) -> Mem {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .expect("/proc/<pid>/status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .map_or(0, |kb| kb * 1024)
+        };
+        Mem {
+            rss: field("VmRSS:"),
+            peak: field("VmHWM:"),
+        }
+    }
+
+    /// CPU time the server has used (user and system), in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(self.pid).expect("/proc/<pid>/stat")
+    }
+
+    /// Resets VmHWM to the current RSS (`/proc/<pid>/clear_refs`, value 5).
+    fn reset_peak(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5").expect("clear_refs");
+    }
+
+    /// Stops the server the way an operator does (SIGTERM) and waits for it.
+    async fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid.to_string())
+            .status();
+        match tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await {
+            Ok(_) => {}
+            Err(_) => {
+                let _ = self.child.kill().await;
+            }
+        }
+    }
+
+    /// Calls of `method` (e.g. `/reestr.v1.ClassifierService/GetItem`) the server's log
+    /// records with status `code` (e.g. `Ok`).
+    fn log_count(&self, method: &str, code: &str) -> usize {
+        let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+        let method = format!("method={method} ");
+        let code = format!("code=\"{code}\"");
+        log.lines()
+            .map(strip_ansi)
+            .filter(|l| l.contains(&method) && l.contains(&code))
+            .count()
+    }
+}
+
+/// CPU time (user and system) process `pid` has used, in seconds; `None` once it is gone.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which ends with the last ')'): utime and stime are
+    // the 12th and 13th, in clock ticks.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / clock_ticks())
+}
+
+/// CPU time of PostgreSQL's backends serving the database of `pool` (other than the pool's
+/// own connection), by pid.
+async fn backend_cpu(pool: &sqlx::PgPool) -> std::collections::HashMap<u32, f64> {
+    let pids: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+         AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("pg_stat_activity");
+    pids.into_iter()
+        .filter_map(|p| {
+            let p = u32::try_from(p).ok()?;
+            Some((p, cpu_seconds(p)?))
+        })
+        .collect()
+}
+
+/// Set in the child process that measures decoded items (see [`decoded_rss`]).
+const DECODE_CHILD: &str = "REESTR_BENCH_DECODE_CHILD";
+
+/// RSS growth of a fresh process when it decodes the generated `items` into a `Vec<Item>`,
+/// as publication's check (`check_draft`) does besides holding the cached version. Measured
+/// in a child process, so that neither process's heap is disturbed by the other's frees.
+fn decoded_rss(items: usize) -> u64 {
+    let output = std::process::Command::new(std::env::current_exe().expect("current_exe"))
+        .env(DECODE_CHILD, items.to_string())
+        .output()
+        .expect("decode child");
+    assert!(output.status.success(), "decode child failed");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("decode child output")
+}
+
+fn decode_child(items: usize) {
+    let encoded: Vec<Vec<u8>> = Rows::new(Shape::of(items))
+        .map(|row| {
+            let mut body = Vec::new();
+            encode_item(&row.item(), &mut body);
+            body
+        })
+        .collect();
+    let before = own_rss();
+    let decoded: Vec<Item> = encoded
+        .iter()
+        .map(|e| decode_item(e))
+        .collect::<Result<_, _>>()
+        .expect("decode");
+    println!("{}", own_rss().saturating_sub(before));
+    drop(decoded);
+}
+
+/// Set in the child process that runs the SQLite INSERT loop (see [`insert_loop_child`]).
+const INSERT_CHILD: &str = "REESTR_BENCH_INSERT_CHILD";
+
+/// Runs the SQLite INSERT loop of the generated `items` into a fresh database at `path` in a
+/// child process, pinned to one CPU (`REESTR_BENCH_PIN_CPU`, default 0) with `taskset` when
+/// there is one. Returns its time, its CPU seconds and how it was pinned.
+fn insert_loop_child(path: &Path, items: usize) -> (Duration, f64, Option<String>) {
+    let exe = std::env::current_exe().expect("current_exe");
+    let cpu = std::env::var("REESTR_BENCH_PIN_CPU").unwrap_or_else(|_| "0".into());
+    let pinned = have("taskset").then(|| format!("pinned to CPU {cpu}"));
+    let mut command = if pinned.is_some() {
+        let mut c = std::process::Command::new("taskset");
+        c.arg("-c").arg(&cpu).arg(&exe);
+        c
+    } else {
+        std::process::Command::new(&exe)
+    };
+    let output = command
+        .env(INSERT_CHILD, format!("{items}:{}", path.display()))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("insert loop child");
+    assert!(output.status.success(), "insert loop child failed");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut fields = text
+        .split_whitespace()
+        .map(|f| f.parse::<f64>().expect("figure"));
+    let (seconds, cpu_seconds) = (fields.next().expect("time"), fields.next().expect("cpu"));
+    (Duration::from_secs_f64(seconds), cpu_seconds, pinned)
+}
+
+fn insert_child(items: usize, path: &Path) {
+    let encoded: Vec<Encoded> = Rows::new(Shape::of(items))
+        .map(|row| {
+            let mut body = Vec::with_capacity(160);
+            encode_item(&row.item(), &mut body);
+            Encoded {
+                code: row.code,
+                parent: row.parent,
+                body,
+            }
+        })
+        .collect();
+    let url = format!("sqlite://{}", path.display());
+    let (elapsed, cpu) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let (database, store) = prepare_database(&url, "large").await;
+            let result = sqlite_insert_loop(&database, "large", &encoded).await;
+            drop(store);
+            database.close().await.expect("close");
+            result
+        });
+    println!("{} {cpu}", elapsed.as_secs_f64());
+}
+
+/// This process's resident memory, in bytes.
+fn own_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`).
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// `line` without ANSI colour sequences (`ESC [ … m`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+async fn create_classifier(target: &Target, id: &str) {
+    let mut orgs = target.organizations().await.expect("organization client");
+    let created = orgs
+        .create_organization(pb::CreateOrganizationRequest {
+            organization_id: ORGANIZATION.into(),
+            organization: Some(pb::Organization {
+                display_name: [("en".to_string(), "Benchmark owner".to_string())].into(),
+                tin: "300000001".into(),
+                kind: pb::organization::Kind::StateBody as i32,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(s) if s.code() == tonic::Code::AlreadyExists => {}
+        Err(s) => panic!("create organisation: {}", describe(&s)),
+    }
+    let mut classifiers = target.classifiers().await.expect("classifier client");
+    classifiers
+        .create_classifier(pb::CreateClassifierRequest {
+            classifier_id: id.into(),
+            classifier: Some(pb::Classifier {
+                owner: format!("organizations/{ORGANIZATION}"),
+                display_name: [("en".to_string(), format!("Benchmark {id}"))].into(),
+                code_pattern: CODE_PATTERN.into(),
+                hierarchical: true,
+                max_depth: 3,
+                required_languages: vec!["uz-Latn".into(), "ru".into(), "en".into()],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("create classifier: {}", describe(&s)));
+}
+
+/// What importing and publishing one generated classifier through the server took.
+struct ServerImport {
+    csv_bytes: u64,
+    /// CPU seconds the server used during the import.
+    server_cpu: f64,
+    /// PostgreSQL only: CPU seconds its backends used during the import.
+    database_cpu: Option<f64>,
+    import: Duration,
+    publish: Duration,
+    rss_before: u64,
+    import_peak: u64,
+    publish_peak: u64,
+    content_hash: String,
+}
+
+/// Creates classifier `id`, imports the generated items into its draft and publishes it. With
+/// `postgres`, the server's database (on this machine), whose backends' CPU time is measured.
+async fn import_and_publish(
+    server: &Server,
+    id: &str,
+    shape: Shape,
+    postgres: Option<&Database>,
+) -> ServerImport {
+    let target = server.target();
+    create_classifier(&target, id).await;
+    let rss_before = server.mem().rss;
+    server.reset_peak();
+    let pool = postgres.map(|db| db.connection().get_postgres_connection_pool());
+    let backends_before = match pool {
+        Some(pool) => Some(backend_cpu(pool).await),
+        None => None,
+    };
+    let cpu_before = server.cpu_seconds();
+    let produced = Arc::new(AtomicU64::new(0));
+    let source = CsvSource::new(shape, produced.clone());
+    let started = Instant::now();
+    let report = reestr::client::import_csv(&target, id, VERSION, source, 0, false, false)
+        .await
+        .unwrap_or_else(|e| panic!("import of {id}: {e}"));
+    let import = started.elapsed();
+    let server_cpu = server.cpu_seconds() - cpu_before;
+    let database_cpu = match (pool, backends_before) {
+        (Some(pool), Some(before)) => Some(
+            backend_cpu(pool)
+                .await
+                .into_iter()
+                .map(|(pid, cpu)| cpu - before.get(&pid).copied().unwrap_or(0.0))
+                .sum(),
+        ),
+        _ => None,
+    };
+    let import_peak = server.mem().peak;
+    assert_eq!(report.items as usize, shape.total(), "items imported");
+    assert_eq!(
+        report.version.item_count as usize,
+        shape.total(),
+        "item_count"
+    );
+    server.reset_peak();
+    let mut client = target.classifiers().await.expect("client");
+    let started = Instant::now();
+    let published = client
+        .publish_classifier_version(pb::PublishClassifierVersionRequest {
+            name: format!("classifiers/{id}/versions/{VERSION}"),
+            etag: String::new(),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("publish {id}: {}", describe(&s)))
+        .into_inner();
+    let publish = started.elapsed();
+    let publish_peak = server.mem().peak;
+    ServerImport {
+        csv_bytes: produced.load(Ordering::Relaxed),
+        server_cpu,
+        database_cpu,
+        import,
+        publish,
+        rss_before,
+        import_peak,
+        publish_peak,
+        content_hash: published.content_hash,
+    }
+}
+
+// ------------------------------------------------------------------ the engine baselines
+
+fn audit_ctx() -> AuditContext {
+    AuditContext {
+        caller: "operator:bench".into(),
+        method: "bench".into(),
+        ..Default::default()
+    }
+}
+
+/// A migrated database with an organisation, a classifier `id` and its empty draft: the rows
+/// `classifier_items` refers to.
+async fn prepare_database(url: &str, id: &str) -> (Database, Store) {
+    let database = Database::connect(&ConnectionSettings::new(url))
+        .await
+        .expect("connect");
+    database.migrate_up().await.expect("migrate");
+    let store = Store::open(database.clone()).await.expect("store");
+    let ctx = audit_ctx();
+    let org = OrganizationDraft {
+        display_name: BTreeMap::from([("en".to_string(), "Benchmark owner".to_string())]),
+        tin: "300000001".into(),
+        kind: Choice::Known(OrganizationKind::StateBody),
+        ..Default::default()
+    }
+    .validate("organization")
+    .expect("organisation");
+    store
+        .organizations()
+        .create(
+            &ctx,
+            OrganizationId::from_trusted(ORGANIZATION.into()),
+            org,
+            None,
+            |_| Vec::new(),
+        )
+        .await
+        .expect("create organisation");
+    let spec = ClassifierDraft {
+        owner: format!("organizations/{ORGANIZATION}"),
+        display_name: BTreeMap::from([("en".to_string(), format!("Benchmark {id}"))]),
+        code_pattern: CODE_PATTERN.into(),
+        hierarchical: true,
+        max_depth: 3,
+        required_languages: vec!["uz-Latn".into(), "ru".into(), "en".into()],
+        ..Default::default()
+    }
+    .validate("classifier")
+    .expect("classifier");
+    let cid = ClassifierId::from_trusted(id.into());
+    store
+        .classifiers()
+        .create(&ctx, cid.clone(), spec, None, |_| Vec::new())
+        .await
+        .expect("create classifier");
+    store
+        .classifiers()
+        .create_version(
+            &ctx,
+            &cid,
+            VersionId::from_trusted(VERSION.into()),
+            String::new(),
+            None,
+            None,
+            None,
+            |_| Vec::new(),
+        )
+        .await
+        .expect("create draft");
+    (database, store)
+}
+
+/// One prepared INSERT executed per item, in one transaction.
+/// Returns the time and the CPU seconds this process used (SQLite runs in it).
+async fn sqlite_insert_loop(database: &Database, id: &str, items: &[Encoded]) -> (Duration, f64) {
+    let pool = database.connection().get_sqlite_connection_pool();
+    let mut conn = pool.acquire().await.expect("connection");
+    let cpu_before = cpu_seconds(std::process::id()).unwrap_or(0.0);
+    let started = Instant::now();
+    let mut tx = conn.begin().await.expect("begin");
+    for e in items {
+        sqlx::query(
+            "INSERT INTO classifier_items (classifier_id, version_id, code, parent, body) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(VERSION)
+        .bind(e.code.as_str())
+        .bind(e.parent.as_deref())
+        .bind(e.body.as_slice())
+        .execute(&mut *tx)
+        .await
+        .expect("insert");
+    }
+    tx.commit().await.expect("commit");
+    (
+        started.elapsed(),
+        cpu_seconds(std::process::id()).unwrap_or(0.0) - cpu_before,
+    )
+}
+
+/// `COPY classifier_items FROM STDIN` (text format), fed in 1 MiB pieces.
+/// Returns the time and the CPU seconds the connection's backend used.
+async fn postgres_copy(database: &Database, id: &str, items: &[Encoded]) -> (Duration, f64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let pool = database.connection().get_postgres_connection_pool();
+    let mut conn = pool.acquire().await.expect("connection");
+    let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("pg_backend_pid");
+    let backend = u32::try_from(backend).expect("pid");
+    let cpu_before = cpu_seconds(backend).unwrap_or(0.0);
+    let started = Instant::now();
+    let mut copy = conn
+        .copy_in_raw(
+            "COPY classifier_items (classifier_id, version_id, code, parent, body) FROM STDIN",
+        )
+        .await
+        .expect("copy");
+    let mut buf: Vec<u8> = Vec::with_capacity((1 << 20) + 4096);
+    for e in items {
+        buf.extend_from_slice(id.as_bytes());
+        buf.push(b'\t');
+        buf.extend_from_slice(VERSION.as_bytes());
+        buf.push(b'\t');
+        buf.extend_from_slice(e.code.as_bytes());
+        buf.push(b'\t');
+        match &e.parent {
+            Some(p) => buf.extend_from_slice(p.as_bytes()),
+            None => buf.extend_from_slice(b"\\N"),
+        }
+        buf.extend_from_slice(b"\t\\\\x");
+        for b in &e.body {
+            buf.push(HEX[usize::from(b >> 4)]);
+            buf.push(HEX[usize::from(b & 15)]);
+        }
+        buf.push(b'\n');
+        if buf.len() >= 1 << 20 {
+            copy.send(buf.as_slice()).await.expect("copy data");
+            buf.clear();
+        }
+    }
+    if !buf.is_empty() {
+        copy.send(buf.as_slice()).await.expect("copy data");
+    }
+    let rows = copy.finish().await.expect("copy finish");
+    assert_eq!(rows as usize, items.len(), "rows copied");
+    let elapsed = started.elapsed();
+    let cpu = cpu_seconds(backend).unwrap_or(0.0) - cpu_before;
+    (elapsed, cpu)
+}
+
+/// Whether the pool's connections to PostgreSQL use TLS.
+async fn postgres_tls(database: &Database) -> bool {
+    let pool = database.connection().get_postgres_connection_pool();
+    sqlx::query_scalar::<_, bool>("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(pool)
+        .await
+        .expect("pg_stat_ssl")
+}
+
+/// Creates databases on a PostgreSQL server and drops them again (also when the benchmark
+/// fails half-way).
+struct PgDatabases {
+    admin: String,
+    names: Vec<String>,
+}
+
+impl PgDatabases {
+    async fn create(&mut self) -> String {
+        let name = format!("reestr_bench_{}", uuid::Uuid::new_v4().simple());
+        let db = Database::connect(&ConnectionSettings::new(&self.admin))
+            .await
+            .expect("connect to PostgreSQL");
+        db.connection()
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        db.close().await.expect("close");
+        self.names.push(name.clone());
+        let base = self
+            .admin
+            .rsplit_once('/')
+            .map_or(self.admin.as_str(), |(b, _)| b);
+        format!("{base}/{name}")
+    }
+
+    async fn drop_all(admin: String, names: Vec<String>) {
+        if names.is_empty() {
+            return;
+        }
+        if let Ok(db) = Database::connect(&ConnectionSettings::new(&admin)).await {
+            for name in names {
+                let _ = db
+                    .connection()
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            }
+            let _ = db.close().await;
+        }
+    }
+}
+
+impl Drop for PgDatabases {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let names = std::mem::take(&mut self.names);
+        if names.is_empty() {
+            return;
+        }
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(PgDatabases::drop_all(admin, names));
+        })
+        .join();
+    }
+}
+
+// ------------------------------------------------------------------ h2load
+
+#[derive(Debug, Default)]
+struct Load {
+    rps: f64,
+    done: u64,
+    succeeded: u64,
+    status_2xx: u64,
+    data_bytes: u64,
+    p50_us: f64,
+    p99_us: f64,
+    /// Server CPU time per request, in microseconds.
+    cpu_us: f64,
+}
+
+/// A gRPC message frame: flag 0, big-endian length, the message.
+fn grpc_frame(message: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8];
+    out.extend_from_slice(&u32::try_from(message.len()).expect("size").to_be_bytes());
+    out.extend_from_slice(message);
+    out
+}
+
+fn h2load(dir: &Path, label: &str, url: &str, body: &[u8], token: &str) -> Load {
+    let options =
+        std::env::var("REESTR_BENCH_H2LOAD").unwrap_or_else(|_| "-n 200000 -c 4 -m 32 -t 1".into());
+    let body_path = dir.join(format!("{label}.body"));
+    let log_path = dir.join(format!("{label}.log"));
+    std::fs::write(&body_path, body).expect("body file");
+    let _ = std::fs::remove_file(&log_path);
+    let output = std::process::Command::new("h2load")
+        .args(options.split_whitespace())
+        .arg("--data")
+        .arg(&body_path)
+        .arg("-H")
+        .arg("content-type: application/grpc")
+        .arg("-H")
+        .arg("te: trailers")
+        .arg("-H")
+        .arg(format!("authorization: Bearer {token}"))
+        .arg("--log-file")
+        .arg(&log_path)
+        .arg(url)
+        .output()
+        .expect("run h2load");
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "h2load failed:\n{text}");
+    let numbers = |line: &str| -> Vec<f64> {
+        line.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter_map(|s| s.parse::<f64>().ok())
+            .collect()
+    };
+    let mut load = Load::default();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("finished in ") {
+            // "finished in 4.32s, 46296.30 req/s, 3.45MB/s"
+            load.rps = rest
+                .split(", ")
+                .find(|p| p.ends_with("req/s"))
+                .and_then(|p| p.trim_end_matches(" req/s").parse().ok())
+                .unwrap_or(0.0);
+        } else if let Some(rest) = line.strip_prefix("requests: ") {
+            let n = numbers(rest);
+            load.done = n.get(2).copied().unwrap_or(0.0) as u64;
+            load.succeeded = n.get(3).copied().unwrap_or(0.0) as u64;
+        } else if let Some(rest) = line.strip_prefix("status codes: ") {
+            load.status_2xx = numbers(rest).first().copied().unwrap_or(0.0) as u64;
+        } else if let Some(rest) = line.strip_prefix("traffic: ") {
+            // "... (15614080) total, ... (3400000) headers (...), ... (3600000) data"
+            let exact: Vec<u64> = rest
+                .split('(')
+                .skip(1)
+                .filter_map(|p| p.split(')').next()?.parse().ok())
+                .collect();
+            load.data_bytes = exact.get(2).copied().unwrap_or(0);
+        }
+    }
+    let mut latencies: Vec<u64> = std::fs::read_to_string(&log_path)
+        .expect("h2load log")
+        .lines()
+        .filter_map(|l| l.split('\t').nth(2)?.trim().parse().ok())
+        .collect();
+    latencies.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i] as f64
+    };
+    load.p50_us = pct(0.50);
+    load.p99_us = pct(0.99);
+    println!(
+        "h2load {label}: {:.0} req/s, {} done, {} succeeded, {} 2xx, {} data bytes ({:.1} per request), p50 {:.0} µs, p99 {:.0} µs",
+        load.rps,
+        load.done,
+        load.succeeded,
+        load.status_2xx,
+        load.data_bytes,
+        load.data_bytes as f64 / load.done.max(1) as f64,
+        load.p50_us,
+        load.p99_us
+    );
+    load
+}
+
+/// grpcurl's answer to one GetItem (`None` when grpcurl is not installed).
+fn grpcurl_get_item(server: &Server, name: &str) -> Option<String> {
+    let output = std::process::Command::new("grpcurl")
+        .arg("-plaintext")
+        .arg("-H")
+        .arg(format!("authorization: Bearer {}", server.token))
+        .arg("-d")
+        .arg(format!("{{\"name\": \"{name}\"}}"))
+        .arg(&server.addr)
+        .arg("reestr.v1.ClassifierService/GetItem")
+        .output()
+        .ok()?;
+    Some(format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    ))
+}
+
+fn have(tool: &str) -> bool {
+    std::process::Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+// ------------------------------------------------------------------ report
+
+struct Table {
+    rows: Vec<[String; 3]>,
+}
+
+impl Table {
+    fn add(
+        &mut self,
+        measure: impl Into<String>,
+        figure: impl Into<String>,
+        goal: impl Into<String>,
+    ) {
+        self.rows.push([measure.into(), figure.into(), goal.into()]);
+    }
+
+    fn print(&self) {
+        println!();
+        println!("| measure | figure | goal |");
+        println!("|---|---|---|");
+        for [m, f, g] in &self.rows {
+            println!("| {m} | {f} | {g} |");
+        }
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "**not met**" }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / f64::from(1 << 20))
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn rate(items: usize, d: Duration) -> f64 {
+    items as f64 / d.as_secs_f64()
+}
+
+fn thousands(x: f64) -> String {
+    let n = x.round() as u64;
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+// ------------------------------------------------------------------ the run
+
+async fn run() {
+    let items: usize = env_or("REESTR_BENCH_ITEMS", 1_000_000);
+    let small: usize = env_or("REESTR_BENCH_SMALL_ITEMS", 100_000).min(items);
+    let rounds: usize = env_or("REESTR_BENCH_ROUNDS", 2).max(1);
+    let pg_admin = std::env::var("REESTR_BENCH_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let pg_admin = (pg_admin != "off" && !pg_admin.is_empty()).then_some(pg_admin);
+    let pg_plain = env_or("REESTR_BENCH_PG_PLAIN", 1) != 0;
+    let large_shape = Shape::of(items);
+    let small_shape = Shape::of(small);
+    println!(
+        "large classifier: {items} items ({} regions, {} districts, {} localities); lookups on {small} items",
+        large_shape.regions, large_shape.districts, large_shape.localities
+    );
+    let mut table = Table { rows: Vec::new() };
+    let root = tempfile::tempdir().expect("tempdir");
+    let bench_started = Instant::now();
+
+    // The large classifier, pre-encoded once for the baselines and the memory figure.
+    let started = Instant::now();
+    let encoded: Vec<Encoded> = Rows::new(large_shape)
+        .map(|row| {
+            let mut body = Vec::with_capacity(160);
+            encode_item(&row.item(), &mut body);
+            Encoded {
+                code: row.code,
+                parent: row.parent,
+                body,
+            }
+        })
+        .collect();
+    let encoded_bytes: u64 = encoded.iter().map(|e| e.body.len() as u64).sum();
+    let mut hasher = ContentHasher::new();
+    for e in &encoded {
+        hasher.add_encoded(&e.body).expect("codes ascend");
+    }
+    let expected_hash = hasher.finish();
+    let decoded_bytes = decoded_rss(items);
+    println!(
+        "generated and encoded {items} items in {:.1?}: {} encoded ({:.0} bytes per item)",
+        started.elapsed(),
+        mib(encoded_bytes),
+        encoded_bytes as f64 / items as f64
+    );
+
+    // 1. The small classifier: import, publish, then lookups under h2load.
+    let small_dir = root.path().join("small");
+    std::fs::create_dir_all(&small_dir).expect("dir");
+    let server = Server::start(&small_dir, None, None).await;
+    let small_import = import_and_publish(&server, "small", small_shape, None).await;
+    println!(
+        "SQLite server, {small} items: import {:.2?}, publish {:.2?}, RSS before {}, import peak {}, publish peak {}",
+        small_import.import,
+        small_import.publish,
+        mib(small_import.rss_before),
+        mib(small_import.import_peak),
+        mib(small_import.publish_peak)
+    );
+    let looked = lookups(&server, &small_dir, small_shape, rounds).await;
+    server.stop().await;
+    // The same once more, with no log line per call at all.
+    let quiet = if looked.is_some() {
+        let server = Server::start(&small_dir, None, Some("warn")).await;
+        let quiet = lookups(&server, &small_dir, small_shape, 1).await;
+        server.stop().await;
+        quiet
+    } else {
+        None
+    };
+
+    // 2. The large classifier through the server on SQLite.
+    let large_dir = root.path().join("large");
+    std::fs::create_dir_all(&large_dir).expect("dir");
+    let server = Server::start(&large_dir, None, None).await;
+    let sqlite_import = import_and_publish(&server, "large", large_shape, None).await;
+    assert_eq!(
+        sqlite_import.content_hash, expected_hash,
+        "the server's content hash is the hash of the generated items"
+    );
+    println!(
+        "SQLite server, {items} items: import {:.2?} ({} CSV bytes), publish {:.2?}, RSS before {}, import peak {}, publish peak {}",
+        sqlite_import.import,
+        sqlite_import.csv_bytes,
+        sqlite_import.publish,
+        mib(sqlite_import.rss_before),
+        mib(sqlite_import.import_peak),
+        mib(sqlite_import.publish_peak)
+    );
+    server.stop().await;
+
+    // 3. The first load of the large version after a restart.
+    let server = Server::start(&large_dir, None, None).await;
+    let before = server.mem();
+    server.reset_peak();
+    let mut client = server.target().classifiers().await.expect("client");
+    let probe = encoded[encoded.len() / 2].code.clone();
+    let get = || pb::GetItemRequest {
+        name: format!("classifiers/large/versions/{VERSION}/items/{probe}"),
+        as_of: String::new(),
+    };
+    let started = Instant::now();
+    let item = client
+        .get_item(get())
+        .await
+        .unwrap_or_else(|s| panic!("GetItem: {}", describe(&s)))
+        .into_inner();
+    let first_get = started.elapsed();
+    assert_eq!(item.code, probe);
+    let mut warm = Vec::new();
+    for _ in 0..21 {
+        let started = Instant::now();
+        client.get_item(get()).await.expect("warm GetItem");
+        warm.push(started.elapsed());
+    }
+    warm.sort();
+    let second_get = warm[warm.len() / 2];
+    let after = server.mem();
+    let growth = after.rss.saturating_sub(before.rss);
+    println!(
+        "restart: RSS {} before the first GetItem, {} after (peak {}); first GetItem {:.2?}, then median {:.2?}",
+        mib(before.rss),
+        mib(after.rss),
+        mib(after.peak),
+        first_get,
+        second_get
+    );
+    server.stop().await;
+
+    // 4. The SQLite baseline, and the version's size in memory.
+    //    The loop runs in a child process pinned to one CPU: every statement is a hand-off
+    //    between the calling thread and sqlx's SQLite worker thread, and across two CPUs of a
+    //    virtual machine each hand-off costs a cross-CPU wake-up that varies with what else
+    //    runs (measured 10 to 80 s for the same loop). Pinned, the loop measures SQLite and
+    //    sqlx themselves. The same loop unpinned, in this process, is reported beside it.
+    let base_dir = root.path().join("sqlite-baseline");
+    std::fs::create_dir_all(&base_dir).expect("dir");
+    let db_path = base_dir.join("reestr.db");
+    let (insert_loop, insert_cpu, pinned) = insert_loop_child(&db_path, items);
+    println!(
+        "SQLite prepared INSERT loop, {items} rows in one transaction ({}): {insert_loop:.2?}",
+        pinned.as_deref().unwrap_or("not pinned: taskset missing")
+    );
+    let unpinned = if env_or("REESTR_BENCH_UNPINNED", 1) != 0 {
+        let url = format!("sqlite://{}", base_dir.join("unpinned.db").display());
+        let (database, _store) = prepare_database(&url, "large").await;
+        let result = sqlite_insert_loop(&database, "large", &encoded).await;
+        database.close().await.expect("close");
+        println!(
+            "SQLite prepared INSERT loop, not pinned, in this process: {:.2?}",
+            result.0
+        );
+        Some(result)
+    } else {
+        None
+    };
+    let database = Database::connect(&ConnectionSettings::new(format!(
+        "sqlite://{}",
+        db_path.display()
+    )))
+    .await
+    .expect("connect");
+    let store = Store::open(database.clone()).await.expect("store");
+    let started = Instant::now();
+    let loaded = cache::load(
+        &store,
+        &ClassifierId::from_trusted("large".into()),
+        &VersionId::from_trusted(VERSION.into()),
+    )
+    .await
+    .expect("load");
+    let load_time = started.elapsed();
+    assert_eq!(loaded.len(), items);
+    assert_eq!(loaded.encoded_bytes() as u64, encoded_bytes);
+    let heap = loaded.heap_bytes() as u64;
+    drop(loaded);
+    drop(store);
+    database.close().await.expect("close");
+
+    // 5. PostgreSQL: COPY, and the server's import, with the URL as given (sqlx negotiates TLS
+    //    when the server offers it) and with `sslmode=disable`.
+    let mut pg_runs: Vec<(String, bool, Duration, f64, ServerImport)> = Vec::new();
+    if let Some(admin) = &pg_admin {
+        let mut databases = PgDatabases {
+            admin: admin.clone(),
+            names: Vec::new(),
+        };
+        let mut variants = vec![("as given", "")];
+        if pg_plain {
+            variants.push(("sslmode=disable", "?sslmode=disable"));
+        }
+        for (label, suffix) in variants {
+            let url = format!("{}{suffix}", databases.create().await);
+            let (database, _) = prepare_database(&url, "large").await;
+            let tls = postgres_tls(&database).await;
+            let (copy, copy_cpu) = postgres_copy(&database, "large", &encoded).await;
+            database.close().await.expect("close");
+            println!("PostgreSQL ({label}, TLS {tls}) COPY FROM STDIN, {items} rows: {copy:.2?}");
+            let url = format!("{}{suffix}", databases.create().await);
+            let pg_dir = root.path().join(format!("postgres-{}", pg_runs.len()));
+            std::fs::create_dir_all(&pg_dir).expect("dir");
+            let server = Server::start(&pg_dir, Some(&url), None).await;
+            let mut observer = ConnectionSettings::new(&url);
+            observer.max_connections = 1;
+            let observer = Database::connect(&observer).await.expect("connect");
+            let pg_import =
+                import_and_publish(&server, "large", large_shape, Some(&observer)).await;
+            observer.close().await.expect("close");
+            assert_eq!(pg_import.content_hash, expected_hash);
+            println!(
+                "PostgreSQL ({label}) server, {items} items: import {:.2?}, publish {:.2?}, import peak {}, publish peak {}",
+                pg_import.import,
+                pg_import.publish,
+                mib(pg_import.import_peak),
+                mib(pg_import.publish_peak)
+            );
+            server.stop().await;
+            PgDatabases::drop_all(admin.clone(), std::mem::take(&mut databases.names)).await;
+            pg_runs.push((label.to_string(), tls, copy, copy_cpu, pg_import));
+        }
+    }
+    println!("benchmark time: {:.0?}", bench_started.elapsed());
+
+    // The report.
+    if let Some(l) = &looked {
+        let check = mean(&l.check, |x| x.rps);
+        let get = mean(&l.get, |x| x.rps);
+        let miss = mean(&l.miss, |x| x.rps);
+        let (check_p99, get_p99, miss_p99) = (
+            mean(&l.check, |x| x.p99_us),
+            mean(&l.get, |x| x.p99_us),
+            mean(&l.miss, |x| x.p99_us),
+        );
+        let line = |loads: &[Load]| {
+            format!(
+                "{} req/s, p50 {:.2} ms, p99 {:.2} ms; server CPU {:.1} µs per call",
+                thousands(mean(loads, |x| x.rps)),
+                mean(loads, |x| x.p50_us) / 1000.0,
+                mean(loads, |x| x.p99_us) / 1000.0,
+                mean(loads, |x| x.cpu_us)
+            )
+        };
+        table.add(
+            format!("Health/Check (h2load, mean of {rounds})"),
+            line(&l.check),
+            "",
+        );
+        table.add(
+            format!("GetItem, known code, warm cache, {small} items"),
+            line(&l.get),
+            "",
+        );
+        table.add("GetItem, unknown code (NOT_FOUND)", line(&l.miss), "");
+        table.add(
+            "**GetItem / Check, req/s**",
+            format!(
+                "**{:.2}** (server CPU per call {:.2} × Check's)",
+                get / check,
+                mean(&l.get, |x| x.cpu_us) / mean(&l.check, |x| x.cpu_us)
+            ),
+            format!("≥ 0.70: {}", verdict(get / check >= 0.7)),
+        );
+        table.add(
+            "**GetItem p99 / Check p99**",
+            format!("**{:.2}**", get_p99 / check_p99),
+            format!("≤ 2: {}", verdict(get_p99 / check_p99 <= 2.0)),
+        );
+        table.add(
+            "**GetItem unknown / known, req/s**",
+            format!(
+                "**{:.2}** (p99 {:.2} × known)",
+                miss / get,
+                miss_p99 / get_p99
+            ),
+            format!("as fast (≥ 0.9): {}", verdict(miss / get >= 0.9)),
+        );
+        if let Some(q) = &quiet {
+            table.add(
+                "diagnostic, server with `RUST_LOG=warn` (no per-call log lines): GetItem / Check, unknown / known",
+                format!(
+                    "{:.2}, {:.2} (Check {} req/s, GetItem {} req/s, unknown {} req/s; server CPU {:.1} / {:.1} / {:.1} µs per call)",
+                    mean(&q.get, |x| x.rps) / mean(&q.check, |x| x.rps),
+                    mean(&q.miss, |x| x.rps) / mean(&q.get, |x| x.rps),
+                    thousands(mean(&q.check, |x| x.rps)),
+                    thousands(mean(&q.get, |x| x.rps)),
+                    thousands(mean(&q.miss, |x| x.rps)),
+                    mean(&q.check, |x| x.cpu_us),
+                    mean(&q.get, |x| x.cpu_us),
+                    mean(&q.miss, |x| x.cpu_us)
+                ),
+                "",
+            );
+        }
+    } else {
+        table.add("GetItem under h2load", "not measured: h2load missing", "");
+    }
+    let server_rate = rate(items, sqlite_import.import);
+    let insert_rate = rate(items, insert_loop);
+    table.add(
+        format!(
+            "ImportItems, {items} items, SQLite (CSV of {} streamed)",
+            mib(sqlite_import.csv_bytes)
+        ),
+        format!(
+            "{:.1} s — {} rows/s",
+            sqlite_import.import.as_secs_f64(),
+            thousands(server_rate)
+        ),
+        "",
+    );
+    table.add(
+        format!(
+            "plain prepared INSERT loop, one transaction, SQLite ({})",
+            pinned.as_deref().unwrap_or("not pinned")
+        ),
+        format!(
+            "{:.1} s — {} rows/s",
+            insert_loop.as_secs_f64(),
+            thousands(insert_rate)
+        ),
+        "",
+    );
+    table.add(
+        "CPU per row, SQLite (engine in the calling process)",
+        format!(
+            "ImportItems: reestr server {:.1} µs; INSERT loop: {:.1} µs",
+            per_row(sqlite_import.server_cpu, items),
+            per_row(insert_cpu, items)
+        ),
+        "",
+    );
+    if let Some((unpinned, unpinned_cpu)) = unpinned {
+        table.add(
+            "diagnostic: the same INSERT loop not pinned to one CPU",
+            format!(
+                "{:.1} s — {} rows/s, {:.1} µs CPU per row",
+                unpinned.as_secs_f64(),
+                thousands(rate(items, unpinned)),
+                per_row(unpinned_cpu, items)
+            ),
+            "",
+        );
+    }
+    table.add(
+        "**ImportItems / INSERT loop (SQLite)**",
+        format!("**{:.2}**", server_rate / insert_rate),
+        format!("≥ 0.50: {}", verdict(server_rate / insert_rate >= 0.5)),
+    );
+    for (label, tls, copy, copy_cpu, pg_import) in &pg_runs {
+        let pg_rate = rate(items, pg_import.import);
+        let copy_rate = rate(items, *copy);
+        let how = format!(
+            "PostgreSQL, URL {label} (TLS {})",
+            if *tls { "on" } else { "off" }
+        );
+        table.add(
+            format!("ImportItems, {items} items, {how}"),
+            format!(
+                "{:.1} s — {} rows/s",
+                pg_import.import.as_secs_f64(),
+                thousands(pg_rate)
+            ),
+            "",
+        );
+        table.add(
+            format!("COPY classifier_items FROM STDIN, {how}"),
+            format!(
+                "{:.1} s — {} rows/s",
+                copy.as_secs_f64(),
+                thousands(copy_rate)
+            ),
+            "",
+        );
+        table.add(
+            format!("**ImportItems / COPY ({how})**"),
+            format!("**{:.2}**", pg_rate / copy_rate),
+            format!("≥ 0.50: {}", verdict(pg_rate / copy_rate >= 0.5)),
+        );
+        table.add(
+            format!("CPU per row, {how}"),
+            format!(
+                "ImportItems: reestr server {:.1} µs + PostgreSQL backends {:.1} µs; COPY: backend {:.1} µs",
+                per_row(pg_import.server_cpu, items),
+                per_row(pg_import.database_cpu.unwrap_or(0.0), items),
+                per_row(*copy_cpu, items)
+            ),
+            "",
+        );
+    }
+    let mut longest = ("SQLite".to_string(), sqlite_import.import);
+    for (label, _, _, _, pg_import) in &pg_runs {
+        if pg_import.import > longest.1 {
+            longest = (format!("PostgreSQL, URL {label}"), pg_import.import);
+        }
+    }
+    table.add(
+        "longest ImportItems call vs the server's default `--request-timeout` (30 s)",
+        format!("{:.1} s ({})", longest.1.as_secs_f64(), longest.0),
+        if longest.1 > Duration::from_secs(30) {
+            "**over**: with default settings this import ends DEADLINE_EXCEEDED"
+        } else {
+            "within"
+        },
+    );
+    table.add(
+        format!("PublishClassifierVersion, {items} items (validation + hash), SQLite"),
+        secs(sqlite_import.publish),
+        "",
+    );
+    for (label, _, _, _, pg_import) in &pg_runs {
+        table.add(
+            format!("PublishClassifierVersion, {items} items, PostgreSQL, URL {label}"),
+            secs(pg_import.publish),
+            "",
+        );
+    }
+    let small_growth = small_import
+        .import_peak
+        .saturating_sub(small_import.rss_before);
+    let large_growth = sqlite_import
+        .import_peak
+        .saturating_sub(sqlite_import.rss_before);
+    table.add(
+        format!("server peak RSS during ImportItems, {small} items (SQLite)"),
+        format!(
+            "{} ({} above the {} before)",
+            mib(small_import.import_peak),
+            mib(small_growth),
+            mib(small_import.rss_before)
+        ),
+        "",
+    );
+    table.add(
+        format!("server peak RSS during ImportItems, {items} items (SQLite)"),
+        format!(
+            "{} ({} above the {} before)",
+            mib(sqlite_import.import_peak),
+            mib(large_growth),
+            mib(sqlite_import.rss_before)
+        ),
+        "",
+    );
+    let import_peak_ratio =
+        sqlite_import.import_peak as f64 / small_import.import_peak.max(1) as f64;
+    table.add(
+        format!("**import peak RSS, {items} / {small} items (SQLite)**"),
+        format!("**{import_peak_ratio:.2}**"),
+        format!(
+            "does not grow (≤ 1.2): {}",
+            verdict(import_peak_ratio <= 1.2)
+        ),
+    );
+    for (label, _, _, _, pg_import) in &pg_runs {
+        table.add(
+            format!("server peak RSS during ImportItems, {items} items, PostgreSQL, URL {label}"),
+            format!(
+                "{} ({} above the {} before)",
+                mib(pg_import.import_peak),
+                mib(pg_import.import_peak.saturating_sub(pg_import.rss_before)),
+                mib(pg_import.rss_before)
+            ),
+            "",
+        );
+    }
+    table.add(
+        format!("server peak RSS during publication, {small} / {items} items (SQLite)"),
+        format!(
+            "{} / {}",
+            mib(small_import.publish_peak),
+            mib(sqlite_import.publish_peak)
+        ),
+        "(publication holds the whole version)",
+    );
+    table.add(
+        format!(
+            "diagnostic: {items} items decoded into a `Vec<Item>` (as publication's check does)"
+        ),
+        format!(
+            "{} of RSS ({:.0} bytes per item)",
+            mib(decoded_bytes),
+            decoded_bytes as f64 / items as f64
+        ),
+        "",
+    );
+    let ratio = heap as f64 / encoded_bytes as f64;
+    table.add(
+        format!("**cached version, {items} items: heap_bytes / encoded_bytes**"),
+        format!(
+            "**{ratio:.2}** ({} / {}; `cache::load` from SQLite took {:.1} s)",
+            mib(heap),
+            mib(encoded_bytes),
+            load_time.as_secs_f64()
+        ),
+        format!("≤ 3: {}", verdict(ratio <= 3.0)),
+    );
+    let rss_ratio = growth as f64 / encoded_bytes as f64;
+    table.add(
+        "**server RSS growth at the first GetItem after a restart / encoded size**",
+        format!(
+            "**{rss_ratio:.2}** (+{}; peak {} above the RSS before; first GetItem {:.1} s, the next ones {:.2} ms)",
+            mib(growth),
+            mib(after.peak.saturating_sub(before.rss)),
+            first_get.as_secs_f64(),
+            second_get.as_secs_f64() * 1000.0
+        ),
+        format!("≤ 3: {}", verdict(rss_ratio <= 3.0)),
+    );
+    table.print();
+}
+
+/// Microseconds of `seconds` per row.
+fn per_row(seconds: f64, rows: usize) -> f64 {
+    seconds * 1e6 / rows as f64
+}
+
+fn mean(loads: &[Load], f: impl Fn(&Load) -> f64) -> f64 {
+    loads.iter().map(f).sum::<f64>() / loads.len().max(1) as f64
+}
+
+/// h2load runs of one server, interleaved round by round.
+struct Lookups {
+    check: Vec<Load>,
+    get: Vec<Load>,
+    miss: Vec<Load>,
+}
+
+/// Health/Check and GetItem of a known and of an unknown code under the
+/// same h2load load, `rounds` times in turn; `None` without h2load.
+async fn lookups(server: &Server, dir: &Path, shape: Shape, rounds: usize) -> Option<Lookups> {
+    const GET_ITEM: &str = "/reestr.v1.ClassifierService/GetItem";
+    let known = Rows::new(shape)
+        .nth(shape.total() / 2)
+        .expect("an item")
+        .code;
+    let unknown = "9999999".to_string();
+    let name = |code: &str| format!("classifiers/small/versions/{VERSION}/items/{code}");
+    // Warm: one GetItem loads (or finds) the version in memory.
+    let mut client = server.target().classifiers().await.expect("client");
+    let item = client
+        .get_item(pb::GetItemRequest {
+            name: name(&known),
+            as_of: String::new(),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("GetItem: {}", describe(&s)))
+        .into_inner();
+    assert_eq!(item.code, known);
+    let item_frame_bytes = 5 + item.encoded_len() as u64;
+    let status = client
+        .get_item(pb::GetItemRequest {
+            name: name(&unknown),
+            as_of: String::new(),
+        })
+        .await
+        .expect_err("unknown code");
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    if have("grpcurl") {
+        let known_answer = grpcurl_get_item(server, &name(&known)).unwrap_or_default();
+        assert!(
+            known_answer.contains(&format!("\"code\": \"{known}\"")),
+            "grpcurl GetItem: {known_answer}"
+        );
+        let unknown_answer = grpcurl_get_item(server, &name(&unknown)).unwrap_or_default();
+        assert!(
+            unknown_answer.contains("NotFound"),
+            "grpcurl GetItem: {unknown_answer}"
+        );
+        println!("grpcurl: GetItem {known} answers the item; GetItem {unknown} answers NotFound");
+    } else {
+        println!("grpcurl not found: the lookups were checked with the tonic client only");
+    }
+    if !have("h2load") {
+        println!("h2load not found (apt-get install -y nghttp2-client): lookups not measured");
+        return None;
+    }
+    let base = format!("http://{}", server.addr);
+    let check_body = grpc_frame(
+        &HealthCheckRequest {
+            service: String::new(),
+        }
+        .encode_to_vec(),
+    );
+    let get_body = |code: &str| {
+        grpc_frame(
+            &pb::GetItemRequest {
+                name: name(code),
+                as_of: String::new(),
+            }
+            .encode_to_vec(),
+        )
+    };
+    let logged_ok = server.log_count(GET_ITEM, "Ok");
+    let logged_not_found = server.log_count(GET_ITEM, "NotFound");
+    let mut out = Lookups {
+        check: Vec::new(),
+        get: Vec::new(),
+        miss: Vec::new(),
+    };
+    let measured = |label: &str, url: &str, body: &[u8]| {
+        let cpu = server.cpu_seconds();
+        let mut load = h2load(dir, label, url, body, &server.token);
+        load.cpu_us = (server.cpu_seconds() - cpu) * 1e6 / load.done.max(1) as f64;
+        println!("  server CPU: {:.1} µs per call", load.cpu_us);
+        load
+    };
+    let check_url = format!("{base}/grpc.health.v1.Health/Check");
+    let get_url = format!("{base}{GET_ITEM}");
+    for _ in 0..rounds {
+        out.check.push(measured("check", &check_url, &check_body));
+        out.get
+            .push(measured("get-known", &get_url, &get_body(&known)));
+        out.miss
+            .push(measured("get-unknown", &get_url, &get_body(&unknown)));
+    }
+    // Every response must be a real answer: HTTP 200 for all, the item's bytes for the known
+    // code and none (a trailers-only NOT_FOUND) for the unknown one; and where the server logs
+    // calls, its log agrees on the gRPC status of every one it logs.
+    for (label, loads) in [
+        ("Check", &out.check),
+        ("GetItem", &out.get),
+        ("GetItem unknown", &out.miss),
+    ] {
+        for load in loads {
+            assert!(load.done > 0, "{label}: no requests done");
+            assert_eq!(load.succeeded, load.done, "{label}: failed requests");
+            assert_eq!(load.status_2xx, load.done, "{label}: non-2xx statuses");
+        }
+    }
+    for load in &out.get {
+        assert_eq!(
+            load.data_bytes,
+            load.done * item_frame_bytes,
+            "GetItem: every answer carries the item"
+        );
+    }
+    for load in &out.miss {
+        assert_eq!(load.data_bytes, 0, "GetItem unknown: a status only");
+    }
+    let ok = server.log_count(GET_ITEM, "Ok") - logged_ok;
+    let not_found = server.log_count(GET_ITEM, "NotFound") - logged_not_found;
+    let sent_ok: u64 = out.get.iter().map(|l| l.done).sum();
+    let sent_not_found: u64 = out.miss.iter().map(|l| l.done).sum();
+    // The server may log only some outcomes (e.g. errors at info, successes at debug): check
+    // those it logs.
+    if ok > 0 {
+        assert_eq!(ok as u64, sent_ok, "GetItem calls logged OK");
+    }
+    if not_found > 0 {
+        assert_eq!(
+            not_found as u64, sent_not_found,
+            "GetItem calls logged NOT_FOUND"
+        );
+    }
+    println!(
+        "server log: {ok} GetItem calls logged OK (of {sent_ok} sent), {not_found} NOT_FOUND (of {sent_not_found})"
+    );
+    Some(out)
+}
