@@ -312,25 +312,7 @@ impl<'s> ClassifierRepo<'s> {
         id: &ClassifierId,
         expected_revision: Option<i64>,
     ) -> Result<Classifier, Error> {
-        let write = self.store.write(ctx).await?;
-        let txn = write.txn();
-        let current = find_classifier(txn, id)
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        if current.delete_time.is_some() {
-            return Err(Error::Deleted {
-                resource: id.name(),
-            });
-        }
-        check_revision(id.name(), current.revision, expected_revision)?;
-        let t = now();
-        let next = Classifier {
-            update_time: t,
-            delete_time: Some(t),
-            revision: current.revision + 1,
-            ..current.clone()
-        };
-        self.save(write, &current, next).await
+        self.set_deleted(ctx, id, expected_revision, true).await
     }
 
     /// Restores a soft-deleted classifier whose owner is live.
@@ -340,21 +322,43 @@ impl<'s> ClassifierRepo<'s> {
         id: &ClassifierId,
         expected_revision: Option<i64>,
     ) -> Result<Classifier, Error> {
+        self.set_deleted(ctx, id, expected_revision, false).await
+    }
+
+    /// Deletes (`deleted`) or restores a classifier; a restore needs a live owner.
+    async fn set_deleted(
+        &self,
+        ctx: &AuditContext,
+        id: &ClassifierId,
+        expected_revision: Option<i64>,
+        deleted: bool,
+    ) -> Result<Classifier, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
         let current = find_classifier(txn, id)
             .await?
             .ok_or_else(|| not_found(id))?;
-        if current.delete_time.is_none() {
-            return Err(Error::NotDeleted {
-                resource: id.name(),
-            });
+        match (deleted, current.delete_time.is_some()) {
+            (true, true) => {
+                return Err(Error::Deleted {
+                    resource: id.name(),
+                });
+            }
+            (false, false) => {
+                return Err(Error::NotDeleted {
+                    resource: id.name(),
+                });
+            }
+            _ => {}
         }
         check_revision(id.name(), current.revision, expected_revision)?;
-        check_owner(txn, &current.spec.owner).await?;
+        if !deleted {
+            check_owner(txn, &current.spec.owner).await?;
+        }
+        let t = now();
         let next = Classifier {
-            update_time: now(),
-            delete_time: None,
+            update_time: t,
+            delete_time: deleted.then_some(t),
             revision: current.revision + 1,
             ..current.clone()
         };
