@@ -96,35 +96,16 @@ impl ClassifierApi {
         as_of: Option<Date>,
     ) -> Result<(Arc<ClassifierMeta>, Arc<Version>), Error> {
         let fresh = name.version == VersionRef::Draft;
-        let mut meta = self.meta(store, &name.classifier, fresh).await?;
-        let found = |meta: &ClassifierMeta| -> Option<Arc<Version>> {
-            match &name.version {
-                VersionRef::Id(id) => meta.version(id).cloned(),
-                VersionRef::Draft => meta.draft().cloned(),
-                VersionRef::Latest => {
-                    let at = as_of.map_or_else(reestr_store::now, Date::start);
-                    meta.in_effect(at).cloned()
-                }
-            }
-        };
-        let mut version = found(&meta);
-        // A version created or published through another replica moments ago, or a draft whose
-        // revision moved on: read again before answering from a stale list.
-        let stale = match &version {
-            None => !fresh,
-            Some(v) => v.state == VersionState::Draft && !fresh,
-        };
-        if stale {
-            meta = self.meta(store, &name.classifier, true).await?;
-            version = found(&meta);
+        let meta = self.meta(store, &name.classifier, fresh).await?;
+        match find_version(&meta, name, as_of) {
+            // A version created or published through another replica moments ago, or a draft
+            // whose revision moved on: read again before answering from a stale list.
+            Err(Error::NotFound { .. }) if !fresh => {}
+            Ok(v) if v.state == VersionState::Draft && !fresh => {}
+            found => return found.map(|v| (meta, v)),
         }
-        let version = version.ok_or_else(|| Error::NotFound {
-            resource: match as_of {
-                Some(date) => format!("{name} as of {date}"),
-                None => name.name(),
-            },
-        })?;
-        Ok((meta, version))
+        let meta = self.meta(store, &name.classifier, true).await?;
+        find_version(&meta, name, as_of).map(|v| (meta, v))
     }
 
     /// The items of `version`, from memory.
@@ -136,6 +117,25 @@ impl ClassifierApi {
     fn changed(&self, id: &ClassifierId) {
         self.shared.meta.invalidate(id);
     }
+}
+
+/// The version `name` (and `as_of`) stands for in `meta`.
+fn find_version(
+    meta: &ClassifierMeta,
+    name: &VersionName,
+    as_of: Option<Date>,
+) -> Result<Arc<Version>, Error> {
+    let found = match &name.version {
+        VersionRef::Id(id) => meta.version(id),
+        VersionRef::Draft => meta.draft(),
+        VersionRef::Latest => meta.in_effect(as_of.map_or_else(reestr_store::now, Date::start)),
+    };
+    found.cloned().ok_or_else(|| Error::NotFound {
+        resource: match as_of {
+            Some(date) => format!("{name} as of {date}"),
+            None => name.name(),
+        },
+    })
 }
 
 fn invalid(v: reestr_domain::FieldViolation) -> Error {
@@ -186,10 +186,9 @@ fn parse_as_of(raw: &str, version: &VersionRef, field: &str) -> Result<Option<Da
 }
 
 /// Today (UTC).
-fn today() -> Date {
-    Date::of_timestamp(reestr_store::now()).unwrap_or_else(|| {
-        Date::new(1970, 1, 1).unwrap_or_else(|| unreachable!("1970-01-01 is a date"))
-    })
+fn today() -> Result<Date, Error> {
+    Date::of_timestamp(reestr_store::now())
+        .ok_or_else(|| Error::Internal("the clock is outside the calendar's range".into()))
 }
 
 /// The draft `name` resolves to, refusing published versions as VERSION_NOT_EDITABLE.

@@ -21,7 +21,9 @@ use super::convert::{
     ClassifierView, classifier_draft, classifier_etag, classifier_to_proto, item_draft,
     item_to_proto, problem_to_proto, version_etag, version_to_proto,
 };
-use super::{ClassifierApi, authorize_owner, expected_revision, invalid, now, require_draft};
+use super::{
+    ClassifierApi, authorize_owner, expected_revision, find_version, invalid, now, require_draft,
+};
 use crate::api::call::Call;
 use crate::api::error::{LISTED_PROBLEM_BYTES, fitting};
 use crate::api::request_hash;
@@ -127,6 +129,25 @@ fn version_name_of(raw: &str, field: &str) -> Result<VersionName, Error> {
     VersionName::from_name(raw, field).map_err(invalid)
 }
 
+/// The answer of an idempotent create: the resource made now, or the first answer again (the
+/// replay recorded in the audit trail).
+async fn settle<T, M: prost::Message + Default>(
+    call: &Call,
+    store: &Store,
+    resource: &str,
+    outcome: Outcome<T>,
+    message: impl FnOnce(&T) -> M,
+) -> Result<M, Error> {
+    match outcome {
+        Outcome::Fresh(created) => Ok(message(&created)),
+        Outcome::Replayed(bytes) => {
+            call.record_replay(store, resource).await;
+            M::decode(bytes.as_slice())
+                .map_err(|e| Error::Internal(format!("stored response: {e}")))
+        }
+    }
+}
+
 fn idempotency_of(call: &Call, request_id: Option<RequestId>, hash: String) -> Option<Idempotency> {
     request_id.map(|request_id| Idempotency {
         caller: call.ctx.caller.clone(),
@@ -226,14 +247,10 @@ impl ClassifierApi {
                 })
                 .await?;
             self.changed(&id);
-            match outcome {
-                Outcome::Fresh(c) => Ok(classifier_to_proto(&c, &empty)),
-                Outcome::Replayed(bytes) => {
-                    call.record_replay(store, &resource).await;
-                    pb::Classifier::decode(bytes.as_slice())
-                        .map_err(|e| Error::Internal(format!("stored response: {e}")))
-                }
-            }
+            settle(&call, store, &resource, outcome, |c| {
+                classifier_to_proto(c, &empty)
+            })
+            .await
         }
         .await;
         call.finish(store, &resource, result)
@@ -520,14 +537,10 @@ impl ClassifierApi {
                 )
                 .await?;
             self.changed(&id);
-            match outcome {
-                Outcome::Fresh(v) => Ok(version_message(&meta, &v)),
-                Outcome::Replayed(bytes) => {
-                    call.record_replay(store, &resource).await;
-                    pb::ClassifierVersion::decode(bytes.as_slice())
-                        .map_err(|e| Error::Internal(format!("stored response: {e}")))
-                }
-            }
+            settle(&call, store, &resource, outcome, |v| {
+                version_message(&meta, v)
+            })
+            .await
         }
         .await;
         call.finish(store, &resource, result)
@@ -614,7 +627,7 @@ impl ClassifierApi {
         let name = version_name_of(name, field)?;
         let meta = self.meta(store, &name.classifier, true).await?;
         authorize_owner(call, &meta.classifier.spec.owner)?;
-        let (meta, version) = self.resolve(store, &name, None).await?;
+        let version = find_version(&meta, &name, None)?;
         require_draft(&version)?;
         let expected = expected_revision(
             etag,
@@ -751,7 +764,7 @@ impl ClassifierApi {
                     resource: meta.classifier.id.name(),
                 });
             }
-            let (meta, version) = self.resolve(store, &vname, None).await?;
+            let version = find_version(&meta, &vname, None)?;
             let state = meta.timeline.state(&version, now());
             if let Err(e) = state.publish() {
                 return Err(e.into_error(version.name()));
@@ -814,7 +827,7 @@ impl ClassifierApi {
             }
             let meta = self.meta(store, &vname.classifier, true).await?;
             authorize_owner(&call, &meta.classifier.spec.owner)?;
-            let (meta, version) = self.resolve(store, &vname, None).await?;
+            let version = find_version(&meta, &vname, None)?;
             let state = meta.timeline.state(&version, now());
             if let Err(e) = state.retire() {
                 return Err(e.into_error(version.name()));
