@@ -805,7 +805,13 @@ async fn prepare_database(url: &str, id: &str) -> (Database, Store) {
         .await
         .expect("connect");
     database.migrate_up().await.expect("migrate");
-    let store = Store::open(database.clone()).await.expect("store");
+    let store = Store::open(
+        database.clone(),
+        reestr_store::Clock::system(),
+        Default::default(),
+    )
+    .await
+    .expect("store");
     let ctx = audit_ctx();
     let org = OrganizationDraft {
         display_name: BTreeMap::from([("en".to_string(), "Benchmark owner".to_string())]),
@@ -1362,7 +1368,13 @@ async fn run() {
     )))
     .await
     .expect("connect");
-    let store = Store::open(database.clone()).await.expect("store");
+    let store = Store::open(
+        database.clone(),
+        reestr_store::Clock::system(),
+        Default::default(),
+    )
+    .await
+    .expect("store");
     let started = Instant::now();
     let loaded = cache::load(
         &store,

@@ -65,7 +65,13 @@ async fn run() {
     seed.sqlite_synchronous_full = false;
     let database = Database::connect(&seed).await.expect("connect");
     database.migrate_up().await.expect("migrate");
-    let store = Store::open(database.clone()).await.expect("store");
+    let store = Store::open(
+        database.clone(),
+        reestr_store::Clock::system(),
+        Default::default(),
+    )
+    .await
+    .expect("store");
     let ctx = AuditContext {
         caller: "operator:bench".into(),
         method: "bench".into(),

@@ -20,9 +20,9 @@ use reestr::server::auth::RateLimit;
 use reestr::server::{self, Limits, ServerConfig, TlsFiles};
 use reestr::telemetry::{self, LogFormat};
 use reestr_domain::access::Role;
-use reestr_domain::time::Timestamp;
+use reestr_domain::time::{Calendar, Timestamp};
 use reestr_domain::token::TokenDraft;
-use reestr_store::{AuditContext, ConnectionSettings, Database, Store};
+use reestr_store::{AuditContext, Clock, ConnectionSettings, Database, Store};
 
 /// The Unified Register of Information Systems and Register of reference classifiers.
 #[derive(Parser, Debug)]
@@ -171,6 +171,14 @@ struct DbArgs {
     /// `normal` is faster and survives a crash of the process but not of the machine.
     #[arg(long, env = "REESTR_SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"], global = true)]
     sqlite_synchronous: String,
+    /// The register's time zone (an IANA name): the days of `as_of` dates, item validity and
+    /// registration-number years begin and end here.
+    #[arg(long, env = "REESTR_TIME_ZONE", default_value = Calendar::DEFAULT_TIME_ZONE, value_parser = parse_time_zone, global = true)]
+    time_zone: Calendar,
+}
+
+fn parse_time_zone(name: &str) -> Result<Calendar, String> {
+    Calendar::new(name)
 }
 
 /// How the client commands reach the server.
@@ -396,7 +404,9 @@ async fn open_store(db: &DbArgs) -> Result<Store, String> {
         .await
         .map_err(|e| e.to_string())?;
     database.migrate_up().await.map_err(|e| e.to_string())?;
-    Store::open(database).await.map_err(|e| e.to_string())
+    Store::open(database, Clock::system(), db.time_zone.clone())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn token(db: DbArgs, action: TokenAction) -> Result<(), String> {
@@ -408,7 +418,7 @@ async fn token(db: DbArgs, action: TokenAction) -> Result<(), String> {
             display_name,
             expire_days,
         } => {
-            let now = reestr_store::now();
+            let now = store.now();
             let draft = TokenDraft {
                 organization: organization
                     .map(|o| {
@@ -477,6 +487,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let mut config = ServerConfig::new(args.db.data_dir.clone(), database);
     config.migrate = !args.no_migrate;
+    config.calendar = args.db.time_zone.clone();
     config.limits = Limits {
         max_message_bytes: args.max_message_bytes,
         max_concurrent_streams: args.max_concurrent_streams,

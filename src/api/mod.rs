@@ -9,6 +9,7 @@ pub mod call;
 pub mod classifier;
 pub mod error;
 pub mod organization;
+pub mod server_info;
 pub mod system;
 pub mod token;
 
@@ -40,10 +41,7 @@ impl ReadyStore {
 
 /// Hex SHA-256 of an encoded request, to tell a retry from a reuse of its `request_id`.
 pub(crate) fn request_hash(message: &impl prost::Message) -> String {
-    Sha256::digest(message.encode_to_vec())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(message.encode_to_vec()))
 }
 
 /// `google.protobuf.Timestamp` of a register timestamp.

@@ -43,7 +43,7 @@ impl TokenService for TokenApi {
         let result = async {
             call.authorize(Action::ManageTokens)?;
             let token = token.ok_or_else(|| Error::invalid("token", "is required"))?;
-            let spec = draft(token)?.validate(reestr_store::now())?;
+            let spec = draft(token)?.validate(store.now())?;
             store.tokens().create(&call.ctx, spec).await
         }
         .await;

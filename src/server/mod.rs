@@ -23,7 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reestr_domain::Error;
-use reestr_store::{ConnectionSettings, Database, Store};
+use reestr_domain::time::Calendar;
+use reestr_store::{Clock, ConnectionSettings, Database, Store};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
@@ -32,6 +33,7 @@ use crate::api::ReadyStore;
 use crate::api::audit::AuditApi;
 use crate::api::classifier::ClassifierApi;
 use crate::api::organization::OrganizationApi;
+use crate::api::server_info::ServerInfoApi;
 use crate::api::system::SystemApi;
 use crate::api::token::TokenApi;
 use crate::proto;
@@ -39,15 +41,17 @@ use crate::proto::v1::audit_service_server::AuditServiceServer;
 use crate::proto::v1::classifier_service_server::ClassifierServiceServer;
 use crate::proto::v1::information_system_service_server::InformationSystemServiceServer;
 use crate::proto::v1::organization_service_server::OrganizationServiceServer;
+use crate::proto::v1::server_info_service_server::ServerInfoServiceServer;
 use crate::proto::v1::token_service_server::TokenServiceServer;
 
 /// Fully qualified names of the register's own gRPC services, as health reports them.
-pub const SERVICE_NAMES: [&str; 5] = [
+pub const SERVICE_NAMES: [&str; 6] = [
     "reestr.v1.OrganizationService",
     "reestr.v1.InformationSystemService",
     "reestr.v1.ClassifierService",
     "reestr.v1.TokenService",
     "reestr.v1.AuditService",
+    "reestr.v1.ServerInfoService",
 ];
 
 /// Transport limits. Every one is explicit, so the server's behaviour under abuse is known.
@@ -105,6 +109,10 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     /// Memory budget of the classifier content held for lookups, in bytes.
     pub classifier_cache_bytes: usize,
+    /// Where "now" comes from (tests set a manual clock).
+    pub clock: Clock,
+    /// The register's time zone.
+    pub calendar: Calendar,
 }
 
 /// PEM files for TLS.
@@ -130,6 +138,8 @@ impl ServerConfig {
             health_probe_interval: Duration::from_secs(2),
             tls: None,
             classifier_cache_bytes: crate::api::classifier::DEFAULT_CACHE_BYTES,
+            clock: Clock::system(),
+            calendar: Calendar::default(),
         }
     }
 }
@@ -183,6 +193,8 @@ pub async fn run(
         config.classifier_cache_bytes,
     ))
     .max_decoding_message_size(limits.max_message_bytes);
+    let server_info = ServerInfoServiceServer::new(ServerInfoApi::new(ready.clone()))
+        .max_decoding_message_size(limits.max_message_bytes);
     let mut builder = Server::builder();
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(tls_config(tls)?)?;
@@ -215,6 +227,7 @@ pub async fn run(
         .add_service(tokens)
         .add_service(audit)
         .add_service(classifiers)
+        .add_service(server_info)
         .serve_with_incoming_shutdown(incoming, async {
             let _ = stop_rx.await;
         });
@@ -348,7 +361,12 @@ async fn prepare(config: &ServerConfig, ready: &ReadyStore) -> Result<Database, 
             )));
         }
     }
-    let store = Store::open(database.clone()).await?;
+    let store = Store::open(
+        database.clone(),
+        config.clock.clone(),
+        config.calendar.clone(),
+    )
+    .await?;
     bootstrap::ensure_admin_token(&store, &config.data_dir).await?;
     ready.set(store);
     Ok(database)

@@ -36,10 +36,7 @@ pub fn caller_from_certificate(der: &[u8]) -> Caller {
             "the client certificate cannot be read",
         );
     };
-    let fingerprint: String = Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let fingerprint = hex::encode(Sha256::digest(der));
     let subject = cert.subject().to_string();
     let uris: Vec<&str> = cert
         .subject_alternative_name()

@@ -4,16 +4,18 @@
 //! caller, the expected status code in each cell. A new RPC adds a row (and its request in
 //! [`Rpc::call`]); the test then proves every cell against a running server.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::stream;
 use prost_types::FieldMask;
+use reestr::proto::v1::GetServerInfoRequest;
 use reestr::proto::v1::import_items_request::Data as ImportData;
 use reestr::proto::v1::information_system::State;
 use reestr::proto::v1::information_system_service_client::InformationSystemServiceClient;
 use reestr::proto::v1::organization_service_client::OrganizationServiceClient;
+use reestr::proto::v1::server_info_service_client::ServerInfoServiceClient;
 use reestr::proto::v1::{
     BatchDeleteItemsRequest, BatchGetItemsRequest, BatchUpsertItemsRequest, Classifier,
     ClassifierVersion, CreateClassifierRequest, CreateClassifierVersionRequest,
@@ -49,7 +51,9 @@ use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_types::StatusExt;
 
-use crate::helpers::{TestApp, assert_status, organization, spawn_app};
+use crate::helpers::{
+    TestApp, assert_status, organization, spawn_app, spawn_app_with_manual_clock,
+};
 
 /// The kinds of caller, in the order of [`POLICY`]'s columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +152,7 @@ enum Rpc {
     ValidateCode,
     TranslateCode,
     DiffClassifierVersions,
+    GetServerInfo,
 }
 
 const OK: Code = Code::Ok;
@@ -210,6 +215,7 @@ const POLICY: &[(Rpc, [Code; 8])] = &[
     (Rpc::ValidateCode,         [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
     (Rpc::TranslateCode,        [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
     (Rpc::DiffClassifierVersions,[UNAUTH,  OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::GetServerInfo,        [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
 ];
 
 /// A valid system of `stat` with a unique short name.
@@ -339,11 +345,10 @@ struct Fixture {
 
 impl Fixture {
     /// Creates `stat` and `minfin` and a token for every kind of caller; returns once the
-    /// expired caller's token has expired.
+    /// expired caller's token has expired (the app's manual clock is moved past it).
     async fn build(app: &mut TestApp) -> Fixture {
-        // The token that is to expire goes first, so the wait for its expiry overlaps the rest.
-        let expire_at = SystemTime::now() + Duration::from_millis(1500);
-        let since_epoch = expire_at.duration_since(UNIX_EPOCH).unwrap();
+        let since_epoch =
+            Duration::from_micros(app.clock.now().micros() as u64) + Duration::from_secs(60);
         let expired = app
             .tokens
             .create_token(CreateTokenRequest {
@@ -412,9 +417,7 @@ impl Fixture {
             })
             .await
             .expect("the shared classifier's draft items");
-        if let Ok(left) = expire_at.duration_since(SystemTime::now()) {
-            tokio::time::sleep(left + Duration::from_millis(100)).await;
-        }
+        app.clock.advance(Duration::from_secs(61));
         Fixture {
             secrets: [
                 None,
@@ -560,6 +563,13 @@ impl Rpc {
                     .await
                     .map(drop)
             }
+            Rpc::GetServerInfo => ServerInfoServiceClient::with_interceptor(
+                app.channel(),
+                crate::helpers::Bearer::new(secret),
+            )
+            .get_server_info(GetServerInfoRequest {})
+            .await
+            .map(drop),
             Rpc::ListAuditEvents => audit
                 .list_audit_events(ListAuditEventsRequest::default())
                 .await
@@ -936,9 +946,46 @@ async fn live_organization(app: &TestApp, id: &str) -> String {
         .name
 }
 
+/// Every method of every reestr service in the published descriptor set, as `Service/Method`.
+fn declared_rpcs() -> BTreeSet<String> {
+    use prost::Message as _;
+    let set = prost_types::FileDescriptorSet::decode(reestr::proto::FILE_DESCRIPTOR_SET)
+        .expect("the descriptor set decodes");
+    set.file
+        .iter()
+        .filter(|f| f.package() == "reestr.v1")
+        .flat_map(|f| &f.service)
+        .flat_map(|s| {
+            s.method
+                .iter()
+                .map(move |m| format!("{}/{}", s.name(), m.name()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_policy_table_has_a_row_for_every_rpc_the_proto_declares() {
+    let declared: BTreeSet<String> = declared_rpcs()
+        .into_iter()
+        .map(|full| {
+            full.split_once('/')
+                .map(|(_, m)| m.to_string())
+                .unwrap_or(full)
+        })
+        .collect();
+    let tested: BTreeSet<String> = POLICY.iter().map(|(rpc, _)| format!("{rpc:?}")).collect();
+    let untested: Vec<_> = declared.difference(&tested).collect();
+    let unknown: Vec<_> = tested.difference(&declared).collect();
+    assert!(
+        untested.is_empty() && unknown.is_empty(),
+        "RPCs without an access-policy row: {untested:?}; rows naming no RPC: {unknown:?}"
+    );
+    assert_eq!(POLICY.len(), tested.len(), "one row per RPC");
+}
+
 #[tokio::test]
 async fn every_rpc_answers_each_kind_of_caller_as_the_policy_says() {
-    let mut app = spawn_app().await;
+    let mut app = spawn_app_with_manual_clock().await;
     let fx = Fixture::build(&mut app).await;
     let mut mismatches = Vec::new();
     let mut cells = 0;

@@ -35,7 +35,8 @@ use tonic_types::StatusExt;
 
 use crate::helpers::{Authed, TestApp, assert_status, bad_request_fields, spawn_app};
 
-type Client = ClassifierServiceClient<Authed>;
+/// A ClassifierService client.
+pub(crate) type Client = ClassifierServiceClient<Authed>;
 
 // ------------------------------------------------------------------------------ fixtures
 
@@ -61,7 +62,7 @@ fn strings(values: &[&str]) -> Vec<String> {
 
 /// A valid hierarchical classifier of `stat`: codes of 2 to 6 digits, up to 3 levels, names
 /// required in English and Russian.
-fn spec() -> Classifier {
+pub(crate) fn spec() -> Classifier {
     Classifier {
         owner: "organizations/stat".into(),
         display_name: text(&[("en", "Test classifier"), ("ru", "Тестовый классификатор")]),
@@ -93,7 +94,7 @@ fn item(code: &str, parent: &str, en: &str, ru: &str) -> Item {
 }
 
 /// An active top-level item with the same name in English and Russian.
-fn top(code: &str, name: &str) -> Item {
+pub(crate) fn top(code: &str, name: &str) -> Item {
     item(code, "", name, name)
 }
 
@@ -126,13 +127,13 @@ fn attribute(key: &str, kind: AttributeType) -> AttributeDefinition {
     }
 }
 
-fn version_name(classifier: &str, version: &str) -> String {
+pub(crate) fn version_name(classifier: &str, version: &str) -> String {
     format!("classifiers/{classifier}/versions/{version}")
 }
 
-/// The start of `date` (`YYYY-MM-DD`), UTC.
+/// The start of `date` (`YYYY-MM-DD`) in the register's default time zone, Asia/Tashkent.
 fn midnight(date: &str) -> prost_types::Timestamp {
-    format!("{date}T00:00:00Z")
+    format!("{date}T00:00:00+05:00")
         .parse()
         .expect("an RFC 3339 time")
 }
@@ -149,7 +150,7 @@ fn mask(paths: &[&str]) -> Option<FieldMask> {
 
 // ------------------------------------------------------------------------------ calls
 
-async fn create_classifier(
+pub(crate) async fn create_classifier(
     c: &mut Client,
     id: &str,
     spec: Classifier,
@@ -256,7 +257,7 @@ async fn retire(c: &mut Client, name: &str) -> Result<ClassifierVersion, Status>
 
 /// Opens draft `version` of `classifier` effective at the start of `effective` (now if
 /// `None`), fills it with `items` and publishes it.
-async fn published(
+pub(crate) async fn published(
     c: &mut Client,
     classifier: &str,
     version: &str,
@@ -274,7 +275,7 @@ async fn published(
         .unwrap_or_else(|e| panic!("publish {}: {e:?}", draft.name))
 }
 
-async fn get_item(c: &mut Client, name: &str, as_of: &str) -> Result<Item, Status> {
+pub(crate) async fn get_item(c: &mut Client, name: &str, as_of: &str) -> Result<Item, Status> {
     c.get_item(GetItemRequest {
         name: name.into(),
         as_of: as_of.into(),
@@ -474,7 +475,7 @@ async fn translate(
     .map(tonic::Response::into_inner)
 }
 
-async fn validate_code(
+pub(crate) async fn validate_code(
     c: &mut Client,
     classifier: &str,
     code: &str,

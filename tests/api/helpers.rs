@@ -19,7 +19,7 @@ use reestr::proto::v1::{
 };
 use reestr::server::{self, ServerConfig, ServerError};
 use reestr::telemetry::{self, LogFormat};
-use reestr_store::{ConnectionSettings, Database};
+use reestr_store::{Clock, ConnectionSettings, Database};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -81,6 +81,8 @@ pub struct TestApp {
     pub health: HealthClient<Channel>,
     /// The server's database URL (for raw SQL in tests).
     pub database_url: String,
+    /// The server's clock: the system clock unless the test gave it a manual one.
+    pub clock: Clock,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServerError>>>,
     database: TestDatabase,
@@ -90,6 +92,13 @@ pub struct TestApp {
 /// Starts a server with the default configuration.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
+}
+
+/// Starts a server whose clock stands at the present moment until the test moves it
+/// (`app.clock.advance(…)`).
+pub async fn spawn_app_with_manual_clock() -> TestApp {
+    let now = reestr_store::Clock::system().now();
+    spawn_app_with(|c| c.clock = Clock::manual(now)).await
 }
 
 /// Starts a server after `configure` has adjusted its configuration.
@@ -109,6 +118,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServerConfig)) -> TestAp
     // set their own.
     config.limits.rate_limit.per_second = 0;
     configure(&mut config);
+    let clock = config.clock.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -139,6 +149,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServerConfig)) -> TestAp
         channel,
         health,
         database_url: database.url.clone(),
+        clock,
         stop: Some(stop),
         task: Some(task),
         database,

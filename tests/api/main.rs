@@ -5,6 +5,7 @@
 
 mod access;
 mod audit;
+mod calendar;
 mod classifier;
 mod grpcurl;
 mod helpers;

@@ -19,7 +19,7 @@ use reestr::proto::v1::{
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-use crate::helpers::{Authed, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Authed, TestApp, spawn_app_with, spawn_app_with_manual_clock};
 
 type Client = InformationSystemServiceClient<Authed>;
 
@@ -47,7 +47,7 @@ async fn organization(app: &mut TestApp, id: &str, tin: &str) {
 }
 
 /// A valid system owned by `owner`, providing the service `api`.
-fn system(owner: &str, short_name: &str) -> InformationSystem {
+pub(crate) fn system(owner: &str, short_name: &str) -> InformationSystem {
     InformationSystem {
         short_name: short_name.into(),
         display_name: BTreeMap::from([
@@ -71,7 +71,7 @@ fn system(owner: &str, short_name: &str) -> InformationSystem {
     }
 }
 
-async fn create(
+pub(crate) async fn create(
     c: &mut Client,
     id: &str,
     s: InformationSystem,
@@ -131,7 +131,7 @@ fn violated(status: &Status) -> Vec<String> {
 
 /// A register with organisation `soliq`, an admin client and a `soliq` editor client.
 async fn setup() -> (TestApp, Client, Client) {
-    let mut app = spawn_app().await;
+    let mut app = spawn_app_with_manual_clock().await;
     organization(&mut app, "soliq", "200000001").await;
     let (_, editor) = app.create_token(Some("soliq"), &[Role::Editor]).await;
     let admin = client(&app, &app.admin_secret.clone());
@@ -490,11 +490,11 @@ async fn decommissioning_a_system_others_depend_on_needs_an_admins_force() {
 
 #[tokio::test]
 async fn every_change_is_a_revision_readable_by_number_and_as_of() {
-    let (_app, mut admin, mut editor) = setup().await;
+    let (app, mut admin, mut editor) = setup().await;
     let v1 = create(&mut editor, "x", system("soliq", "X"))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.clock.advance(Duration::from_secs(1));
     let mut change = v1.clone();
     change.purpose = "Second purpose".into();
     let v2 = editor
@@ -507,7 +507,7 @@ async fn every_change_is_a_revision_readable_by_number_and_as_of() {
         .await
         .unwrap()
         .into_inner();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.clock.advance(Duration::from_secs(1));
     let v3 = transition(&mut editor, "x", State::InDevelopment, false)
         .await
         .unwrap();

@@ -173,10 +173,7 @@ impl Ca {
 
 /// How the audit trail names the caller holding `cert` whose subject is `subject`.
 fn certificate_caller(subject: &str, cert: &Pem) -> String {
-    let fingerprint: String = Sha256::digest(&cert.der)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let fingerprint = hex::encode(Sha256::digest(&cert.der));
     format!("cert:{subject} ({fingerprint})")
 }
 

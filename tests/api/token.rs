@@ -14,6 +14,7 @@ use tonic_types::StatusExt;
 
 use crate::helpers::{
     TestApp, assert_status, bad_request_fields, organization, spawn_app, spawn_app_with,
+    spawn_app_with_manual_clock,
 };
 
 /// A token request for `organization` (`""`: none) with `roles`.
@@ -284,9 +285,9 @@ async fn a_revoked_administrator_token_cannot_revoke_or_do_anything_else() {
 
 #[tokio::test]
 async fn an_expired_token_is_refused() {
-    let mut app = spawn_app().await;
-    let expire = SystemTime::now() + Duration::from_millis(1200);
-    let since_epoch = expire.duration_since(UNIX_EPOCH).unwrap();
+    let mut app = spawn_app_with_manual_clock().await;
+    let now = Duration::from_micros(app.clock.now().micros() as u64);
+    let since_epoch = now + Duration::from_secs(60);
     let response = create(
         &mut app,
         Token {
@@ -306,9 +307,12 @@ async fn an_expired_token_is_refused() {
         .list_organizations(ListOrganizationsRequest::default())
         .await
         .expect("valid before its expiry");
-    if let Ok(left) = expire.duration_since(SystemTime::now()) {
-        tokio::time::sleep(left + Duration::from_millis(100)).await;
-    }
+    app.clock.advance(Duration::from_secs(59));
+    client
+        .list_organizations(ListOrganizationsRequest::default())
+        .await
+        .expect("valid a second before its expiry");
+    app.clock.advance(Duration::from_secs(1));
     let err = client
         .list_organizations(ListOrganizationsRequest::default())
         .await

@@ -105,7 +105,7 @@ pub fn chain_hash(previous: &str, sequence: i64, event_time: Timestamp, r: &Audi
     let mut h = Sha256::new();
     h.update(previous.as_bytes());
     h.update(canonical_bytes(sequence, event_time, r));
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(h.finalize())
 }
 
 /// Verification state carried across batches of events.

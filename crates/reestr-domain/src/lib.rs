@@ -12,7 +12,7 @@
 //! - [`input`]: enumerated request values before validation.
 //! - [`paging`]: page sizes, `order_by`, and signed keyset page tokens.
 //! - [`request_id`]: idempotency keys for safe retries.
-//! - [`time`]: the register's timestamp (microseconds since the Unix epoch, UTC).
+//! - [`time`]: the one calendar: timestamps (UTC), dates, and the register's time zone.
 //! - [`organization`]: organisations, their names, validation, update masks and filters.
 //! - [`access`]: callers, roles and the one authorisation policy; [`token`]: API tokens.
 //! - [`audit`]: the hash-chained audit trail.

@@ -235,7 +235,7 @@ pub fn etag(name: &str, revision: i64) -> String {
         .chain_update(b"\0")
         .chain_update(revision.to_be_bytes())
         .finalize();
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..8])
 }
 
 /// The mutable fields of an organisation as a request carries them, before validation.

@@ -570,7 +570,7 @@ fn check_url(v: &mut Violations, field: String, url: &str) {
 }
 
 fn is_date(s: &str) -> bool {
-    Timestamp::parse_rfc3339(&format!("{s}T00:00:00Z")).is_some()
+    crate::time::Date::parse(s).is_ok()
 }
 
 fn is_label_key(k: &str) -> bool {

@@ -16,7 +16,7 @@ use sea_orm::{
 pub use reestr_domain::audit::AuditCondition;
 
 use crate::entity::audit_event::{self as row, Column};
-use crate::{Store, db_err, keyset, now};
+use crate::{Store, db_err, keyset};
 
 /// Who is making a change, carried by every write so that its audit event is written in the
 /// same transaction.
@@ -59,6 +59,7 @@ impl AuditContext {
 /// already.)
 pub(crate) async fn append(
     conn: &impl ConnectionTrait,
+    event_time: Timestamp,
     record: AuditRecord,
 ) -> Result<AuditEvent, Error> {
     if conn.get_database_backend() == DatabaseBackend::Postgres {
@@ -76,7 +77,6 @@ pub(crate) async fn append(
         Some(l) => (l.sequence + 1, l.hash),
         None => (1, GENESIS_HASH.to_string()),
     };
-    let event_time = now();
     let hash = chain_hash(&previous, sequence, event_time, &record);
     let event = AuditEvent {
         sequence,
@@ -140,6 +140,7 @@ impl Store {
         let write = self.begin_write().await?;
         append(
             write.txn(),
+            write.now(),
             ctx.record(resource, outcome, reason, Vec::new()),
         )
         .await?;

@@ -45,7 +45,7 @@ use crate::entity::classifier_item as item_row;
 use crate::entity::classifier_version as version_row;
 use crate::entity::organization as org_row;
 use crate::idempotency::{self, Idempotency, Outcome};
-use crate::{Store, Write, db_err, keyset, now};
+use crate::{Store, Write, db_err, keyset};
 
 /// Rows per multi-row `INSERT` of items, largest first: 5 bound values per row, so at most
 /// 2,500 per statement, far below SQLite's limit of 32,766 bound parameters (and PostgreSQL's
@@ -212,7 +212,7 @@ impl<'s> ClassifierRepo<'s> {
                 });
             }
             check_owner(txn, &spec.owner).await?;
-            let t = now();
+            let t = self.store.now();
             let classifier = Classifier {
                 id,
                 spec,
@@ -223,7 +223,7 @@ impl<'s> ClassifierRepo<'s> {
             };
             to_active(&classifier)?.insert(txn).await.map_err(db_err)?;
             if let Some(key) = idempotency {
-                idempotency::remember(txn, key, encode(&classifier)).await?;
+                idempotency::remember(txn, t, key, encode(&classifier)).await?;
             }
             let changes = diff_fields(None, &audit_fields(&classifier)?);
             write.commit(&classifier.id.name(), changes).await?;
@@ -298,7 +298,7 @@ impl<'s> ClassifierRepo<'s> {
         }
         let next = Classifier {
             spec,
-            update_time: now(),
+            update_time: self.store.now(),
             revision: current.revision + 1,
             ..current.clone()
         };
@@ -355,7 +355,7 @@ impl<'s> ClassifierRepo<'s> {
         if !deleted {
             check_owner(txn, &current.spec.owner).await?;
         }
-        let t = now();
+        let t = self.store.now();
         let next = Classifier {
             update_time: t,
             delete_time: deleted.then_some(t),
@@ -480,7 +480,7 @@ impl<'s> ClassifierRepo<'s> {
             if let Some(draft) = find_draft(txn, id).await? {
                 return Err(draft_exists(id, Some(&draft.name())));
             }
-            let t = now();
+            let t = self.store.now();
             let version = Version {
                 classifier: id.clone(),
                 id: v,
@@ -514,7 +514,7 @@ impl<'s> ClassifierRepo<'s> {
                 txn.execute_raw(sql.statement()).await.map_err(db_err)?;
             }
             if let Some(key) = idempotency {
-                idempotency::remember(txn, key, encode(&version)).await?;
+                idempotency::remember(txn, t, key, encode(&version)).await?;
             }
             let changes = diff_fields(None, &version_audit_fields(&version));
             write.commit(&version.name(), changes).await?;
@@ -547,7 +547,7 @@ impl<'s> ClassifierRepo<'s> {
         let next = Version {
             description,
             effective_time,
-            update_time: now(),
+            update_time: self.store.now(),
             revision: current.revision + 1,
             ..current.clone()
         };
@@ -567,7 +567,7 @@ impl<'s> ClassifierRepo<'s> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
         let current = writable_draft(txn, id, v, expected_revision).await?;
-        claim(txn, &current).await?;
+        claim(txn, self.store.now(), &current).await?;
         delete_all_items(txn, id, v).await?;
         version_row::Entity::delete_many()
             .filter(version_row::Column::ClassifierId.eq(id.as_str()))
@@ -616,7 +616,7 @@ impl<'s> ClassifierRepo<'s> {
             content_hash,
             effective_time: Some(effective_time),
             publish_time: Some(publish_time),
-            update_time: now(),
+            update_time: self.store.now(),
             revision: current.revision + 1,
             ..current.clone()
         };
@@ -646,7 +646,7 @@ impl<'s> ClassifierRepo<'s> {
             .retire()
             .map_err(|e| e.into_error(current.name()))?;
         check_revision(current.name(), current.revision, expected_revision)?;
-        let t = now();
+        let t = self.store.now();
         let next = Version {
             state,
             retire_time: Some(t),
@@ -678,7 +678,7 @@ impl<'s> ClassifierRepo<'s> {
             write.commit(&current.name(), Vec::new()).await?;
             return Ok(current);
         }
-        let claimed = claim(txn, &current).await?;
+        let claimed = claim(txn, self.store.now(), &current).await?;
         // The last occurrence of each code, in request order.
         let mut seen = HashSet::with_capacity(items.len());
         let mut unique: Vec<&Item> = items
@@ -732,7 +732,7 @@ impl<'s> ClassifierRepo<'s> {
             write.commit(&current.name(), Vec::new()).await?;
             return Ok((0, current));
         }
-        let claimed = claim(txn, &current).await?;
+        let claimed = claim(txn, self.store.now(), &current).await?;
         let present: Vec<&str> = present.iter().map(String::as_str).collect();
         let mut removed = 0u64;
         for chunk in present.chunks(CODE_BATCH) {
@@ -773,7 +773,7 @@ impl<'s> ClassifierRepo<'s> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
         let current = writable_draft(txn, id, v, expected_revision).await?;
-        let claimed = claim(txn, &current).await?;
+        let claimed = claim(txn, self.store.now(), &current).await?;
         delete_all_items(txn, id, v).await?;
         Ok(ImportSink {
             write,
@@ -900,7 +900,7 @@ impl ImportSink<'_> {
         }
         let next = Version {
             item_count,
-            update_time: now(),
+            update_time: self.write.now(),
             ..self.claimed
         };
         save_version(self.write.txn(), &next, next.revision).await?;
@@ -1243,9 +1243,13 @@ async fn writable_draft(
 
 /// Claims a version for this transaction: bumps its revision and update time if it is still
 /// at `current.revision` (else [`Error::EtagMismatch`]). Returns the claimed state.
-async fn claim(conn: &impl ConnectionTrait, current: &Version) -> Result<Version, Error> {
+async fn claim(
+    conn: &impl ConnectionTrait,
+    now: Timestamp,
+    current: &Version,
+) -> Result<Version, Error> {
     let next = Version {
-        update_time: now(),
+        update_time: now,
         revision: current.revision + 1,
         ..current.clone()
     };
@@ -1644,7 +1648,7 @@ mod tests {
     use reestr_domain::text::{Language, LocalizedText};
 
     use super::*;
-    use crate::{ConnectionSettings, Database};
+    use crate::{Clock, ConnectionSettings, Database};
 
     /// Runs `scenario` on a fresh SQLite database and, when `TEST_DATABASE_URL` names a
     /// PostgreSQL server, on a fresh PostgreSQL database too.
@@ -1659,7 +1663,12 @@ mod tests {
             .await
             .unwrap();
         db.migrate_up().await.unwrap();
-        scenario(Store::open(db.clone()).await.unwrap()).await;
+        scenario(
+            Store::open(db.clone(), Clock::system(), Default::default())
+                .await
+                .unwrap(),
+        )
+        .await;
         db.close().await.unwrap();
 
         let Ok(admin) = std::env::var("TEST_DATABASE_URL") else {
@@ -1682,7 +1691,12 @@ mod tests {
             .await
             .unwrap();
         db.migrate_up().await.unwrap();
-        scenario(Store::open(db.clone()).await.unwrap()).await;
+        scenario(
+            Store::open(db.clone(), Clock::system(), Default::default())
+                .await
+                .unwrap(),
+        )
+        .await;
         db.close().await.unwrap();
         server
             .connection()

@@ -56,6 +56,7 @@ pub(crate) async fn lookup(
 /// Remembers `response` for `key` (inside the change's transaction).
 pub(crate) async fn remember(
     conn: &impl ConnectionTrait,
+    create_time: reestr_domain::time::Timestamp,
     key: &Idempotency,
     response: Vec<u8>,
 ) -> Result<(), Error> {
@@ -65,7 +66,7 @@ pub(crate) async fn remember(
         request_id: Set(key.request_id.as_str().to_string()),
         request_hash: Set(key.request_hash.clone()),
         response: Set(response),
-        create_time: Set(crate::now().micros()),
+        create_time: Set(create_time.micros()),
     }
     .insert(conn)
     .await

@@ -13,6 +13,7 @@
 
 mod audit;
 mod classifier;
+mod clock;
 mod entity;
 mod error;
 mod idempotency;
@@ -23,12 +24,12 @@ mod system;
 mod token;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use reestr_domain::Error;
 use reestr_domain::audit::FieldChange;
 use reestr_domain::paging::PageTokens;
-use reestr_domain::time::Timestamp;
+use reestr_domain::time::{Calendar, Timestamp};
 use reestr_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
@@ -42,6 +43,7 @@ pub use classifier::{
     ClassifierCondition, ClassifierPage, ClassifierQuery, ClassifierRepo, ImportSink,
     compile_classifier_filter,
 };
+pub use clock::Clock;
 pub use error::db_err;
 pub use idempotency::{Idempotency, Outcome};
 pub use organization::{OrganizationPage, OrganizationQuery, OrganizationRepo};
@@ -212,6 +214,8 @@ struct Inner {
     /// Serialises write transactions on SQLite; `None` on PostgreSQL.
     write_lock: Option<Mutex<()>>,
     page_tokens: PageTokens,
+    clock: Clock,
+    calendar: Calendar,
 }
 
 /// An open write transaction, carrying who makes the change. Dropping it without
@@ -219,6 +223,8 @@ struct Inner {
 pub struct Write<'a> {
     txn: DatabaseTransaction,
     ctx: AuditContext,
+    /// The time of the change: one clock read when the transaction began.
+    now: Timestamp,
     _serial: Option<MutexGuard<'a, ()>>,
 }
 
@@ -228,9 +234,19 @@ impl Write<'_> {
         &self.txn
     }
 
+    /// The time of the change, read from the store's clock when the transaction began.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
     /// Appends the change's audit event (outcome `OK`) and commits both together.
     pub async fn commit(self, resource: &str, changes: Vec<FieldChange>) -> Result<(), Error> {
-        audit::append(&self.txn, self.ctx.record(resource, "OK", "", changes)).await?;
+        audit::append(
+            &self.txn,
+            self.now,
+            self.ctx.record(resource, "OK", "", changes),
+        )
+        .await?;
         self.txn.commit().await.map_err(db_err)
     }
 
@@ -242,8 +258,8 @@ impl Write<'_> {
 
 impl Store {
     /// Builds the store on a migrated database, loading (or creating, on first start) the
-    /// settings every replica shares.
-    pub async fn open(db: Database) -> Result<Store, Error> {
+    /// settings every replica shares. Times come from `clock`; days are days of `calendar`.
+    pub async fn open(db: Database, clock: Clock, calendar: Calendar) -> Result<Store, Error> {
         let key = settings::page_token_key(&db.conn).await?;
         let write_lock = (db.backend == Backend::Sqlite).then(|| Mutex::new(()));
         Ok(Store {
@@ -251,8 +267,25 @@ impl Store {
                 db,
                 write_lock,
                 page_tokens: PageTokens::new(key),
+                clock,
+                calendar,
             }),
         })
+    }
+
+    /// The current time as the register records it.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// The register's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// The register's calendar: its time zone, and the days timestamps fall on.
+    pub fn calendar(&self) -> &Calendar {
+        &self.inner.calendar
     }
 
     /// The database underneath.
@@ -297,6 +330,7 @@ impl Store {
         Ok(Write {
             txn,
             ctx: AuditContext::default(),
+            now: self.now(),
             _serial: serial,
         })
     }
@@ -320,13 +354,4 @@ impl Store {
     pub fn classifiers(&self) -> ClassifierRepo<'_> {
         ClassifierRepo::new(self)
     }
-}
-
-/// The current time as the register records it.
-pub fn now() -> Timestamp {
-    let micros = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or_default();
-    Timestamp::from_micros(micros)
 }

@@ -21,7 +21,7 @@ use sea_orm::{
 use crate::audit::AuditContext;
 use crate::entity::organization::{self as row, Column};
 use crate::idempotency::{self, Idempotency, Outcome};
-use crate::{Store, db_err, keyset, now};
+use crate::{Store, db_err, keyset};
 
 /// How far up the parent chain a cycle check walks before it calls the hierarchy too deep.
 const MAX_HIERARCHY_DEPTH: usize = 64;
@@ -92,7 +92,7 @@ impl<'s> OrganizationRepo<'s> {
             if let Some(parent) = &spec.parent {
                 check_live(txn, parent).await?;
             }
-            let t = now();
+            let t = self.store.now();
             let org = Organization {
                 id,
                 spec,
@@ -103,7 +103,7 @@ impl<'s> OrganizationRepo<'s> {
             };
             to_active(&org).insert(txn).await.map_err(db_err)?;
             if let Some(key) = idempotency {
-                idempotency::remember(txn, key, encode(&org)).await?;
+                idempotency::remember(txn, t, key, encode(&org)).await?;
             }
             write
                 .commit(&org.id.name(), diff_fields(None, &org.audit_fields()))
@@ -163,7 +163,7 @@ impl<'s> OrganizationRepo<'s> {
         }
         let next = Organization {
             spec,
-            update_time: now(),
+            update_time: self.store.now(),
             revision: current.revision + 1,
             ..current.clone()
         };
@@ -211,7 +211,7 @@ impl<'s> OrganizationRepo<'s> {
                     .collect(),
             });
         }
-        let t = now();
+        let t = self.store.now();
         let next = Organization {
             update_time: t,
             delete_time: Some(t),
@@ -246,7 +246,7 @@ impl<'s> OrganizationRepo<'s> {
             check_live(txn, parent).await?;
         }
         let next = Organization {
-            update_time: now(),
+            update_time: self.store.now(),
             delete_time: None,
             revision: current.revision + 1,
             ..current.clone()

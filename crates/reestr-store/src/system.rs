@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use reestr_domain::Error;
 use reestr_domain::audit::diff_fields;
-use reestr_domain::classifier::Date;
 use reestr_domain::error::Violations;
 use reestr_domain::paging::{KeyValue, SortKey};
 use reestr_domain::query::{Equality, Predicate};
@@ -28,7 +27,7 @@ use crate::entity::system_dependency as dep_row;
 use crate::entity::system_label as label_row;
 use crate::entity::system_revision as rev_row;
 use crate::idempotency::{self, Idempotency, Outcome};
-use crate::{Store, db_err, keyset, now};
+use crate::{Store, db_err, keyset};
 
 /// How many dependents an in-use error names.
 const MAX_NAMED: usize = 20;
@@ -194,8 +193,12 @@ impl<'s> SystemRepo<'s> {
                 });
             }
             check_references(txn, &id, &spec).await?;
-            let t = now();
-            let year = Date::of_timestamp(t).map_or(1970, |d| i32::from(d.year()));
+            let t = self.store.now();
+            let year = self
+                .store
+                .calendar()
+                .date_of(t)
+                .map_or(1970, |d| i32::from(d.year()));
             let number = next_registration_number(txn, year).await?;
             let system = InformationSystem {
                 id,
@@ -211,7 +214,7 @@ impl<'s> SystemRepo<'s> {
             project(txn, &system, true).await?;
             record_revision(txn, ctx, &system, changed_fields(None, &system.spec), "").await?;
             if let Some(key) = idempotency {
-                idempotency::remember(txn, key, encode(&system)).await?;
+                idempotency::remember(txn, t, key, encode(&system)).await?;
             }
             write
                 .commit(&system.id.name(), diff_fields(None, &system.audit_fields()))
@@ -319,7 +322,7 @@ impl<'s> SystemRepo<'s> {
         let changed = changed_fields(Some(&current.spec), &spec);
         let next = InformationSystem {
             spec,
-            update_time: now(),
+            update_time: self.store.now(),
             revision: current.revision + 1,
             ..current.clone()
         };
@@ -362,7 +365,7 @@ impl<'s> SystemRepo<'s> {
         }
         let next = InformationSystem {
             state: t.to,
-            update_time: now(),
+            update_time: self.store.now(),
             revision: current.revision + 1,
             ..current.clone()
         };
@@ -415,7 +418,7 @@ impl<'s> SystemRepo<'s> {
         } else {
             check_references(txn, id, &current.spec).await?;
         }
-        let t = now();
+        let t = self.store.now();
         let next = InformationSystem {
             update_time: t,
             delete_time: deleted.then_some(t),
@@ -654,7 +657,10 @@ impl<'s> SystemRepo<'s> {
                 .entry(kinds.get(owner).cloned().unwrap_or_default())
                 .or_default() += 1;
             *by_owner.entry(owner.clone()).or_default() += 1;
-            let year = Date::of_timestamp(Timestamp::from_micros(*created))
+            let year = self
+                .store
+                .calendar()
+                .date_of(Timestamp::from_micros(*created))
                 .map_or_else(String::new, |d| d.year().to_string());
             *by_year.entry(year).or_default() += 1;
             if *pd {

@@ -18,7 +18,7 @@ use sea_orm::{
 use crate::audit::AuditContext;
 use crate::entity::organization as organization_row;
 use crate::entity::token::{self as row, Column};
-use crate::{Store, db_err, keyset, now};
+use crate::{Store, db_err, keyset};
 
 /// A ListTokens query, validated.
 #[derive(Debug, Clone)]
@@ -87,7 +87,7 @@ impl<'s> TokenRepo<'s> {
             roles: spec.roles,
             display_name: spec.display_name,
             expire_time: spec.expire_time,
-            create_time: now(),
+            create_time: self.store.now(),
             revoke_time: None,
             creator: ctx.caller.clone(),
         };
@@ -171,7 +171,7 @@ impl<'s> TokenRepo<'s> {
                 resource: id.name(),
             });
         }
-        let t = now();
+        let t = self.store.now();
         row::Entity::update_many()
             .col_expr(
                 Column::RevokeTime,

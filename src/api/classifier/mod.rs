@@ -97,7 +97,8 @@ impl ClassifierApi {
     ) -> Result<(Arc<ClassifierMeta>, Arc<Version>), Error> {
         let fresh = name.version == VersionRef::Draft;
         let meta = self.meta(store, &name.classifier, fresh).await?;
-        match find_version(&meta, name, as_of) {
+        let at = as_of.map_or_else(|| store.now(), |d| store.calendar().start_of(d));
+        match find_version(&meta, name, at, as_of) {
             // A version created or published through another replica moments ago, or a draft
             // whose revision moved on: read again before answering from a stale list.
             Err(Error::NotFound { .. }) if !fresh => {}
@@ -105,7 +106,7 @@ impl ClassifierApi {
             found => return found.map(|v| (meta, v)),
         }
         let meta = self.meta(store, &name.classifier, true).await?;
-        find_version(&meta, name, as_of).map(|v| (meta, v))
+        find_version(&meta, name, at, as_of).map(|v| (meta, v))
     }
 
     /// The items of `version`, from memory.
@@ -119,16 +120,17 @@ impl ClassifierApi {
     }
 }
 
-/// The version `name` (and `as_of`) stands for in `meta`.
+/// The version `name` stands for in `meta` at `at` (the start of the `as_of` day, or now).
 fn find_version(
     meta: &ClassifierMeta,
     name: &VersionName,
+    at: Timestamp,
     as_of: Option<Date>,
 ) -> Result<Arc<Version>, Error> {
     let found = match &name.version {
         VersionRef::Id(id) => meta.version(id),
         VersionRef::Draft => meta.draft(),
-        VersionRef::Latest => meta.in_effect(as_of.map_or_else(reestr_store::now, Date::start)),
+        VersionRef::Latest => meta.in_effect(at),
     };
     found.cloned().ok_or_else(|| Error::NotFound {
         resource: match as_of {
@@ -185,9 +187,11 @@ fn parse_as_of(raw: &str, version: &VersionRef, field: &str) -> Result<Option<Da
     Ok(Some(date))
 }
 
-/// Today (UTC).
-fn today() -> Result<Date, Error> {
-    Date::of_timestamp(reestr_store::now())
+/// Today in the register's time zone.
+fn today(store: &Store) -> Result<Date, Error> {
+    store
+        .calendar()
+        .date_of(store.now())
         .ok_or_else(|| Error::Internal("the clock is outside the calendar's range".into()))
 }
 
@@ -206,11 +210,6 @@ fn require_draft(version: &Version) -> Result<(), Error> {
             ),
         })
     }
-}
-
-/// The time the register records now.
-fn now() -> Timestamp {
-    reestr_store::now()
 }
 
 type Stream<T> = tokio_stream::wrappers::ReceiverStream<Result<T, tonic::Status>>;

@@ -312,7 +312,7 @@ impl ClassifierApi {
             let id = v.check(ClassifierId::from_name(&classifier, "classifier"));
             let parsed = v.check(Code::parse(&code, "code"));
             let day = if date.is_empty() {
-                Some(today()?)
+                Some(today(store)?)
             } else {
                 match Date::parse(&date) {
                     Ok(d) => Some(d),

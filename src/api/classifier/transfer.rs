@@ -247,7 +247,7 @@ impl ClassifierApi {
                     item_count: import.items as i64,
                     committed: false,
                     problems: import.problems,
-                    version: Some(version_message(&meta, &draft)),
+                    version: Some(version_message(&meta, &draft, store.now())),
                 });
             }
             if import.problem_count > 0 {
@@ -293,7 +293,7 @@ impl ClassifierApi {
                 item_count: import.items as i64,
                 committed: true,
                 problems: Vec::new(),
-                version: Some(version_message(&meta, &version)),
+                version: Some(version_message(&meta, &version, store.now())),
             })
         }
         .await;

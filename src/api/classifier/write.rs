@@ -22,7 +22,7 @@ use super::convert::{
     item_to_proto, problem_to_proto, version_etag, version_to_proto,
 };
 use super::{
-    ClassifierApi, authorize_owner, expected_revision, find_version, invalid, now, require_draft,
+    ClassifierApi, authorize_owner, expected_revision, find_version, invalid, require_draft,
 };
 use crate::api::call::Call;
 use crate::api::error::{LISTED_PROBLEM_BYTES, fitting};
@@ -33,19 +33,23 @@ use crate::proto::v1 as pb;
 pub const MAX_BATCH: usize = 1000;
 
 /// The message of a classifier, with its latest and draft versions from `meta`.
-pub(super) fn classifier_message(meta: &ClassifierMeta) -> pb::Classifier {
+pub(super) fn classifier_message(meta: &ClassifierMeta, now: Timestamp) -> pb::Classifier {
     classifier_to_proto(
         &meta.classifier,
         &ClassifierView {
-            latest: meta.in_effect(now()).map(|v| &**v),
+            latest: meta.in_effect(now).map(|v| &**v),
             draft: meta.draft().map(|v| &**v),
         },
     )
 }
 
 /// The message of a version of `meta`'s classifier.
-pub(super) fn version_message(meta: &ClassifierMeta, v: &Version) -> pb::ClassifierVersion {
-    version_to_proto(v, &meta.timeline, now())
+pub(super) fn version_message(
+    meta: &ClassifierMeta,
+    v: &Version,
+    now: Timestamp,
+) -> pb::ClassifierVersion {
+    version_to_proto(v, &meta.timeline, now)
 }
 
 fn timestamp_of(
@@ -90,7 +94,7 @@ async fn referenced_versions(
             continue;
         }
         let loaded = match api.meta(store, target, false).await {
-            Ok(target_meta) => match target_meta.in_effect(now()) {
+            Ok(target_meta) => match target_meta.in_effect(store.now()) {
                 Some(v) => Some(api.content(store, v).await?),
                 None => None,
             },
@@ -269,7 +273,7 @@ impl ClassifierApi {
             call.authorize(Action::ReadRegister)?;
             let id = ClassifierId::from_name(&name, "name").map_err(invalid)?;
             let meta = self.meta(store, &id, true).await?;
-            Ok(classifier_message(&meta))
+            Ok(classifier_message(&meta, store.now()))
         }
         .await;
         Call::read(result).map(Response::new)
@@ -314,7 +318,7 @@ impl ClassifierApi {
             let mut classifiers = Vec::with_capacity(page.classifiers.len());
             for c in &page.classifiers {
                 let meta = self.meta(store, &c.id, false).await?;
-                classifiers.push(classifier_message(&meta));
+                classifiers.push(classifier_message(&meta, store.now()));
             }
             Ok(pb::ListClassifiersResponse {
                 classifiers,
@@ -414,7 +418,7 @@ impl ClassifierApi {
                 .await?;
             self.changed(&id);
             let meta = self.meta(store, &id, true).await?;
-            Ok(classifier_message(&meta))
+            Ok(classifier_message(&meta, store.now()))
         }
         .await;
         call.finish(store, &resource, result)
@@ -446,7 +450,7 @@ impl ClassifierApi {
             }
             self.changed(&id);
             let meta = self.meta(store, &id, true).await?;
-            Ok(classifier_message(&meta))
+            Ok(classifier_message(&meta, store.now()))
         }
         .await;
         call.finish(store, &name, result).await.map(Response::new)
@@ -533,12 +537,12 @@ impl ClassifierApi {
                     effective,
                     source_id,
                     idempotency.as_ref(),
-                    |v| version_to_proto(v, &meta.timeline, now()).encode_to_vec(),
+                    |v| version_to_proto(v, &meta.timeline, store.now()).encode_to_vec(),
                 )
                 .await?;
             self.changed(&id);
             settle(&call, store, &resource, outcome, |v| {
-                version_message(&meta, v)
+                version_message(&meta, v, store.now())
             })
             .await
         }
@@ -559,7 +563,7 @@ impl ClassifierApi {
             call.authorize(Action::ReadRegister)?;
             let name = version_name_of(&name, "name")?;
             let (meta, v) = self.resolve(store, &name, None).await?;
-            Ok(version_message(&meta, &v))
+            Ok(version_message(&meta, &v, store.now()))
         }
         .await;
         Call::read(result).map(Response::new)
@@ -599,7 +603,10 @@ impl ClassifierApi {
                 _ => String::new(),
             };
             Ok(pb::ListClassifierVersionsResponse {
-                versions: page.iter().map(|v| version_message(&meta, v)).collect(),
+                versions: page
+                    .iter()
+                    .map(|v| version_message(&meta, v, store.now()))
+                    .collect(),
                 next_page_token,
             })
         }
@@ -627,7 +634,7 @@ impl ClassifierApi {
         let name = version_name_of(name, field)?;
         let meta = self.meta(store, &name.classifier, true).await?;
         authorize_owner(call, &meta.classifier.spec.owner)?;
-        let version = find_version(&meta, &name, None)?;
+        let version = find_version(&meta, &name, store.now(), None)?;
         require_draft(&version)?;
         let expected = expected_revision(
             etag,
@@ -691,7 +698,7 @@ impl ClassifierApi {
                 )
                 .await?;
             self.changed(&current.classifier);
-            Ok(version_message(&meta, &updated))
+            Ok(version_message(&meta, &updated, store.now()))
         }
         .await;
         call.finish(store, &resource, result)
@@ -764,8 +771,8 @@ impl ClassifierApi {
                     resource: meta.classifier.id.name(),
                 });
             }
-            let version = find_version(&meta, &vname, None)?;
-            let state = meta.timeline.state(&version, now());
+            let version = find_version(&meta, &vname, store.now(), None)?;
+            let state = meta.timeline.state(&version, store.now());
             if let Err(e) = state.publish() {
                 return Err(e.into_error(version.name()));
             }
@@ -785,7 +792,7 @@ impl ClassifierApi {
             for i in 0..content.len() {
                 hasher.add_encoded(content.encoded(i))?;
             }
-            let t = now();
+            let t = store.now();
             let published = store
                 .classifiers()
                 .publish(
@@ -803,7 +810,7 @@ impl ClassifierApi {
                 .rekey(&version, published.revision, content);
             self.changed(&version.classifier);
             let meta = self.meta(store, &version.classifier, true).await?;
-            Ok(version_message(&meta, &published))
+            Ok(version_message(&meta, &published, store.now()))
         }
         .await;
         call.finish(store, &name, result).await.map(Response::new)
@@ -827,8 +834,8 @@ impl ClassifierApi {
             }
             let meta = self.meta(store, &vname.classifier, true).await?;
             authorize_owner(&call, &meta.classifier.spec.owner)?;
-            let version = find_version(&meta, &vname, None)?;
-            let state = meta.timeline.state(&version, now());
+            let version = find_version(&meta, &vname, store.now(), None)?;
+            let state = meta.timeline.state(&version, store.now());
             if let Err(e) = state.retire() {
                 return Err(e.into_error(version.name()));
             }
@@ -844,7 +851,7 @@ impl ClassifierApi {
                 .await?;
             self.changed(&version.classifier);
             let meta = self.meta(store, &version.classifier, true).await?;
-            Ok(version_message(&meta, &retired))
+            Ok(version_message(&meta, &retired, store.now()))
         }
         .await;
         call.finish(store, &name, result).await.map(Response::new)
@@ -892,7 +899,7 @@ impl ClassifierApi {
             let name = updated.name();
             Ok(pb::BatchUpsertItemsResponse {
                 items: valid.iter().map(|i| item_to_proto(i, &name, 0)).collect(),
-                version: Some(version_message(&meta, &updated)),
+                version: Some(version_message(&meta, &updated, store.now())),
             })
         }
         .await;
@@ -939,7 +946,7 @@ impl ClassifierApi {
             self.changed(&draft.classifier);
             Ok(pb::BatchDeleteItemsResponse {
                 deleted_count: deleted as i64,
-                version: Some(version_message(&meta, &updated)),
+                version: Some(version_message(&meta, &updated, store.now())),
             })
         }
         .await;

@@ -739,11 +739,11 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::classifier::date::Date;
     use crate::classifier::item::Decimal;
     use crate::classifier::name::{ClassifierId, Code};
     use crate::classifier::spec::AttributeKind;
     use crate::error::Violations;
+    use crate::time::Date;
 
     fn def(key: &str, kind: AttributeKind) -> AttributeDef {
         AttributeDef {

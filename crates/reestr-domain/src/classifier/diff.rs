@@ -322,7 +322,7 @@ mod tests {
         let a = active("1", "A");
         let mut b = a.clone();
         b.parent = Some(code("0"));
-        b.valid_to = crate::classifier::date::Date::parse("2030-01-01").ok();
+        b.valid_to = crate::time::Date::parse("2030-01-01").ok();
         b.description = Some("d".into());
         assert_eq!(
             changed_fields(&a, &b),
@@ -330,7 +330,7 @@ mod tests {
         );
         let mut c = a.clone();
         c.names.insert(Language::Ru, "А".into());
-        c.valid_from = crate::classifier::date::Date::parse("2020-01-01").ok();
+        c.valid_from = crate::time::Date::parse("2020-01-01").ok();
         assert_eq!(changed_fields(&a, &c), ["names", "valid_from"]);
     }
 

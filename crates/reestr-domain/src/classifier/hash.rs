@@ -74,9 +74,9 @@ use crate::error::Error;
 
 use crate::text::Language;
 
-use super::date::Date;
 use super::item::{AttributeValue, Decimal, Item, ItemStatus};
 use super::name::{Code, check_code};
+use crate::time::Date;
 
 /// The first field of the encoding; a new encoding will change it.
 pub const ENCODING_TAG: &str = "reestr.classifier.content.v1";
@@ -173,7 +173,7 @@ impl ContentHasher {
         put_u8(&mut self.buffer, 0);
         put_u64(&mut self.buffer, self.count);
         self.sha.update(&self.buffer);
-        hex(&self.sha.finalize())
+        hex::encode(self.sha.finalize())
     }
 }
 
@@ -567,25 +567,15 @@ impl<'a> Decoder<'a> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::classifier::date::Date;
     use crate::classifier::item::Decimal;
     use crate::classifier::name::Code;
     use crate::text::Language;
+    use crate::time::Date;
 
     fn code(s: &str) -> Code {
         Code::from_trusted(s.to_string())
@@ -635,7 +625,7 @@ mod tests {
         bytes.extend_from_slice(ENCODING_TAG.as_bytes());
         bytes.push(0);
         bytes.extend_from_slice(&0u64.to_be_bytes());
-        assert_eq!(h, hex(&Sha256::digest(&bytes)));
+        assert_eq!(h, hex::encode(Sha256::digest(&bytes)));
     }
 
     #[test]

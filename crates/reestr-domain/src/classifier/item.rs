@@ -15,9 +15,9 @@ use crate::error::Violations;
 use crate::input::Choice;
 use crate::text::{Language, LocalizedText};
 
-use super::date::Date;
 use super::name::{Code, check_code};
 use super::spec::{AttributeType, MAX_STRING_VALUE_CHARS};
+use crate::time::Date;
 
 /// Longest item description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 2000;

@@ -10,7 +10,7 @@
 //! Layout:
 //! - [`name`]: classifier, version and item names; version ids, the `latest` / `draft`
 //!   aliases, and item codes.
-//! - [`date`]: calendar dates (`YYYY-MM-DD`) for validity and normative acts.
+//! - dates (`YYYY-MM-DD`, for validity and normative acts) are the register's one [`Date`].
 //! - [`pattern`]: whole-text regular expressions for codes and string attributes.
 //! - [`spec`]: the requirements a classifier declares, from request draft to validated spec.
 //! - [`item`]: items, their typed attribute values, and item drafts.
@@ -23,7 +23,6 @@
 //! - [`version`]: classifiers and versions as stored, and which version is in effect when.
 
 pub mod csv;
-pub mod date;
 pub mod diff;
 pub mod filter;
 pub mod hash;
@@ -38,7 +37,7 @@ pub mod version;
 #[cfg(test)]
 mod proptests;
 
-pub use date::Date;
+pub use crate::time::Date;
 pub use diff::{ItemChange, Translation, diff, translate, translate_with};
 pub use hash::{ContentHasher, content_hash, decode_item, encode_item, encoded_code, encoded_item};
 pub use item::{AttributeValue, AttributeValueDraft, Decimal, Item, ItemDraft, ItemStatus};

@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
-use super::date::Date;
 use super::diff::diff;
 use super::hash::content_hash;
 use super::item::{AttributeValue, Decimal, Item, ItemStatus};
@@ -21,6 +20,7 @@ use super::spec::{AttributeDef, AttributeKind, ClassifierSpec};
 use super::validate::{ProblemKind, validate_version};
 use crate::organization::OrganizationId;
 use crate::text::{Language, LocalizedText};
+use crate::time::Date;
 
 /// Codes items are drawn from. The pattern is `[A-Z]+`, so the last two never match.
 const CODES: [&str; 8] = ["A", "B", "C", "AB", "BA", "Q", "1", "b"];

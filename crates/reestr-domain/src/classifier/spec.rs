@@ -16,9 +16,9 @@ use crate::input::Choice;
 use crate::organization::OrganizationId;
 use crate::text::{Language, LocalizedText};
 
-use super::date::Date;
 use super::name::ClassifierId;
 use super::pattern::Pattern;
+use crate::time::Date;
 
 /// Most normative acts one classifier may cite.
 pub const MAX_LEGAL_ACTS: usize = 50;

@@ -687,12 +687,12 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     use super::*;
-    use crate::classifier::date::Date;
     use crate::classifier::item::Decimal;
     use crate::classifier::name::Code;
     use crate::classifier::pattern::Pattern;
     use crate::organization::OrganizationId;
     use crate::text::{Language, LocalizedText};
+    use crate::time::Date;
 
     fn code(s: &str) -> Code {
         Code::from_trusted(s.to_string())
