@@ -128,7 +128,7 @@ fn statistics_agency() -> Value {
         "organization": {
             "display_name": {"uz-Latn": "Statistika agentligi", "en": "Statistics Agency"},
             "tin": "201122919",
-            "kind": "STATE_BODY",
+            "kind": "KIND_STATE_BODY",
             "region_code": "1726",
             "contacts": {"email": "info@stat.uz", "website": "https://stat.uz"}
         }
@@ -198,12 +198,24 @@ async fn grpcurl_lists_describes_checks_health_and_creates_an_organization() {
     assert!(stderr.contains("Code: Unauthenticated"), "{stderr}");
     assert!(stderr.contains("\"domain\":\"reestr.uz\""), "{stderr}");
 
+    // The register's calendar, as the README's "Dates and times" shows it.
+    let authorization = format!("authorization: Bearer {}", app.admin_secret);
+    let info = grpcurl(
+        app.addr,
+        &["-H", &authorization],
+        &["reestr.v1.ServerInfoService/GetServerInfo"],
+    )
+    .await
+    .json();
+    assert_eq!(info["timeZone"], "Asia/Tashkent");
+    assert_eq!(info["today"].as_str().map(str::len), Some(10), "{info}");
+
     let created = call(&app, "CreateOrganization", &statistics_agency())
         .await
         .json();
     assert_eq!(created["name"], "organizations/stat");
     assert_eq!(created["tin"], "201122919");
-    assert_eq!(created["kind"], "STATE_BODY");
+    assert_eq!(created["kind"], "KIND_STATE_BODY");
     assert_eq!(created["regionCode"], "1726");
     assert_eq!(
         created["displayName"],

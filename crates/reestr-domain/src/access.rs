@@ -15,7 +15,6 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::str::FromStr;
 
 use crate::Error;
 use crate::organization::OrganizationId;
@@ -59,13 +58,7 @@ impl fmt::Display for Role {
     }
 }
 
-impl FromStr for Role {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or(())
-    }
-}
+crate::api_enum!(Role, "ROLE_");
 
 /// How the caller proved who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
@@ -133,16 +132,7 @@ impl OrganizationKind {
     }
 }
 
-impl FromStr for OrganizationKind {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        OrganizationKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or(())
-    }
-}
+crate::api_enum!(OrganizationKind, "KIND_");
 
 /// The validated, mutable fields of an organisation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -131,16 +130,7 @@ impl SystemState {
     }
 }
 
-impl FromStr for SystemState {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        SystemState::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or(())
-    }
-}
+crate::api_enum!(SystemState, "STATE_");
 
 /// `Ok` when the lifecycle allows `from` → `to`; otherwise FAILED_PRECONDITION naming the
 /// allowed next states.

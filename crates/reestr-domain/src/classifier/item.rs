@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 
 use crate::error::Violations;
 use crate::input::Choice;
@@ -57,16 +56,7 @@ impl fmt::Display for ItemStatus {
     }
 }
 
-impl FromStr for ItemStatus {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        ItemStatus::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or(())
-    }
-}
+crate::api_enum!(ItemStatus, "ITEM_STATUS_");
 
 /// A decimal number kept exactly as written: an optional minus, an integer part without
 /// leading zeros, and optionally a point and one or more digits (`12`, `-0.5`, `3.10`).

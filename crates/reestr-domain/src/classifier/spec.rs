@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::str::FromStr;
 
 use crate::contact::ContactsDraft;
 use crate::error::{Error, Violations};
@@ -76,16 +75,7 @@ impl LegalActKind {
     }
 }
 
-impl FromStr for LegalActKind {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        LegalActKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or(())
-    }
-}
+crate::api_enum!(LegalActKind, "LEGAL_ACT_KIND_");
 
 /// A normative act a classifier is kept under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,16 +220,7 @@ impl fmt::Display for AttributeType {
     }
 }
 
-impl FromStr for AttributeType {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        AttributeType::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or(())
-    }
-}
+crate::api_enum!(AttributeType, "ATTRIBUTE_TYPE_");
 
 /// The kind of an attribute: its type and, for `CODE_REF`, the classifier referred to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 
 /// Where a version is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -108,16 +107,7 @@ impl fmt::Display for VersionState {
     }
 }
 
-impl FromStr for VersionState {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        VersionState::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or(())
-    }
-}
+crate::api_enum!(VersionState, "STATE_");
 
 /// A transition the lifecycle does not allow, e.g. publishing a version that is already
 /// published.
