@@ -104,7 +104,7 @@ impl OrganizationService for OrganizationApi {
         let call = Call::of(&request);
         let result = async {
             call.authorize(Action::ReadOrganizations)?;
-            let id = OrganizationId::from_name(&request.get_ref().name, "name").map_err(invalid)?;
+            let id = OrganizationId::from_name(&request.get_ref().name, "name")?;
             store.organizations().get(&id).await
         }
         .await;
@@ -182,8 +182,7 @@ impl OrganizationService for OrganizationApi {
             call.authorize(Action::WriteOrganizations)?;
             let organization =
                 organization.ok_or_else(|| Error::invalid("organization", "is required"))?;
-            let id = OrganizationId::from_name(&organization.name, "organization.name")
-                .map_err(invalid)?;
+            let id = OrganizationId::from_name(&organization.name, "organization.name")?;
             let etag = organization.etag.clone();
             let requested = draft(organization);
             let paths = update_mask.map(|m| m.paths).unwrap_or_default();
@@ -212,7 +211,7 @@ impl OrganizationService for OrganizationApi {
         let pb::DeleteOrganizationRequest { name, etag } = request.into_inner();
         let result = async {
             call.authorize(Action::WriteOrganizations)?;
-            let id = OrganizationId::from_name(&name, "name").map_err(invalid)?;
+            let id = OrganizationId::from_name(&name, "name")?;
             store.organizations().delete(&call.ctx, &id, &etag).await
         }
         .await;
@@ -231,7 +230,7 @@ impl OrganizationService for OrganizationApi {
         let pb::UndeleteOrganizationRequest { name, etag } = request.into_inner();
         let result = async {
             call.authorize(Action::WriteOrganizations)?;
-            let id = OrganizationId::from_name(&name, "name").map_err(invalid)?;
+            let id = OrganizationId::from_name(&name, "name")?;
             store.organizations().undelete(&call.ctx, &id, &etag).await
         }
         .await;
@@ -239,10 +238,6 @@ impl OrganizationService for OrganizationApi {
             .await
             .map(|org| Response::new(to_proto(&org)))
     }
-}
-
-fn invalid(v: reestr_domain::FieldViolation) -> Error {
-    Error::InvalidArgument(vec![v])
 }
 
 /// The mutable fields of a request's organisation. Destructures the whole message, so a new

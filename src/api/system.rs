@@ -45,10 +45,6 @@ impl SystemApi {
     }
 }
 
-fn invalid(v: reestr_domain::FieldViolation) -> Error {
-    Error::InvalidArgument(vec![v])
-}
-
 /// May `call` write resources of the organisation named `owner`?
 fn authorize_owner(call: &Call, owner: &str) -> Result<(), Error> {
     call.authorize(Action::WriteResources)?;
@@ -148,7 +144,7 @@ impl InformationSystemService for SystemApi {
         } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadRegister)?;
-            let id = SystemId::from_name(&name, "name").map_err(invalid)?;
+            let id = SystemId::from_name(&name, "name")?;
             match (as_of, revision) {
                 (Some(_), r) if r != 0 => {
                     Err(Error::invalid("as_of", "set as_of or revision, not both"))
@@ -265,7 +261,7 @@ impl InformationSystemService for SystemApi {
         let result = async {
             call.authorize(Action::WriteResources)?;
             let system = system.ok_or_else(|| Error::invalid("system", "is required"))?;
-            let id = SystemId::from_name(&system.name, "system.name").map_err(invalid)?;
+            let id = SystemId::from_name(&system.name, "system.name")?;
             let etag = system.etag.clone();
             let mut v = Violations::new();
             let requested = spec_from_proto(system, &mut v);
@@ -303,7 +299,7 @@ impl InformationSystemService for SystemApi {
         let pb::DeleteSystemRequest { name, etag } = request.into_inner();
         let result = async {
             call.authorize(Action::WriteResources)?;
-            let id = SystemId::from_name(&name, "name").map_err(invalid)?;
+            let id = SystemId::from_name(&name, "name")?;
             store
                 .systems()
                 .set_deleted(&call.ctx, &id, &etag, true, |s| {
@@ -327,7 +323,7 @@ impl InformationSystemService for SystemApi {
         let pb::UndeleteSystemRequest { name, etag } = request.into_inner();
         let result = async {
             call.authorize(Action::WriteResources)?;
-            let id = SystemId::from_name(&name, "name").map_err(invalid)?;
+            let id = SystemId::from_name(&name, "name")?;
             store
                 .systems()
                 .set_deleted(&call.ctx, &id, &etag, false, |s| {
@@ -417,8 +413,8 @@ impl InformationSystemService for SystemApi {
         } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadRegister)?;
-            let id = SystemId::from_name(&name, "name").map_err(invalid)?;
-            let size = paging::page_size(page_size).map_err(invalid)?;
+            let id = SystemId::from_name(&name, "name")?;
+            let size = paging::page_size(page_size)?;
             store.systems().revisions(&id, size, &page_token).await
         }
         .await;
@@ -450,7 +446,7 @@ impl InformationSystemService for SystemApi {
         let pb::ListDependentsRequest { name, depth: raw } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadRegister)?;
-            let id = SystemId::from_name(&name, "name").map_err(invalid)?;
+            let id = SystemId::from_name(&name, "name")?;
             store.systems().dependents(&id, depth(raw)?).await
         }
         .await;
@@ -480,7 +476,7 @@ impl InformationSystemService for SystemApi {
         let pb::GetDependencyGraphRequest { name, depth: raw } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadRegister)?;
-            let id = SystemId::from_name(&name, "name").map_err(invalid)?;
+            let id = SystemId::from_name(&name, "name")?;
             store.systems().graph(&id, depth(raw)?).await
         }
         .await;

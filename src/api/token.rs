@@ -63,8 +63,7 @@ impl TokenService for TokenApi {
         let call = Call::of(&request);
         let result = async {
             call.authorize(Action::ManageTokens)?;
-            let id = TokenId::from_name(&request.get_ref().name, "name")
-                .map_err(|v| Error::InvalidArgument(vec![v]))?;
+            let id = TokenId::from_name(&request.get_ref().name, "name")?;
             store.tokens().get(&id).await
         }
         .await;
@@ -131,8 +130,7 @@ impl TokenService for TokenApi {
         let name = request.into_inner().name;
         let result = async {
             call.authorize(Action::ManageTokens)?;
-            let id =
-                TokenId::from_name(&name, "name").map_err(|v| Error::InvalidArgument(vec![v]))?;
+            let id = TokenId::from_name(&name, "name")?;
             store.tokens().revoke(&call.ctx, &id).await
         }
         .await;

@@ -503,15 +503,17 @@ impl WriteLock {
     }
 }
 
-/// The database of one test.
-struct TestDatabase {
-    url: String,
+/// The database of one test (also used by servers the TLS tests start themselves).
+pub(crate) struct TestDatabase {
+    /// The URL the server connects to.
+    pub(crate) url: String,
     /// Server-level URL and database name, on PostgreSQL.
     admin_url: Option<(String, String)>,
 }
 
 impl TestDatabase {
-    async fn create(dir: &TempDir) -> TestDatabase {
+    /// A SQLite file in `dir`, or a fresh PostgreSQL database when `TEST_DATABASE_URL` is set.
+    pub(crate) async fn create(dir: &TempDir) -> TestDatabase {
         match std::env::var("TEST_DATABASE_URL") {
             Ok(admin) if !admin.is_empty() => {
                 let name = format!("reestr_test_{}", uuid::Uuid::new_v4().simple());
@@ -537,7 +539,7 @@ impl TestDatabase {
 
     /// Drops a PostgreSQL test database, from a thread of its own: `Drop` cannot await, and
     /// the test's runtime may be shutting down.
-    fn drop_now(&mut self) {
+    pub(crate) fn drop_now(&mut self) {
         let Some((admin, name)) = self.admin_url.take() else {
             return;
         };

@@ -52,8 +52,7 @@ use reestr::proto::v1::{
     ListOrganizationsRequest, Organization,
 };
 use reestr::server::{self, ServerConfig, ServerError, TlsFiles};
-use reestr_store::{ConnectionSettings, Database};
-use sea_orm::ConnectionTrait;
+use reestr_store::ConnectionSettings;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -65,7 +64,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_types::StatusExt;
 
-use crate::helpers::{Authed, Bearer};
+use crate::helpers::{Authed, Bearer, TestDatabase};
 
 /// How long a TCP connect plus TLS handshake may take before the test fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -203,7 +202,7 @@ struct TlsApp {
     operator: Pem,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServerError>>>,
-    database: TlsTestDatabase,
+    database: TestDatabase,
     dir: TempDir,
 }
 
@@ -221,7 +220,7 @@ async fn spawn_tls_app(client_auth: ClientAuth) -> TlsApp {
         key: write("server.key", &server_cert.key),
         client_ca: (client_auth == ClientAuth::Required).then(|| write("client-ca.pem", &ca.pem)),
     };
-    let database = TlsTestDatabase::create(&dir).await;
+    let database = TestDatabase::create(&dir).await;
     let mut config = ServerConfig::new(
         dir.path().to_path_buf(),
         ConnectionSettings::new(&database.url),
@@ -387,72 +386,6 @@ impl Drop for TlsApp {
             task.abort();
         }
         self.database.drop_now();
-    }
-}
-
-/// The test's database, chosen as [`crate::helpers`] chooses it (that harness connects without
-/// TLS, so these tests start their server themselves).
-struct TlsTestDatabase {
-    url: String,
-    /// Server-level URL and database name, on PostgreSQL.
-    postgres: Option<(String, String)>,
-}
-
-impl TlsTestDatabase {
-    async fn create(dir: &TempDir) -> TlsTestDatabase {
-        match std::env::var("TEST_DATABASE_URL") {
-            Ok(admin) if !admin.is_empty() => {
-                let name = format!("reestr_test_{}", uuid::Uuid::new_v4().simple());
-                let db = Database::connect(&ConnectionSettings::new(&admin))
-                    .await
-                    .expect("connect to TEST_DATABASE_URL");
-                db.connection()
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create test database");
-                db.close().await.expect("close admin connection");
-                let base = admin.split('?').next().unwrap_or(&admin);
-                let query = admin.split_once('?').map(|(_, q)| format!("?{q}"));
-                let scheme_end = base.find("://").map_or(0, |i| i + 3);
-                let server = match base[scheme_end..].find('/') {
-                    Some(slash) => &base[..scheme_end + slash],
-                    None => base,
-                };
-                TlsTestDatabase {
-                    url: format!("{server}/{name}{}", query.unwrap_or_default()),
-                    postgres: Some((admin, name)),
-                }
-            }
-            _ => TlsTestDatabase {
-                url: format!("sqlite://{}", dir.path().join("reestr.db").display()),
-                postgres: None,
-            },
-        }
-    }
-
-    /// Drops a PostgreSQL test database from a thread of its own (`Drop` cannot await).
-    fn drop_now(&mut self) {
-        let Some((admin, name)) = self.postgres.take() else {
-            return;
-        };
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                if let Ok(db) = Database::connect(&ConnectionSettings::new(&admin)).await {
-                    let _ = db
-                        .connection()
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                    let _ = db.close().await;
-                }
-            });
-        })
-        .join();
     }
 }
 

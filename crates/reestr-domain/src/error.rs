@@ -163,6 +163,13 @@ fn join(violations: &[FieldViolation]) -> String {
         .join("; ")
 }
 
+impl From<FieldViolation> for Error {
+    /// One field's problem is an invalid argument.
+    fn from(v: FieldViolation) -> Self {
+        Error::InvalidArgument(vec![v])
+    }
+}
+
 impl Error {
     /// An [`Error::InvalidArgument`] with a single violation.
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {

@@ -151,8 +151,7 @@ impl Store {
     pub async fn list_audit_events(&self, query: &AuditQuery) -> Result<AuditPage, Error> {
         let after = self
             .page_tokens()
-            .decode(&query.page_token, &query.fingerprint, 1)
-            .map_err(|v| Error::InvalidArgument(vec![v]))?;
+            .decode(&query.page_token, &query.fingerprint, 1)?;
         let mut condition = Condition::all();
         if let Some(f) = &query.filter {
             condition = condition.add(to_condition(f));

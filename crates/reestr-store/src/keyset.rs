@@ -72,8 +72,7 @@ where
 
     let after = store
         .page_tokens()
-        .decode(page_token, fingerprint, keys.len())
-        .map_err(|v| Error::InvalidArgument(vec![v]))?;
+        .decode(page_token, fingerprint, keys.len())?;
     let mut select = select;
     if let Some(after) = &after {
         let fits = after

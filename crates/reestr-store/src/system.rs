@@ -481,8 +481,7 @@ impl<'s> SystemRepo<'s> {
         let after = self
             .store
             .page_tokens()
-            .decode(page_token, &fingerprint, 1)
-            .map_err(|v| Error::InvalidArgument(vec![v]))?;
+            .decode(page_token, &fingerprint, 1)?;
         let mut q = rev_row::Entity::find().filter(rev_row::Column::SystemId.eq(id.as_str()));
         if let Some(after) = after {
             let [KeyValue::Int(rev)] = after.as_slice() else {

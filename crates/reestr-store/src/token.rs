@@ -196,11 +196,10 @@ impl<'s> TokenRepo<'s> {
     /// One page of tokens, oldest first.
     pub async fn list(&self, query: &TokenQuery) -> Result<TokenPage, Error> {
         let keys = [(Column::CreateTime, false), (Column::Id, false)];
-        let after = self
-            .store
-            .page_tokens()
-            .decode(&query.page_token, &query.fingerprint, keys.len())
-            .map_err(|v| Error::InvalidArgument(vec![v]))?;
+        let after =
+            self.store
+                .page_tokens()
+                .decode(&query.page_token, &query.fingerprint, keys.len())?;
         let mut condition = Condition::all();
         if let Some(org) = &query.organization {
             condition = condition.add(Column::OrganizationId.eq(org.as_str()));
