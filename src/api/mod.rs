@@ -8,6 +8,7 @@ pub mod audit;
 pub mod call;
 pub mod classifier;
 pub mod error;
+pub mod legal_act;
 pub mod organization;
 pub mod server_info;
 pub mod system;

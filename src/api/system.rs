@@ -16,6 +16,7 @@ use reestr_store::{Idempotency, Outcome, SystemQuery, Transition};
 use tonic::{Request, Response, Status};
 
 use super::call::Call;
+use super::legal_act;
 use super::{ReadyStore, request_hash, timestamp};
 use crate::proto::v1 as pb;
 use crate::proto::v1::information_system::State;
@@ -667,7 +668,7 @@ fn spec_from_proto(s: pb::InformationSystem, v: &mut Violations) -> SystemSpec {
         legal_basis: legal_basis
             .into_iter()
             .map(|a| LegalAct {
-                r#type: a.r#type,
+                kind: legal_act::kind_from_proto(a.kind),
                 number: a.number,
                 date: a.date,
                 title: a.title,
@@ -719,7 +720,7 @@ fn to_proto(s: &InformationSystem) -> pb::InformationSystem {
             .legal_basis
             .iter()
             .map(|a| pb::LegalAct {
-                r#type: a.r#type.clone(),
+                kind: legal_act::kind_number(a.kind),
                 number: a.number.clone(),
                 date: a.date.clone(),
                 title: a.title.clone(),

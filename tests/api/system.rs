@@ -12,9 +12,10 @@ use reestr::proto::v1::provided_service::Protocol;
 use reestr::proto::v1::{
     CreateOrganizationRequest, CreateSystemRequest, DeleteSystemRequest, Dependency,
     GetDependencyGraphRequest, GetRegisterStatisticsRequest, GetSystemRequest, InformationSystem,
-    ListAuditEventsRequest, ListDependentsRequest, ListSystemRevisionsRequest, ListSystemsRequest,
-    LookupSystemRequest, Organization, ProvidedService, Role, SecurityProfile,
-    TransitionSystemStateRequest, UndeleteSystemRequest, UpdateSystemRequest,
+    LegalAct, LegalActKind, ListAuditEventsRequest, ListDependentsRequest,
+    ListSystemRevisionsRequest, ListSystemsRequest, LookupSystemRequest, Organization,
+    ProvidedService, Role, SecurityProfile, TransitionSystemStateRequest, UndeleteSystemRequest,
+    UpdateSystemRequest,
 };
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -1064,4 +1065,45 @@ async fn paging_a_filtered_list_of_10000_systems_with_writes_between_pages_neith
             "m{i:05} was skipped"
         );
     }
+}
+
+#[tokio::test]
+async fn a_legal_basis_is_the_registers_one_legal_act_with_a_required_kind() {
+    let (_app, _admin, mut editor) = setup().await;
+    let act = |kind: LegalActKind| LegalAct {
+        kind: kind as i32,
+        number: "PQ-4699".into(),
+        date: "2020-04-28".into(),
+        title: "On measures for the digital economy".into(),
+        url: String::new(),
+    };
+    let mut s = system("soliq", "X");
+    s.legal_basis = vec![
+        act(LegalActKind::PresidentialDecree),
+        LegalAct {
+            number: String::new(),
+            ..act(LegalActKind::Law)
+        },
+    ];
+    let created = create(&mut editor, "x", s.clone()).await.unwrap();
+    assert_eq!(created.legal_basis, s.legal_basis);
+
+    let mut bad = system("soliq", "Y");
+    bad.legal_basis = vec![
+        act(LegalActKind::Unspecified),
+        LegalAct {
+            kind: 99,
+            date: "2020-02-30".into(),
+            ..act(LegalActKind::Law)
+        },
+    ];
+    let err = create(&mut editor, "y", bad).await.unwrap_err();
+    assert_eq!(
+        violated(&err),
+        [
+            "system.legal_basis[0].kind",
+            "system.legal_basis[1].kind",
+            "system.legal_basis[1].date",
+        ]
+    );
 }

@@ -11,8 +11,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::classifier::{LegalActDraft, LegalActKind};
 use crate::error::{Error, FieldViolation, Violations};
 use crate::filter::{CompareOp, Value};
+use crate::input::Choice;
 use crate::organization::{OrganizationId, check_resource_id, etag};
 use crate::query::{self, Equality, Predicate};
 use crate::text::{self, Language, LocalizedText, fold};
@@ -157,11 +159,13 @@ pub fn registration_number(year: i32, sequence: i64) -> String {
     format!("IS-{year}-{sequence:06}")
 }
 
-/// A normative act.
+/// A normative act a system is based on: the register's one [`LegalActDraft`] rule applies to
+/// it (kind required, number optional, date, title, URL).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LegalAct {
-    /// Kind, e.g. `LAW`.
-    pub r#type: String,
+    /// Kind, as the request gave it (validation refuses an unset or unknown one).
+    #[serde(alias = "type", with = "stored_kind")]
+    pub kind: Choice<LegalActKind>,
     /// Number.
     pub number: String,
     /// Date, `YYYY-MM-DD`.
@@ -170,6 +174,45 @@ pub struct LegalAct {
     pub title: String,
     /// Link.
     pub url: String,
+}
+
+impl LegalAct {
+    /// The act as the shared validation rule reads it.
+    fn draft(&self) -> LegalActDraft {
+        LegalActDraft {
+            kind: self.kind,
+            number: self.number.clone(),
+            date: self.date.clone(),
+            title: self.title.clone(),
+            url: self.url.clone(),
+        }
+    }
+}
+
+/// Stored kinds are short names (`LAW`); revisions written before kinds were an enumeration
+/// hold free text, which reads as `OTHER` rather than failing the whole record.
+mod stored_kind {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::classifier::LegalActKind;
+    use crate::input::{ApiEnum, Choice};
+
+    pub fn serialize<S: Serializer>(kind: &Choice<LegalActKind>, s: S) -> Result<S::Ok, S::Error> {
+        match kind {
+            Choice::Known(k) => s.serialize_str(k.as_str()),
+            // Never stored: validation refuses both.
+            Choice::Unset | Choice::Unknown(_) => s.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Choice<LegalActKind>, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(if text.is_empty() {
+            Choice::Unset
+        } else {
+            Choice::Known(LegalActKind::from_name(&text).unwrap_or(LegalActKind::Other))
+        })
+    }
 }
 
 /// Security level.
@@ -559,10 +602,6 @@ fn check_url(v: &mut Violations, field: String, url: &str) {
     }
 }
 
-fn is_date(s: &str) -> bool {
-    crate::time::Date::parse(s).is_ok()
-}
-
 fn is_label_key(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 63
@@ -614,16 +653,8 @@ pub fn validate_spec(spec: &SystemSpec, id: &SystemId, prefix: &str, v: &mut Vio
         v.add(f("legal_basis"), "at most 100 acts");
     }
     for (i, act) in spec.legal_basis.iter().enumerate() {
-        let p = |n: &str| format!("{prefix}.legal_basis[{i}].{n}");
-        check_len(v, p("type"), &act.r#type, 1, 64);
-        if act.number.chars().count() > 64 {
-            v.add(p("number"), "must be at most 64 characters");
-        }
-        if !is_date(&act.date) {
-            v.add(p("date"), "must be a date YYYY-MM-DD");
-        }
-        check_len(v, p("title"), &act.title, 1, 1000);
-        check_url(v, p("url"), &act.url);
+        act.draft()
+            .validate_into(&format!("{prefix}.legal_basis[{i}]"), v);
     }
     if spec.security.data_categories.len() > 32 {
         v.add(f("security.data_categories"), "at most 32 categories");
@@ -880,7 +911,7 @@ mod tests {
         s.owner = "stat".into();
         s.labels = [("Env".to_string(), "x".to_string())].into();
         s.legal_basis = vec![LegalAct {
-            r#type: "LAW".into(),
+            kind: Choice::Known(LegalActKind::Law),
             date: "2026-02-30".into(),
             title: "t".into(),
             ..Default::default()

@@ -6,13 +6,14 @@
 
 use reestr_domain::classifier::{
     AttributeDefDraft, AttributeType, AttributeValueDraft, Classifier, ClassifierDraft, Code, Item,
-    ItemDraft, ItemStatus, LegalActDraft, LegalActKind, Problem, Timeline, Version, VersionState,
+    ItemDraft, ItemStatus, Problem, Timeline, Version, VersionState,
     item::AttributeValueDraft as Value, version::version_name,
 };
 use reestr_domain::input::Choice;
 use reestr_domain::organization::etag;
 use reestr_domain::time::Timestamp;
 
+use crate::api::legal_act;
 use crate::api::timestamp;
 use crate::proto::v1 as pb;
 
@@ -51,52 +52,15 @@ pub fn classifier_draft(c: pb::Classifier) -> ClassifierDraft {
         owner,
         display_name,
         description,
-        legal_basis: legal_basis.into_iter().map(legal_act_draft).collect(),
+        legal_basis: legal_basis
+            .into_iter()
+            .map(legal_act::draft_from_proto)
+            .collect(),
         code_pattern,
         hierarchical,
         max_depth,
         required_languages,
         attribute_schema: attribute_schema.into_iter().map(attribute_draft).collect(),
-    }
-}
-
-fn legal_act_draft(a: pb::ClassifierLegalAct) -> LegalActDraft {
-    let pb::ClassifierLegalAct {
-        kind,
-        number,
-        date,
-        title,
-        url,
-    } = a;
-    let kind = match pb::LegalActKind::try_from(kind) {
-        Ok(pb::LegalActKind::Unspecified) => Choice::Unset,
-        Ok(pb::LegalActKind::Law) => Choice::Known(LegalActKind::Law),
-        Ok(pb::LegalActKind::PresidentialDecree) => Choice::Known(LegalActKind::PresidentialDecree),
-        Ok(pb::LegalActKind::PresidentialResolution) => {
-            Choice::Known(LegalActKind::PresidentialResolution)
-        }
-        Ok(pb::LegalActKind::CabinetResolution) => Choice::Known(LegalActKind::CabinetResolution),
-        Ok(pb::LegalActKind::DepartmentalAct) => Choice::Known(LegalActKind::DepartmentalAct),
-        Ok(pb::LegalActKind::OtherAct) => Choice::Known(LegalActKind::Other),
-        Err(_) => Choice::Unknown(kind),
-    };
-    LegalActDraft {
-        kind,
-        number,
-        date,
-        title,
-        url,
-    }
-}
-
-fn legal_act_kind(k: LegalActKind) -> pb::LegalActKind {
-    match k {
-        LegalActKind::Law => pb::LegalActKind::Law,
-        LegalActKind::PresidentialDecree => pb::LegalActKind::PresidentialDecree,
-        LegalActKind::PresidentialResolution => pb::LegalActKind::PresidentialResolution,
-        LegalActKind::CabinetResolution => pb::LegalActKind::CabinetResolution,
-        LegalActKind::DepartmentalAct => pb::LegalActKind::DepartmentalAct,
-        LegalActKind::Other => pb::LegalActKind::OtherAct,
     }
 }
 
@@ -159,16 +123,7 @@ pub fn classifier_to_proto(c: &Classifier, view: &ClassifierView<'_>) -> pb::Cla
         legal_basis: d
             .legal_basis
             .into_iter()
-            .map(|a| pb::ClassifierLegalAct {
-                kind: match a.kind {
-                    Choice::Known(k) => legal_act_kind(k) as i32,
-                    _ => 0,
-                },
-                number: a.number,
-                date: a.date,
-                title: a.title,
-                url: a.url,
-            })
+            .map(legal_act::draft_to_proto)
             .collect(),
         code_pattern: d.code_pattern,
         hierarchical: d.hierarchical,

@@ -34,7 +34,7 @@ pub const MAX_ACT_NUMBER_CHARS: usize = 64;
 /// Longest title of a normative act, in characters.
 pub const MAX_ACT_TITLE_CHARS: usize = 1000;
 
-/// The kind of a normative act a classifier is based on.
+/// The kind of a normative act a classifier or an information system is based on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LegalActKind {
     /// A law (Qonun).
@@ -92,7 +92,8 @@ pub struct LegalAct {
     pub url: Option<String>,
 }
 
-/// A normative act as a request carries it: empty strings mean "not set".
+/// A normative act as a request carries it: empty strings mean "not set". The one validation
+/// rule of legal acts, for classifiers and information systems alike.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LegalActDraft {
     /// Kind.
@@ -112,7 +113,9 @@ impl LegalActDraft {
     pub fn validate_into(&self, prefix: &str, v: &mut Violations) -> Option<LegalAct> {
         let before = v.len();
         let kind = choice(self.kind, &format!("{prefix}.kind"), "kind", v);
-        if let Err(problem) = check_text(&self.number, MAX_ACT_NUMBER_CHARS) {
+        if !self.number.is_empty()
+            && let Err(problem) = check_text(&self.number, MAX_ACT_NUMBER_CHARS)
+        {
             v.add(format!("{prefix}.number"), problem);
         }
         let date = match Date::parse(&self.date) {
