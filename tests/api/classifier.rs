@@ -3625,3 +3625,84 @@ async fn published_items_are_answered_from_memory_once_loaded() {
         .await
         .unwrap();
 }
+
+// ------------------------------------------------------------------------------ stored data
+
+/// The `spec` column of `classifiers/regions` as [`spec`] stores it, with `max_depth` and one
+/// attribute key that today's rules refuse (deeper than 16 levels; two underscores in a row)
+/// but that a register with looser rules could have stored.
+const LOOSER_SPEC: &str = r#"{"display_name":{"en":"Test classifier","ru":"Тестовый классификатор"},"description":{},"legal_basis":[],"code_pattern":"[0-9]{2,6}","hierarchical":true,"max_depth":20,"required_languages":["en","ru"],"attribute_schema":[{"key":"old__key","type":"STRING","classifier":"","required":false,"pattern":"","max_length":0}]}"#;
+
+#[tokio::test]
+async fn requirements_stored_under_looser_rules_are_read_as_stored() {
+    let (app, mut admin) = setup().await;
+    create_classifier(&mut admin, "regions", spec())
+        .await
+        .unwrap();
+    let v1 = published(
+        &mut admin,
+        "regions",
+        "v1",
+        None,
+        vec![top("01", "One"), item("0101", "01", "One-one", "Один-один")],
+    )
+    .await;
+    app.execute_sql(&format!(
+        "UPDATE classifiers SET spec = '{LOOSER_SPEC}' WHERE id = 'regions'"
+    ))
+    .await
+    .unwrap();
+
+    let read = get_classifier(&mut admin, "regions")
+        .await
+        .expect("a stored classifier is readable whatever today's rules say");
+    assert_eq!(read.max_depth, 20);
+    assert_eq!(read.attribute_schema[0].key, "old__key");
+    let listed = admin
+        .list_classifiers(ListClassifiersRequest::default())
+        .await
+        .expect("listed as stored")
+        .into_inner();
+    assert_eq!(listed.classifiers, [read.clone()]);
+    let version = get_version(&mut admin, &version_name("regions", "latest"))
+        .await
+        .expect("its versions are readable");
+    assert_eq!(version.name, v1.name);
+    let found = get_item(&mut admin, &format!("{}/items/0101", v1.name), "")
+        .await
+        .expect("its items are readable");
+    assert_eq!(found.parent, "01");
+    let (items, _) = all_items(&mut admin, &version_name("regions", "latest"), "", 10).await;
+    assert_eq!(codes(&items), ["01", "0101"]);
+
+    // A write is checked against today's rules: the stored values it keeps must pass them.
+    let err = admin
+        .update_classifier(UpdateClassifierRequest {
+            classifier: Some(Classifier {
+                name: "classifiers/regions".into(),
+                display_name: text(&[("en", "Regions")]),
+                ..Default::default()
+            }),
+            update_mask: mask(&["display_name"]),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad_request_fields(&err),
+        ["classifier.max_depth", "classifier.attribute_schema[0].key"]
+    );
+    let fixed = admin
+        .update_classifier(UpdateClassifierRequest {
+            classifier: Some(Classifier {
+                name: "classifiers/regions".into(),
+                display_name: text(&[("en", "Regions")]),
+                max_depth: 3,
+                ..Default::default()
+            }),
+            update_mask: mask(&["display_name", "max_depth", "attribute_schema"]),
+        })
+        .await
+        .expect("a write that brings the requirements within today's rules")
+        .into_inner();
+    assert_eq!((fixed.max_depth, fixed.attribute_schema.len()), (3, 0));
+}

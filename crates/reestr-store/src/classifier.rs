@@ -1,7 +1,7 @@
 //! The classifier repository: classifiers, their versions, and the items of each version.
 //!
-//! A classifier's requirements are stored as JSON of the domain's draft shape and validated
-//! again when read, so a stored spec is always one the domain accepts. Items are stored as
+//! A classifier's requirements are stored as JSON of the domain's draft shape and read back as
+//! stored: the domain's rules are checked on writes, not again on reads. Items are stored as
 //! their canonical encoding ([`encode_item`]), the same bytes the content hash is computed
 //! over, and read in ascending byte order of code on both engines (see the migration).
 //!
@@ -13,23 +13,24 @@
 //! no other transaction changes that draft's items, which keeps `item_count` exact when it is
 //! maintained incrementally.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt::Write as _;
 
 use reestr_domain::audit::{FieldChange, diff_fields};
 use reestr_domain::classifier::hash::{decode_item, encode_item};
 use reestr_domain::classifier::name::ITEMS;
 use reestr_domain::classifier::version::version_name;
+use reestr_domain::classifier::name::COLLECTION;
 use reestr_domain::classifier::{
-    AttributeDefDraft, Classifier, ClassifierDraft, ClassifierId, ClassifierSpec, Code, Item,
-    LegalActDraft, Version, VersionId, VersionState,
+    AttributeDef, AttributeKind, AttributeType, Classifier, ClassifierId, ClassifierSpec, Code,
+    Date, Item, LegalAct, Pattern, Version, VersionId, VersionState,
 };
 use reestr_domain::filter::{CompareOp, Expr as FilterExpr, Value as FilterValue};
 use reestr_domain::input::Choice;
 use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::KeyValue;
 use reestr_domain::query::{self, Equality, Predicate};
-use reestr_domain::text::fold;
+use reestr_domain::text::{Language, LocalizedText, fold};
 use reestr_domain::time::Timestamp;
 use reestr_domain::{Error, FieldViolation};
 use sea_orm::sea_query::{IntoCondition, LikeExpr};
@@ -1452,50 +1453,88 @@ impl StoredSpec {
         }
     }
 
+    /// The requirements as they were stored. Only what cannot be represented is refused (an
+    /// unknown enum name, language tag or date, a pattern that does not compile); the rules
+    /// of [`ClassifierDraft::validate`](reestr_domain::classifier::ClassifierDraft::validate) are for writes, so tightening one never turns a stored
+    /// classifier into an error on every read.
     fn into_spec(self, id: &str, owner_id: &str) -> Result<ClassifierSpec, Error> {
         let bad = |what: String| Error::Internal(format!("classifier {id}: stored spec: {what}"));
         let mut legal_basis = Vec::with_capacity(self.legal_basis.len());
         for a in self.legal_basis {
-            legal_basis.push(LegalActDraft {
-                kind: Choice::Known(
-                    a.kind
-                        .parse()
-                        .map_err(|()| bad(format!("unknown act kind {:?}", a.kind)))?,
-                ),
+            legal_basis.push(LegalAct {
+                kind: a
+                    .kind
+                    .parse()
+                    .map_err(|()| bad(format!("unknown act kind {:?}", a.kind)))?,
                 number: a.number,
-                date: a.date,
+                date: Date::parse(&a.date)
+                    .map_err(|p| bad(format!("act date {:?} {p}", a.date)))?,
                 title: a.title,
-                url: a.url,
+                url: (!a.url.is_empty()).then_some(a.url),
             });
         }
         let mut attribute_schema = Vec::with_capacity(self.attribute_schema.len());
         for a in self.attribute_schema {
-            attribute_schema.push(AttributeDefDraft {
-                key: a.key,
-                kind: Choice::Known(
-                    a.value_type
-                        .parse()
-                        .map_err(|()| bad(format!("unknown attribute type {:?}", a.value_type)))?,
+            let value_type: AttributeType = a
+                .value_type
+                .parse()
+                .map_err(|()| bad(format!("unknown attribute type {:?}", a.value_type)))?;
+            let kind = match value_type {
+                AttributeType::String => AttributeKind::String,
+                AttributeType::Integer => AttributeKind::Integer,
+                AttributeType::Decimal => AttributeKind::Decimal,
+                AttributeType::Boolean => AttributeKind::Boolean,
+                AttributeType::Date => AttributeKind::Date,
+                AttributeType::CodeRef => {
+                    let target = a
+                        .classifier
+                        .strip_prefix(COLLECTION)
+                        .and_then(|rest| rest.strip_prefix('/'))
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "attribute {:?} refers to {:?}, not a classifier name",
+                                a.key, a.classifier
+                            ))
+                        })?;
+                    AttributeKind::CodeRef(ClassifierId::from_trusted(target.to_string()))
+                }
+            };
+            let pattern = match a.pattern.as_str() {
+                "" => None,
+                p => Some(
+                    Pattern::from_stored(p)
+                        .map_err(|e| bad(format!("pattern of attribute {:?} {e}", a.key)))?,
                 ),
-                classifier: a.classifier,
+            };
+            attribute_schema.push(AttributeDef {
+                key: a.key,
+                kind,
                 required: a.required,
-                pattern: a.pattern,
-                max_length: a.max_length,
+                pattern,
+                max_length: (a.max_length != 0).then_some(a.max_length),
             });
         }
-        ClassifierDraft {
-            owner: OrganizationId::from_trusted(owner_id.to_string()).name(),
-            display_name: self.display_name,
-            description: self.description,
-            legal_basis,
-            code_pattern: self.code_pattern,
-            hierarchical: self.hierarchical,
-            max_depth: self.max_depth,
-            required_languages: self.required_languages,
-            attribute_schema,
+        let mut required_languages = BTreeSet::new();
+        for tag in &self.required_languages {
+            required_languages.insert(
+                tag.parse::<Language>()
+                    .map_err(|()| bad(format!("unknown language tag {tag:?}")))?,
+            );
         }
-        .validate("classifier")
-        .map_err(|e| bad(format!("does not validate: {e}")))
+        let description = LocalizedText::from_trusted(self.description);
+        Ok(ClassifierSpec {
+            owner: OrganizationId::from_trusted(owner_id.to_string()),
+            display_name: LocalizedText::from_trusted(self.display_name),
+            description: (!description.entries().is_empty()).then_some(description),
+            legal_basis,
+            code_pattern: Pattern::from_stored(&self.code_pattern)
+                .map_err(|e| bad(format!("code_pattern {e}")))?,
+            hierarchical: self.hierarchical,
+            // A flat classifier is stored with 0, which means one level.
+            max_depth: if self.hierarchical { self.max_depth } else { 1 },
+            required_languages,
+            attribute_schema,
+        })
     }
 }
 
@@ -1638,6 +1677,7 @@ mod tests {
     use std::future::Future;
 
     use reestr_domain::classifier::hash::encoded_code;
+    use reestr_domain::classifier::{AttributeDefDraft, ClassifierDraft, LegalActDraft};
     use reestr_domain::contact::Contacts;
     use reestr_domain::organization::{OrganizationKind, OrganizationSpec};
     use reestr_domain::request_id::RequestId;
