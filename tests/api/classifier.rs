@@ -33,7 +33,11 @@ use reestr::proto::v1::{
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-use crate::helpers::{Authed, TestApp, assert_status, bad_request_fields, spawn_app};
+use tonic_health::pb::health_check_response::ServingStatus;
+
+use crate::helpers::{
+    Authed, TestApp, assert_status, bad_request_fields, spawn_app, spawn_app_with,
+};
 
 type Client = ClassifierServiceClient<Authed>;
 
@@ -3628,10 +3632,32 @@ async fn published_items_are_answered_from_memory_once_loaded() {
 
 // ------------------------------------------------------------------------------ stored data
 
-/// The `spec` column of `classifiers/regions` as [`spec`] stores it, with `max_depth` and one
-/// attribute key that today's rules refuse (deeper than 16 levels; two underscores in a row)
-/// but that a register with looser rules could have stored.
-const LOOSER_SPEC: &str = r#"{"display_name":{"en":"Test classifier","ru":"Тестовый классификатор"},"description":{},"legal_basis":[],"code_pattern":"[0-9]{2,6}","hierarchical":true,"max_depth":20,"required_languages":["en","ru"],"attribute_schema":[{"key":"old__key","type":"STRING","classifier":"","required":false,"pattern":"","max_length":0}]}"#;
+/// The `spec` column (JSON) of a classifier stored like [`spec`] but with `max_depth`,
+/// `required_languages` and `attribute_schema` (JSON) as given.
+fn stored_spec(max_depth: u32, languages: &[&str], attribute_schema: &str) -> String {
+    let languages: Vec<String> = languages.iter().map(|l| format!("{l:?}")).collect();
+    format!(
+        r#"{{"display_name":{{"en":"Test classifier","ru":"Тестовый классификатор"}},"description":{{}},"legal_basis":[],"code_pattern":"[0-9]{{2,6}}","hierarchical":true,"max_depth":{max_depth},"required_languages":[{}],"attribute_schema":{attribute_schema}}}"#,
+        languages.join(",")
+    )
+}
+
+/// A register whose server has a single database connection, so that a call waiting on the
+/// database holds it and the health probe cannot ping (see [`until_the_server_waits`]).
+async fn setup_with_one_connection() -> (TestApp, Client) {
+    let mut app = spawn_app_with(|c| c.database.max_connections = 1).await;
+    app.create_organization("stat", "201234567").await;
+    let admin = app.classifiers();
+    (app, admin)
+}
+
+/// Returns once the server's only database connection has been held for a while by a call
+/// waiting on a lock: the health probe, which needs that connection too, then turns
+/// NOT_SERVING. This is how a test knows, without guessing at timings, that a call has read
+/// what it reads first and is stuck on a lock the test holds.
+async fn until_the_server_waits(app: &mut TestApp) {
+    app.wait_for_health("", ServingStatus::NotServing).await;
+}
 
 #[tokio::test]
 async fn requirements_stored_under_looser_rules_are_read_as_stored() {
@@ -3647,8 +3673,15 @@ async fn requirements_stored_under_looser_rules_are_read_as_stored() {
         vec![top("01", "One"), item("0101", "01", "One-one", "Один-один")],
     )
     .await;
+    // Stored under rules looser than today's: deeper than 16 levels, and an attribute key
+    // with two underscores in a row.
+    let looser = stored_spec(
+        20,
+        &["en", "ru"],
+        r#"[{"key":"old__key","type":"STRING","classifier":"","required":false,"pattern":"","max_length":0}]"#,
+    );
     app.execute_sql(&format!(
-        "UPDATE classifiers SET spec = '{LOOSER_SPEC}' WHERE id = 'regions'"
+        "UPDATE classifiers SET spec = '{looser}' WHERE id = 'regions'"
     ))
     .await
     .unwrap();
@@ -3705,4 +3738,47 @@ async fn requirements_stored_under_looser_rules_are_read_as_stored() {
         .expect("a write that brings the requirements within today's rules")
         .into_inner();
     assert_eq!((fixed.max_depth, fixed.attribute_schema.len()), (3, 0));
+}
+
+// ------------------------------------------------------------------------------ races
+
+#[tokio::test]
+async fn publication_is_refused_when_the_requirements_change_after_its_checks() {
+    let (mut app, mut admin) = setup_with_one_connection().await;
+    create_classifier(&mut admin, "regions", spec())
+        .await
+        .unwrap();
+    let draft = create_draft(&mut admin, "regions", "v1", None)
+        .await
+        .unwrap();
+    upsert(&mut admin, &draft.name, vec![top("01", "One")])
+        .await
+        .unwrap();
+
+    // Another writer requires Uzbek names as well, and commits only once the publication has
+    // checked the items against the old requirements and waits to write.
+    let tighter = stored_spec(3, &["en", "ru", "uz-Latn"], "[]");
+    let other = app
+        .hold_transaction(&[&format!(
+            "UPDATE classifiers SET spec = '{tighter}', revision = revision + 1 WHERE id = 'regions'"
+        )])
+        .await;
+    let mut publisher = app.classifiers();
+    let name = draft.name.clone();
+    let publication = tokio::spawn(async move { publish(&mut publisher, &name).await });
+    until_the_server_waits(&mut app).await;
+    other.commit().await;
+    let err = publication
+        .await
+        .unwrap()
+        .expect_err("checked against requirements that are no longer the classifier's");
+    assert_status(&err, Code::Aborted, "ETAG_MISMATCH");
+    assert_eq!(
+        get_version(&mut admin, &draft.name).await.unwrap().state,
+        VersionState::Draft as i32
+    );
+
+    // Retried, the publication checks the requirements in force.
+    let err = publish(&mut admin, &draft.name).await.unwrap_err();
+    assert_eq!(bad_request_fields(&err), [r#"items["01"].names["uz-Latn"]"#]);
 }

@@ -585,15 +585,18 @@ impl<'s> ClassifierRepo<'s> {
         Ok(current)
     }
 
-    /// Publishes a draft the caller has validated and hashed at `expected_revision`: refused
-    /// with [`Error::EtagMismatch`] if the draft changed since. Sets the state, content hash and
-    /// times; the revision goes up by one.
+    /// Publishes a draft the caller has validated and hashed at `expected_revision`, against
+    /// the requirements of the classifier at `classifier_revision`: refused with
+    /// [`Error::EtagMismatch`] if either changed since, so that what is published was checked
+    /// against the requirements in force when it commits (the caller checks again and
+    /// retries). Sets the state, content hash and times; the revision goes up by one.
     #[allow(clippy::too_many_arguments)]
     pub async fn publish(
         &self,
         ctx: &AuditContext,
         id: &ClassifierId,
         v: &VersionId,
+        classifier_revision: i64,
         expected_revision: i64,
         content_hash: String,
         effective_time: Timestamp,
@@ -601,7 +604,8 @@ impl<'s> ClassifierRepo<'s> {
     ) -> Result<Version, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        live_classifier(txn, id).await?;
+        let revision = live_classifier(txn, id).await?;
+        check_revision(id.name(), revision, Some(classifier_revision))?;
         let current = find_version(txn, id, v)
             .await?
             .ok_or_else(|| Error::NotFound {
@@ -1197,9 +1201,10 @@ async fn check_owner(conn: &impl ConnectionTrait, owner: &OrganizationId) -> Res
     }
 }
 
-/// The classifier, which must exist and be live; on PostgreSQL its row is share-locked until
-/// the transaction ends, so that it cannot be deleted while its versions are written.
-async fn live_classifier(conn: &impl ConnectionTrait, id: &ClassifierId) -> Result<(), Error> {
+/// The classifier's revision; it must exist and be live. On PostgreSQL its row is
+/// share-locked until the transaction ends, so that it can be neither deleted nor changed
+/// while its versions are written (on SQLite writers are serialised anyway).
+async fn live_classifier(conn: &impl ConnectionTrait, id: &ClassifierId) -> Result<i64, Error> {
     let found = row::Entity::find_by_id(id.as_str())
         .lock_shared()
         .one(conn)
@@ -1210,7 +1215,7 @@ async fn live_classifier(conn: &impl ConnectionTrait, id: &ClassifierId) -> Resu
         Some(r) if r.delete_time.is_some() => Err(Error::Deleted {
             resource: id.name(),
         }),
-        Some(_) => Ok(()),
+        Some(r) => Ok(r.revision),
     }
 }
 
@@ -2282,12 +2287,33 @@ mod tests {
             assert_eq!(v.revision, 5);
             assert_eq!(v.description, "First");
 
-            // Publishing re-checks the revision the caller validated.
+            // Publishing re-checks the revisions the caller validated: the classifier's
+            // (its requirements) and the draft's (its items).
+            let stale_requirements = repo
+                .publish(
+                    &ctx(),
+                    &c,
+                    &v1,
+                    0,
+                    5,
+                    "h".into(),
+                    Timestamp::from_micros(10),
+                    Timestamp::from_micros(9),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(
+                stale_requirements,
+                Error::EtagMismatch {
+                    resource: "classifiers/soato".into()
+                }
+            );
             let err = repo
                 .publish(
                     &ctx(),
                     &c,
                     &v1,
+                    1,
                     4,
                     "h".into(),
                     Timestamp::from_micros(10),
@@ -2301,6 +2327,7 @@ mod tests {
                     &ctx(),
                     &c,
                     &v1,
+                    1,
                     5,
                     "abc".into(),
                     Timestamp::from_micros(10),
@@ -2350,6 +2377,7 @@ mod tests {
                     &ctx(),
                     &c,
                     &v1,
+                    1,
                     6,
                     "h".into(),
                     Timestamp::from_micros(1),

@@ -792,6 +792,8 @@ impl ClassifierApi {
                     &call.ctx,
                     &version.classifier,
                     &version.id,
+                    // The requirements the draft was just checked against.
+                    meta.classifier.revision,
                     version.revision,
                     hasher.finish(),
                     version.effective_time.unwrap_or(t),
