@@ -3696,7 +3696,7 @@ async fn requirements_stored_under_looser_rules_are_read_as_stored() {
         .await
         .expect("listed as stored")
         .into_inner();
-    assert_eq!(listed.classifiers, [read.clone()]);
+    assert_eq!(listed.classifiers, std::slice::from_ref(&read));
     let version = get_version(&mut admin, &version_name("regions", "latest"))
         .await
         .expect("its versions are readable");
@@ -3780,5 +3780,148 @@ async fn publication_is_refused_when_the_requirements_change_after_its_checks() 
 
     // Retried, the publication checks the requirements in force.
     let err = publish(&mut admin, &draft.name).await.unwrap_err();
-    assert_eq!(bad_request_fields(&err), [r#"items["01"].names["uz-Latn"]"#]);
+    assert_eq!(
+        bad_request_fields(&err),
+        [r#"items["01"].names["uz-Latn"]"#]
+    );
+}
+
+#[tokio::test]
+async fn an_update_without_etag_keeps_a_change_committed_while_it_waited() {
+    let (mut app, mut admin) = setup_with_one_connection().await;
+    app.create_organization("other", "201234568").await;
+    create_classifier(&mut admin, "regions", spec())
+        .await
+        .unwrap();
+
+    // Another writer hands the classifier to `other` and commits only once the update has
+    // started and waits on it. On PostgreSQL the writer also locks the version table, which
+    // an update that reads the classifier before its transaction (to merge the mask into)
+    // reads right after: such an update would merge into the owner from before the change.
+    let mut statements = Vec::new();
+    if app.is_postgres() {
+        statements.push("LOCK TABLE classifier_versions IN ACCESS EXCLUSIVE MODE");
+    }
+    statements.push(
+        "UPDATE classifiers SET owner_id = 'other', revision = revision + 1 WHERE id = 'regions'",
+    );
+    let other = app.hold_transaction(&statements).await;
+    let mut renamer = app.classifiers();
+    let renaming = tokio::spawn(async move {
+        renamer
+            .update_classifier(UpdateClassifierRequest {
+                classifier: Some(Classifier {
+                    name: "classifiers/regions".into(),
+                    display_name: text(&[("en", "Regions")]),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["display_name"]),
+            })
+            .await
+    });
+    until_the_server_waits(&mut app).await;
+    other.commit().await;
+    let renamed = renaming
+        .await
+        .unwrap()
+        .expect("the update applies its mask to the classifier as it is now")
+        .into_inner();
+    assert_eq!(renamed.display_name, text(&[("en", "Regions")]));
+    assert_eq!(
+        renamed.owner, "organizations/other",
+        "the concurrent change outside the mask is kept"
+    );
+    assert_eq!(
+        get_classifier(&mut admin, "regions").await.unwrap(),
+        renamed
+    );
+}
+
+#[tokio::test]
+async fn an_empty_mask_changes_the_fields_set_and_every_path_is_checked() {
+    let (_app, mut admin) = setup().await;
+    let created = create_classifier(
+        &mut admin,
+        "regions",
+        Classifier {
+            description: text(&[("en", "Regions of the republic")]),
+            attribute_schema: vec![attribute("center", AttributeType::String)],
+            ..spec()
+        },
+    )
+    .await
+    .unwrap();
+
+    // Without a mask, the fields the request sets are changed and nothing else.
+    let renamed = admin
+        .update_classifier(UpdateClassifierRequest {
+            classifier: Some(Classifier {
+                name: created.name.clone(),
+                display_name: text(&[("en", "Regions")]),
+                ..Default::default()
+            }),
+            update_mask: None,
+        })
+        .await
+        .expect("only display_name is set")
+        .into_inner();
+    assert_eq!(
+        renamed,
+        Classifier {
+            display_name: text(&[("en", "Regions")]),
+            update_time: renamed.update_time,
+            etag: renamed.etag.clone(),
+            ..created.clone()
+        }
+    );
+
+    // Every path is checked, `*` or not, and a refused one is named.
+    for (paths, field, named) in [
+        (&["*", "etag"][..], "update_mask.paths[1]", "etag"),
+        (&["etag", "*"][..], "update_mask.paths[0]", "etag"),
+        (
+            &["*", "create_time"][..],
+            "update_mask.paths[1]",
+            "create_time",
+        ),
+        (
+            &["display_name.en"][..],
+            "update_mask.paths[0]",
+            "display_name.en",
+        ),
+        (&["*", "colour"][..], "update_mask.paths[1]", "colour"),
+    ] {
+        let err = admin
+            .update_classifier(UpdateClassifierRequest {
+                classifier: Some(Classifier {
+                    etag: String::new(),
+                    ..renamed.clone()
+                }),
+                update_mask: mask(paths),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(bad_request_fields(&err), [field], "{paths:?}");
+        let violation = &err.get_details_bad_request().unwrap().field_violations[0];
+        assert!(
+            violation.description.contains(named),
+            "{paths:?}: {}",
+            violation.description
+        );
+    }
+
+    // `*` replaces every mutable field: what the request leaves empty is cleared.
+    let replaced = admin
+        .update_classifier(UpdateClassifierRequest {
+            classifier: Some(Classifier {
+                name: created.name.clone(),
+                ..spec()
+            }),
+            update_mask: mask(&["*"]),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(replaced.description.is_empty() && replaced.attribute_schema.is_empty());
+    assert_eq!(replaced.display_name, spec().display_name);
 }

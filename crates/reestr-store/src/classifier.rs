@@ -18,9 +18,9 @@ use std::fmt::Write as _;
 
 use reestr_domain::audit::{FieldChange, diff_fields};
 use reestr_domain::classifier::hash::{decode_item, encode_item};
+use reestr_domain::classifier::name::COLLECTION;
 use reestr_domain::classifier::name::ITEMS;
 use reestr_domain::classifier::version::version_name;
-use reestr_domain::classifier::name::COLLECTION;
 use reestr_domain::classifier::{
     AttributeDef, AttributeKind, AttributeType, Classifier, ClassifierId, ClassifierSpec, Code,
     Date, Item, LegalAct, Pattern, Version, VersionId, VersionState,
@@ -271,19 +271,22 @@ impl<'s> ClassifierRepo<'s> {
         })
     }
 
-    /// Replaces a live classifier's requirements. `expected_revision`, when set, must be the
-    /// current revision. The (new) owner must be a live organisation. Requirements equal to
-    /// the current ones leave the classifier (and its revision) as it was.
+    /// Changes a live classifier's requirements: `change` gets the classifier as it is in
+    /// this transaction (its row locked on PostgreSQL, writers serialised on SQLite) and
+    /// returns the new requirements, so an update merges into what it overwrites and a
+    /// concurrent change outside its mask is kept. `etag`, when not empty, must be current.
+    /// The (new) owner must be a live organisation. Requirements equal to the current ones
+    /// leave the classifier (and its etag) as it was.
     pub async fn update(
         &self,
         ctx: &AuditContext,
         id: &ClassifierId,
-        expected_revision: Option<i64>,
-        spec: ClassifierSpec,
+        etag: &str,
+        change: impl FnOnce(&Classifier) -> Result<ClassifierSpec, Error>,
     ) -> Result<Classifier, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let current = find_classifier(txn, id)
+        let current = find_classifier_for_update(txn, id)
             .await?
             .ok_or_else(|| not_found(id))?;
         if current.delete_time.is_some() {
@@ -291,7 +294,8 @@ impl<'s> ClassifierRepo<'s> {
                 resource: id.name(),
             });
         }
-        check_revision(id.name(), current.revision, expected_revision)?;
+        current.check_etag(etag)?;
+        let spec = change(&current)?;
         check_owner(txn, &spec.owner).await?;
         if spec == current.spec {
             write.commit(&id.name(), Vec::new()).await?;
@@ -336,7 +340,7 @@ impl<'s> ClassifierRepo<'s> {
     ) -> Result<Classifier, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let current = find_classifier(txn, id)
+        let current = find_classifier_for_update(txn, id)
             .await?
             .ok_or_else(|| not_found(id))?;
         match (deleted, current.delete_time.is_some()) {
@@ -1313,6 +1317,21 @@ async fn find_classifier(
         .transpose()
 }
 
+/// The classifier `id`, its row locked for this transaction on PostgreSQL (`FOR UPDATE`):
+/// another writer of it waits, then reads what this one wrote.
+async fn find_classifier_for_update(
+    conn: &impl ConnectionTrait,
+    id: &ClassifierId,
+) -> Result<Option<Classifier>, Error> {
+    row::Entity::find_by_id(id.as_str())
+        .lock_exclusive()
+        .one(conn)
+        .await
+        .map_err(db_err)?
+        .map(from_row)
+        .transpose()
+}
+
 async fn find_version(
     conn: &impl ConnectionTrait,
     id: &ClassifierId,
@@ -1950,29 +1969,26 @@ mod tests {
             assert_eq!(got.spec.legal_basis[0].number, "1034");
 
             let stale = repo
-                .update(
-                    &ctx(),
-                    &cid("soato"),
-                    Some(7),
-                    spec("soliq", "SOATO 2", true),
-                )
+                .update(&ctx(), &cid("soato"), "0123456789abcdef", |_| {
+                    Ok(spec("soliq", "SOATO 2", true))
+                })
                 .await
                 .unwrap_err();
             assert!(matches!(stale, Error::EtagMismatch { .. }), "{stale:?}");
             let updated = repo
-                .update(
-                    &ctx(),
-                    &cid("soato"),
-                    Some(1),
-                    spec("soliq", "SOATO 2", false),
-                )
+                .update(&ctx(), &cid("soato"), &created.etag(), |current| {
+                    assert_eq!(current, &created, "the change gets the stored classifier");
+                    Ok(spec("soliq", "SOATO 2", false))
+                })
                 .await
                 .unwrap();
             assert_eq!(updated.revision, 2);
             assert_eq!(updated.spec.owner.as_str(), "soliq");
             assert_eq!(repo.get(&cid("soato")).await.unwrap(), updated);
             let same = repo
-                .update(&ctx(), &cid("soato"), None, spec("soliq", "SOATO 2", false))
+                .update(&ctx(), &cid("soato"), "", |_| {
+                    Ok(spec("soliq", "SOATO 2", false))
+                })
                 .await
                 .unwrap();
             assert_eq!(
@@ -1980,7 +1996,9 @@ mod tests {
                 "an update that changes nothing keeps the etag"
             );
             let bad_owner = repo
-                .update(&ctx(), &cid("soato"), None, spec("nobody", "SOATO", true))
+                .update(&ctx(), &cid("soato"), "", |_| {
+                    Ok(spec("nobody", "SOATO", true))
+                })
                 .await
                 .unwrap_err();
             assert!(matches!(bad_owner, Error::ReferenceNotFound { .. }));
@@ -1996,7 +2014,7 @@ mod tests {
             assert_eq!(repo.get(&cid("soato")).await.unwrap(), deleted);
             for err in [
                 repo.delete(&ctx(), &cid("soato"), None).await.unwrap_err(),
-                repo.update(&ctx(), &cid("soato"), None, spec("stat", "X", true))
+                repo.update(&ctx(), &cid("soato"), "", |_| Ok(spec("stat", "X", true)))
                     .await
                     .unwrap_err(),
                 repo.create_version(
