@@ -33,7 +33,11 @@ use reestr::proto::v1::{
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-use crate::helpers::{Authed, TestApp, assert_status, bad_request_fields, spawn_app};
+use tonic_health::pb::health_check_response::ServingStatus;
+
+use crate::helpers::{
+    Authed, TestApp, assert_status, bad_request_fields, spawn_app, spawn_app_with,
+};
 
 /// A ClassifierService client.
 pub(crate) type Client = ClassifierServiceClient<Authed>;
@@ -3625,4 +3629,300 @@ async fn published_items_are_answered_from_memory_once_loaded() {
     app.execute_sql("ALTER TABLE classifier_items_away RENAME TO classifier_items")
         .await
         .unwrap();
+}
+
+// ------------------------------------------------------------------------------ stored data
+
+/// The `spec` column (JSON) of a classifier stored like [`spec`] but with `max_depth`,
+/// `required_languages` and `attribute_schema` (JSON) as given.
+fn stored_spec(max_depth: u32, languages: &[&str], attribute_schema: &str) -> String {
+    let languages: Vec<String> = languages.iter().map(|l| format!("{l:?}")).collect();
+    format!(
+        r#"{{"display_name":{{"en":"Test classifier","ru":"Тестовый классификатор"}},"description":{{}},"legal_basis":[],"code_pattern":"[0-9]{{2,6}}","hierarchical":true,"max_depth":{max_depth},"required_languages":[{}],"attribute_schema":{attribute_schema}}}"#,
+        languages.join(",")
+    )
+}
+
+/// A register whose server has a single database connection, so that a call waiting on the
+/// database holds it and the health probe cannot ping (see [`until_the_server_waits`]).
+async fn setup_with_one_connection() -> (TestApp, Client) {
+    let mut app = spawn_app_with(|c| c.database.max_connections = 1).await;
+    app.create_organization("stat", "201234567").await;
+    let admin = app.classifiers();
+    (app, admin)
+}
+
+/// Returns once the server's only database connection has been held for a while by a call
+/// waiting on a lock: the health probe, which needs that connection too, then turns
+/// NOT_SERVING. This is how a test knows, without guessing at timings, that a call has read
+/// what it reads first and is stuck on a lock the test holds.
+async fn until_the_server_waits(app: &mut TestApp) {
+    app.wait_for_health("", ServingStatus::NotServing).await;
+}
+
+#[tokio::test]
+async fn requirements_stored_under_looser_rules_are_read_as_stored() {
+    let (app, mut admin) = setup().await;
+    create_classifier(&mut admin, "regions", spec())
+        .await
+        .unwrap();
+    let v1 = published(
+        &mut admin,
+        "regions",
+        "v1",
+        None,
+        vec![top("01", "One"), item("0101", "01", "One-one", "Один-один")],
+    )
+    .await;
+    // Stored under rules looser than today's: deeper than 16 levels, and an attribute key
+    // with two underscores in a row.
+    let looser = stored_spec(
+        20,
+        &["en", "ru"],
+        r#"[{"key":"old__key","type":"STRING","classifier":"","required":false,"pattern":"","max_length":0}]"#,
+    );
+    app.execute_sql(&format!(
+        "UPDATE classifiers SET spec = '{looser}' WHERE id = 'regions'"
+    ))
+    .await
+    .unwrap();
+
+    let read = get_classifier(&mut admin, "regions")
+        .await
+        .expect("a stored classifier is readable whatever today's rules say");
+    assert_eq!(read.max_depth, 20);
+    assert_eq!(read.attribute_schema[0].key, "old__key");
+    let listed = admin
+        .list_classifiers(ListClassifiersRequest::default())
+        .await
+        .expect("listed as stored")
+        .into_inner();
+    assert_eq!(listed.classifiers, std::slice::from_ref(&read));
+    let version = get_version(&mut admin, &version_name("regions", "latest"))
+        .await
+        .expect("its versions are readable");
+    assert_eq!(version.name, v1.name);
+    let found = get_item(&mut admin, &format!("{}/items/0101", v1.name), "")
+        .await
+        .expect("its items are readable");
+    assert_eq!(found.parent, "01");
+    let (items, _) = all_items(&mut admin, &version_name("regions", "latest"), "", 10).await;
+    assert_eq!(codes(&items), ["01", "0101"]);
+
+    // A write is checked against today's rules: the stored values it keeps must pass them.
+    let err = admin
+        .update_classifier(UpdateClassifierRequest {
+            classifier: Some(Classifier {
+                name: "classifiers/regions".into(),
+                display_name: text(&[("en", "Regions")]),
+                ..Default::default()
+            }),
+            update_mask: mask(&["display_name"]),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad_request_fields(&err),
+        ["classifier.max_depth", "classifier.attribute_schema[0].key"]
+    );
+    let fixed = admin
+        .update_classifier(UpdateClassifierRequest {
+            classifier: Some(Classifier {
+                name: "classifiers/regions".into(),
+                display_name: text(&[("en", "Regions")]),
+                max_depth: 3,
+                ..Default::default()
+            }),
+            update_mask: mask(&["display_name", "max_depth", "attribute_schema"]),
+        })
+        .await
+        .expect("a write that brings the requirements within today's rules")
+        .into_inner();
+    assert_eq!((fixed.max_depth, fixed.attribute_schema.len()), (3, 0));
+}
+
+// ------------------------------------------------------------------------------ races
+
+#[tokio::test]
+async fn publication_is_refused_when_the_requirements_change_after_its_checks() {
+    let (mut app, mut admin) = setup_with_one_connection().await;
+    create_classifier(&mut admin, "regions", spec())
+        .await
+        .unwrap();
+    let draft = create_draft(&mut admin, "regions", "v1", None)
+        .await
+        .unwrap();
+    upsert(&mut admin, &draft.name, vec![top("01", "One")])
+        .await
+        .unwrap();
+
+    // Another writer requires Uzbek names as well, and commits only once the publication has
+    // checked the items against the old requirements and waits to write.
+    let tighter = stored_spec(3, &["en", "ru", "uz-Latn"], "[]");
+    let other = app
+        .hold_transaction(&[&format!(
+            "UPDATE classifiers SET spec = '{tighter}', revision = revision + 1 WHERE id = 'regions'"
+        )])
+        .await;
+    let mut publisher = app.classifiers();
+    let name = draft.name.clone();
+    let publication = tokio::spawn(async move { publish(&mut publisher, &name).await });
+    until_the_server_waits(&mut app).await;
+    other.commit().await;
+    let err = publication
+        .await
+        .unwrap()
+        .expect_err("checked against requirements that are no longer the classifier's");
+    assert_status(&err, Code::Aborted, "ETAG_MISMATCH");
+    assert_eq!(
+        get_version(&mut admin, &draft.name).await.unwrap().state,
+        VersionState::Draft as i32
+    );
+
+    // Retried, the publication checks the requirements in force.
+    let err = publish(&mut admin, &draft.name).await.unwrap_err();
+    assert_eq!(
+        bad_request_fields(&err),
+        [r#"items["01"].names["uz-Latn"]"#]
+    );
+}
+
+#[tokio::test]
+async fn an_update_without_etag_keeps_a_change_committed_while_it_waited() {
+    let (mut app, mut admin) = setup_with_one_connection().await;
+    app.create_organization("other", "201234568").await;
+    create_classifier(&mut admin, "regions", spec())
+        .await
+        .unwrap();
+
+    // Another writer hands the classifier to `other` and commits only once the update has
+    // started and waits on it. On PostgreSQL the writer also locks the version table, which
+    // an update that reads the classifier before its transaction (to merge the mask into)
+    // reads right after: such an update would merge into the owner from before the change.
+    let mut statements = Vec::new();
+    if app.is_postgres() {
+        statements.push("LOCK TABLE classifier_versions IN ACCESS EXCLUSIVE MODE");
+    }
+    statements.push(
+        "UPDATE classifiers SET owner_id = 'other', revision = revision + 1 WHERE id = 'regions'",
+    );
+    let other = app.hold_transaction(&statements).await;
+    let mut renamer = app.classifiers();
+    let renaming = tokio::spawn(async move {
+        renamer
+            .update_classifier(UpdateClassifierRequest {
+                classifier: Some(Classifier {
+                    name: "classifiers/regions".into(),
+                    display_name: text(&[("en", "Regions")]),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["display_name"]),
+            })
+            .await
+    });
+    until_the_server_waits(&mut app).await;
+    other.commit().await;
+    let renamed = renaming
+        .await
+        .unwrap()
+        .expect("the update applies its mask to the classifier as it is now")
+        .into_inner();
+    assert_eq!(renamed.display_name, text(&[("en", "Regions")]));
+    assert_eq!(
+        renamed.owner, "organizations/other",
+        "the concurrent change outside the mask is kept"
+    );
+    assert_eq!(
+        get_classifier(&mut admin, "regions").await.unwrap(),
+        renamed
+    );
+}
+
+#[tokio::test]
+async fn an_empty_mask_changes_the_fields_set_and_every_path_is_checked() {
+    let (_app, mut admin) = setup().await;
+    let created = create_classifier(
+        &mut admin,
+        "regions",
+        Classifier {
+            description: text(&[("en", "Regions of the republic")]),
+            attribute_schema: vec![attribute("center", AttributeType::String)],
+            ..spec()
+        },
+    )
+    .await
+    .unwrap();
+
+    // Without a mask, the fields the request sets are changed and nothing else.
+    let renamed = admin
+        .update_classifier(UpdateClassifierRequest {
+            classifier: Some(Classifier {
+                name: created.name.clone(),
+                display_name: text(&[("en", "Regions")]),
+                ..Default::default()
+            }),
+            update_mask: None,
+        })
+        .await
+        .expect("only display_name is set")
+        .into_inner();
+    assert_eq!(
+        renamed,
+        Classifier {
+            display_name: text(&[("en", "Regions")]),
+            update_time: renamed.update_time,
+            etag: renamed.etag.clone(),
+            ..created.clone()
+        }
+    );
+
+    // Every path is checked, `*` or not, and a refused one is named.
+    for (paths, field, named) in [
+        (&["*", "etag"][..], "update_mask.paths[1]", "etag"),
+        (&["etag", "*"][..], "update_mask.paths[0]", "etag"),
+        (
+            &["*", "create_time"][..],
+            "update_mask.paths[1]",
+            "create_time",
+        ),
+        (
+            &["display_name.en"][..],
+            "update_mask.paths[0]",
+            "display_name.en",
+        ),
+        (&["*", "colour"][..], "update_mask.paths[1]", "colour"),
+    ] {
+        let err = admin
+            .update_classifier(UpdateClassifierRequest {
+                classifier: Some(Classifier {
+                    etag: String::new(),
+                    ..renamed.clone()
+                }),
+                update_mask: mask(paths),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(bad_request_fields(&err), [field], "{paths:?}");
+        let violation = &err.get_details_bad_request().unwrap().field_violations[0];
+        assert!(
+            violation.description.contains(named),
+            "{paths:?}: {}",
+            violation.description
+        );
+    }
+
+    // `*` replaces every mutable field: what the request leaves empty is cleared.
+    let replaced = admin
+        .update_classifier(UpdateClassifierRequest {
+            classifier: Some(Classifier {
+                name: created.name.clone(),
+                ..spec()
+            }),
+            update_mask: mask(&["*"]),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(replaced.description.is_empty() && replaced.attribute_schema.is_empty());
+    assert_eq!(replaced.display_name, spec().display_name);
 }

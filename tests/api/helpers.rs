@@ -356,6 +356,23 @@ impl TestApp {
         WriteLock { txn, db }
     }
 
+    /// Opens a transaction on a connection of its own and runs `statements` in it: what they
+    /// write stays invisible, and what they lock stays locked, until [`WriteLock::commit`] (or
+    /// [`WriteLock::release`], which rolls back). On SQLite a first write takes the database's
+    /// write lock.
+    pub async fn hold_transaction(&self, statements: &[&str]) -> WriteLock {
+        let db = Database::connect(&ConnectionSettings::new(&self.database_url))
+            .await
+            .expect("connect for the transaction");
+        let txn = db.connection().begin().await.expect("begin");
+        for sql in statements {
+            txn.execute_unprepared(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        WriteLock { txn, db }
+    }
+
     /// Whether the server runs on PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.database.admin_url.is_some()
@@ -489,7 +506,7 @@ impl Drop for TestApp {
     }
 }
 
-/// A lock held by [`TestApp::hold_write_lock`].
+/// A lock held by [`TestApp::hold_write_lock`] or [`TestApp::hold_transaction`].
 pub struct WriteLock {
     txn: DatabaseTransaction,
     db: Database,
@@ -499,6 +516,12 @@ impl WriteLock {
     /// Rolls back, releasing the lock.
     pub async fn release(self) {
         self.txn.rollback().await.expect("rollback");
+        self.db.close().await.expect("close");
+    }
+
+    /// Commits what the transaction wrote, releasing its locks.
+    pub async fn commit(self) {
+        self.txn.commit().await.expect("commit");
         self.db.close().await.expect("close");
     }
 }

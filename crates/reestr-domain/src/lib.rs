@@ -13,6 +13,7 @@
 //! - [`paging`]: page sizes, `order_by`, and signed keyset page tokens.
 //! - [`request_id`]: idempotency keys for safe retries.
 //! - [`time`]: the one calendar: timestamps (UTC), dates, and the register's time zone.
+//! - [`update_mask`]: AIP-134 update masks: the paths of a resource and the fields they name.
 //! - [`organization`]: organisations, their names, validation, update masks and filters.
 //! - [`access`]: callers, roles and the one authorisation policy; [`token`]: API tokens.
 //! - [`audit`]: the hash-chained audit trail.
@@ -35,5 +36,6 @@ pub mod system;
 pub mod text;
 pub mod time;
 pub mod token;
+pub mod update_mask;
 
 pub use error::{Error, FieldViolation};

@@ -1,7 +1,7 @@
 //! The classifier repository: classifiers, their versions, and the items of each version.
 //!
-//! A classifier's requirements are stored as JSON of the domain's draft shape and validated
-//! again when read, so a stored spec is always one the domain accepts. Items are stored as
+//! A classifier's requirements are stored as JSON of the domain's draft shape and read back as
+//! stored: the domain's rules are checked on writes, not again on reads. Items are stored as
 //! their canonical encoding ([`encode_item`]), the same bytes the content hash is computed
 //! over, and read in ascending byte order of code on both engines (see the migration).
 //!
@@ -13,23 +13,24 @@
 //! no other transaction changes that draft's items, which keeps `item_count` exact when it is
 //! maintained incrementally.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt::Write as _;
 
 use reestr_domain::audit::{FieldChange, diff_fields};
 use reestr_domain::classifier::hash::{decode_item, encode_item};
+use reestr_domain::classifier::name::COLLECTION;
 use reestr_domain::classifier::name::ITEMS;
 use reestr_domain::classifier::version::version_name;
 use reestr_domain::classifier::{
-    AttributeDefDraft, Classifier, ClassifierDraft, ClassifierId, ClassifierSpec, Code, Item,
-    LegalActDraft, Version, VersionId, VersionState,
+    AttributeDef, AttributeKind, AttributeType, Classifier, ClassifierId, ClassifierSpec, Code,
+    Date, Item, LegalAct, Pattern, Version, VersionId, VersionState,
 };
 use reestr_domain::filter::{CompareOp, Expr as FilterExpr, Value as FilterValue};
 use reestr_domain::input::Choice;
 use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::KeyValue;
 use reestr_domain::query::{self, Equality, Predicate};
-use reestr_domain::text::fold;
+use reestr_domain::text::{Language, LocalizedText, fold};
 use reestr_domain::time::Timestamp;
 use reestr_domain::{Error, FieldViolation};
 use sea_orm::sea_query::{IntoCondition, LikeExpr};
@@ -270,19 +271,22 @@ impl<'s> ClassifierRepo<'s> {
         })
     }
 
-    /// Replaces a live classifier's requirements. `expected_revision`, when set, must be the
-    /// current revision. The (new) owner must be a live organisation. Requirements equal to
-    /// the current ones leave the classifier (and its revision) as it was.
+    /// Changes a live classifier's requirements: `change` gets the classifier as it is in
+    /// this transaction (its row locked on PostgreSQL, writers serialised on SQLite) and
+    /// returns the new requirements, so an update merges into what it overwrites and a
+    /// concurrent change outside its mask is kept. `etag`, when not empty, must be current.
+    /// The (new) owner must be a live organisation. Requirements equal to the current ones
+    /// leave the classifier (and its etag) as it was.
     pub async fn update(
         &self,
         ctx: &AuditContext,
         id: &ClassifierId,
-        expected_revision: Option<i64>,
-        spec: ClassifierSpec,
+        etag: &str,
+        change: impl FnOnce(&Classifier) -> Result<ClassifierSpec, Error>,
     ) -> Result<Classifier, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let current = find_classifier(txn, id)
+        let current = find_classifier_for_update(txn, id)
             .await?
             .ok_or_else(|| not_found(id))?;
         if current.delete_time.is_some() {
@@ -290,7 +294,8 @@ impl<'s> ClassifierRepo<'s> {
                 resource: id.name(),
             });
         }
-        check_revision(id.name(), current.revision, expected_revision)?;
+        current.check_etag(etag)?;
+        let spec = change(&current)?;
         check_owner(txn, &spec.owner).await?;
         if spec == current.spec {
             write.commit(&id.name(), Vec::new()).await?;
@@ -335,7 +340,7 @@ impl<'s> ClassifierRepo<'s> {
     ) -> Result<Classifier, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let current = find_classifier(txn, id)
+        let current = find_classifier_for_update(txn, id)
             .await?
             .ok_or_else(|| not_found(id))?;
         match (deleted, current.delete_time.is_some()) {
@@ -584,15 +589,18 @@ impl<'s> ClassifierRepo<'s> {
         Ok(current)
     }
 
-    /// Publishes a draft the caller has validated and hashed at `expected_revision`: refused
-    /// with [`Error::EtagMismatch`] if the draft changed since. Sets the state, content hash and
-    /// times; the revision goes up by one.
+    /// Publishes a draft the caller has validated and hashed at `expected_revision`, against
+    /// the requirements of the classifier at `classifier_revision`: refused with
+    /// [`Error::EtagMismatch`] if either changed since, so that what is published was checked
+    /// against the requirements in force when it commits (the caller checks again and
+    /// retries). Sets the state, content hash and times; the revision goes up by one.
     #[allow(clippy::too_many_arguments)]
     pub async fn publish(
         &self,
         ctx: &AuditContext,
         id: &ClassifierId,
         v: &VersionId,
+        classifier_revision: i64,
         expected_revision: i64,
         content_hash: String,
         effective_time: Timestamp,
@@ -600,7 +608,8 @@ impl<'s> ClassifierRepo<'s> {
     ) -> Result<Version, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        live_classifier(txn, id).await?;
+        let revision = live_classifier(txn, id).await?;
+        check_revision(id.name(), revision, Some(classifier_revision))?;
         let current = find_version(txn, id, v)
             .await?
             .ok_or_else(|| Error::NotFound {
@@ -1196,9 +1205,10 @@ async fn check_owner(conn: &impl ConnectionTrait, owner: &OrganizationId) -> Res
     }
 }
 
-/// The classifier, which must exist and be live; on PostgreSQL its row is share-locked until
-/// the transaction ends, so that it cannot be deleted while its versions are written.
-async fn live_classifier(conn: &impl ConnectionTrait, id: &ClassifierId) -> Result<(), Error> {
+/// The classifier's revision; it must exist and be live. On PostgreSQL its row is
+/// share-locked until the transaction ends, so that it can be neither deleted nor changed
+/// while its versions are written (on SQLite writers are serialised anyway).
+async fn live_classifier(conn: &impl ConnectionTrait, id: &ClassifierId) -> Result<i64, Error> {
     let found = row::Entity::find_by_id(id.as_str())
         .lock_shared()
         .one(conn)
@@ -1209,7 +1219,7 @@ async fn live_classifier(conn: &impl ConnectionTrait, id: &ClassifierId) -> Resu
         Some(r) if r.delete_time.is_some() => Err(Error::Deleted {
             resource: id.name(),
         }),
-        Some(_) => Ok(()),
+        Some(r) => Ok(r.revision),
     }
 }
 
@@ -1307,6 +1317,21 @@ async fn find_classifier(
 ) -> Result<Option<Classifier>, Error> {
     find_classifier_row(conn, id)
         .await?
+        .map(from_row)
+        .transpose()
+}
+
+/// The classifier `id`, its row locked for this transaction on PostgreSQL (`FOR UPDATE`):
+/// another writer of it waits, then reads what this one wrote.
+async fn find_classifier_for_update(
+    conn: &impl ConnectionTrait,
+    id: &ClassifierId,
+) -> Result<Option<Classifier>, Error> {
+    row::Entity::find_by_id(id.as_str())
+        .lock_exclusive()
+        .one(conn)
+        .await
+        .map_err(db_err)?
         .map(from_row)
         .transpose()
 }
@@ -1456,50 +1481,88 @@ impl StoredSpec {
         }
     }
 
+    /// The requirements as they were stored. Only what cannot be represented is refused (an
+    /// unknown enum name, language tag or date, a pattern that does not compile); the rules
+    /// of [`ClassifierDraft::validate`](reestr_domain::classifier::ClassifierDraft::validate) are for writes, so tightening one never turns a stored
+    /// classifier into an error on every read.
     fn into_spec(self, id: &str, owner_id: &str) -> Result<ClassifierSpec, Error> {
         let bad = |what: String| Error::Internal(format!("classifier {id}: stored spec: {what}"));
         let mut legal_basis = Vec::with_capacity(self.legal_basis.len());
         for a in self.legal_basis {
-            legal_basis.push(LegalActDraft {
-                kind: Choice::Known(
-                    a.kind
-                        .parse()
-                        .map_err(|()| bad(format!("unknown act kind {:?}", a.kind)))?,
-                ),
+            legal_basis.push(LegalAct {
+                kind: a
+                    .kind
+                    .parse()
+                    .map_err(|()| bad(format!("unknown act kind {:?}", a.kind)))?,
                 number: a.number,
-                date: a.date,
+                date: Date::parse(&a.date)
+                    .map_err(|p| bad(format!("act date {:?} {p}", a.date)))?,
                 title: a.title,
-                url: a.url,
+                url: (!a.url.is_empty()).then_some(a.url),
             });
         }
         let mut attribute_schema = Vec::with_capacity(self.attribute_schema.len());
         for a in self.attribute_schema {
-            attribute_schema.push(AttributeDefDraft {
-                key: a.key,
-                kind: Choice::Known(
-                    a.value_type
-                        .parse()
-                        .map_err(|()| bad(format!("unknown attribute type {:?}", a.value_type)))?,
+            let value_type: AttributeType = a
+                .value_type
+                .parse()
+                .map_err(|()| bad(format!("unknown attribute type {:?}", a.value_type)))?;
+            let kind = match value_type {
+                AttributeType::String => AttributeKind::String,
+                AttributeType::Integer => AttributeKind::Integer,
+                AttributeType::Decimal => AttributeKind::Decimal,
+                AttributeType::Boolean => AttributeKind::Boolean,
+                AttributeType::Date => AttributeKind::Date,
+                AttributeType::CodeRef => {
+                    let target = a
+                        .classifier
+                        .strip_prefix(COLLECTION)
+                        .and_then(|rest| rest.strip_prefix('/'))
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "attribute {:?} refers to {:?}, not a classifier name",
+                                a.key, a.classifier
+                            ))
+                        })?;
+                    AttributeKind::CodeRef(ClassifierId::from_trusted(target.to_string()))
+                }
+            };
+            let pattern = match a.pattern.as_str() {
+                "" => None,
+                p => Some(
+                    Pattern::from_stored(p)
+                        .map_err(|e| bad(format!("pattern of attribute {:?} {e}", a.key)))?,
                 ),
-                classifier: a.classifier,
+            };
+            attribute_schema.push(AttributeDef {
+                key: a.key,
+                kind,
                 required: a.required,
-                pattern: a.pattern,
-                max_length: a.max_length,
+                pattern,
+                max_length: (a.max_length != 0).then_some(a.max_length),
             });
         }
-        ClassifierDraft {
-            owner: OrganizationId::from_trusted(owner_id.to_string()).name(),
-            display_name: self.display_name,
-            description: self.description,
-            legal_basis,
-            code_pattern: self.code_pattern,
-            hierarchical: self.hierarchical,
-            max_depth: self.max_depth,
-            required_languages: self.required_languages,
-            attribute_schema,
+        let mut required_languages = BTreeSet::new();
+        for tag in &self.required_languages {
+            required_languages.insert(
+                tag.parse::<Language>()
+                    .map_err(|()| bad(format!("unknown language tag {tag:?}")))?,
+            );
         }
-        .validate("classifier")
-        .map_err(|e| bad(format!("does not validate: {e}")))
+        let description = LocalizedText::from_trusted(self.description);
+        Ok(ClassifierSpec {
+            owner: OrganizationId::from_trusted(owner_id.to_string()),
+            display_name: LocalizedText::from_trusted(self.display_name),
+            description: (!description.entries().is_empty()).then_some(description),
+            legal_basis,
+            code_pattern: Pattern::from_stored(&self.code_pattern)
+                .map_err(|e| bad(format!("code_pattern {e}")))?,
+            hierarchical: self.hierarchical,
+            // A flat classifier is stored with 0, which means one level.
+            max_depth: if self.hierarchical { self.max_depth } else { 1 },
+            required_languages,
+            attribute_schema,
+        })
     }
 }
 
@@ -1642,6 +1705,7 @@ mod tests {
     use std::future::Future;
 
     use reestr_domain::classifier::hash::encoded_code;
+    use reestr_domain::classifier::{AttributeDefDraft, ClassifierDraft, LegalActDraft};
     use reestr_domain::contact::Contacts;
     use reestr_domain::organization::{OrganizationKind, OrganizationSpec};
     use reestr_domain::request_id::RequestId;
@@ -1919,29 +1983,26 @@ mod tests {
             assert_eq!(got.spec.legal_basis[0].number, "1034");
 
             let stale = repo
-                .update(
-                    &ctx(),
-                    &cid("soato"),
-                    Some(7),
-                    spec("soliq", "SOATO 2", true),
-                )
+                .update(&ctx(), &cid("soato"), "0123456789abcdef", |_| {
+                    Ok(spec("soliq", "SOATO 2", true))
+                })
                 .await
                 .unwrap_err();
             assert!(matches!(stale, Error::EtagMismatch { .. }), "{stale:?}");
             let updated = repo
-                .update(
-                    &ctx(),
-                    &cid("soato"),
-                    Some(1),
-                    spec("soliq", "SOATO 2", false),
-                )
+                .update(&ctx(), &cid("soato"), &created.etag(), |current| {
+                    assert_eq!(current, &created, "the change gets the stored classifier");
+                    Ok(spec("soliq", "SOATO 2", false))
+                })
                 .await
                 .unwrap();
             assert_eq!(updated.revision, 2);
             assert_eq!(updated.spec.owner.as_str(), "soliq");
             assert_eq!(repo.get(&cid("soato")).await.unwrap(), updated);
             let same = repo
-                .update(&ctx(), &cid("soato"), None, spec("soliq", "SOATO 2", false))
+                .update(&ctx(), &cid("soato"), "", |_| {
+                    Ok(spec("soliq", "SOATO 2", false))
+                })
                 .await
                 .unwrap();
             assert_eq!(
@@ -1949,7 +2010,9 @@ mod tests {
                 "an update that changes nothing keeps the etag"
             );
             let bad_owner = repo
-                .update(&ctx(), &cid("soato"), None, spec("nobody", "SOATO", true))
+                .update(&ctx(), &cid("soato"), "", |_| {
+                    Ok(spec("nobody", "SOATO", true))
+                })
                 .await
                 .unwrap_err();
             assert!(matches!(bad_owner, Error::ReferenceNotFound { .. }));
@@ -1965,7 +2028,7 @@ mod tests {
             assert_eq!(repo.get(&cid("soato")).await.unwrap(), deleted);
             for err in [
                 repo.delete(&ctx(), &cid("soato"), None).await.unwrap_err(),
-                repo.update(&ctx(), &cid("soato"), None, spec("stat", "X", true))
+                repo.update(&ctx(), &cid("soato"), "", |_| Ok(spec("stat", "X", true)))
                     .await
                     .unwrap_err(),
                 repo.create_version(
@@ -2256,12 +2319,33 @@ mod tests {
             assert_eq!(v.revision, 5);
             assert_eq!(v.description, "First");
 
-            // Publishing re-checks the revision the caller validated.
+            // Publishing re-checks the revisions the caller validated: the classifier's
+            // (its requirements) and the draft's (its items).
+            let stale_requirements = repo
+                .publish(
+                    &ctx(),
+                    &c,
+                    &v1,
+                    0,
+                    5,
+                    "h".into(),
+                    Timestamp::from_micros(10),
+                    Timestamp::from_micros(9),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(
+                stale_requirements,
+                Error::EtagMismatch {
+                    resource: "classifiers/soato".into()
+                }
+            );
             let err = repo
                 .publish(
                     &ctx(),
                     &c,
                     &v1,
+                    1,
                     4,
                     "h".into(),
                     Timestamp::from_micros(10),
@@ -2275,6 +2359,7 @@ mod tests {
                     &ctx(),
                     &c,
                     &v1,
+                    1,
                     5,
                     "abc".into(),
                     Timestamp::from_micros(10),
@@ -2324,6 +2409,7 @@ mod tests {
                     &ctx(),
                     &c,
                     &v1,
+                    1,
                     6,
                     "h".into(),
                     Timestamp::from_micros(1),

@@ -19,7 +19,7 @@ use crate::proto::v1 as pb;
 
 /// The etag of a classifier.
 pub fn classifier_etag(c: &Classifier) -> String {
-    etag(&c.id.name(), c.revision)
+    c.etag()
 }
 
 /// The etag of a version.

@@ -6,7 +6,7 @@ use prost::Message as _;
 use reestr_domain::access::Action;
 use reestr_domain::classifier::{
     self as domain, AttributeKind, ClassifierId, Code, ContentHasher, Item, Problem, Version,
-    VersionId, VersionName, VersionRef, VersionState, problems_to_error, validate_version,
+    VersionId, VersionName, VersionRef, VersionState, problems_to_error, spec, validate_version,
     version::MAX_VERSION_DESCRIPTION_CHARS,
 };
 use reestr_domain::error::{Error, Violations};
@@ -351,74 +351,32 @@ impl ClassifierApi {
                 ClassifierId::from_name(&classifier.name, "classifier.name").map_err(invalid)?;
             let etag = classifier.etag.clone();
             let requested = classifier_draft(classifier);
-            let meta = self.meta(store, &id, true).await?;
-            let current = &meta.classifier;
-            authorize_owner(&call, &current.spec.owner)?;
-            let expected = expected_revision(
-                &etag,
-                &classifier_etag(current),
-                current.revision,
-                &resource,
-            )?;
-            let mut merged = current.spec.to_draft();
             let paths = update_mask.map(|m| m.paths).unwrap_or_default();
-            let all = paths.is_empty() || paths.iter().any(|p| p == "*");
-            let mut v = Violations::new();
-            for (i, path) in paths.iter().enumerate().filter(|_| !all) {
-                match path.as_str() {
-                    "owner" | "display_name" | "description" | "legal_basis" | "code_pattern"
-                    | "hierarchical" | "max_depth" | "required_languages" | "attribute_schema" => {}
-                    "name" | "state" | "latest_version" | "draft_version" | "create_time"
-                    | "update_time" | "delete_time" | "etag" => v.add(
-                        format!("update_mask.paths[{i}]"),
-                        format!("{path} is output only"),
-                    ),
-                    other => v.add(
-                        format!("update_mask.paths[{i}]"),
-                        format!("{other:?} is not a field of Classifier"),
-                    ),
-                }
-            }
-            v.into_result()?;
-            let wants = |f: &str| all || paths.iter().any(|p| p == f);
-            if wants("owner") {
-                merged.owner = requested.owner;
-            }
-            if wants("display_name") {
-                merged.display_name = requested.display_name;
-            }
-            if wants("description") {
-                merged.description = requested.description;
-            }
-            if wants("legal_basis") {
-                merged.legal_basis = requested.legal_basis;
-            }
-            if wants("code_pattern") {
-                merged.code_pattern = requested.code_pattern;
-            }
-            if wants("hierarchical") {
-                merged.hierarchical = requested.hierarchical;
-            }
-            if wants("max_depth") {
-                merged.max_depth = requested.max_depth;
-            }
-            if wants("required_languages") {
-                merged.required_languages = requested.required_languages;
-            }
-            if wants("attribute_schema") {
-                merged.attribute_schema = requested.attribute_schema;
-            }
-            let spec = merged.validate("classifier")?;
-            if spec.owner != current.spec.owner {
-                authorize_owner(&call, &spec.owner)?;
-            }
-            store
+            let fields = spec::resolve_update_mask(&paths, &requested)?;
+            // Decided inside the write transaction, on the classifier as it is there: the
+            // owner's permission, the merge and the check of the result.
+            let updated = store
                 .classifiers()
-                .update(&call.ctx, &id, expected, spec)
+                .update(&call.ctx, &id, &etag, |current| {
+                    authorize_owner(&call, &current.spec.owner)?;
+                    let merged = spec::merge(&current.spec.to_draft(), &requested, &fields);
+                    let spec = merged.validate("classifier")?;
+                    if spec.owner != current.spec.owner {
+                        authorize_owner(&call, &spec.owner)?;
+                    }
+                    Ok(spec)
+                })
                 .await?;
             self.changed(&id);
             let meta = self.meta(store, &id, true).await?;
-            Ok(classifier_message(&meta, store.now()))
+            // The classifier as written (a later write may already be in `meta`).
+            Ok(classifier_to_proto(
+                &updated,
+                &ClassifierView {
+                    latest: meta.in_effect(store.now()).map(|v| &**v),
+                    draft: meta.draft().map(|v| &**v),
+                },
+            ))
         }
         .await;
         call.finish(store, &resource, result)
@@ -799,6 +757,8 @@ impl ClassifierApi {
                     &call.ctx,
                     &version.classifier,
                     &version.id,
+                    // The requirements the draft was just checked against.
+                    meta.classifier.revision,
                     version.revision,
                     hasher.finish(),
                     version.effective_time.unwrap_or(t),

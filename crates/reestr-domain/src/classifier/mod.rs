@@ -44,8 +44,8 @@ pub use item::{AttributeValue, AttributeValueDraft, Decimal, Item, ItemDraft, It
 pub use name::{ClassifierId, Code, ItemName, VersionId, VersionName, VersionRef};
 pub use pattern::Pattern;
 pub use spec::{
-    AttributeDef, AttributeDefDraft, AttributeKind, AttributeType, ClassifierDraft, ClassifierSpec,
-    LegalAct, LegalActDraft, LegalActKind,
+    AttributeDef, AttributeDefDraft, AttributeKind, AttributeType, ClassifierDraft,
+    ClassifierField, ClassifierSpec, LegalAct, LegalActDraft, LegalActKind,
 };
 pub use state::{TransitionError, VersionState};
 pub use validate::{Problem, ProblemKind, problems_to_error, validate_version};

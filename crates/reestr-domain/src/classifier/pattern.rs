@@ -61,6 +61,19 @@ impl Pattern {
         })
     }
 
+    /// Rebuilds a pattern read back from the database, as it was stored: it is compiled (a
+    /// pattern is of no use otherwise) but the limits [`Pattern::compile`] puts on requests
+    /// (length, control characters, compiled size) are not applied, so lowering one never
+    /// makes a stored classifier unreadable. The regex crate's own bounds still hold.
+    pub fn from_stored(source: &str) -> Result<Pattern, String> {
+        let regex = Regex::new(&format!("^(?:{source})$"))
+            .map_err(|e| format!("does not compile: {}", first_line(&e)))?;
+        Ok(Pattern {
+            source: source.to_string(),
+            regex,
+        })
+    }
+
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.source
@@ -137,6 +150,16 @@ mod tests {
         assert!(Pattern::compile(&"a".repeat(501)).is_err());
         assert!(Pattern::compile(&"a".repeat(500)).is_ok());
         assert!(Pattern::compile("(?:a{1000}){1000}").is_err());
+    }
+
+    #[test]
+    fn stored_patterns_are_read_beyond_the_limits_of_requests() {
+        let long = "a".repeat(MAX_PATTERN_CHARS + 1);
+        assert!(Pattern::compile(&long).is_err());
+        let stored = Pattern::from_stored(&long).unwrap();
+        assert!(stored.is_match(&long));
+        assert!(!stored.is_match("a"));
+        assert!(Pattern::from_stored("[0-9").is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::error::{Error, Violations};
 use crate::input::Choice;
 use crate::organization::OrganizationId;
 use crate::text::{Language, LocalizedText};
+use crate::update_mask::UpdateMask;
 
 use super::name::ClassifierId;
 use super::pattern::Pattern;
@@ -647,6 +648,102 @@ impl ClassifierDraft {
     }
 }
 
+/// A field of a classifier an update mask can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ClassifierField {
+    /// `owner`
+    Owner,
+    /// `display_name`
+    DisplayName,
+    /// `description`
+    Description,
+    /// `legal_basis`
+    LegalBasis,
+    /// `code_pattern`
+    CodePattern,
+    /// `hierarchical`
+    Hierarchical,
+    /// `max_depth`
+    MaxDepth,
+    /// `required_languages`
+    RequiredLanguages,
+    /// `attribute_schema`
+    AttributeSchema,
+}
+
+/// The update mask of `Classifier`.
+pub const UPDATE_MASK: UpdateMask<'static, ClassifierField> = {
+    use ClassifierField as F;
+    UpdateMask {
+        resource: "Classifier",
+        paths: &[
+            ("owner", &[F::Owner]),
+            ("display_name", &[F::DisplayName]),
+            ("description", &[F::Description]),
+            ("legal_basis", &[F::LegalBasis]),
+            ("code_pattern", &[F::CodePattern]),
+            ("hierarchical", &[F::Hierarchical]),
+            ("max_depth", &[F::MaxDepth]),
+            ("required_languages", &[F::RequiredLanguages]),
+            ("attribute_schema", &[F::AttributeSchema]),
+        ],
+        output_only: &[
+            "name",
+            "state",
+            "latest_version",
+            "draft_version",
+            "create_time",
+            "update_time",
+            "delete_time",
+            "etag",
+        ],
+    }
+};
+
+/// The fields an UpdateClassifier changes (see [`UpdateMask::resolve`]): without paths, those
+/// `request` sets.
+pub fn resolve_update_mask(
+    paths: &[String],
+    request: &ClassifierDraft,
+) -> Result<Vec<ClassifierField>, Error> {
+    use ClassifierField as F;
+    UPDATE_MASK.resolve(paths, |f| match f {
+        F::Owner => !request.owner.is_empty(),
+        F::DisplayName => !request.display_name.is_empty(),
+        F::Description => !request.description.is_empty(),
+        F::LegalBasis => !request.legal_basis.is_empty(),
+        F::CodePattern => !request.code_pattern.is_empty(),
+        F::Hierarchical => request.hierarchical,
+        F::MaxDepth => request.max_depth != 0,
+        F::RequiredLanguages => !request.required_languages.is_empty(),
+        F::AttributeSchema => !request.attribute_schema.is_empty(),
+    })
+}
+
+/// `current` with the `fields` taken from `request`.
+pub fn merge(
+    current: &ClassifierDraft,
+    request: &ClassifierDraft,
+    fields: &[ClassifierField],
+) -> ClassifierDraft {
+    use ClassifierField as F;
+    let mut out = current.clone();
+    for f in fields {
+        match f {
+            F::Owner => out.owner = request.owner.clone(),
+            F::DisplayName => out.display_name = request.display_name.clone(),
+            F::Description => out.description = request.description.clone(),
+            F::LegalBasis => out.legal_basis = request.legal_basis.clone(),
+            F::CodePattern => out.code_pattern = request.code_pattern.clone(),
+            F::Hierarchical => out.hierarchical = request.hierarchical,
+            F::MaxDepth => out.max_depth = request.max_depth,
+            F::RequiredLanguages => out.required_languages = request.required_languages.clone(),
+            F::AttributeSchema => out.attribute_schema = request.attribute_schema.clone(),
+        }
+    }
+    out
+}
+
 /// A required enum value, recording a violation when it is unset or unknown.
 fn choice<T: Copy>(c: Choice<T>, field: &str, what: &str, v: &mut Violations) -> Option<T> {
     match c {
@@ -870,6 +967,36 @@ mod tests {
         ] {
             assert!(check_attribute_key(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_update_mask_merges_only_its_fields_and_an_empty_one_the_fields_set() {
+        let current = soato_draft();
+        let request = ClassifierDraft {
+            display_name: [("en".to_string(), "Regions".to_string())].into(),
+            max_depth: 2,
+            ..Default::default()
+        };
+        let fields = resolve_update_mask(&[], &request).unwrap();
+        assert_eq!(
+            fields,
+            [ClassifierField::DisplayName, ClassifierField::MaxDepth]
+        );
+        let merged = merge(&current, &request, &fields);
+        assert_eq!(merged.display_name, request.display_name);
+        assert_eq!(merged.max_depth, 2);
+        assert_eq!(merged.attribute_schema, current.attribute_schema);
+        let cleared = merge(
+            &current,
+            &request,
+            &resolve_update_mask(&["attribute_schema".into()], &request).unwrap(),
+        );
+        assert!(cleared.attribute_schema.is_empty());
+        assert_eq!(cleared.display_name, current.display_name);
+        assert_eq!(
+            fields_of(resolve_update_mask(&["*".into(), "etag".into()], &request).unwrap_err()),
+            ["update_mask.paths[1]"]
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! version is in effect at a moment (`latest` is the version in effect now; `as_of` a date is
 //! the version in effect at the start of that day, UTC).
 
+use crate::error::Error;
+use crate::organization::etag;
 use crate::time::Timestamp;
 
 use super::name::{ClassifierId, VersionId};
@@ -30,6 +32,24 @@ pub struct Classifier {
     pub delete_time: Option<Timestamp>,
     /// 1 on creation, +1 on every change; the etag.
     pub revision: i64,
+}
+
+impl Classifier {
+    /// The etag of this revision.
+    pub fn etag(&self) -> String {
+        etag(&self.id.name(), self.revision)
+    }
+
+    /// Fails with ABORTED when `expected` is set and stale.
+    pub fn check_etag(&self, expected: &str) -> Result<(), Error> {
+        if expected.is_empty() || expected == self.etag() {
+            Ok(())
+        } else {
+            Err(Error::EtagMismatch {
+                resource: self.id.name(),
+            })
+        }
+    }
 }
 
 /// A version of a classifier's content.
