@@ -5,10 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::future::join_all;
 use prost_types::FieldMask;
 use reestr::proto::v1::organization::Kind;
+use reestr::proto::v1::provided_service::Protocol;
 use reestr::proto::v1::{
-    Contacts, CreateOrganizationRequest, DeleteOrganizationRequest, GetOrganizationRequest,
-    ListOrganizationsRequest, ListOrganizationsResponse, Organization, UndeleteOrganizationRequest,
-    UpdateOrganizationRequest,
+    Classifier, Contacts, CreateClassifierRequest, CreateOrganizationRequest, CreateSystemRequest,
+    DeleteClassifierRequest, DeleteOrganizationRequest, DeleteSystemRequest,
+    GetOrganizationRequest, InformationSystem, ListOrganizationsRequest, ListOrganizationsResponse,
+    Organization, ProvidedService, UndeleteOrganizationRequest, UpdateOrganizationRequest,
 };
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -732,6 +734,197 @@ async fn an_organization_with_live_children_cannot_be_deleted() {
         .await
         .unwrap_err();
     assert_error(&err, Code::FailedPrecondition, "REFERENCE_NOT_FOUND");
+}
+
+/// A valid system `id` owned by `owner`, operated by `operator` when not empty.
+fn system_request(id: &str, owner: &str, operator: &str) -> CreateSystemRequest {
+    CreateSystemRequest {
+        system: Some(InformationSystem {
+            short_name: id.to_uppercase(),
+            display_name: BTreeMap::from([("en".to_string(), format!("System {id}"))]),
+            purpose: "Serves citizens".into(),
+            owner: format!("organizations/{owner}"),
+            operator: if operator.is_empty() {
+                String::new()
+            } else {
+                format!("organizations/{operator}")
+            },
+            provided_services: vec![ProvidedService {
+                name: "api".into(),
+                protocol: Protocol::Grpc as i32,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        system_id: id.into(),
+        request_id: String::new(),
+    }
+}
+
+/// A valid flat classifier `id` owned by `owner`.
+fn classifier_request(id: &str, owner: &str) -> CreateClassifierRequest {
+    CreateClassifierRequest {
+        classifier: Some(Classifier {
+            owner: format!("organizations/{owner}"),
+            display_name: BTreeMap::from([("en".to_string(), format!("Classifier {id}"))]),
+            code_pattern: "[0-9]{2}".into(),
+            required_languages: vec!["en".into()],
+            ..Default::default()
+        }),
+        classifier_id: id.into(),
+        request_id: String::new(),
+    }
+}
+
+/// The `referenced_by` and `referenced_by_count` metadata of an in-use error.
+#[track_caller]
+fn referrers(err: &Status) -> (Vec<String>, String) {
+    assert_error(err, Code::FailedPrecondition, "RESOURCE_IN_USE");
+    let metadata = err.get_details_error_info().unwrap().metadata;
+    let named = metadata["referenced_by"]
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let count = metadata
+        .get("referenced_by_count")
+        .cloned()
+        .unwrap_or_default();
+    (named, count)
+}
+
+#[tokio::test]
+async fn an_organization_owning_or_operating_live_systems_or_owning_live_classifiers_cannot_be_deleted()
+ {
+    let mut app = spawn_app().await;
+    create(&mut app, "ministry", org("100000001"))
+        .await
+        .unwrap();
+    create(&mut app, "operator", org("100000002"))
+        .await
+        .unwrap();
+    let mut systems = app.admin_systems();
+    let mut classifiers = app.classifiers();
+    systems
+        .create_system(system_request("e-gov", "ministry", "operator"))
+        .await
+        .unwrap();
+    classifiers
+        .create_classifier(classifier_request("regions", "ministry"))
+        .await
+        .unwrap();
+
+    let err = delete(&mut app, "organizations/ministry", "")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        referrers(&err),
+        (
+            vec![
+                "systems/e-gov".to_string(),
+                "classifiers/regions".to_string()
+            ],
+            "2".to_string()
+        )
+    );
+    let err = delete(&mut app, "organizations/operator", "")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        referrers(&err),
+        (vec!["systems/e-gov".to_string()], "1".to_string())
+    );
+
+    // Deleted systems and classifiers do not hold their organisations.
+    systems
+        .delete_system(DeleteSystemRequest {
+            name: "systems/e-gov".into(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    delete(&mut app, "organizations/operator", "")
+        .await
+        .unwrap();
+    let err = delete(&mut app, "organizations/ministry", "")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        referrers(&err),
+        (vec!["classifiers/regions".to_string()], "1".to_string())
+    );
+    classifiers
+        .delete_classifier(DeleteClassifierRequest {
+            name: "classifiers/regions".into(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    delete(&mut app, "organizations/ministry", "")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_in_use_error_names_the_first_ten_referrers_and_counts_them_all() {
+    let mut app = spawn_app().await;
+    create(&mut app, "ministry", org("100000001"))
+        .await
+        .unwrap();
+    let mut child = org("100000002");
+    child.parent = "organizations/ministry".into();
+    create(&mut app, "committee", child).await.unwrap();
+    let mut systems = app.admin_systems();
+    for i in 0..12 {
+        systems
+            .create_system(system_request(&format!("s{i:02}"), "ministry", ""))
+            .await
+            .unwrap();
+    }
+    let err = delete(&mut app, "organizations/ministry", "")
+        .await
+        .unwrap_err();
+    let (named, count) = referrers(&err);
+    assert_eq!(count, "13");
+    let mut expected = vec!["organizations/committee".to_string()];
+    expected.extend((0..9).map(|i| format!("systems/s{i:02}")));
+    assert_eq!(named, expected);
+    assert!(err.message().contains("and 3 more"), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_delete_racing_creates_that_refer_to_the_organization_never_leaves_them_orphaned() {
+    let mut app = spawn_app().await;
+    for round in 0..10 {
+        let id = format!("org{round}");
+        create(&mut app, &id, org(&format!("1000000{round:02}")))
+            .await
+            .unwrap();
+        let creates = (0..4).map(|i| {
+            let mut systems = app.admin_systems();
+            let request = system_request(&format!("r{round}s{i}"), &id, "");
+            async move { systems.create_system(request).await.map(|_| ()) }
+        });
+        let mut organizations = app.admin_organizations();
+        let deletion = organizations.delete_organization(DeleteOrganizationRequest {
+            name: format!("organizations/{id}"),
+            etag: String::new(),
+        });
+        let (created, deleted) = tokio::join!(join_all(creates), deletion);
+        let live = app
+            .query_i64(&format!(
+                "SELECT COUNT(*) FROM systems WHERE owner_id = '{id}' AND delete_time IS NULL"
+            ))
+            .await;
+        let created = created.iter().filter(|r| r.is_ok()).count() as i64;
+        assert_eq!(live, created, "round {round}");
+        match deleted {
+            Ok(_) => assert_eq!(live, 0, "round {round}: a deleted owner has live systems"),
+            Err(e) => {
+                assert_error(&e, Code::FailedPrecondition, "RESOURCE_IN_USE");
+                assert!(live > 0, "round {round}");
+            }
+        }
+    }
 }
 
 /// Creates the organisations of the filter tests.

@@ -111,12 +111,14 @@ pub enum Error {
         message: String,
     },
     /// The resource is still referred to by live resources.
-    #[error("{resource} is still referred to by {}", referenced_by.join(", "))]
+    #[error("{resource} is still referred to by {}{}", referenced_by.join(", "), in_use_rest(referenced_by.len(), *count))]
     InUse {
         /// The resource the operation was refused for.
         resource: String,
         /// Names of (some of) the resources that refer to it.
         referenced_by: Vec<String>,
+        /// How many resources refer to it in all, named or not.
+        count: u64,
     },
     /// The caller did not prove who it is, or its credentials are not valid (any more).
     #[error("unauthenticated: {message}")]
@@ -153,6 +155,14 @@ pub enum Error {
     /// A fault of the server itself. The text is logged, never shown to clients.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// " and N more" when an in-use error names fewer referrers than it counts.
+fn in_use_rest(named: usize, count: u64) -> String {
+    match count.saturating_sub(named as u64) {
+        0 => String::new(),
+        rest => format!(" and {rest} more"),
+    }
 }
 
 fn join(violations: &[FieldViolation]) -> String {
@@ -242,9 +252,11 @@ impl Error {
             Error::InUse {
                 resource,
                 referenced_by,
+                count,
             } => {
                 m.insert("resource".into(), resource.clone());
                 m.insert("referenced_by".into(), referenced_by.join(","));
+                m.insert("referenced_by_count".into(), count.to_string());
             }
             Error::RequestIdReused { request_id } => {
                 m.insert("request_id".into(), request_id.clone());

@@ -44,7 +44,6 @@ use crate::audit::AuditContext;
 use crate::entity::classifier::{self as row, Column};
 use crate::entity::classifier_item as item_row;
 use crate::entity::classifier_version as version_row;
-use crate::entity::organization as org_row;
 use crate::idempotency::{self, Idempotency, Outcome};
 use crate::{Store, Write, db_err, keyset};
 
@@ -1191,18 +1190,7 @@ fn version_insert_err(err: sea_orm::DbErr, version: &Version) -> Error {
 }
 
 async fn check_owner(conn: &impl ConnectionTrait, owner: &OrganizationId) -> Result<(), Error> {
-    let found = org_row::Entity::find_by_id(owner.as_str())
-        .filter(org_row::Column::DeleteTime.is_null())
-        .one(conn)
-        .await
-        .map_err(db_err)?;
-    match found {
-        Some(_) => Ok(()),
-        None => Err(Error::ReferenceNotFound {
-            field: "classifier.owner".into(),
-            reference: owner.name(),
-        }),
-    }
+    crate::organization::check_live(conn, owner, "classifier.owner").await
 }
 
 /// The classifier's revision; it must exist and be live. On PostgreSQL its row is

@@ -4,28 +4,32 @@ use std::collections::BTreeMap;
 
 use reestr_domain::Error;
 use reestr_domain::audit::diff_fields;
+use reestr_domain::classifier::ClassifierId;
 use reestr_domain::contact::Contacts;
 use reestr_domain::organization::{
     Organization, OrganizationCondition, OrganizationId, OrganizationKind, OrganizationSpec,
 };
 use reestr_domain::paging::{KeyValue, SortKey};
 use reestr_domain::query::{Equality, Predicate};
+use reestr_domain::system::SystemId;
 use reestr_domain::text::LocalizedText;
 use reestr_domain::time::Timestamp;
 use sea_orm::sea_query::{IntoCondition, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::audit::AuditContext;
+use crate::entity::classifier as classifier_row;
 use crate::entity::organization::{self as row, Column};
+use crate::entity::system as system_row;
 use crate::idempotency::{self, Idempotency, Outcome};
 use crate::{Store, db_err, keyset};
 
 /// How far up the parent chain a cycle check walks before it calls the hierarchy too deep.
 const MAX_HIERARCHY_DEPTH: usize = 64;
-/// How many referring organisations an in-use error names.
+/// How many referring resources an in-use error names (it counts them all).
 const MAX_REFERRERS_NAMED: u64 = 10;
 
 /// A ListOrganizations query, already validated.
@@ -90,7 +94,7 @@ impl<'s> OrganizationRepo<'s> {
             }
             check_tin_free(txn, &spec.tin, None).await?;
             if let Some(parent) = &spec.parent {
-                check_live(txn, parent).await?;
+                check_live(txn, parent, "organization.parent").await?;
             }
             let t = self.store.now();
             let org = Organization {
@@ -158,7 +162,7 @@ impl<'s> OrganizationRepo<'s> {
         if spec.parent != current.spec.parent
             && let Some(parent) = &spec.parent
         {
-            check_live(txn, parent).await?;
+            check_live(txn, parent, "organization.parent").await?;
             check_no_cycle(txn, id, parent).await?;
         }
         let next = Organization {
@@ -173,7 +177,8 @@ impl<'s> OrganizationRepo<'s> {
         Ok(next)
     }
 
-    /// Soft-deletes an organisation that no live organisation names as its parent.
+    /// Soft-deletes an organisation that no live resource refers to (see
+    /// [`refuse_if_referred_to`]), checked in the deleting transaction.
     pub async fn delete(
         &self,
         ctx: &AuditContext,
@@ -182,35 +187,23 @@ impl<'s> OrganizationRepo<'s> {
     ) -> Result<Organization, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let current = find(txn, id).await?.ok_or_else(|| Error::NotFound {
-            resource: id.name(),
-        })?;
+        let current = row::Entity::find_by_id(id.as_str())
+            .lock_exclusive()
+            .one(txn)
+            .await
+            .map_err(db_err)?
+            .map(from_row)
+            .transpose()?
+            .ok_or_else(|| Error::NotFound {
+                resource: id.name(),
+            })?;
         if current.delete_time.is_some() {
             return Err(Error::Deleted {
                 resource: id.name(),
             });
         }
         current.check_etag(etag)?;
-        let children: Vec<String> = row::Entity::find()
-            .select_only()
-            .column(Column::Id)
-            .filter(Column::ParentId.eq(id.as_str()))
-            .filter(Column::DeleteTime.is_null())
-            .order_by(Column::Id, Order::Asc)
-            .limit(MAX_REFERRERS_NAMED)
-            .into_tuple()
-            .all(txn)
-            .await
-            .map_err(db_err)?;
-        if !children.is_empty() {
-            return Err(Error::InUse {
-                resource: id.name(),
-                referenced_by: children
-                    .into_iter()
-                    .map(|c| OrganizationId::from_trusted(c).name())
-                    .collect(),
-            });
-        }
+        refuse_if_referred_to(txn, id).await?;
         let t = self.store.now();
         let next = Organization {
             update_time: t,
@@ -243,7 +236,7 @@ impl<'s> OrganizationRepo<'s> {
         }
         current.check_etag(etag)?;
         if let Some(parent) = &current.spec.parent {
-            check_live(txn, parent).await?;
+            check_live(txn, parent, "organization.parent").await?;
         }
         let next = Organization {
             update_time: self.store.now(),
@@ -369,6 +362,100 @@ async fn find(
         .transpose()
 }
 
+/// Refuses with RESOURCE_IN_USE while live resources refer to organisation `id`: organisations
+/// that name it as their parent, systems it owns or operates, classifiers it owns. The error
+/// names the first [`MAX_REFERRERS_NAMED`] of them, in that order and by name within a kind,
+/// and counts them all.
+///
+/// The caller has locked the organisation's row for update (see [`check_live`]).
+async fn refuse_if_referred_to(
+    conn: &impl ConnectionTrait,
+    id: &OrganizationId,
+) -> Result<(), Error> {
+    let mut referrers = Referrers::default();
+    referrers
+        .add(
+            conn,
+            row::Entity::find()
+                .filter(Column::ParentId.eq(id.as_str()))
+                .filter(Column::DeleteTime.is_null()),
+            Column::Id,
+            |c| OrganizationId::from_trusted(c).name(),
+        )
+        .await?;
+    referrers
+        .add(
+            conn,
+            system_row::Entity::find()
+                .filter(
+                    Condition::any()
+                        .add(system_row::Column::OwnerId.eq(id.as_str()))
+                        .add(system_row::Column::OperatorId.eq(id.as_str())),
+                )
+                .filter(system_row::Column::DeleteTime.is_null()),
+            system_row::Column::Id,
+            |s| SystemId::from_trusted(s).name(),
+        )
+        .await?;
+    referrers
+        .add(
+            conn,
+            classifier_row::Entity::find()
+                .filter(classifier_row::Column::OwnerId.eq(id.as_str()))
+                .filter(classifier_row::Column::DeleteTime.is_null()),
+            classifier_row::Column::Id,
+            |c| ClassifierId::from_trusted(c).name(),
+        )
+        .await?;
+    if referrers.count == 0 {
+        return Ok(());
+    }
+    Err(Error::InUse {
+        resource: id.name(),
+        referenced_by: referrers.named,
+        count: referrers.count,
+    })
+}
+
+/// The live resources that refer to one resource: the first few by name, and how many.
+#[derive(Default)]
+struct Referrers {
+    named: Vec<String>,
+    count: u64,
+}
+
+impl Referrers {
+    /// Counts the rows of `query` and names the first of them (by `id`) while there is room.
+    async fn add<E>(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        query: sea_orm::Select<E>,
+        id: E::Column,
+        name: impl Fn(String) -> String,
+    ) -> Result<(), Error>
+    where
+        E: EntityTrait,
+        E::Model: Sync,
+    {
+        let count = query.clone().count(conn).await.map_err(db_err)?;
+        let room = MAX_REFERRERS_NAMED.saturating_sub(self.named.len() as u64);
+        if count > 0 && room > 0 {
+            let ids: Vec<String> = query
+                .select_only()
+                .column(id)
+                .order_by(id, Order::Asc)
+                .limit(room)
+                .into_tuple()
+                .all(conn)
+                .await
+                .map_err(db_err)?;
+            self.named.extend(ids.into_iter().map(name));
+        }
+        self.count += count;
+        Ok(())
+    }
+}
+
 async fn check_tin_free(
     conn: &impl ConnectionTrait,
     tin: &str,
@@ -387,11 +474,26 @@ async fn check_tin_free(
     }
 }
 
-async fn check_live(conn: &impl ConnectionTrait, id: &OrganizationId) -> Result<(), Error> {
-    match find(conn, id).await? {
-        Some(org) if org.delete_time.is_none() => Ok(()),
-        _ => Err(Error::ReferenceNotFound {
-            field: "organization.parent".into(),
+/// Checks that organisation `id`, which the request's `field` refers to, exists and is live:
+/// the one check of every write that makes a resource refer to an organisation. On PostgreSQL
+/// the row stays share-locked until the transaction ends, so that a concurrent delete of the
+/// organisation (which locks the row for update before it looks for referrers) either waits
+/// for this write and finds it, or is seen by this check.
+pub(crate) async fn check_live(
+    conn: &impl ConnectionTrait,
+    id: &OrganizationId,
+    field: &str,
+) -> Result<(), Error> {
+    let live = row::Entity::find_by_id(id.as_str())
+        .filter(Column::DeleteTime.is_null())
+        .lock_shared()
+        .one(conn)
+        .await
+        .map_err(db_err)?;
+    match live {
+        Some(_) => Ok(()),
+        None => Err(Error::ReferenceNotFound {
+            field: field.into(),
             reference: id.name(),
         }),
     }

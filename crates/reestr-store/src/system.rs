@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use reestr_domain::Error;
 use reestr_domain::audit::diff_fields;
 use reestr_domain::error::Violations;
+use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::{KeyValue, SortKey};
 use reestr_domain::query::{Equality, Predicate};
 use reestr_domain::system::{
@@ -763,17 +764,12 @@ async fn check_references(
             continue;
         }
         let org_id = org.strip_prefix("organizations/").unwrap_or(org);
-        let found = org_row::Entity::find_by_id(org_id)
-            .filter(org_row::Column::DeleteTime.is_null())
-            .one(conn)
-            .await
-            .map_err(db_err)?;
-        if found.is_none() {
-            return Err(Error::ReferenceNotFound {
-                field: field.into(),
-                reference: org.clone(),
-            });
-        }
+        crate::organization::check_live(
+            conn,
+            &OrganizationId::from_trusted(org_id.to_string()),
+            field,
+        )
+        .await?;
     }
     let mut v = Violations::new();
     let targets: BTreeSet<&str> = spec
@@ -843,6 +839,7 @@ async fn refuse_if_live_dependents(
     }
     Err(Error::InUse {
         resource: id.name(),
+        count: live.len() as u64,
         referenced_by: live
             .into_iter()
             .take(MAX_NAMED)

@@ -16,7 +16,6 @@ use sea_orm::{
 };
 
 use crate::audit::AuditContext;
-use crate::entity::organization as organization_row;
 use crate::entity::token::{self as row, Column};
 use crate::{Store, db_err, keyset};
 
@@ -64,17 +63,7 @@ impl<'s> TokenRepo<'s> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
         if let Some(org) = &spec.organization {
-            let live = organization_row::Entity::find_by_id(org.as_str())
-                .filter(organization_row::Column::DeleteTime.is_null())
-                .one(txn)
-                .await
-                .map_err(db_err)?;
-            if live.is_none() {
-                return Err(Error::ReferenceNotFound {
-                    field: "token.organization".into(),
-                    reference: org.name(),
-                });
-            }
+            crate::organization::check_live(txn, org, "token.organization").await?;
         }
         let mut id_bytes = [0u8; 16];
         let mut secret_bytes = [0u8; 32];
