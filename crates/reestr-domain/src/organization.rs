@@ -207,13 +207,19 @@ impl Organization {
 
     /// Fails with [`Error::EtagMismatch`] when `expected` is set and differs from the etag.
     pub fn check_etag(&self, expected: &str) -> Result<(), Error> {
-        if expected.is_empty() || expected == self.etag() {
-            Ok(())
-        } else {
-            Err(Error::EtagMismatch {
-                resource: self.id.name(),
-            })
-        }
+        crate::organization::check_etag(expected, &self.id.name(), self.revision)
+    }
+}
+
+/// The one etag rule: an empty `expected` always passes; otherwise it must be the etag of
+/// revision `revision` of `name`, or the write is ABORTED (`ETAG_MISMATCH`).
+pub fn check_etag(expected: &str, name: &str, revision: i64) -> Result<(), Error> {
+    if expected.is_empty() || expected == etag(name, revision) {
+        Ok(())
+    } else {
+        Err(Error::EtagMismatch {
+            resource: name.to_string(),
+        })
     }
 }
 

@@ -401,13 +401,7 @@ impl InformationSystem {
 
     /// Fails with ABORTED when `expected` is set and stale.
     pub fn check_etag(&self, expected: &str) -> Result<(), Error> {
-        if expected.is_empty() || expected == self.etag() {
-            Ok(())
-        } else {
-            Err(Error::EtagMismatch {
-                resource: self.id.name(),
-            })
-        }
+        crate::organization::check_etag(expected, &self.id.name(), self.revision)
     }
 
     /// The owner organisation.
