@@ -1,5 +1,7 @@
 //! `reestr.v1.OrganizationService`.
 
+use std::sync::Arc;
+
 use prost::Message as _;
 use reestr_domain::access::Action;
 use reestr_domain::contact::ContactsDraft;
@@ -18,20 +20,23 @@ use super::{ReadyStore, request_hash, timestamp};
 use crate::proto::v1 as pb;
 use crate::proto::v1::organization::Kind;
 use crate::proto::v1::organization_service_server::OrganizationService;
+use crate::server::auth::CallerCache;
 
 /// Sort fields ListOrganizations accepts.
 const ORDER_FIELDS: [&str; 4] = ["name", "tin", "create_time", "update_time"];
 
 /// The organisation service.
-#[derive(Debug, Clone)]
 pub struct OrganizationApi {
     store: ReadyStore,
+    cache: Arc<CallerCache>,
 }
 
 impl OrganizationApi {
-    /// A service over the store that start-up will provide.
-    pub fn new(store: ReadyStore) -> Self {
-        Self { store }
+    /// A service over the store that start-up will provide; `cache` is the authentication
+    /// layer's, emptied when an organisation is deleted or undeleted so that its callers' new
+    /// rights apply at once.
+    pub fn new(store: ReadyStore, cache: Arc<CallerCache>) -> Self {
+        Self { store, cache }
     }
 }
 
@@ -215,9 +220,9 @@ impl OrganizationService for OrganizationApi {
             store.organizations().delete(&call.ctx, &id, &etag).await
         }
         .await;
-        call.finish(store, &name, result)
-            .await
-            .map(|org| Response::new(to_proto(&org)))
+        let org = call.finish(store, &name, result).await?;
+        self.cache.clear();
+        Ok(Response::new(to_proto(&org)))
     }
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
@@ -234,9 +239,9 @@ impl OrganizationService for OrganizationApi {
             store.organizations().undelete(&call.ctx, &id, &etag).await
         }
         .await;
-        call.finish(store, &name, result)
-            .await
-            .map(|org| Response::new(to_proto(&org)))
+        let org = call.finish(store, &name, result).await?;
+        self.cache.clear();
+        Ok(Response::new(to_proto(&org)))
     }
 }
 

@@ -358,6 +358,7 @@ impl InformationSystemService for SystemApi {
                 // Forcing past live dependents is the operator's decision alone.
                 call.authorize(Action::WriteOrganizations).map_err(|_| {
                     Error::PermissionDenied {
+                        reason: "PERMISSION_DENIED",
                         action: "force a decommission".into(),
                         message: "only registry administrators may force a decommission".into(),
                     }

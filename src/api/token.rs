@@ -15,17 +15,17 @@ use super::call::Call;
 use super::{ReadyStore, timestamp};
 use crate::proto::v1 as pb;
 use crate::proto::v1::token_service_server::TokenService;
-use crate::server::auth::TokenCache;
+use crate::server::auth::CallerCache;
 
 /// The token service.
 pub struct TokenApi {
     store: ReadyStore,
-    cache: Arc<TokenCache>,
+    cache: Arc<CallerCache>,
 }
 
 impl TokenApi {
     /// A service over the store; `cache` is the authentication layer's, emptied on revocation.
-    pub fn new(store: ReadyStore, cache: Arc<TokenCache>) -> Self {
+    pub fn new(store: ReadyStore, cache: Arc<CallerCache>) -> Self {
         Self { store, cache }
     }
 }

@@ -1,12 +1,15 @@
 //! Authentication: the tower layer that turns a request's credentials into a caller.
 //!
-//! - `authorization: Bearer <secret>`: the token whose secret hashes to the same value. A
-//!   verified token is cached for [`TOKEN_CACHE_TTL`], so a busy client costs one lookup per
-//!   5 seconds, and a revocation is seen by every server within that time (at once by the
-//!   server that revoked it, which drops its cache entry).
+//! - `authorization: Bearer <secret>`: the token whose secret hashes to the same value.
 //! - Otherwise, a client certificate verified by the TLS layer (`--tls-client-ca`): see
 //!   [`super::tls::caller_from_certificate`].
 //! - Otherwise the caller is anonymous.
+//!
+//! A caller that acts for an organisation also carries whether that organisation is deleted
+//! (the policy then lets it only read). Verified tokens and organisations' deleted state are
+//! held in the [`CallerCache`] for [`CALLER_CACHE_TTL`], so a busy client costs one lookup of
+//! each per 5 seconds, and a revocation, deletion or undeletion is seen by every server
+//! within that time (at once by the server that made it, which empties its cache).
 //!
 //! Refused credentials (unknown, revoked or expired token) do not end the call here: the
 //! caller is marked rejected and the handler's authorisation turns that into
@@ -39,10 +42,11 @@ use crate::api::ReadyStore;
 use crate::api::call::CallInfo;
 use crate::api::error::status;
 
-/// How long a verified token is trusted without asking the database again.
-pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
-/// Cache entries kept at most; the cache is emptied when it grows past this.
-const TOKEN_CACHE_MAX: usize = 10_000;
+/// How long a verified token, or an organisation's deleted state, is trusted without asking
+/// the database again.
+pub const CALLER_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Entries of each kind kept at most; a kind is emptied when it grows past this.
+const CALLER_CACHE_MAX: usize = 10_000;
 
 /// Per-caller request rate.
 #[derive(Debug, Clone, Copy)]
@@ -53,42 +57,84 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
-/// Verified tokens by secret hash.
+/// Verified tokens by secret hash, and whether organisations are deleted by organisation id,
+/// each trusted for [`CALLER_CACHE_TTL`].
 #[derive(Default)]
-pub struct TokenCache {
-    entries: Mutex<HashMap<String, (Token, Instant)>>,
+pub struct CallerCache {
+    entries: Mutex<CacheEntries>,
 }
 
-impl TokenCache {
-    fn get(&self, hash: &str) -> Option<Token> {
-        let entries = self.entries.lock().ok()?;
-        entries
-            .get(hash)
-            .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL)
-            .map(|(t, _)| t.clone())
+#[derive(Default)]
+struct CacheEntries {
+    /// Advanced by every [`CallerCache::clear`], so that a lookup that began before it does not
+    /// store what it read (which may predate the change that emptied the cache).
+    generation: u64,
+    tokens: HashMap<String, (Token, Instant)>,
+    organizations_deleted: HashMap<String, (bool, Instant)>,
+}
+
+impl CallerCache {
+    /// The generation to pass to the `put_` calls of a lookup that starts now.
+    fn generation(&self) -> u64 {
+        self.entries
+            .lock()
+            .map(|e| e.generation)
+            .unwrap_or_default()
     }
 
-    fn put(&self, hash: String, token: Token) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= TOKEN_CACHE_MAX {
-                entries.clear();
-            }
-            entries.insert(hash, (token, Instant::now()));
+    fn token(&self, hash: &str) -> Option<Token> {
+        let entries = self.entries.lock().ok()?;
+        fresh(&entries.tokens, hash)
+    }
+
+    fn put_token(&self, generation: u64, hash: String, token: Token) {
+        if let Ok(mut entries) = self.entries.lock()
+            && entries.generation == generation
+        {
+            insert(&mut entries.tokens, hash, token);
         }
     }
 
-    /// Forgets every cached token (after a revocation).
+    fn organization_deleted(&self, id: &str) -> Option<bool> {
+        let entries = self.entries.lock().ok()?;
+        fresh(&entries.organizations_deleted, id)
+    }
+
+    fn put_organization_deleted(&self, generation: u64, id: String, deleted: bool) {
+        if let Ok(mut entries) = self.entries.lock()
+            && entries.generation == generation
+        {
+            insert(&mut entries.organizations_deleted, id, deleted);
+        }
+    }
+
+    /// Forgets everything (after a revocation, or a deletion or undeletion of an organisation).
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
+            entries.generation += 1;
+            entries.tokens.clear();
+            entries.organizations_deleted.clear();
         }
     }
+}
+
+fn fresh<V: Clone>(map: &HashMap<String, (V, Instant)>, key: &str) -> Option<V> {
+    map.get(key)
+        .filter(|(_, at)| at.elapsed() < CALLER_CACHE_TTL)
+        .map(|(v, _)| v.clone())
+}
+
+fn insert<V>(map: &mut HashMap<String, (V, Instant)>, key: String, value: V) {
+    if map.len() >= CALLER_CACHE_MAX {
+        map.clear();
+    }
+    map.insert(key, (value, Instant::now()));
 }
 
 /// Shared state of the layer.
 struct Shared {
     store: ReadyStore,
-    cache: Arc<TokenCache>,
+    cache: Arc<CallerCache>,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
 }
 
@@ -100,7 +146,7 @@ pub struct AuthLayer {
 
 impl AuthLayer {
     /// A layer over the store, with its token cache and rate limit.
-    pub fn new(store: ReadyStore, cache: Arc<TokenCache>, rate: RateLimit) -> Self {
+    pub fn new(store: ReadyStore, cache: Arc<CallerCache>, rate: RateLimit) -> Self {
         let limiter = NonZeroU32::new(rate.per_second).map(|per_second| {
             let burst = NonZeroU32::new(rate.burst).unwrap_or(per_second);
             RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst))
@@ -184,6 +230,10 @@ where
                     None => Caller::anonymous(),
                 },
             };
+            let caller = match with_organization_state(&shared, caller).await {
+                Ok(caller) => caller,
+                Err(e) => return Ok(status(e).into_http()),
+            };
             if let Some(limiter) = &shared.limiter
                 && caller.principal != Principal::Anonymous
                 && caller.credential_error.is_none()
@@ -202,7 +252,8 @@ where
 
 async fn identify_token(shared: &Shared, secret: &str) -> Result<Caller, Error> {
     let hash = secret_hash(secret);
-    let token = match shared.cache.get(&hash) {
+    let generation = shared.cache.generation();
+    let token = match shared.cache.token(&hash) {
         Some(t) => Some(t),
         None => {
             let Ok(store) = shared.store.get() else {
@@ -211,7 +262,7 @@ async fn identify_token(shared: &Shared, secret: &str) -> Result<Caller, Error> 
             };
             match store.tokens().find_by_secret_hash(&hash).await? {
                 Some(t) => {
-                    shared.cache.put(hash, t.clone());
+                    shared.cache.put_token(generation, hash, t.clone());
                     Some(t)
                 }
                 None => None,
@@ -236,5 +287,39 @@ async fn identify_token(shared: &Shared, secret: &str) -> Result<Caller, Error> 
         organization: token.organization,
         roles: token.roles,
         credential_error: None,
+        organization_deleted: false,
     })
+}
+
+/// `caller`, with whether the organisation it acts for (if any) is deleted.
+async fn with_organization_state(shared: &Shared, mut caller: Caller) -> Result<Caller, Error> {
+    let Some(organization) = &caller.organization else {
+        return Ok(caller);
+    };
+    if caller.credential_error.is_some() {
+        return Ok(caller);
+    }
+    let generation = shared.cache.generation();
+    caller.organization_deleted = match shared.cache.organization_deleted(organization.as_str()) {
+        Some(deleted) => deleted,
+        None => {
+            let Ok(store) = shared.store.get() else {
+                // Still starting: the handler will answer UNAVAILABLE.
+                return Ok(caller);
+            };
+            let deleted = match store.organizations().get(organization).await {
+                Ok(org) => org.delete_time.is_some(),
+                // An organisation that does not exist owns nothing the caller could write.
+                Err(Error::NotFound { .. }) => false,
+                Err(e) => return Err(e),
+            };
+            shared.cache.put_organization_deleted(
+                generation,
+                organization.as_str().to_string(),
+                deleted,
+            );
+            deleted
+        }
+    };
+    Ok(caller)
 }

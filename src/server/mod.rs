@@ -179,9 +179,10 @@ pub async fn run(
 
     let ready = ReadyStore::default();
     let limits = &config.limits;
-    let cache = Arc::new(auth::TokenCache::default());
-    let organizations = OrganizationServiceServer::new(OrganizationApi::new(ready.clone()))
-        .max_decoding_message_size(limits.max_message_bytes);
+    let cache = Arc::new(auth::CallerCache::default());
+    let organizations =
+        OrganizationServiceServer::new(OrganizationApi::new(ready.clone(), cache.clone()))
+            .max_decoding_message_size(limits.max_message_bytes);
     let systems = InformationSystemServiceServer::new(SystemApi::new(ready.clone()))
         .max_decoding_message_size(limits.max_message_bytes);
     let tokens = TokenServiceServer::new(TokenApi::new(ready.clone(), cache.clone()))

@@ -62,6 +62,7 @@ pub fn caller_from_certificate(der: &[u8]) -> Caller {
             organization: Some(organization),
             roles,
             credential_error: None,
+            organization_deleted: false,
         },
         Err(message) => Caller::rejected("CERTIFICATE_UNMAPPED", message),
     }

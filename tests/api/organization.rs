@@ -4,18 +4,19 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::join_all;
 use prost_types::FieldMask;
+use reestr::proto::v1::information_system_service_client::InformationSystemServiceClient;
 use reestr::proto::v1::organization::Kind;
 use reestr::proto::v1::provided_service::Protocol;
 use reestr::proto::v1::{
     Classifier, Contacts, CreateClassifierRequest, CreateOrganizationRequest, CreateSystemRequest,
     DeleteClassifierRequest, DeleteOrganizationRequest, DeleteSystemRequest,
     GetOrganizationRequest, InformationSystem, ListOrganizationsRequest, ListOrganizationsResponse,
-    Organization, ProvidedService, UndeleteOrganizationRequest, UpdateOrganizationRequest,
+    Organization, ProvidedService, Role, UndeleteOrganizationRequest, UpdateOrganizationRequest,
 };
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{Authed, Bearer, TestApp, spawn_app};
 
 /// A valid organisation with the given TIN.
 fn org(tin: &str) -> Organization {
@@ -776,6 +777,10 @@ fn classifier_request(id: &str, owner: &str) -> CreateClassifierRequest {
     }
 }
 
+fn systems_as(app: &TestApp, secret: &str) -> InformationSystemServiceClient<Authed> {
+    InformationSystemServiceClient::with_interceptor(app.channel(), Bearer::new(Some(secret)))
+}
+
 /// The `referenced_by` and `referenced_by_count` metadata of an in-use error.
 #[track_caller]
 fn referrers(err: &Status) -> (Vec<String>, String) {
@@ -889,6 +894,67 @@ async fn an_in_use_error_names_the_first_ten_referrers_and_counts_them_all() {
     expected.extend((0..9).map(|i| format!("systems/s{i:02}")));
     assert_eq!(named, expected);
     assert!(err.message().contains("and 3 more"), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_deleted_organizations_tokens_may_only_read_from_the_moment_it_is_deleted() {
+    let mut app = spawn_app().await;
+    create(&mut app, "stat", org("100000001")).await.unwrap();
+    let (_, editor) = app.create_token(Some("stat"), &[Role::Editor]).await;
+    let (_, admin_of_stat) = app.create_token(Some("stat"), &[Role::RegistryAdmin]).await;
+    let read = |name: &str| GetOrganizationRequest { name: name.into() };
+    // Both tokens are used (and so trusted for a while by this server) before the deletion.
+    for secret in [&editor, &admin_of_stat] {
+        app.organizations_as(Some(secret))
+            .get_organization(read("organizations/stat"))
+            .await
+            .unwrap();
+    }
+
+    delete(&mut app, "organizations/stat", "").await.unwrap();
+
+    let err = systems_as(&app, &editor)
+        .create_system(system_request("stat-reports", "stat", ""))
+        .await
+        .unwrap_err();
+    assert_error(&err, Code::PermissionDenied, "ORGANIZATION_DELETED");
+    assert!(
+        err.message().contains("organizations/stat is deleted"),
+        "{err:?}"
+    );
+    let mut as_admin_of_stat = app.organizations_as(Some(&admin_of_stat));
+    let err = as_admin_of_stat
+        .create_organization(CreateOrganizationRequest {
+            organization: Some(org("100000002")),
+            organization_id: "other".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_error(&err, Code::PermissionDenied, "ORGANIZATION_DELETED");
+    let err = as_admin_of_stat
+        .undelete_organization(UndeleteOrganizationRequest {
+            name: "organizations/stat".into(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_error(&err, Code::PermissionDenied, "ORGANIZATION_DELETED");
+    // Reads go on.
+    let read_back = app
+        .organizations_as(Some(&editor))
+        .get_organization(read("organizations/stat"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(read_back.delete_time.is_some());
+
+    // Undeleted, the organisation's tokens write again at once.
+    undelete(&mut app, "organizations/stat", "").await.unwrap();
+    systems_as(&app, &editor)
+        .create_system(system_request("stat-reports", "stat", ""))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -11,7 +11,9 @@
 //! | `REVIEWER` | read; review submissions where its organisation is a required reviewer |
 //! | `READER` | read |
 //!
-//! An anonymous caller may use only health and reflection, which are not behind this policy.
+//! A caller whose organisation is deleted may only read, whatever its roles, until the
+//! organisation is undeleted. An anonymous caller may use only health and reflection, which
+//! are not behind this policy.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -98,6 +100,8 @@ pub struct Caller {
     pub roles: BTreeSet<Role>,
     /// Set when credentials were sent but refused; every action is then UNAUTHENTICATED.
     pub credential_error: Option<CredentialError>,
+    /// Whether its organisation is soft-deleted: the caller may then only read.
+    pub organization_deleted: bool,
 }
 
 impl Caller {
@@ -108,6 +112,7 @@ impl Caller {
             organization: None,
             roles: BTreeSet::new(),
             credential_error: None,
+            organization_deleted: false,
         }
     }
 
@@ -171,6 +176,17 @@ pub enum Action<'a> {
 }
 
 impl Action<'_> {
+    /// Whether the action changes the register (or its tokens), as opposed to reading it.
+    pub fn writes(&self) -> bool {
+        match self {
+            Action::ReadOrganizations | Action::ReadAudit | Action::ReadRegister => false,
+            Action::WriteOrganizations
+            | Action::ManageTokens
+            | Action::WriteOwned { .. }
+            | Action::WriteResources => true,
+        }
+    }
+
     /// The action's name, as the audit trail and errors give it.
     pub fn name(&self) -> &'static str {
         match self {
@@ -186,7 +202,10 @@ impl Action<'_> {
 }
 
 /// The policy: `Ok` when `caller` may perform `action`, UNAUTHENTICATED when it has no valid
-/// credentials, PERMISSION_DENIED otherwise.
+/// credentials, PERMISSION_DENIED otherwise: `ORGANIZATION_DELETED` when the caller's
+/// organisation is deleted and the action writes (whatever the caller's roles, so that a
+/// deleted organisation's tokens and certificates only read until it is undeleted), or
+/// `PERMISSION_DENIED` when its roles do not allow the action.
 pub fn authorize(caller: &Caller, action: Action<'_>) -> Result<(), Error> {
     if let Some(e) = &caller.credential_error {
         return Err(Error::Unauthenticated {
@@ -198,6 +217,23 @@ pub fn authorize(caller: &Caller, action: Action<'_>) -> Result<(), Error> {
         return Err(Error::Unauthenticated {
             reason: "CREDENTIALS_REQUIRED",
             message: "send `authorization: Bearer <token>` or a client certificate".into(),
+        });
+    }
+    if caller.organization_deleted && action.writes() {
+        let organization = caller
+            .organization
+            .as_ref()
+            .map(OrganizationId::name)
+            .unwrap_or_default();
+        return Err(Error::PermissionDenied {
+            reason: "ORGANIZATION_DELETED",
+            action: action.name().into(),
+            message: format!(
+                "{organization} is deleted: its tokens and certificates may only read until it \
+                 is undeleted, so {} may not {}",
+                caller.id(),
+                action.name()
+            ),
         });
     }
     if caller.is_admin() {
@@ -216,6 +252,7 @@ pub fn authorize(caller: &Caller, action: Action<'_>) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::PermissionDenied {
+            reason: "PERMISSION_DENIED",
             action: action.name().into(),
             message: format!("{} may not {}", caller.id(), action.name()),
         })
@@ -232,6 +269,7 @@ mod tests {
             organization: org.map(|o| OrganizationId::from_trusted(o.into())),
             roles: roles.iter().copied().collect(),
             credential_error: None,
+            organization_deleted: false,
         }
     }
 
@@ -283,6 +321,28 @@ mod tests {
             assert!(authorize(&c, Action::WriteOwned { owner: &own }).is_err());
             assert!(authorize(&c, Action::ManageTokens).is_err());
             assert!(authorize(&c, Action::ReadAudit).is_err());
+        }
+    }
+
+    #[test]
+    fn a_deleted_organisations_callers_only_read_whatever_their_roles() {
+        let own = OrganizationId::from_trusted("stat".into());
+        for role in Role::ALL {
+            let c = Caller {
+                organization_deleted: true,
+                ..caller(&[role], Some("stat"))
+            };
+            for action in [
+                Action::WriteOrganizations,
+                Action::ManageTokens,
+                Action::WriteResources,
+                Action::WriteOwned { owner: &own },
+            ] {
+                let err = authorize(&c, action).unwrap_err();
+                assert_eq!(err.reason(), "ORGANIZATION_DELETED", "{role} {action:?}");
+                assert!(err.to_string().contains("organizations/stat is deleted"));
+            }
+            assert!(authorize(&c, Action::ReadRegister).is_ok(), "{role}");
         }
     }
 

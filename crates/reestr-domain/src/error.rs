@@ -132,6 +132,9 @@ pub enum Error {
     /// The caller is known but may not do this.
     #[error("permission denied: {message}")]
     PermissionDenied {
+        /// `PERMISSION_DENIED` (the caller's roles do not allow it) or `ORGANIZATION_DELETED`
+        /// (the caller's organisation is deleted, so it may only read).
+        reason: &'static str,
         /// What the caller tried (the action's name).
         action: String,
         /// Explanation.
@@ -202,7 +205,7 @@ impl Error {
             Error::IllegalTransition { .. } => "ILLEGAL_STATE_TRANSITION",
             Error::RequestIdReused { .. } => "REQUEST_ID_REUSED",
             Error::Unauthenticated { reason, .. } => reason,
-            Error::PermissionDenied { .. } => "PERMISSION_DENIED",
+            Error::PermissionDenied { reason, .. } => reason,
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Unavailable(_) => "STORAGE_UNAVAILABLE",
             Error::Internal(_) => "INTERNAL_ERROR",
