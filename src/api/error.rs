@@ -66,6 +66,8 @@ pub fn status(err: Error) -> Status {
         Error::Unauthenticated { .. } => Code::Unauthenticated,
         Error::PermissionDenied { .. } => Code::PermissionDenied,
         Error::RateLimited { .. } => Code::ResourceExhausted,
+        Error::Cancelled => Code::Cancelled,
+        Error::DeadlineExceeded => Code::DeadlineExceeded,
         Error::Unavailable(_) => Code::Unavailable,
         Error::Internal(_) => Code::Internal,
     };

@@ -87,6 +87,7 @@ impl InformationSystemService for SystemApi {
         } = request.into_inner();
         call.ctx.request_id = request_id.clone();
         let resource = format!("{}/{system_id}", domain::COLLECTION);
+        let audit = call.audit(store, &resource);
         let result = async {
             let owner = system.as_ref().map(|s| s.owner.clone()).unwrap_or_default();
             authorize_owner(&call, &owner)?;
@@ -122,16 +123,14 @@ impl InformationSystemService for SystemApi {
             {
                 Outcome::Fresh(s) => Ok(to_proto(&s)),
                 Outcome::Replayed(bytes) => {
-                    call.record_replay(store, &resource).await;
+                    audit.record_replay().await;
                     pb::InformationSystem::decode(bytes.as_slice())
                         .map_err(|e| Error::Internal(format!("stored response: {e}")))
                 }
             }
         }
         .await;
-        call.finish(store, &resource, result)
-            .await
-            .map(Response::new)
+        audit.finish(result).await.map(Response::new)
     }
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
@@ -262,6 +261,7 @@ impl InformationSystemService for SystemApi {
         } = request.into_inner();
         let resource = system.as_ref().map(|s| s.name.clone()).unwrap_or_default();
         tracing::Span::current().record("name", resource.as_str());
+        let audit = call.audit(store, &resource);
         let result = async {
             call.authorize(Action::WriteResources)?;
             let system = system.ok_or_else(|| Error::invalid("system", "is required"))?;
@@ -288,7 +288,8 @@ impl InformationSystemService for SystemApi {
                 .await
         }
         .await;
-        call.finish(store, &resource, result)
+        audit
+            .finish(result)
             .await
             .map(|s| Response::new(to_proto(&s)))
     }
@@ -301,6 +302,7 @@ impl InformationSystemService for SystemApi {
         let store = self.store.get()?;
         let call = Call::of(&request);
         let pb::DeleteSystemRequest { name, etag } = request.into_inner();
+        let audit = call.audit(store, &name);
         let result = async {
             call.authorize(Action::WriteResources)?;
             let id = SystemId::from_name(&name, "name").map_err(invalid)?;
@@ -312,7 +314,8 @@ impl InformationSystemService for SystemApi {
                 .await
         }
         .await;
-        call.finish(store, &name, result)
+        audit
+            .finish(result)
             .await
             .map(|s| Response::new(to_proto(&s)))
     }
@@ -325,6 +328,7 @@ impl InformationSystemService for SystemApi {
         let store = self.store.get()?;
         let call = Call::of(&request);
         let pb::UndeleteSystemRequest { name, etag } = request.into_inner();
+        let audit = call.audit(store, &name);
         let result = async {
             call.authorize(Action::WriteResources)?;
             let id = SystemId::from_name(&name, "name").map_err(invalid)?;
@@ -336,7 +340,8 @@ impl InformationSystemService for SystemApi {
                 .await
         }
         .await;
-        call.finish(store, &name, result)
+        audit
+            .finish(result)
             .await
             .map(|s| Response::new(to_proto(&s)))
     }
@@ -355,6 +360,7 @@ impl InformationSystemService for SystemApi {
             force,
             reason,
         } = request.into_inner();
+        let audit = call.audit(store, &name);
         let result = async {
             call.authorize(Action::WriteResources)?;
             if force {
@@ -399,7 +405,8 @@ impl InformationSystemService for SystemApi {
                 .await
         }
         .await;
-        call.finish(store, &name, result)
+        audit
+            .finish(result)
             .await
             .map(|s| Response::new(to_proto(&s)))
     }
