@@ -11,7 +11,9 @@
 //! A call whose client goes away, or that runs past its deadline, never reaches `finish`:
 //! tonic drops its future. The `Audit` is dropped with it, and its `Drop` records the call as
 //! CANCELLED or DEADLINE_EXCEEDED. Either way the event is written by a task of its own, which
-//! outlives the call, and exactly once.
+//! outlives the call, and exactly once. (One narrow window remains: a call dropped while the
+//! COMMIT of its change is in flight, whose commit still lands, has its change's event and a
+//! CANCELLED one.)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -189,6 +191,9 @@ impl Audit {
 impl Drop for Audit {
     /// A call dropped before it finished: its client went away, or its deadline passed.
     fn drop(&mut self) {
+        if *self.recorded.get_mut() {
+            return;
+        }
         let err = self.abandoned();
         let reason = err.reason();
         let outcome = code_name(status(err).code());
