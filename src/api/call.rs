@@ -1,10 +1,22 @@
 //! The context of one call: who is calling which method, and the audit record of mutations.
 //!
 //! The authentication layer ([`crate::server::auth`]) puts a [`CallInfo`] into every
-//! request's extensions. A handler takes it with [`Call::of`], asks the policy
+//! request's extensions, and the rpc layer ([`crate::server::rpc`]) the call's
+//! [`CallDeadline`]. A handler takes them with [`Call::of`], asks the policy
 //! (`reestr_domain::access::authorize`) before anything else, and passes [`Call::ctx`] to the
-//! store, whose write transaction records the audit event of a successful change. A mutation
-//! that fails or is refused is recorded by [`Call::finish`], in a transaction of its own.
+//! store, whose write transaction records the audit event of a successful change.
+//!
+//! A mutation starts its [`Audit`] with [`Call::audit`] before it does anything, and ends with
+//! [`Audit::finish`], which records a failed or refused attempt in a transaction of its own.
+//! A call whose client goes away, or that runs past its deadline, never reaches `finish`:
+//! tonic drops its future. The `Audit` is dropped with it, and its `Drop` records the call as
+//! CANCELLED or DEADLINE_EXCEEDED. Either way the event is written by a task of its own, which
+//! outlives the call, and exactly once. (One narrow window remains: a call dropped while the
+//! COMMIT of its change is in flight, whose commit still lands, has its change's event and a
+//! CANCELLED one.)
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use reestr_domain::Error;
 use reestr_domain::access::{Action, Caller, authorize};
@@ -22,6 +34,22 @@ pub struct CallInfo {
     pub method: String,
 }
 
+/// When a call must be over: the server's request timeout or the client's deadline, whichever
+/// comes first (set by the rpc layer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallDeadline(pub Instant);
+
+impl CallDeadline {
+    /// The error of a call that ended before it answered: DEADLINE_EXCEEDED once its deadline
+    /// has passed, otherwise CANCELLED (the client went away).
+    pub fn abandoned(deadline: Option<CallDeadline>) -> Error {
+        match deadline {
+            Some(CallDeadline(at)) if Instant::now() >= at => Error::DeadlineExceeded,
+            _ => Error::Cancelled,
+        }
+    }
+}
+
 /// One call being served.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -29,20 +57,11 @@ pub struct Call {
     pub caller: Caller,
     /// Audit context for the store.
     pub ctx: AuditContext,
+    /// The call's deadline, when the rpc layer set one.
+    pub deadline: Option<CallDeadline>,
 }
 
 impl Call {
-    /// Records the replay of a create answered from its `request_id` (no change was made; the
-    /// event says so with reason `REQUEST_REPLAYED`).
-    pub async fn record_replay(&self, store: &Store, resource: &str) {
-        if let Err(e) = store
-            .record_call(&self.ctx, resource, "OK", "REQUEST_REPLAYED")
-            .await
-        {
-            tracing::warn!(error = %e, "could not record a replayed call in the audit trail");
-        }
-    }
-
     /// The call of `request` (anonymous when no layer identified the caller).
     pub fn of<T>(request: &Request<T>) -> Call {
         let info = request
@@ -67,6 +86,7 @@ impl Call {
         Call {
             caller: info.caller,
             ctx,
+            deadline: request.extensions().get::<CallDeadline>().copied(),
         }
     }
 
@@ -80,27 +100,105 @@ impl Call {
         result.map_err(status)
     }
 
-    /// Ends a mutation of `resource`: on failure, records the refused or failed attempt in the
-    /// audit trail and maps the error. (A success was recorded with its change.)
-    pub async fn finish<T>(
-        &self,
-        store: &Store,
-        resource: &str,
-        result: Result<T, Error>,
-    ) -> Result<T, Status> {
+    /// Starts the audit record of a mutation of `resource` (see the module documentation).
+    /// Call it once [`Call::ctx`] is complete (its `request_id` set), before the first await.
+    pub fn audit(&self, store: &Store, resource: &str) -> Audit {
+        Audit {
+            store: store.clone(),
+            ctx: self.ctx.clone(),
+            resource: resource.to_string(),
+            deadline: self.deadline,
+            recorded: AtomicBool::new(false),
+        }
+    }
+}
+
+/// The audit record of one mutation: written exactly once, by the change's own transaction,
+/// by [`Audit::finish`] or [`Audit::record_replay`], or, when the call is dropped unfinished,
+/// by `Drop`.
+#[derive(Debug)]
+pub struct Audit {
+    store: Store,
+    ctx: AuditContext,
+    resource: String,
+    deadline: Option<CallDeadline>,
+    recorded: AtomicBool,
+}
+
+impl Audit {
+    /// Names the resource once it is known (ImportItems learns it from its first message).
+    pub fn set_resource(&mut self, resource: &str) {
+        self.resource = resource.to_string();
+    }
+
+    /// Records the replay of a create answered from its `request_id` (no change was made; the
+    /// event says so with reason `REQUEST_REPLAYED`).
+    pub async fn record_replay(&self) {
+        self.record("OK", "REQUEST_REPLAYED").await;
+    }
+
+    /// Ends the mutation: on failure, records the refused or failed attempt and maps the error.
+    /// (A success was recorded with its change.)
+    pub async fn finish<T>(self, result: Result<T, Error>) -> Result<T, Status> {
         let err = match result {
-            Ok(v) => return Ok(v),
+            Ok(v) => {
+                self.recorded.store(true, Ordering::SeqCst);
+                return Ok(v);
+            }
             Err(e) => e,
         };
         let reason = err.reason();
         let status = status(err);
-        if let Err(e) = store
-            .record_call(&self.ctx, resource, code_name(status.code()), reason)
-            .await
-        {
-            tracing::warn!(error = %e, "could not record a failed call in the audit trail");
-        }
+        self.record(code_name(status.code()), reason).await;
         Err(status)
+    }
+
+    /// The error of a call whose client went away or whose deadline passed while it was
+    /// served (e.g. its request stream broke off).
+    pub fn abandoned(&self) -> Error {
+        CallDeadline::abandoned(self.deadline)
+    }
+
+    /// Writes the event, unless one was written already, from a task of its own: if the call
+    /// is dropped while it waits, the event is still written.
+    async fn record(&self, outcome: &'static str, reason: &'static str) {
+        if let Some(task) = self.spawn_record(outcome, reason) {
+            let _ = task.await;
+        }
+    }
+
+    fn spawn_record(
+        &self,
+        outcome: &'static str,
+        reason: &'static str,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if self.recorded.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(resource = %self.resource, outcome, "no runtime to record the call in the audit trail");
+            return None;
+        };
+        let (store, ctx, resource) = (self.store.clone(), self.ctx.clone(), self.resource.clone());
+        Some(runtime.spawn(async move {
+            if let Err(e) = store.record_call(&ctx, &resource, outcome, reason).await {
+                tracing::warn!(error = %e, outcome, "could not record a call in the audit trail");
+            }
+        }))
+    }
+}
+
+impl Drop for Audit {
+    /// A call dropped before it finished: its client went away, or its deadline passed.
+    fn drop(&mut self) {
+        if *self.recorded.get_mut() {
+            return;
+        }
+        let err = self.abandoned();
+        let reason = err.reason();
+        let outcome = code_name(status(err).code());
+        // Detached: the call's future is being dropped, nobody waits for the event.
+        drop(self.spawn_record(outcome, reason));
     }
 }
 

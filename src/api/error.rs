@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use reestr_domain::Error;
+use reestr_domain::text::shorten;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -18,12 +19,21 @@ pub const DOMAIN: &str = "reestr.uz";
 /// third larger, and the message and ErrorInfo ride along.
 pub const MAX_VIOLATION_BYTES: usize = 8 * 1024;
 
+/// Most bytes of a status message, and of each field violation's parts and each ErrorInfo
+/// metadata value. They echo what the request sent (a 100 KiB name in "… is not a name"), and
+/// a status that does not fit in the client's header limit reaches it as a broken connection
+/// instead of its status; longer text is cut ([`shorten`]).
+const MAX_ECHO_BYTES: usize = 1024;
+
 /// How many of `violations`, from the first, fit in [`MAX_VIOLATION_BYTES`] (at least one).
 fn listed_violations(violations: &[reestr_domain::FieldViolation]) -> usize {
     fitting(
-        violations
-            .iter()
-            .map(|v| (v.field.len(), v.description.len())),
+        violations.iter().map(|v| {
+            (
+                v.field.len().min(MAX_ECHO_BYTES),
+                v.description.len().min(MAX_ECHO_BYTES),
+            )
+        }),
         MAX_VIOLATION_BYTES,
     )
 }
@@ -66,17 +76,26 @@ pub fn status(err: Error) -> Status {
         Error::Unauthenticated { .. } => Code::Unauthenticated,
         Error::PermissionDenied { .. } => Code::PermissionDenied,
         Error::RateLimited { .. } => Code::ResourceExhausted,
+        Error::Cancelled => Code::Cancelled,
+        Error::DeadlineExceeded => Code::DeadlineExceeded,
         Error::Unavailable(_) => Code::Unavailable,
         Error::Internal(_) => Code::Internal,
     };
-    let metadata: HashMap<String, String> = err.metadata().into_iter().collect();
+    let metadata: HashMap<String, String> = err
+        .metadata()
+        .into_iter()
+        .map(|(k, v)| (k, shorten(&v, MAX_ECHO_BYTES)))
+        .collect();
     let mut details = ErrorDetails::new();
     details.set_error_info(err.reason(), DOMAIN, metadata);
     match &err {
         Error::InvalidArgument(violations) => {
             let listed = listed_violations(violations);
             for v in &violations[..listed] {
-                details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                details.add_bad_request_violation(
+                    shorten(&v.field, MAX_ECHO_BYTES),
+                    shorten(&v.description, MAX_ECHO_BYTES),
+                );
             }
             if listed < violations.len() {
                 details.add_bad_request_violation(
@@ -118,5 +137,5 @@ pub fn status(err: Error) -> Status {
         ),
         other => other.to_string(),
     };
-    Status::with_error_details(code, message, details)
+    Status::with_error_details(code, shorten(&message, MAX_ECHO_BYTES), details)
 }

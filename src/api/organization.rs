@@ -57,6 +57,7 @@ impl OrganizationService for OrganizationApi {
         } = request.into_inner();
         call.ctx.request_id = request_id.clone();
         let resource = format!("{}/{organization_id}", domain::COLLECTION);
+        let audit = call.audit(store, &resource);
         let result = async {
             call.authorize(Action::WriteOrganizations)?;
             let mut v = Violations::new();
@@ -88,16 +89,14 @@ impl OrganizationService for OrganizationApi {
             match outcome {
                 Outcome::Fresh(org) => Ok(to_proto(&org)),
                 Outcome::Replayed(bytes) => {
-                    call.record_replay(store, &resource).await;
+                    audit.record_replay().await;
                     pb::Organization::decode(bytes.as_slice())
                         .map_err(|e| Error::Internal(format!("stored response: {e}")))
                 }
             }
         }
         .await;
-        call.finish(store, &resource, result)
-            .await
-            .map(Response::new)
+        audit.finish(result).await.map(Response::new)
     }
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
@@ -183,6 +182,7 @@ impl OrganizationService for OrganizationApi {
             .map(|o| o.name.clone())
             .unwrap_or_default();
         tracing::Span::current().record("name", resource.as_str());
+        let audit = call.audit(store, &resource);
         let result = async {
             call.authorize(Action::WriteOrganizations)?;
             let organization =
@@ -201,7 +201,8 @@ impl OrganizationService for OrganizationApi {
                 .await
         }
         .await;
-        call.finish(store, &resource, result)
+        audit
+            .finish(result)
             .await
             .map(|org| Response::new(to_proto(&org)))
     }
@@ -214,13 +215,14 @@ impl OrganizationService for OrganizationApi {
         let store = self.store.get()?;
         let call = Call::of(&request);
         let pb::DeleteOrganizationRequest { name, etag } = request.into_inner();
+        let audit = call.audit(store, &name);
         let result = async {
             call.authorize(Action::WriteOrganizations)?;
             let id = OrganizationId::from_name(&name, "name")?;
             store.organizations().delete(&call.ctx, &id, &etag).await
         }
         .await;
-        let org = call.finish(store, &name, result).await?;
+        let org = audit.finish(result).await?;
         self.cache.clear();
         Ok(Response::new(to_proto(&org)))
     }
@@ -233,13 +235,14 @@ impl OrganizationService for OrganizationApi {
         let store = self.store.get()?;
         let call = Call::of(&request);
         let pb::UndeleteOrganizationRequest { name, etag } = request.into_inner();
+        let audit = call.audit(store, &name);
         let result = async {
             call.authorize(Action::WriteOrganizations)?;
             let id = OrganizationId::from_name(&name, "name")?;
             store.organizations().undelete(&call.ctx, &id, &etag).await
         }
         .await;
-        let org = call.finish(store, &name, result).await?;
+        let org = audit.finish(result).await?;
         self.cache.clear();
         Ok(Response::new(to_proto(&org)))
     }

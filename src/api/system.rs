@@ -84,6 +84,7 @@ impl InformationSystemService for SystemApi {
         } = request.into_inner();
         call.ctx.request_id = request_id.clone();
         let resource = format!("{}/{system_id}", domain::COLLECTION);
+        let audit = call.audit(store, &resource);
         let result = async {
             let owner = system.as_ref().map(|s| s.owner.clone()).unwrap_or_default();
             authorize_owner(&call, &owner)?;
@@ -119,16 +120,14 @@ impl InformationSystemService for SystemApi {
             {
                 Outcome::Fresh(s) => Ok(to_proto(&s)),
                 Outcome::Replayed(bytes) => {
-                    call.record_replay(store, &resource).await;
+                    audit.record_replay().await;
                     pb::InformationSystem::decode(bytes.as_slice())
                         .map_err(|e| Error::Internal(format!("stored response: {e}")))
                 }
             }
         }
         .await;
-        call.finish(store, &resource, result)
-            .await
-            .map(Response::new)
+        audit.finish(result).await.map(Response::new)
     }
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
@@ -259,6 +258,7 @@ impl InformationSystemService for SystemApi {
         } = request.into_inner();
         let resource = system.as_ref().map(|s| s.name.clone()).unwrap_or_default();
         tracing::Span::current().record("name", resource.as_str());
+        let audit = call.audit(store, &resource);
         let result = async {
             call.authorize(Action::WriteResources)?;
             let system = system.ok_or_else(|| Error::invalid("system", "is required"))?;
@@ -285,7 +285,8 @@ impl InformationSystemService for SystemApi {
                 .await
         }
         .await;
-        call.finish(store, &resource, result)
+        audit
+            .finish(result)
             .await
             .map(|s| Response::new(to_proto(&s)))
     }
@@ -298,6 +299,7 @@ impl InformationSystemService for SystemApi {
         let store = self.store.get()?;
         let call = Call::of(&request);
         let pb::DeleteSystemRequest { name, etag } = request.into_inner();
+        let audit = call.audit(store, &name);
         let result = async {
             call.authorize(Action::WriteResources)?;
             let id = SystemId::from_name(&name, "name")?;
@@ -309,7 +311,8 @@ impl InformationSystemService for SystemApi {
                 .await
         }
         .await;
-        call.finish(store, &name, result)
+        audit
+            .finish(result)
             .await
             .map(|s| Response::new(to_proto(&s)))
     }
@@ -322,6 +325,7 @@ impl InformationSystemService for SystemApi {
         let store = self.store.get()?;
         let call = Call::of(&request);
         let pb::UndeleteSystemRequest { name, etag } = request.into_inner();
+        let audit = call.audit(store, &name);
         let result = async {
             call.authorize(Action::WriteResources)?;
             let id = SystemId::from_name(&name, "name")?;
@@ -333,7 +337,8 @@ impl InformationSystemService for SystemApi {
                 .await
         }
         .await;
-        call.finish(store, &name, result)
+        audit
+            .finish(result)
             .await
             .map(|s| Response::new(to_proto(&s)))
     }
@@ -352,6 +357,7 @@ impl InformationSystemService for SystemApi {
             force,
             reason,
         } = request.into_inner();
+        let audit = call.audit(store, &name);
         let result = async {
             call.authorize(Action::WriteResources)?;
             if force {
@@ -396,7 +402,8 @@ impl InformationSystemService for SystemApi {
                 .await
         }
         .await;
-        call.finish(store, &name, result)
+        audit
+            .finish(result)
             .await
             .map(|s| Response::new(to_proto(&s)))
     }

@@ -40,6 +40,7 @@ impl TokenService for TokenApi {
         let store = self.store.get()?;
         let call = Call::of(&request);
         let pb::CreateTokenRequest { token } = request.into_inner();
+        let audit = call.audit(store, "tokens");
         let result = async {
             call.authorize(Action::ManageTokens)?;
             let token = token.ok_or_else(|| Error::invalid("token", "is required"))?;
@@ -47,7 +48,7 @@ impl TokenService for TokenApi {
             store.tokens().create(&call.ctx, spec).await
         }
         .await;
-        let (token, secret) = call.finish(store, "tokens", result).await?;
+        let (token, secret) = audit.finish(result).await?;
         Ok(Response::new(pb::CreateTokenResponse {
             token: Some(to_proto(&token)),
             secret,
@@ -128,13 +129,14 @@ impl TokenService for TokenApi {
         let store = self.store.get()?;
         let call = Call::of(&request);
         let name = request.into_inner().name;
+        let audit = call.audit(store, &name);
         let result = async {
             call.authorize(Action::ManageTokens)?;
             let id = TokenId::from_name(&name, "name")?;
             store.tokens().revoke(&call.ctx, &id).await
         }
         .await;
-        let token = call.finish(store, &name, result).await?;
+        let token = audit.finish(result).await?;
         self.cache.clear();
         Ok(Response::new(to_proto(&token)))
     }

@@ -4,9 +4,13 @@
 //! - **Span**: `rpc` with `method`, `peer`, and, when the call ends, `code` (gRPC status code)
 //!   and `latency_ms`, logged at info level (debug for health, reflection and the successful
 //!   lookups of [`QUIET_METHODS`]; error for internal faults). The code is read from the response headers, where tonic puts the status
-//!   of every failed unary call; a response without one is a success.
+//!   of every failed unary call; a response without one is a success. A call whose client
+//!   goes away is dropped by hyper before it answers: it is logged then, once, as CANCELLED
+//!   (DEADLINE_EXCEEDED if its deadline had passed).
 //! - **Deadline**: the call is cancelled after the server's request timeout or the client's
 //!   `grpc-timeout`, whichever is shorter, and answered DEADLINE_EXCEEDED (REQUEST_TIMEOUT).
+//!   The handler finds the deadline in the request's extensions ([`CallDeadline`]), so that
+//!   the audit record of a call dropped unfinished says which of the two ended it.
 //!   The methods in [`UNBOUNDED_METHODS`], whose work grows with a whole classifier version,
 //!   are bounded by the client's deadline only.
 //! - **Oversize**: tonic refuses a message above the decoding limit with OUT_OF_RANGE; this
@@ -27,7 +31,8 @@ use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use crate::api::error::DOMAIN;
+use crate::api::call::CallDeadline;
+use crate::api::error::{DOMAIN, status};
 
 /// Adds [`RpcService`] around the router.
 #[derive(Debug, Clone)]
@@ -103,7 +108,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
         // The clone that was polled ready serves this call; the fresh clone stays for the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -130,6 +135,10 @@ where
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout)
             .map_or(server_limit, |client| client.min(server_limit));
+        let due = Instant::now().checked_add(deadline).map(CallDeadline);
+        if let Some(due) = due {
+            request.extensions_mut().insert(due);
+        }
         let max_message_bytes = self.max_message_bytes;
         let span = tracing::info_span!(
             "rpc",
@@ -141,31 +150,64 @@ where
         );
         Box::pin(
             async move {
-                let started = Instant::now();
+                let mut log = CallLog {
+                    method,
+                    started: Instant::now(),
+                    due,
+                    span: tracing::Span::current(),
+                    logged: false,
+                };
                 let response = match tokio::time::timeout(deadline, inner.call(request)).await {
                     Ok(Ok(response)) => rewrite_oversize(response, max_message_bytes),
-                    Ok(Err(err)) => return Err(err),
+                    Ok(Err(err)) => {
+                        log.end(Code::Unknown);
+                        return Err(err);
+                    }
                     Err(_) => timeout_response(deadline),
                 };
-                let code = response_code(&response);
-                let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-                let span = tracing::Span::current();
-                span.record("code", format!("{code:?}"));
-                span.record("latency_ms", latency_ms);
-                let routine = method.starts_with("/grpc.")
-                    || (matches!(code, Code::Ok | Code::NotFound)
-                        && QUIET_METHODS.contains(&method.as_str()));
-                match code {
-                    Code::Internal | Code::Unknown | Code::DataLoss => {
-                        tracing::error!("rpc failed")
-                    }
-                    _ if routine => tracing::debug!("rpc"),
-                    _ => tracing::info!("rpc"),
-                }
+                log.end(response_code(&response));
                 Ok(response)
             }
             .instrument(span),
         )
+    }
+}
+
+/// Logs the end of one call, exactly once: when it answers, or when it is dropped unanswered
+/// (hyper drops the call of a client that went away).
+struct CallLog {
+    method: String,
+    started: Instant,
+    due: Option<CallDeadline>,
+    span: tracing::Span,
+    logged: bool,
+}
+
+impl CallLog {
+    fn end(&mut self, code: Code) {
+        if std::mem::replace(&mut self.logged, true) {
+            return;
+        }
+        let _entered = self.span.enter();
+        self.span.record("code", format!("{code:?}"));
+        self.span
+            .record("latency_ms", self.started.elapsed().as_secs_f64() * 1000.0);
+        let routine = self.method.starts_with("/grpc.")
+            || (matches!(code, Code::Ok | Code::NotFound)
+                && QUIET_METHODS.contains(&self.method.as_str()));
+        match code {
+            Code::Internal | Code::Unknown | Code::DataLoss => tracing::error!("rpc failed"),
+            _ if routine => tracing::debug!("rpc"),
+            _ => tracing::info!("rpc"),
+        }
+    }
+}
+
+impl Drop for CallLog {
+    fn drop(&mut self) {
+        if !self.logged {
+            self.end(status(CallDeadline::abandoned(self.due)).code());
+        }
     }
 }
 
@@ -230,7 +272,92 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+
+    /// The log lines written while `f` runs (on this thread).
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Lines {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    /// A server whose handler never answers, and the lines it logs.
+    fn never_answering() -> (
+        RpcService<
+            impl Service<Request<()>, Response = Response<Body>, Error = Infallible, Future: Send>
+            + Clone
+            + Send
+            + 'static,
+        >,
+        Lines,
+        tracing::subscriber::DefaultGuard,
+    ) {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        let handler = tower::service_fn(|_: Request<()>| {
+            std::future::pending::<Result<Response<Body>, Infallible>>()
+        });
+        let service = RpcLayer::new(Duration::from_secs(30), 1024).layer(handler);
+        (service, lines, guard)
+    }
+
+    fn request(timeout: Option<&str>) -> Request<()> {
+        let mut builder =
+            Request::builder().uri("/reestr.v1.OrganizationService/DeleteOrganization");
+        if let Some(t) = timeout {
+            builder = builder.header("grpc-timeout", t);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_client_went_away_is_logged_once_at_info_as_cancelled() {
+        let (mut service, lines, _guard) = never_answering();
+        let mut call = service.call(request(None));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), &mut call)
+                .await
+                .is_err()
+        );
+        assert_eq!(lines.text(), "", "nothing is logged while the call runs");
+        drop(call);
+        let text = lines.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains(" INFO "), "{text}");
+        assert!(text.contains("code=\"Cancelled\""), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_call_past_its_deadline_is_answered_and_logged_once_as_deadline_exceeded() {
+        let (mut service, lines, _guard) = never_answering();
+        let response = service.call(request(Some("20m"))).await.unwrap();
+        assert_eq!(response_code(&response), Code::DeadlineExceeded);
+        let text = lines.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("code=\"DeadlineExceeded\""), "{text}");
+    }
 
     #[test]
     fn grpc_timeout_units_parse() {

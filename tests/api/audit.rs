@@ -401,6 +401,69 @@ async fn refused_and_failed_attempts_are_recorded_with_their_outcome() {
     assert!(verify(&mut app).await.intact);
 }
 
+#[tokio::test]
+async fn refused_calls_with_huge_names_get_their_status_and_one_event_with_bounded_names() {
+    // The longest resource name and request id an event stores (the columns' lengths).
+    const MAX_RESOURCE_CHARS: usize = 400;
+    const MAX_REQUEST_ID_CHARS: usize = 36;
+    let mut app = spawn_app().await;
+    app.create_organization("stat", "201234567").await;
+    let (_, editor) = app.create_token(Some("stat"), &[Role::Editor]).await;
+    let huge = "ж".repeat(50 * 1024); // 100 KiB of two-byte characters
+    let huge_name = format!("organizations/{huge}");
+
+    /// Asserts one new event whose names are cut to their maximum on a character boundary.
+    async fn assert_bounded_event(app: &mut TestApp, before: i64, requested: &str) {
+        let e = the_one_new_event(app, before).await;
+        let kept = e.resource.trim_end_matches('…');
+        assert!(
+            e.resource.chars().count() <= MAX_RESOURCE_CHARS,
+            "{}",
+            e.resource.len()
+        );
+        assert!(
+            kept.len() > 100 && requested.starts_with(kept),
+            "{}",
+            e.resource
+        );
+        assert!(
+            e.request_id.chars().count() <= MAX_REQUEST_ID_CHARS,
+            "{e:?}"
+        );
+        assert!(verify(app).await.intact);
+    }
+
+    let before = app.audit_event_count().await;
+    let err = app
+        .organizations_as(None)
+        .create_organization(create_request(&huge, "301234567"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+    assert_bounded_event(&mut app, before, &huge_name).await;
+
+    let before = app.audit_event_count().await;
+    let mut request = create_request(&huge, "301234567");
+    request.request_id = huge.clone();
+    let err = app
+        .organizations_as(Some(&editor))
+        .create_organization(request)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    assert_bounded_event(&mut app, before, &huge_name).await;
+
+    let before = app.audit_event_count().await;
+    let err = app
+        .organizations
+        .delete_organization(by_name(&huge_name))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_request_fields(&err), ["name"]);
+    assert!(err.message().len() <= 1024, "{}", err.message().len());
+    assert_bounded_event(&mut app, before, &huge_name).await;
+}
+
 /// Makes every audit insert for `organizations/doomed` fail inside the database.
 async fn doom_audit_inserts(app: &TestApp) {
     let statements: &[&str] = if app.is_postgres() {

@@ -3086,6 +3086,107 @@ async fn publications_are_audited_whether_they_succeed_or_are_refused() {
     assert!(second.sequence > first.sequence);
 }
 
+const IMPORT_ITEMS: &str = "/reestr.v1.ClassifierService/ImportItems";
+
+/// The audit events of ImportItems calls, once there is at least one (waiting up to 10 s for
+/// the event of a call that was cut off, which the server writes after the call is gone).
+async fn import_events(app: &mut TestApp) -> Vec<reestr::proto::v1::AuditEvent> {
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let events = app
+            .audit
+            .list_audit_events(ListAuditEventsRequest {
+                page_size: 100,
+                filter: format!("method = \"{IMPORT_ITEMS}\""),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .events;
+        if !events.is_empty() || tokio::time::Instant::now() > give_up {
+            return events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// An import into a new draft whose stream sends its first message and then nothing, never
+/// ending; and the draft's name.
+async fn stalled_import(
+    admin: &mut Client,
+) -> (
+    impl futures::Stream<Item = ImportItemsRequest> + Send + 'static,
+    String,
+) {
+    use futures::StreamExt as _;
+    create_classifier(admin, "regions", flat_spec())
+        .await
+        .unwrap();
+    let draft = create_draft(admin, "regions", "v1", None).await.unwrap();
+    let first = items_import(&draft.name, vec![vec![top("01", "One")]]);
+    (stream::iter(first).chain(stream::pending()), draft.name)
+}
+
+/// After a cut-off import the draft is free again: an import into it succeeds.
+async fn assert_draft_importable(admin: &mut Client, draft: &str) {
+    let imported = import(admin, items_import(draft, vec![vec![top("02", "Two")]]))
+        .await
+        .unwrap();
+    assert!(imported.committed);
+}
+
+#[tokio::test]
+async fn an_import_cut_off_by_the_clients_deadline_is_audited_exactly_once() {
+    let (mut app, mut admin) = setup().await;
+    let (messages, draft) = stalled_import(&mut admin).await;
+    let mut request = tonic::Request::new(messages);
+    request.set_timeout(std::time::Duration::from_millis(300));
+    let err = admin.import_items(request).await.unwrap_err();
+    assert!(
+        matches!(err.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{err:?}"
+    );
+
+    let events = import_events(&mut app).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(event.resource, draft);
+    assert!(
+        matches!(
+            (event.outcome.as_str(), event.reason.as_str()),
+            ("DEADLINE_EXCEEDED", "REQUEST_TIMEOUT") | ("CANCELLED", "REQUEST_CANCELLED")
+        ),
+        "{event:?}"
+    );
+    assert_draft_importable(&mut admin, &draft).await;
+    assert_eq!(import_events(&mut app).await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_import_the_client_abandons_mid_stream_is_audited_once_as_cancelled() {
+    let (mut app, mut admin) = setup().await;
+    let (messages, draft) = stalled_import(&mut admin).await;
+    let mut client = admin.clone();
+    let call = tokio::spawn(async move { client.import_items(messages).await });
+    // Time for the server to read the first message; then the client drops the call.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+
+    let events = import_events(&mut app).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(event.resource, draft);
+    assert_eq!(
+        (event.outcome.as_str(), event.reason.as_str()),
+        ("CANCELLED", "REQUEST_CANCELLED"),
+        "{event:?}"
+    );
+    assert_draft_importable(&mut admin, &draft).await;
+    assert_eq!(import_events(&mut app).await.len(), 2);
+}
+
 // ------------------------------------------------------------------------------ more contract
 
 #[tokio::test]

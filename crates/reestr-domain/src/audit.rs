@@ -7,6 +7,7 @@
 //! (serde_json), integers in decimal. Changing any stored field of any event, removing one, or
 //! reordering them breaks the chain from that event on, which [`verify_chain`] reports.
 
+use crate::text::shorten;
 use crate::time::Timestamp;
 
 /// The hash the first event chains from: 64 zeros.
@@ -43,6 +44,23 @@ pub fn diff_fields(
         .collect()
 }
 
+/// Longest caller id an event stores, in bytes (and so in characters: the `audit_events`
+/// columns are sized in characters).
+pub const MAX_CALLER_LEN: usize = 400;
+/// Longest organisation id an event stores.
+pub const MAX_ORGANIZATION_LEN: usize = 63;
+/// Longest method an event stores.
+pub const MAX_METHOD_LEN: usize = 200;
+/// Longest resource name an event stores: well above the longest legal name (an item's, about
+/// 220), so only a name a request made up is ever cut.
+pub const MAX_RESOURCE_LEN: usize = 400;
+/// Longest `request_id` an event stores (a UUID's length).
+pub const MAX_REQUEST_ID_LEN: usize = 36;
+/// Longest outcome an event stores.
+pub const MAX_OUTCOME_LEN: usize = 32;
+/// Longest reason an event stores.
+pub const MAX_REASON_LEN: usize = 64;
+
 /// What is known of a call before it is recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
@@ -62,6 +80,24 @@ pub struct AuditRecord {
     pub reason: String,
     /// Changed fields (successful calls only).
     pub changes: Vec<FieldChange>,
+}
+
+impl AuditRecord {
+    /// The record with every name cut to what an event stores (see [`shorten`]): a refused
+    /// request's names are recorded as it sent them, of any length. Changes are kept whole
+    /// (they come from validated resources, and their column has no limit).
+    pub fn fitted(self) -> AuditRecord {
+        AuditRecord {
+            caller: shorten(&self.caller, MAX_CALLER_LEN),
+            organization: shorten(&self.organization, MAX_ORGANIZATION_LEN),
+            method: shorten(&self.method, MAX_METHOD_LEN),
+            resource: shorten(&self.resource, MAX_RESOURCE_LEN),
+            request_id: shorten(&self.request_id, MAX_REQUEST_ID_LEN),
+            outcome: shorten(&self.outcome, MAX_OUTCOME_LEN),
+            reason: shorten(&self.reason, MAX_REASON_LEN),
+            changes: self.changes,
+        }
+    }
 }
 
 /// An event of the trail.
@@ -146,6 +182,27 @@ pub fn verify_chain(cursor: &mut ChainCursor, events: &[AuditEvent]) -> Option<i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_records_names_are_cut_to_what_an_event_stores() {
+        let record = AuditRecord {
+            caller: "c".repeat(1000),
+            organization: "o".repeat(1000),
+            method: "m".repeat(1000),
+            resource: "ж".repeat(1000),
+            request_id: "r".repeat(1000),
+            outcome: "OK".into(),
+            reason: String::new(),
+            changes: Vec::new(),
+        }
+        .fitted();
+        assert_eq!(record.caller.len(), MAX_CALLER_LEN);
+        assert_eq!(record.organization.len(), MAX_ORGANIZATION_LEN);
+        assert_eq!(record.method.len(), MAX_METHOD_LEN);
+        assert!(record.resource.len() <= MAX_RESOURCE_LEN && record.resource.ends_with('…'));
+        assert_eq!(record.request_id.len(), MAX_REQUEST_ID_LEN);
+        assert_eq!(record.outcome, "OK");
+    }
 
     fn record(resource: &str) -> AuditRecord {
         AuditRecord {

@@ -152,6 +152,14 @@ pub enum Error {
         /// The reused key.
         request_id: String,
     },
+    /// The client went away (cancelled the call) before the call finished. Only the audit
+    /// trail and the log see this error: there is nobody left to answer.
+    #[error("the client cancelled the call")]
+    Cancelled,
+    /// The call did not finish within its deadline (the server's request timeout or the
+    /// client's deadline).
+    #[error("the call did not finish within its deadline")]
+    DeadlineExceeded,
     /// The database does not answer.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -207,6 +215,8 @@ impl Error {
             Error::Unauthenticated { reason, .. } => reason,
             Error::PermissionDenied { reason, .. } => reason,
             Error::RateLimited { .. } => "RATE_LIMITED",
+            Error::Cancelled => "REQUEST_CANCELLED",
+            Error::DeadlineExceeded => "REQUEST_TIMEOUT",
             Error::Unavailable(_) => "STORAGE_UNAVAILABLE",
             Error::Internal(_) => "INTERNAL_ERROR",
         }
@@ -271,7 +281,10 @@ impl Error {
             Error::RateLimited { retry_after_ms } => {
                 m.insert("retry_after_ms".into(), retry_after_ms.to_string());
             }
-            Error::Unavailable(_) | Error::Internal(_) => {}
+            Error::Cancelled
+            | Error::DeadlineExceeded
+            | Error::Unavailable(_)
+            | Error::Internal(_) => {}
         }
         m
     }

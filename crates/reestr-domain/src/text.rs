@@ -170,9 +170,39 @@ pub fn fold(s: &str) -> String {
         .collect()
 }
 
+/// `text` cut to at most `max_bytes` bytes, on a character boundary, and ending in `…` when it
+/// was cut, so that a reader sees it was. For text a request made up, kept or echoed where room
+/// is bounded: audit columns, status messages.
+pub fn shorten(text: &str, max_bytes: usize) -> String {
+    const MARK: char = '…';
+    if text.len() <= max_bytes {
+        return text.to_string();
+    }
+    let Some(room) = max_bytes.checked_sub(MARK.len_utf8()) else {
+        return String::new();
+    };
+    let end = (0..=room)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    let mut cut = text[..end].to_string();
+    cut.push(MARK);
+    cut
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shortened_text_is_cut_on_a_character_boundary_and_marked() {
+        assert_eq!(shorten("short", 5), "short");
+        assert_eq!(shorten("abcdefgh", 6), "abc…");
+        let cut = shorten(&"ж".repeat(1000), 400);
+        assert!(cut.len() <= 400 && cut.len() > 390, "{}", cut.len());
+        assert!(cut.starts_with("жж") && cut.ends_with('…'));
+        assert_eq!(shorten("abcdef", 2), "");
+    }
 
     fn raw(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

@@ -56,12 +56,14 @@ impl AuditContext {
 /// Appends one event inside `conn`'s transaction. On PostgreSQL the transaction first locks
 /// `audit_lock`, so that concurrent writers append one after another: each then sees the
 /// previous one's event, and sequence numbers have no gaps. (SQLite writers are serialised
-/// already.)
+/// already.) Names longer than their columns are cut to fit ([`AuditRecord::fitted`]), so
+/// that no request can make its own event fail.
 pub(crate) async fn append(
     conn: &impl ConnectionTrait,
     event_time: Timestamp,
     record: AuditRecord,
 ) -> Result<AuditEvent, Error> {
+    let record = record.fitted();
     if conn.get_database_backend() == DatabaseBackend::Postgres {
         conn.execute_unprepared("SELECT id FROM audit_lock WHERE id = 1 FOR UPDATE")
             .await

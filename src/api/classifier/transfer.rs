@@ -23,7 +23,7 @@ use super::cache::LoadedVersion;
 use super::convert::{item_draft, item_to_proto};
 use super::write::version_message;
 use super::{ClassifierApi, invalid};
-use crate::api::call::Call;
+use crate::api::call::{Audit, Call};
 use crate::api::error::status;
 use crate::api::error::{LISTED_PROBLEM_BYTES, fitting};
 use crate::proto::v1 as pb;
@@ -135,18 +135,21 @@ impl ClassifierApi {
     ) -> Result<Response<pb::ImportItemsResponse>, Status> {
         let store = self.store.get()?;
         let call = Call::of(&request);
+        // The resource is named by the first message: until it arrives, the event names none.
+        let mut audit = call.audit(store, "");
         let mut stream = request.into_inner();
-        let first = match stream.message().await? {
-            Some(m) => m,
-            None => {
-                return Err(status(Error::invalid(
-                    "parent",
-                    "the stream is empty: the first message must name the draft",
-                )));
-            }
-        };
-        let parent = first.parent.clone();
         let result = async {
+            let first = match stream.message().await {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    return Err(Error::invalid(
+                        "parent",
+                        "the stream is empty: the first message must name the draft",
+                    ));
+                }
+                Err(s) => return Err(broken_off(&s, &audit)),
+            };
+            audit.set_resource(&first.parent);
             let pb::ImportItemsRequest {
                 parent,
                 format,
@@ -227,12 +230,7 @@ impl ClassifierApi {
                         data = next.data;
                     }
                     Ok(None) => break,
-                    Err(s) => {
-                        return Err(Error::invalid(
-                            "stream",
-                            format!("the stream broke off: {}", s.message()),
-                        ));
-                    }
+                    Err(s) => return Err(broken_off(&s, &audit)),
                 }
             }
             if let Some(reader) = reader.as_mut() {
@@ -297,7 +295,7 @@ impl ClassifierApi {
             })
         }
         .await;
-        call.finish(store, &parent, result).await.map(Response::new)
+        audit.finish(result).await.map(Response::new)
     }
 
     pub(super) async fn do_export(
@@ -390,6 +388,15 @@ impl ClassifierApi {
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// The error of an import whose request stream broke off with `s`: a client that cancelled
+/// the call (or whose deadline passed) is not a bad request.
+fn broken_off(s: &Status, audit: &Audit) -> Error {
+    match s.code() {
+        tonic::Code::Cancelled | tonic::Code::DeadlineExceeded => audit.abandoned(),
+        _ => Error::invalid("stream", format!("the stream broke off: {}", s.message())),
     }
 }
 

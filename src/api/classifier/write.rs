@@ -24,7 +24,7 @@ use super::convert::{
 use super::{
     ClassifierApi, authorize_owner, expected_revision, find_version, invalid, require_draft,
 };
-use crate::api::call::Call;
+use crate::api::call::{Audit, Call};
 use crate::api::error::{LISTED_PROBLEM_BYTES, fitting};
 use crate::api::request_hash;
 use crate::proto::v1 as pb;
@@ -136,16 +136,14 @@ fn version_name_of(raw: &str, field: &str) -> Result<VersionName, Error> {
 /// The answer of an idempotent create: the resource made now, or the first answer again (the
 /// replay recorded in the audit trail).
 async fn settle<T, M: prost::Message + Default>(
-    call: &Call,
-    store: &Store,
-    resource: &str,
+    audit: &Audit,
     outcome: Outcome<T>,
     message: impl FnOnce(&T) -> M,
 ) -> Result<M, Error> {
     match outcome {
         Outcome::Fresh(created) => Ok(message(&created)),
         Outcome::Replayed(bytes) => {
-            call.record_replay(store, resource).await;
+            audit.record_replay().await;
             M::decode(bytes.as_slice())
                 .map_err(|e| Error::Internal(format!("stored response: {e}")))
         }
@@ -222,6 +220,7 @@ impl ClassifierApi {
         } = request.into_inner();
         call.ctx.request_id = request_id.clone();
         let resource = format!("{}/{classifier_id}", domain::name::COLLECTION);
+        let audit = call.audit(store, &resource);
         let result = async {
             call.authorize(Action::WriteResources)?;
             let mut v = Violations::new();
@@ -251,15 +250,10 @@ impl ClassifierApi {
                 })
                 .await?;
             self.changed(&id);
-            settle(&call, store, &resource, outcome, |c| {
-                classifier_to_proto(c, &empty)
-            })
-            .await
+            settle(&audit, outcome, |c| classifier_to_proto(c, &empty)).await
         }
         .await;
-        call.finish(store, &resource, result)
-            .await
-            .map(Response::new)
+        audit.finish(result).await.map(Response::new)
     }
 
     pub(super) async fn do_get_classifier(
@@ -343,6 +337,7 @@ impl ClassifierApi {
             .as_ref()
             .map(|c| c.name.clone())
             .unwrap_or_default();
+        let audit = call.audit(store, &resource);
         let result = async {
             call.authorize(Action::WriteResources)?;
             let classifier =
@@ -379,9 +374,7 @@ impl ClassifierApi {
             ))
         }
         .await;
-        call.finish(store, &resource, result)
-            .await
-            .map(Response::new)
+        audit.finish(result).await.map(Response::new)
     }
 
     pub(super) async fn do_set_classifier_deleted(
@@ -392,6 +385,7 @@ impl ClassifierApi {
         deleted: bool,
     ) -> Result<Response<pb::Classifier>, Status> {
         let store = self.store.get()?;
+        let audit = call.audit(store, &name);
         let result = async {
             call.authorize(Action::WriteResources)?;
             let id = ClassifierId::from_name(&name, "name").map_err(invalid)?;
@@ -411,7 +405,7 @@ impl ClassifierApi {
             Ok(classifier_message(&meta, store.now()))
         }
         .await;
-        call.finish(store, &name, result).await.map(Response::new)
+        audit.finish(result).await.map(Response::new)
     }
 
     pub(super) async fn do_create_version(
@@ -430,6 +424,7 @@ impl ClassifierApi {
         } = request.into_inner();
         call.ctx.request_id = request_id.clone();
         let resource = format!("{parent}/versions/{version_id}");
+        let audit = call.audit(store, &resource);
         let result = async {
             call.authorize(Action::WriteResources)?;
             let mut v = Violations::new();
@@ -499,15 +494,10 @@ impl ClassifierApi {
                 )
                 .await?;
             self.changed(&id);
-            settle(&call, store, &resource, outcome, |v| {
-                version_message(&meta, v, store.now())
-            })
-            .await
+            settle(&audit, outcome, |v| version_message(&meta, v, store.now())).await
         }
         .await;
-        call.finish(store, &resource, result)
-            .await
-            .map(Response::new)
+        audit.finish(result).await.map(Response::new)
     }
 
     pub(super) async fn do_get_version(
@@ -614,6 +604,7 @@ impl ClassifierApi {
             update_mask,
         } = request.into_inner();
         let resource = version.as_ref().map(|v| v.name.clone()).unwrap_or_default();
+        let audit = call.audit(store, &resource);
         let result = async {
             let version = version.ok_or_else(|| Error::invalid("version", "is required"))?;
             let (meta, current, expected) = self
@@ -659,9 +650,7 @@ impl ClassifierApi {
             Ok(version_message(&meta, &updated, store.now()))
         }
         .await;
-        call.finish(store, &resource, result)
-            .await
-            .map(Response::new)
+        audit.finish(result).await.map(Response::new)
     }
 
     pub(super) async fn do_delete_version(
@@ -671,6 +660,7 @@ impl ClassifierApi {
         let store = self.store.get()?;
         let call = Call::of(&request);
         let pb::DeleteClassifierVersionRequest { name, etag } = request.into_inner();
+        let audit = call.audit(store, &name);
         let result = async {
             let (_, current, expected) = self
                 .writable_draft(store, &call, &name, "name", &etag)
@@ -686,7 +676,7 @@ impl ClassifierApi {
             })
         }
         .await;
-        call.finish(store, &name, result).await.map(Response::new)
+        audit.finish(result).await.map(Response::new)
     }
 
     pub(super) async fn do_validate_version(
@@ -719,6 +709,7 @@ impl ClassifierApi {
         let store = self.store.get()?;
         let call = Call::of(&request);
         let pb::PublishClassifierVersionRequest { name, etag } = request.into_inner();
+        let audit = call.audit(store, &name);
         let result = async {
             call.authorize(Action::WriteResources)?;
             let vname = version_name_of(&name, "name")?;
@@ -773,7 +764,7 @@ impl ClassifierApi {
             Ok(version_message(&meta, &published, store.now()))
         }
         .await;
-        call.finish(store, &name, result).await.map(Response::new)
+        audit.finish(result).await.map(Response::new)
     }
 
     pub(super) async fn do_retire_version(
@@ -783,6 +774,7 @@ impl ClassifierApi {
         let store = self.store.get()?;
         let call = Call::of(&request);
         let pb::RetireClassifierVersionRequest { name, etag } = request.into_inner();
+        let audit = call.audit(store, &name);
         let result = async {
             call.authorize(Action::WriteResources)?;
             let vname = version_name_of(&name, "name")?;
@@ -814,7 +806,7 @@ impl ClassifierApi {
             Ok(version_message(&meta, &retired, store.now()))
         }
         .await;
-        call.finish(store, &name, result).await.map(Response::new)
+        audit.finish(result).await.map(Response::new)
     }
 
     pub(super) async fn do_batch_upsert_items(
@@ -828,6 +820,7 @@ impl ClassifierApi {
             items,
             etag,
         } = request.into_inner();
+        let audit = call.audit(store, &parent);
         let result = async {
             let (meta, draft, expected) = self
                 .writable_draft(store, &call, &parent, "parent", &etag)
@@ -863,7 +856,7 @@ impl ClassifierApi {
             })
         }
         .await;
-        call.finish(store, &parent, result).await.map(Response::new)
+        audit.finish(result).await.map(Response::new)
     }
 
     pub(super) async fn do_batch_delete_items(
@@ -878,6 +871,7 @@ impl ClassifierApi {
             allow_missing,
             etag,
         } = request.into_inner();
+        let audit = call.audit(store, &parent);
         let result = async {
             let (meta, draft, expected) = self
                 .writable_draft(store, &call, &parent, "parent", &etag)
@@ -910,6 +904,6 @@ impl ClassifierApi {
             })
         }
         .await;
-        call.finish(store, &parent, result).await.map(Response::new)
+        audit.finish(result).await.map(Response::new)
     }
 }
