@@ -15,13 +15,14 @@
 //! COMMIT of its change is in flight, whose commit still lands, has its change's event and a
 //! CANCELLED one.)
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
 
 use reestr_domain::Error;
 use reestr_domain::access::{Action, Caller, authorize};
 use reestr_store::{AuditContext, Store};
-use tonic::{Code, Request, Status};
+use tonic::{Code, Request, Status, Streaming};
 
 use super::error::status;
 
@@ -46,6 +47,86 @@ impl CallDeadline {
         match deadline {
             Some(CallDeadline(at)) if Instant::now() >= at => Error::DeadlineExceeded,
             _ => Error::Cancelled,
+        }
+    }
+}
+
+/// How a call's request body ended, as the rpc layer saw it: with the client's END_STREAM, or
+/// broken off (reset by the client, connection lost). tonic reports both to a handler as the
+/// end of the stream, so a client-streaming handler must ask this before it acts.
+#[derive(Debug, Clone, Default)]
+pub struct RequestEnd(Arc<AtomicU8>);
+
+const BODY_OPEN: u8 = 0;
+const BODY_ENDED: u8 = 1;
+const BODY_BROKEN: u8 = 2;
+
+impl RequestEnd {
+    /// The client ended the body (END_STREAM or trailers).
+    pub fn ended(&self) {
+        let _ = self
+            .0
+            .compare_exchange(BODY_OPEN, BODY_ENDED, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// The body broke off before the client ended it.
+    pub fn broke_off(&self) {
+        let _ = self
+            .0
+            .compare_exchange(BODY_OPEN, BODY_BROKEN, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Whether the client ended the body itself.
+    pub fn ended_by_client(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == BODY_ENDED
+    }
+}
+
+/// The messages of a client stream, read the one way every client-streaming handler reads
+/// them: a message must arrive within `idle` of the last one; the end counts only when the
+/// client ended the stream (see [`RequestEnd`]); a stream that breaks off, is cancelled or runs
+/// out of time ends the call as abandoned ([`Audit::abandoned`]), with nothing written.
+pub struct Inbound<T> {
+    stream: Streaming<T>,
+    end: Option<RequestEnd>,
+    idle: Duration,
+}
+
+impl<T> Inbound<T> {
+    /// The stream of `request`; take [`Call::of`] first.
+    pub fn new(request: Request<Streaming<T>>, idle: Duration) -> Self {
+        let end = request.extensions().get::<RequestEnd>().cloned();
+        Self {
+            stream: request.into_inner(),
+            end,
+            idle,
+        }
+    }
+
+    /// The next message, `None` at the end the client sent.
+    pub async fn next(&mut self, audit: &Audit) -> Result<Option<T>, Error> {
+        let next = tokio::time::timeout(self.idle, self.stream.message())
+            .await
+            .map_err(|_| {
+                Error::invalid(
+                    "stream",
+                    format!(
+                        "no message arrived for {} s; the call was abandoned and nothing was written",
+                        self.idle.as_secs()
+                    ),
+                )
+            })?;
+        match next {
+            Ok(Some(message)) => Ok(Some(message)),
+            Ok(None) if self.end.as_ref().is_none_or(RequestEnd::ended_by_client) => Ok(None),
+            Ok(None) => Err(audit.abandoned()),
+            Err(s) if matches!(s.code(), Code::Cancelled | Code::DeadlineExceeded) => {
+                Err(audit.abandoned())
+            }
+            Err(s) => Err(Error::invalid(
+                "stream",
+                format!("the stream broke off: {}", s.message()),
+            )),
         }
     }
 }

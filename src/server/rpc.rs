@@ -13,6 +13,12 @@
 //!   the audit record of a call dropped unfinished says which of the two ended it.
 //!   The methods in [`UNBOUNDED_METHODS`], whose work grows with a whole classifier version,
 //!   are bounded by the client's deadline only.
+//! - **Request end**: the request body is watched, and whether it ended with the client's
+//!   END_STREAM or broke off (a reset, a lost connection) is put into the request's extensions
+//!   ([`RequestEnd`]). tonic hands a server handler a cancelled request stream as a normal end
+//!   of stream; a client-streaming handler asks [`RequestEnd`] (through
+//!   [`crate::api::call::Inbound`]) before it acts on what it received, so that a client that
+//!   vanishes mid-upload never has its partial upload committed.
 //! - **Oversize**: tonic refuses a message above the decoding limit with OUT_OF_RANGE; this
 //!   layer answers RESOURCE_EXHAUSTED (MESSAGE_TOO_LARGE) instead, with the limit in the
 //!   error's metadata, as clients expect for a size limit.
@@ -31,7 +37,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use crate::api::call::CallDeadline;
+use crate::api::call::{CallDeadline, RequestEnd};
 use crate::api::error::{DOMAIN, status};
 
 /// Adds [`RpcService`] around the router.
@@ -95,10 +101,11 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, B> Service<Request<B>> for RpcService<S>
 where
-    S: Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
+    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
     S::Future: Send,
     S::Error: Send,
-    B: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError>,
 {
     type Response = Response<Body>;
     type Error = S::Error;
@@ -139,6 +146,9 @@ where
         if let Some(due) = due {
             request.extensions_mut().insert(due);
         }
+        let end = RequestEnd::default();
+        request.extensions_mut().insert(end.clone());
+        let request = request.map(|inner| Body::new(WatchedBody { inner, end }));
         let max_message_bytes = self.max_message_bytes;
         let span = tracing::info_span!(
             "rpc",
@@ -170,6 +180,46 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+/// A request body that tells its [`RequestEnd`] how it ended.
+struct WatchedBody<B> {
+    inner: B,
+    end: RequestEnd,
+}
+
+impl<B> http_body::Body for WatchedBody<B>
+where
+    B: http_body::Body + Unpin,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.end.ended(),
+            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() => self.end.ended(),
+            Poll::Ready(Some(Err(_))) => self.end.broke_off(),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let done = self.inner.is_end_stream();
+        if done {
+            self.end.ended();
+        }
+        done
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -273,6 +323,8 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
+
+    use http_body::Body as _;
     use std::sync::{Arc, Mutex};
 
     use super::*;
@@ -300,7 +352,7 @@ mod tests {
     /// A server whose handler never answers, and the lines it logs.
     fn never_answering() -> (
         RpcService<
-            impl Service<Request<()>, Response = Response<Body>, Error = Infallible, Future: Send>
+            impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send>
             + Clone
             + Send
             + 'static,
@@ -316,20 +368,87 @@ mod tests {
             .with_writer(move || writer.clone())
             .finish();
         let guard = tracing::subscriber::set_default(subscriber);
-        let handler = tower::service_fn(|_: Request<()>| {
+        let handler = tower::service_fn(|_: Request<Body>| {
             std::future::pending::<Result<Response<Body>, Infallible>>()
         });
         let service = RpcLayer::new(Duration::from_secs(30), 1024).layer(handler);
         (service, lines, guard)
     }
 
-    fn request(timeout: Option<&str>) -> Request<()> {
+    fn request(timeout: Option<&str>) -> Request<Body> {
         let mut builder =
             Request::builder().uri("/reestr.v1.OrganizationService/DeleteOrganization");
         if let Some(t) = timeout {
             builder = builder.header("grpc-timeout", t);
         }
-        builder.body(()).unwrap()
+        builder.body(Body::empty()).unwrap()
+    }
+
+    /// A body of one chunk that then ends as `last` says: `None` for END_STREAM, `Some` for an
+    /// error (a reset).
+    struct OneChunk {
+        chunk: Option<bytes::Bytes>,
+        last: Option<Option<Status>>,
+    }
+
+    impl http_body::Body for OneChunk {
+        type Data = bytes::Bytes;
+        type Error = Status;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Status>>> {
+            if let Some(chunk) = self.chunk.take() {
+                return Poll::Ready(Some(Ok(http_body::Frame::data(chunk))));
+            }
+            Poll::Ready(self.last.take().flatten().map(Err))
+        }
+    }
+
+    /// The request end a handler sees after reading the whole of `body`.
+    async fn end_after(body: OneChunk) -> bool {
+        let handler = tower::service_fn(|request: Request<Body>| async move {
+            let end = request.extensions().get::<RequestEnd>().cloned().unwrap();
+            let mut body = request.into_body();
+            while std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
+                .await
+                .is_some_and(|frame| frame.is_ok())
+            {}
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .header("ended-by-client", end.ended_by_client().to_string())
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+        });
+        let mut service = RpcLayer::new(Duration::from_secs(30), 1024).layer(handler);
+        let request = Request::builder()
+            .uri("/reestr.v1.ClassifierService/ImportItems")
+            .body(body)
+            .unwrap();
+        let response = service.call(request).await.unwrap();
+        response.headers()["ended-by-client"] == "true"
+    }
+
+    #[tokio::test]
+    async fn a_request_body_the_client_ends_is_told_from_one_that_breaks_off() {
+        let chunk = || Some(bytes::Bytes::from_static(b"\0\0\0\0\0"));
+        assert!(
+            end_after(OneChunk {
+                chunk: chunk(),
+                last: Some(None)
+            })
+            .await
+        );
+        let reset = Status::cancelled("h2 protocol error: stream reset");
+        assert!(
+            !end_after(OneChunk {
+                chunk: chunk(),
+                last: Some(Some(reset))
+            })
+            .await
+        );
     }
 
     #[tokio::test]

@@ -23,7 +23,7 @@ use super::cache::LoadedVersion;
 use super::convert::{item_draft, item_to_proto};
 use super::write::version_message;
 use super::{ClassifierApi, invalid};
-use crate::api::call::{Audit, Call};
+use crate::api::call::{Call, Inbound};
 use crate::api::error::status;
 use crate::api::error::{LISTED_PROBLEM_BYTES, fitting};
 use crate::proto::v1 as pb;
@@ -137,17 +137,13 @@ impl ClassifierApi {
         let call = Call::of(&request);
         // The resource is named by the first message: until it arrives, the event names none.
         let mut audit = call.audit(store, "");
-        let mut stream = request.into_inner();
+        let mut stream = Inbound::new(request, IMPORT_IDLE);
         let result = async {
-            let first = match stream.message().await {
-                Ok(Some(m)) => m,
-                Ok(None) => {
-                    return Err(Error::invalid(
-                        "parent",
-                        "the stream is empty: the first message must name the draft",
-                    ));
-                }
-                Err(s) => return Err(broken_off(&s, &audit)),
+            let Some(first) = stream.next(&audit).await? else {
+                return Err(Error::invalid(
+                    "parent",
+                    "the stream is empty: the first message must name the draft",
+                ));
             };
             audit.set_resource(&first.parent);
             let pb::ImportItemsRequest {
@@ -208,30 +204,16 @@ impl ClassifierApi {
                         }
                     }
                 }
-                let next = tokio::time::timeout(IMPORT_IDLE, stream.message())
-                    .await
-                    .map_err(|_| {
-                        Error::invalid(
-                            "stream",
-                            format!(
-                                "no message arrived for {} s; the import was abandoned and nothing was written",
-                                IMPORT_IDLE.as_secs()
-                            ),
-                        )
-                    })?;
-                match next {
-                    Ok(Some(next)) => {
-                        if !next.parent.is_empty() && next.parent != parent {
-                            return Err(Error::invalid(
-                                "parent",
-                                "only the first message names the draft; later ones carry data",
-                            ));
-                        }
-                        data = next.data;
-                    }
-                    Ok(None) => break,
-                    Err(s) => return Err(broken_off(&s, &audit)),
+                let Some(next) = stream.next(&audit).await? else {
+                    break;
+                };
+                if !next.parent.is_empty() && next.parent != parent {
+                    return Err(Error::invalid(
+                        "parent",
+                        "only the first message names the draft; later ones carry data",
+                    ));
                 }
+                data = next.data;
             }
             if let Some(reader) = reader.as_mut() {
                 let rows = reader.finish();
@@ -393,13 +375,6 @@ impl ClassifierApi {
 
 /// The error of an import whose request stream broke off with `s`: a client that cancelled
 /// the call (or whose deadline passed) is not a bad request.
-fn broken_off(s: &Status, audit: &Audit) -> Error {
-    match s.code() {
-        tonic::Code::Cancelled | tonic::Code::DeadlineExceeded => audit.abandoned(),
-        _ => Error::invalid("stream", format!("the stream broke off: {}", s.message())),
-    }
-}
-
 /// The attribute columns of a CSV export: the classifier's schema, then (sorted) every other key
 /// the version's items carry — an older version may hold attributes the schema has since lost.
 fn export_columns(
