@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod call;
+pub mod callers;
 pub mod classifier;
 pub mod error;
 pub mod legal_act;

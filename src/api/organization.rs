@@ -17,10 +17,10 @@ use tonic::{Request, Response, Status};
 
 use super::call::Call;
 use super::{ReadyStore, request_hash, timestamp};
+use crate::api::callers::CallerCache;
 use crate::proto::v1 as pb;
 use crate::proto::v1::organization::Kind;
 use crate::proto::v1::organization_service_server::OrganizationService;
-use crate::server::auth::CallerCache;
 
 /// Sort fields ListOrganizations accepts.
 const ORDER_FIELDS: [&str; 4] = ["name", "tin", "create_time", "update_time"];

@@ -13,9 +13,9 @@ use tonic::{Request, Response, Status};
 
 use super::call::Call;
 use super::{ReadyStore, timestamp};
+use crate::api::callers::CallerCache;
 use crate::proto::v1 as pb;
 use crate::proto::v1::token_service_server::TokenService;
-use crate::server::auth::CallerCache;
 
 /// The token service.
 pub struct TokenApi {

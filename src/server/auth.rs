@@ -7,7 +7,7 @@
 //!
 //! A caller that acts for an organisation also carries whether that organisation is deleted
 //! (the policy then lets it only read). Verified tokens and organisations' deleted state are
-//! held in the [`CallerCache`] for [`CALLER_CACHE_TTL`], so a busy client costs one lookup of
+//! held in the [`CallerCache`] for [`CALLER_CACHE_TTL`](crate::api::callers::CALLER_CACHE_TTL), so a busy client costs one lookup of
 //! each per 5 seconds, and a revocation, deletion or undeletion is seen by every server
 //! within that time (at once by the server that made it, which empties its cache).
 //!
@@ -20,33 +20,26 @@
 //! `--rate-limit-burst`) with the `governor` crate's keyed limiter; a caller over its rate gets
 //! RESOURCE_EXHAUSTED (RATE_LIMITED) with `google.rpc.RetryInfo`.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use http::{Request, Response};
 use reestr_domain::Error;
 use reestr_domain::access::{Caller, Principal};
-use reestr_domain::token::{Token, bearer_secret, secret_hash};
+use reestr_domain::token::{bearer_secret, secret_hash};
 use tonic::body::Body;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tower::{Layer, Service};
 
 use crate::api::ReadyStore;
 use crate::api::call::CallInfo;
+use crate::api::callers::CallerCache;
 use crate::api::error::status;
-
-/// How long a verified token, or an organisation's deleted state, is trusted without asking
-/// the database again.
-pub const CALLER_CACHE_TTL: Duration = Duration::from_secs(5);
-/// Entries of each kind kept at most; a kind is emptied when it grows past this.
-const CALLER_CACHE_MAX: usize = 10_000;
 
 /// Per-caller request rate.
 #[derive(Debug, Clone, Copy)]
@@ -55,80 +48,6 @@ pub struct RateLimit {
     pub per_second: u32,
     /// Requests allowed at once above the sustained rate.
     pub burst: u32,
-}
-
-/// Verified tokens by secret hash, and whether organisations are deleted by organisation id,
-/// each trusted for [`CALLER_CACHE_TTL`].
-#[derive(Default)]
-pub struct CallerCache {
-    entries: Mutex<CacheEntries>,
-}
-
-#[derive(Default)]
-struct CacheEntries {
-    /// Advanced by every [`CallerCache::clear`], so that a lookup that began before it does not
-    /// store what it read (which may predate the change that emptied the cache).
-    generation: u64,
-    tokens: HashMap<String, (Token, Instant)>,
-    organizations_deleted: HashMap<String, (bool, Instant)>,
-}
-
-impl CallerCache {
-    /// The generation to pass to the `put_` calls of a lookup that starts now.
-    fn generation(&self) -> u64 {
-        self.entries
-            .lock()
-            .map(|e| e.generation)
-            .unwrap_or_default()
-    }
-
-    fn token(&self, hash: &str) -> Option<Token> {
-        let entries = self.entries.lock().ok()?;
-        fresh(&entries.tokens, hash)
-    }
-
-    fn put_token(&self, generation: u64, hash: String, token: Token) {
-        if let Ok(mut entries) = self.entries.lock()
-            && entries.generation == generation
-        {
-            insert(&mut entries.tokens, hash, token);
-        }
-    }
-
-    fn organization_deleted(&self, id: &str) -> Option<bool> {
-        let entries = self.entries.lock().ok()?;
-        fresh(&entries.organizations_deleted, id)
-    }
-
-    fn put_organization_deleted(&self, generation: u64, id: String, deleted: bool) {
-        if let Ok(mut entries) = self.entries.lock()
-            && entries.generation == generation
-        {
-            insert(&mut entries.organizations_deleted, id, deleted);
-        }
-    }
-
-    /// Forgets everything (after a revocation, or a deletion or undeletion of an organisation).
-    pub fn clear(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.generation += 1;
-            entries.tokens.clear();
-            entries.organizations_deleted.clear();
-        }
-    }
-}
-
-fn fresh<V: Clone>(map: &HashMap<String, (V, Instant)>, key: &str) -> Option<V> {
-    map.get(key)
-        .filter(|(_, at)| at.elapsed() < CALLER_CACHE_TTL)
-        .map(|(v, _)| v.clone())
-}
-
-fn insert<V>(map: &mut HashMap<String, (V, Instant)>, key: String, value: V) {
-    if map.len() >= CALLER_CACHE_MAX {
-        map.clear();
-    }
-    map.insert(key, (value, Instant::now()));
 }
 
 /// Shared state of the layer.

@@ -179,7 +179,7 @@ pub async fn run(
 
     let ready = ReadyStore::default();
     let limits = &config.limits;
-    let cache = Arc::new(auth::CallerCache::default());
+    let cache = Arc::new(crate::api::callers::CallerCache::default());
     let organizations =
         OrganizationServiceServer::new(OrganizationApi::new(ready.clone(), cache.clone()))
             .max_decoding_message_size(limits.max_message_bytes);

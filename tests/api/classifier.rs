@@ -494,15 +494,20 @@ pub(crate) async fn validate_code(
     .map(tonic::Response::into_inner)
 }
 
-/// The lines an import's refusal names (its violations read `line N: field`).
+/// The CSV lines an import's refusal names (each violation's description says `(CSV line N…`).
 fn refused_lines(status: &Status) -> BTreeSet<i64> {
-    bad_request_fields(status)
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest in {status:?}"))
+        .field_violations
         .iter()
-        .map(|f| {
-            f.strip_prefix("line ")
-                .and_then(|rest| rest.split(':').next())
+        .map(|v| {
+            v.description
+                .split_once("(CSV line ")
+                .and_then(|(_, rest)| rest.split([',', ')']).next())
                 .and_then(|n| n.parse().ok())
-                .unwrap_or_else(|| panic!("{f:?} names no line"))
+                .unwrap_or_else(|| panic!("{v:?} names no line"))
         })
         .collect()
 }
@@ -2562,7 +2567,7 @@ async fn an_items_import_replaces_the_drafts_content_batch_by_batch() {
     )
     .await
     .unwrap_err();
-    assert_eq!(bad_request_fields(&err), ["line 4: items[3].valid_to"]);
+    assert_eq!(bad_request_fields(&err), ["items[3].valid_to"]);
     let (after, _) = all_items(&mut admin, &draft.name, "", 1000).await;
     assert_eq!(after, items, "the draft is as before the refused import");
     // A code that comes again in a later batch.
@@ -2578,7 +2583,7 @@ async fn an_items_import_replaces_the_drafts_content_batch_by_batch() {
     )
     .await
     .unwrap_err();
-    assert_eq!(bad_request_fields(&err), ["line 4: code"]);
+    assert_eq!(bad_request_fields(&err), ["items[3].code"]);
     let (after, _) = all_items(&mut admin, &draft.name, "", 1000).await;
     assert_eq!(after, items, "the draft is as before the refused import");
     assert_eq!(
@@ -2679,6 +2684,8 @@ async fn a_csv_with_bad_rows_is_refused_whole_naming_every_bad_line() {
         .map(|p| (p.line, p.code.as_str()))
         .collect();
     assert_eq!(problems, [(3, "11"), (5, "10")], "{:?}", checked.problems);
+    let paths: Vec<&str> = checked.problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(paths, ["rows[1].valid_from", "rows[3].code"]);
     assert_eq!(get_version(&mut admin, &draft.name).await.unwrap(), before);
 
     // For real: refused whole, naming lines 3 and 5, the draft as it was.
@@ -2687,6 +2694,11 @@ async fn a_csv_with_bad_rows_is_refused_whole_naming_every_bad_line() {
         .unwrap_err();
     assert_status(&err, Code::InvalidArgument, "INVALID_ARGUMENT");
     assert_eq!(refused_lines(&err), BTreeSet::from([3, 5]), "{err:?}");
+    assert_eq!(
+        bad_request_fields(&err),
+        ["rows[1].valid_from", "rows[3].code"],
+        "one path syntax, in input order"
+    );
     let (items, _) = all_items(&mut admin, &draft.name, "", 1000).await;
     assert_eq!(codes(&items), ["01", "02"]);
     assert_eq!(get_version(&mut admin, &draft.name).await.unwrap(), before);
@@ -2699,6 +2711,7 @@ async fn a_csv_with_bad_rows_is_refused_whole_naming_every_bad_line() {
     .await
     .unwrap_err();
     assert_eq!(refused_lines(&err), BTreeSet::from([1]), "{err:?}");
+    assert_eq!(bad_request_fields(&err), ["header.colour"]);
     assert_eq!(get_version(&mut admin, &draft.name).await.unwrap(), before);
 }
 

@@ -8,19 +8,21 @@
 //! (BENCHMARKS.md measures the ratio).
 //!
 //! [`VersionCache`] keeps loaded versions under a memory budget and evicts the least recently
-//! used when a new one does not fit. Published versions never change, so an entry of one is
-//! valid forever. A draft's entry is keyed by the draft's revision too: every write to the draft
-//! makes a new key, and the stale entry ages out.
+//! used when a new one does not fit (a `moka` cache weighed in KiB, LRU eviction, so a version
+//! just loaded is always admitted). Concurrent first reads of one version load it once; first
+//! reads of different versions load side by side. Published versions never change, so an entry
+//! of one is valid forever. A draft's entry is keyed by the draft's revision too: every write to
+//! the draft makes a new key, and the stale entry ages out.
 //!
 //! [`MetaCache`] keeps each classifier's record and version list for a short time
-//! ([`META_TTL`]) so that resolving `latest` or `as_of` does not query the database on every
-//! lookup. Writes through this server drop the entry at once; a write through another replica
-//! is seen within [`META_TTL`].
+//! ([`META_TTL`], a `moka` time-to-live) so that resolving `latest` or `as_of` does not query
+//! the database on every lookup. Writes through this server drop the entry at once; a write
+//! through another replica is seen within [`META_TTL`].
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use moka::policy::EvictionPolicy;
 
 use reestr_domain::Error;
 use reestr_domain::classifier::{
@@ -358,11 +360,9 @@ fn levels(parents: &[u32]) -> Vec<u8> {
 #[derive(Debug)]
 pub struct VersionCache {
     budget: usize,
-    /// Entries by [`slot`]; each holds its full key, checked on lookup.
-    entries: RwLock<HashMap<u64, Arc<Entry>>>,
-    clock: AtomicU64,
-    /// One load at a time, so that concurrent first reads load a version once.
-    loading: tokio::sync::Mutex<()>,
+    /// Entries by [`slot`]; each holds its full key, checked on lookup (the hot path hashes the
+    /// identity without copying it).
+    entries: moka::future::Cache<u64, Arc<Entry>>,
 }
 
 /// A version's identity in the cache: (classifier, version, creation time, revision). The
@@ -379,8 +379,7 @@ fn key_of(version: &Version, revision: i64) -> CacheKey {
     )
 }
 
-/// The hash entries are filed under, computed without copying the identity (the hot path looks
-/// versions up on every call).
+/// The hash entries are filed under, computed without copying the identity.
 fn slot(classifier: &str, version: &str, create_time: i64, revision: i64) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::hash::DefaultHasher::new();
@@ -403,8 +402,11 @@ fn same(key: &CacheKey, version: &Version, revision: i64) -> bool {
 struct Entry {
     key: CacheKey,
     version: Arc<LoadedVersion>,
-    bytes: usize,
-    last_used: AtomicU64,
+}
+
+/// An entry's weight: its heap bytes in KiB, rounded up (moka weighs in `u32`).
+fn weight_of(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)
 }
 
 /// What the cache holds, for metrics and benchmarks.
@@ -422,98 +424,86 @@ impl VersionCache {
     /// A cache holding at most `budget` bytes (a version larger than the whole budget is
     /// served but not kept).
     pub fn new(budget: usize) -> Self {
-        Self {
-            budget,
-            entries: RwLock::new(HashMap::new()),
-            clock: AtomicU64::new(0),
-            loading: tokio::sync::Mutex::new(()),
-        }
+        let entries = moka::future::Cache::builder()
+            .max_capacity((budget / 1024) as u64)
+            .weigher(|_, e: &Arc<Entry>| weight_of(e.version.heap_bytes()))
+            .eviction_policy(EvictionPolicy::lru())
+            .eviction_listener(|_, e: Arc<Entry>, cause| {
+                tracing::debug!(
+                    classifier = %e.key.0, version = %e.key.1, bytes = e.version.heap_bytes(),
+                    ?cause, "a classifier version left memory"
+                );
+            })
+            .build();
+        Self { budget, entries }
     }
 
-    fn tick(&self) -> u64 {
-        self.clock.fetch_add(1, Ordering::Relaxed)
-    }
-
-    fn lookup(&self, version: &Version, revision: i64) -> Option<Arc<LoadedVersion>> {
+    async fn lookup(&self, version: &Version, revision: i64) -> Option<Arc<LoadedVersion>> {
         let slot = slot(
             version.classifier.as_str(),
             version.id.as_str(),
             version.create_time.micros(),
             revision,
         );
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        let entry = entries.get(&slot)?;
-        if !same(&entry.key, version, revision) {
-            return None;
-        }
-        entry.last_used.store(self.tick(), Ordering::Relaxed);
-        Some(entry.version.clone())
+        let entry = self.entries.get(&slot).await?;
+        same(&entry.key, version, revision).then(|| entry.version.clone())
     }
 
     /// The items of `version` (at its current revision), loaded from the store on first use.
     pub async fn get(&self, store: &Store, version: &Version) -> Result<Arc<LoadedVersion>, Error> {
-        if let Some(v) = self.lookup(version, version.revision) {
+        if let Some(v) = self.lookup(version, version.revision).await {
             return Ok(v);
         }
-        let _loading = self.loading.lock().await;
-        if let Some(v) = self.lookup(version, version.revision) {
-            return Ok(v);
+        let key = key_of(version, version.revision);
+        let slot = slot_of(&key);
+        let entry = self
+            .entries
+            .try_get_with(slot, async {
+                let loaded = load(store, &version.classifier, &version.id).await?;
+                Ok::<_, Error>(Arc::new(Entry {
+                    key: key.clone(),
+                    version: Arc::new(loaded),
+                }))
+            })
+            .await
+            .map_err(|e| (*e).clone())?;
+        if entry.key == key {
+            return Ok(entry.version.clone());
         }
-        let loaded = Arc::new(load(store, &version.classifier, &version.id).await?);
-        self.insert(key_of(version, version.revision), loaded.clone());
-        Ok(loaded)
+        // Another identity with the same hash holds the slot: serve this one uncached.
+        Ok(Arc::new(
+            load(store, &version.classifier, &version.id).await?,
+        ))
     }
 
-    fn insert(&self, key: CacheKey, version: Arc<LoadedVersion>) {
-        let bytes = version.heap_bytes();
-        if bytes > self.budget {
+    async fn insert(&self, key: CacheKey, version: Arc<LoadedVersion>) {
+        if version.heap_bytes() > self.budget {
             return;
         }
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        let mut total: usize = entries.values().map(|e| e.bytes).sum();
-        while total + bytes > self.budget {
-            let Some(oldest) = entries
-                .iter()
-                .min_by_key(|(_, e)| e.last_used.load(Ordering::Relaxed))
-                .map(|(slot, _)| *slot)
-            else {
-                break;
-            };
-            if let Some(e) = entries.remove(&oldest) {
-                total -= e.bytes;
-                tracing::debug!(
-                    classifier = %e.key.0, version = %e.key.1, bytes = e.bytes,
-                    "evicted a classifier version from memory"
-                );
-            }
-        }
-        entries.insert(
-            slot_of(&key),
-            Arc::new(Entry {
-                key,
-                version,
-                bytes,
-                last_used: AtomicU64::new(self.tick()),
-            }),
-        );
+        self.entries
+            .insert(slot_of(&key), Arc::new(Entry { key, version }))
+            .await;
     }
 
     /// Keeps `content`, loaded for `version`, under the version's new revision: publication
     /// changes the revision but not the items.
-    pub fn rekey(&self, version: &Version, revision: i64, content: Arc<LoadedVersion>) {
+    pub async fn rekey(&self, version: &Version, revision: i64, content: Arc<LoadedVersion>) {
         self.entries
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&slot_of(&key_of(version, version.revision)));
-        self.insert(key_of(version, revision), content);
+            .invalidate(&slot_of(&key_of(version, version.revision)))
+            .await;
+        self.insert(key_of(version, revision), content).await;
     }
 
-    /// What the cache holds now.
-    pub fn stats(&self) -> CacheStats {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+    /// What the cache holds now (after the cache's pending evictions are applied).
+    pub async fn stats(&self) -> CacheStats {
+        self.entries.run_pending_tasks().await;
+        let (versions, bytes) = self
+            .entries
+            .iter()
+            .fold((0, 0), |(n, b), (_, e)| (n + 1, b + e.version.heap_bytes()));
         CacheStats {
-            versions: entries.len(),
-            bytes: entries.values().map(|e| e.bytes).sum(),
+            versions,
+            bytes,
             budget: self.budget,
         }
     }
@@ -583,9 +573,23 @@ impl ClassifierMeta {
 }
 
 /// Classifier records and version lists, trusted for [`META_TTL`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MetaCache {
-    entries: Mutex<HashMap<ClassifierId, (Instant, Arc<ClassifierMeta>)>>,
+    entries: moka::sync::Cache<ClassifierId, Arc<ClassifierMeta>>,
+}
+
+/// Classifiers whose version lists are kept at most (each is small; the TTL empties them).
+const META_MAX: u64 = 10_000;
+
+impl Default for MetaCache {
+    fn default() -> Self {
+        Self {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(META_MAX)
+                .time_to_live(META_TTL)
+                .build(),
+        }
+    }
 }
 
 impl MetaCache {
@@ -595,13 +599,8 @@ impl MetaCache {
         store: &Store,
         id: &ClassifierId,
     ) -> Result<Arc<ClassifierMeta>, Error> {
-        {
-            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((read_at, meta)) = entries.get(id)
-                && read_at.elapsed() < META_TTL
-            {
-                return Ok(meta.clone());
-            }
+        if let Some(meta) = self.entries.get(id) {
+            return Ok(meta);
         }
         self.refresh(store, id).await
     }
@@ -612,7 +611,6 @@ impl MetaCache {
         store: &Store,
         id: &ClassifierId,
     ) -> Result<Arc<ClassifierMeta>, Error> {
-        let read_at = Instant::now();
         let repo = store.classifiers();
         let classifier = repo.get(id).await?;
         let versions: Vec<Arc<Version>> =
@@ -623,19 +621,13 @@ impl MetaCache {
             versions,
             timeline,
         });
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone(), (read_at, meta.clone()));
+        self.entries.insert(id.clone(), meta.clone());
         Ok(meta)
     }
 
     /// Forgets the classifier `id` (after a write through this server).
     pub fn invalidate(&self, id: &ClassifierId) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+        self.entries.invalidate(id);
     }
 }
 
@@ -734,46 +726,51 @@ mod tests {
     }
 
     impl VersionCache {
-        fn lookup_key(&self, key: &CacheKey) -> Option<Arc<LoadedVersion>> {
-            let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-            let entry = entries.get(&slot_of(key))?;
-            (entry.key == *key).then(|| {
-                entry.last_used.store(self.tick(), Ordering::Relaxed);
-                entry.version.clone()
-            })
+        async fn lookup_key(&self, key: &CacheKey) -> Option<Arc<LoadedVersion>> {
+            self.entries.run_pending_tasks().await;
+            let entry = self.entries.get(&slot_of(key)).await?;
+            (entry.key == *key).then(|| entry.version.clone())
         }
     }
 
-    #[test]
-    fn the_least_recently_used_version_is_evicted_when_the_budget_is_full() {
-        let version = Arc::new(sample());
+    /// A version of about `kib` KiB (its weight in the cache).
+    fn version_of(kib: usize) -> Arc<LoadedVersion> {
+        let items: Vec<Vec<u8>> = (0..kib * 8)
+            .map(|i| item(&format!("{i:08}"), None, &format!("Name {i:0>100}")))
+            .collect();
+        Arc::new(LoadedVersion::build(items).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_least_recently_used_version_is_evicted_when_the_budget_is_full() {
+        let version = version_of(64);
         let size = version.heap_bytes();
         let cache = VersionCache::new(size * 2 + size / 2);
-        cache.insert(key("a"), version.clone());
-        cache.insert(key("b"), version.clone());
+        cache.insert(key("a"), version.clone()).await;
+        cache.insert(key("b"), version.clone()).await;
         assert!(
-            cache.lookup_key(&key("a")).is_some(),
+            cache.lookup_key(&key("a")).await.is_some(),
             "a is now the most recent"
         );
-        cache.insert(key("c"), version.clone());
+        cache.insert(key("c"), version.clone()).await;
         assert!(
-            cache.lookup_key(&key("b")).is_none(),
+            cache.lookup_key(&key("b")).await.is_none(),
             "b was the least recently used"
         );
-        assert!(cache.lookup_key(&key("a")).is_some());
-        assert!(cache.lookup_key(&key("c")).is_some());
-        let stats = cache.stats();
+        assert!(cache.lookup_key(&key("a")).await.is_some());
+        assert!(cache.lookup_key(&key("c")).await.is_some());
+        let stats = cache.stats().await;
         assert_eq!(stats.versions, 2);
         assert!(stats.bytes <= stats.budget);
     }
 
-    #[test]
-    fn a_version_larger_than_the_budget_is_served_but_not_kept() {
-        let version = Arc::new(sample());
+    #[tokio::test]
+    async fn a_version_larger_than_the_budget_is_served_but_not_kept() {
+        let version = version_of(8);
         let cache = VersionCache::new(version.heap_bytes() - 1);
-        cache.insert(key("a"), version);
-        assert!(cache.lookup_key(&key("a")).is_none());
-        assert_eq!(cache.stats().versions, 0);
+        cache.insert(key("a"), version).await;
+        assert!(cache.lookup_key(&key("a")).await.is_none());
+        assert_eq!(cache.stats().await.versions, 0);
     }
 
     #[test]

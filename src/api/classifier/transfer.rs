@@ -41,54 +41,90 @@ const EXPORT_BATCH: usize = 500;
 const EXPORT_CSV_CHUNK: usize = 64 * 1024;
 
 /// An import in progress.
+///
+/// A problem is named by one field path: `items[i].field` for an ITEMS import (`i` counts
+/// items from 0 across all messages), `rows[i].column` for a CSV import (`i` counts data rows
+/// from 0; the column as the header writes it, e.g. `rows[3].name:ru`; a problem of the whole
+/// row is `rows[i]`, of the header `header` or `header.column`). The CSV line is in the
+/// problem's `line` and in the violation's description.
 struct Import<'s> {
     sink: Option<ImportSink<'s>>,
+    /// `items` or `rows`: the collection the paths of problems index.
+    collection: &'static str,
     /// Codes seen so far, only for `validate_only` (the database finds repeats otherwise).
     seen: Option<HashSet<String>>,
+    /// Items waiting to be written, each by its index; `pending_lines` holds their lines.
     pending: Vec<(u64, Item)>,
-    problems: Vec<pb::ImportProblem>,
+    pending_lines: Vec<u64>,
+    problems: Vec<(u64, pb::ImportProblem)>,
     problem_count: u64,
+    /// Items (or CSV data rows) read so far.
     items: u64,
 }
 
+/// Where a problem is: the item's index in the import and its line (CSV line, or position).
+#[derive(Clone, Copy)]
+struct At {
+    index: u64,
+    line: u64,
+}
+
 impl Import<'_> {
-    fn problem(&mut self, line: u64, code: &str, field: &str, description: &str) {
-        self.problem_count += 1;
-        if self.problems.len() < MAX_PROBLEMS_KEPT {
-            self.problems.push(pb::ImportProblem {
-                line: line as i64,
-                code: code.to_string(),
-                field: field.to_string(),
-                description: description.to_string(),
-            });
+    fn path(&self, index: u64, field: &str) -> String {
+        if field.is_empty() {
+            format!("{}[{index}]", self.collection)
+        } else {
+            format!("{}[{index}].{field}", self.collection)
         }
     }
 
-    /// Checks one item draft from `line` and queues it for writing.
-    async fn accept(&mut self, line: u64, draft: ItemDraft, prefix: &str) -> Result<(), Error> {
+    /// Records a problem; `path` is the full field path.
+    fn problem(&mut self, at: At, code: &str, path: String, description: &str) {
+        self.problem_count += 1;
+        if self.problems.len() < MAX_PROBLEMS_KEPT {
+            self.problems.push((
+                at.index,
+                pb::ImportProblem {
+                    line: at.line as i64,
+                    code: code.to_string(),
+                    field: path,
+                    description: description.to_string(),
+                },
+            ));
+        }
+    }
+
+    /// The next item's place: index `items`, on `line` (an ITEMS import: its position).
+    fn next_at(&mut self, line: Option<u64>) -> At {
+        let index = self.items;
         self.items += 1;
+        At {
+            index,
+            line: line.unwrap_or(index + 1),
+        }
+    }
+
+    /// Checks one item draft and queues it for writing.
+    async fn accept(&mut self, at: At, draft: ItemDraft) -> Result<(), Error> {
         let mut v = Violations::new();
-        let Some(item) = draft.validate_into(prefix, &mut v) else {
+        let Some(item) = draft.validate_into(&self.path(at.index, ""), &mut v) else {
             for FieldViolation { field, description } in v.into_vec() {
-                self.problem(line, &draft.code, &field, &description);
+                self.problem(at, &draft.code, field, &description);
             }
             return Ok(());
         };
         if let Some(seen) = &mut self.seen
             && !seen.insert(item.code.as_str().to_string())
         {
-            self.problem(
-                line,
-                item.code.as_str(),
-                "code",
-                "occurs on an earlier line",
-            );
+            let path = self.path(at.index, "code");
+            self.problem(at, item.code.as_str(), path, "occurs earlier in the import");
             return Ok(());
         }
         // Rows go on being written after a bad one (the transaction will be rolled back), so
         // that the database still finds every repeated code.
         if self.sink.is_some() {
-            self.pending.push((line, item));
+            self.pending.push((at.index, item));
+            self.pending_lines.push(at.line);
             if self.pending.len() >= IMPORT_BATCH {
                 self.flush().await?;
             }
@@ -96,15 +132,33 @@ impl Import<'_> {
         Ok(())
     }
 
-    fn accept_rows(&mut self, rows: Vec<CsvRow>) -> Vec<(u64, ItemDraft)> {
+    /// The good rows of a CSV chunk, each with its place; the problems of the others recorded.
+    fn accept_rows(&mut self, rows: Vec<CsvRow>) -> Vec<(At, ItemDraft)> {
         let mut drafts = Vec::with_capacity(rows.len());
         for row in rows {
+            if row.header {
+                // Not a data row: its problems are the header's, `header.column`.
+                let at = At {
+                    index: 0,
+                    line: row.line,
+                };
+                for v in row.result.err().unwrap_or_default() {
+                    let path = if v.field.is_empty() {
+                        "header".to_string()
+                    } else {
+                        format!("header.{}", v.field)
+                    };
+                    self.problem(at, "", path, &v.description);
+                }
+                continue;
+            }
+            let at = self.next_at(Some(row.line));
             match row.result {
-                Ok(draft) => drafts.push((row.line, draft)),
+                Ok(draft) => drafts.push((at, draft)),
                 Err(violations) => {
-                    self.items += 1;
                     for v in violations {
-                        self.problem(row.line, &row.code, &v.field, &v.description);
+                        let path = self.path(at.index, &v.field);
+                        self.problem(at, &row.code, path, &v.description);
                     }
                 }
             }
@@ -120,11 +174,30 @@ impl Import<'_> {
             return Ok(());
         }
         let repeats = sink.insert(&self.pending).await?;
-        self.pending.clear();
-        for (line, code) in repeats {
-            self.problem(line, code.as_str(), "code", "occurs on an earlier line");
+        let lines = std::mem::take(&mut self.pending_lines);
+        let indexes: Vec<u64> = self.pending.drain(..).map(|(i, _)| i).collect();
+        for (index, code) in repeats {
+            // Pending items are in ascending index order (bad rows are not among them).
+            let line = indexes
+                .binary_search(&index)
+                .ok()
+                .and_then(|i| lines.get(i).copied())
+                .unwrap_or(index + 1);
+            let path = self.path(index, "code");
+            self.problem(
+                At { index, line },
+                code.as_str(),
+                path,
+                "occurs earlier in the import",
+            );
         }
         Ok(())
+    }
+
+    /// The problems kept, in input order.
+    fn into_problems(mut self) -> Vec<pb::ImportProblem> {
+        self.problems.sort_by_key(|(index, _)| *index);
+        self.problems.into_iter().map(|(_, p)| p).collect()
     }
 }
 
@@ -173,8 +246,10 @@ impl ClassifierApi {
             };
             let mut import = Import {
                 sink,
+                collection: if csv { "rows" } else { "items" },
                 seen: validate_only.then(HashSet::new),
                 pending: Vec::with_capacity(IMPORT_BATCH),
+                pending_lines: Vec::with_capacity(IMPORT_BATCH),
                 problems: Vec::new(),
                 problem_count: 0,
                 items: 0,
@@ -189,9 +264,8 @@ impl ClassifierApi {
                             return Err(Error::invalid("items", "the import's format is CSV: send csv_chunk"));
                         }
                         for item in batch.items {
-                            let position = import.items + 1;
-                            let prefix = format!("items[{}]", position - 1);
-                            import.accept(position, item_draft(item), &prefix).await?;
+                            let at = import.next_at(None);
+                            import.accept(at, item_draft(item)).await?;
                         }
                     }
                     Some(pb::import_items_request::Data::CsvChunk(chunk)) => {
@@ -199,8 +273,8 @@ impl ClassifierApi {
                             return Err(Error::invalid("csv_chunk", "the import's format is ITEMS: send items"));
                         };
                         let rows = reader.feed(&chunk);
-                        for (line, draft) in import.accept_rows(rows) {
-                            import.accept(line, draft, "item").await?;
+                        for (at, draft) in import.accept_rows(rows) {
+                            import.accept(at, draft).await?;
                         }
                     }
                 }
@@ -217,60 +291,67 @@ impl ClassifierApi {
             }
             if let Some(reader) = reader.as_mut() {
                 let rows = reader.finish();
-                for (line, draft) in import.accept_rows(rows) {
-                    import.accept(line, draft, "item").await?;
+                for (at, draft) in import.accept_rows(rows) {
+                    import.accept(at, draft).await?;
                 }
             }
             import.flush().await?;
+            let (items, problem_count) = (import.items, import.problem_count);
+            let sink = import.sink.take();
+            let problems = import.into_problems();
             if validate_only {
                 return Ok(pb::ImportItemsResponse {
-                    item_count: import.items as i64,
+                    item_count: items as i64,
                     committed: false,
-                    problems: import.problems,
+                    problems,
                     version: Some(version_message(&meta, &draft, store.now())),
                 });
             }
-            if import.problem_count > 0 {
+            if problem_count > 0 {
                 let listed = fitting(
-                    import
-                        .problems
+                    problems
                         .iter()
                         .map(|p| (p.field.len() + 16, p.description.len() + p.code.len() + 16)),
                     LISTED_PROBLEM_BYTES,
                 );
-                let mut violations: Vec<FieldViolation> = import
-                    .problems
+                let mut violations: Vec<FieldViolation> = problems
                     .iter()
                     .take(listed)
                     .map(|p| {
+                        let place = if csv {
+                            format!("CSV line {}", p.line)
+                        } else {
+                            format!("item {}", p.line)
+                        };
+                        let code = if p.code.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", code {:?}", p.code)
+                        };
                         FieldViolation::new(
-                            format!("line {}: {}", p.line, p.field),
-                            if p.code.is_empty() {
-                                p.description.clone()
-                            } else {
-                                format!("{} (code {:?})", p.description, p.code)
-                            },
+                            p.field.clone(),
+                            format!("{} ({place}{code})", p.description),
                         )
                     })
                     .collect();
-                if import.problem_count as usize > violations.len() {
+                if problem_count as usize > violations.len() {
                     violations.push(FieldViolation::new(
                         "stream",
                         format!(
                             "{} bad rows in all; nothing was imported (import with validate_only to list them all)",
-                            import.problem_count
+                            problem_count
                         ),
                     ));
                 }
                 return Err(Error::InvalidArgument(violations));
             }
-            let Some(sink) = import.sink.take() else {
+            let Some(sink) = sink else {
                 return Err(Error::Internal("import without a sink".into()));
             };
-            let version = sink.commit(import.items as i64).await?;
+            let version = sink.commit(items as i64).await?;
             self.changed(&draft.classifier);
             Ok(pb::ImportItemsResponse {
-                item_count: import.items as i64,
+                item_count: items as i64,
                 committed: true,
                 problems: Vec::new(),
                 version: Some(version_message(&meta, &version, store.now())),

@@ -758,7 +758,8 @@ impl ClassifierApi {
                 .await?;
             self.shared
                 .versions
-                .rekey(&version, published.revision, content);
+                .rekey(&version, published.revision, content)
+                .await;
             self.changed(&version.classifier);
             let meta = self.meta(store, &version.classifier, true).await?;
             Ok(version_message(&meta, &published, store.now()))

@@ -63,6 +63,8 @@ const INITIAL_RECORD_CELLS: usize = 32;
 pub struct CsvRow {
     /// The 1-based physical line the record starts on (the header is line 1).
     pub line: u64,
+    /// Whether this is the header (returned only when it is bad), not a data row.
+    pub header: bool,
     /// The text of the row's `code` cell as far as it could be read (invalid UTF-8 replaced);
     /// empty when the row has none. For reporting problems: the valid code is in the draft.
     pub code: String,
@@ -223,6 +225,7 @@ impl CsvItemReader {
         if matches!(self.header, Header::Expected) {
             rows.push(CsvRow {
                 line: 1,
+                header: true,
                 code: String::new(),
                 result: Err(vec![FieldViolation::new(
                     "",
@@ -331,6 +334,7 @@ impl CsvItemReader {
             refuse_header = matches!(self.header, Header::Expected);
             Some(CsvRow {
                 line,
+                header: refuse_header,
                 code: String::new(),
                 result: Err(vec![FieldViolation::new(
                     "",
@@ -351,6 +355,7 @@ impl CsvItemReader {
                         refuse_header = true;
                         Some(CsvRow {
                             line,
+                            header: true,
                             code: String::new(),
                             result: Err(problems),
                         })
@@ -358,7 +363,12 @@ impl CsvItemReader {
                 },
                 Header::Read(columns) => {
                     let (code, result) = read_row(&cells, columns);
-                    Some(CsvRow { line, code, result })
+                    Some(CsvRow {
+                        line,
+                        header: false,
+                        code,
+                        result,
+                    })
                 }
             }
         };
