@@ -1053,7 +1053,7 @@ mod tests {
         assert!(check_transition("systems/x", S::InOperation, S::Suspended).is_ok());
         assert!(check_transition("systems/x", S::Suspended, S::InOperation).is_ok());
         let err = check_transition("systems/x", S::Planned, S::InOperation).unwrap_err();
-        assert_eq!(err.reason(), "ILLEGAL_STATE_TRANSITION");
+        assert_eq!(err.reason(), crate::error::Reason::IllegalStateTransition);
         assert_eq!(
             err.metadata()["allowed_states"],
             "IN_DEVELOPMENT,DECOMMISSIONED"
