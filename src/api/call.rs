@@ -228,7 +228,7 @@ impl Audit {
             }
             Err(e) => e,
         };
-        let reason = err.reason();
+        let reason = err.reason().as_str();
         let status = status(err);
         self.record(code_name(status.code()), reason).await;
         Err(status)
@@ -276,7 +276,7 @@ impl Drop for Audit {
             return;
         }
         let err = self.abandoned();
-        let reason = err.reason();
+        let reason = err.reason().as_str();
         let outcome = code_name(status(err).code());
         // Detached: the call's future is being dropped, nobody waits for the event.
         drop(self.spawn_record(outcome, reason));

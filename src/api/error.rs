@@ -87,7 +87,7 @@ pub fn status(err: Error) -> Status {
         .map(|(k, v)| (k, shorten(&v, MAX_ECHO_BYTES)))
         .collect();
     let mut details = ErrorDetails::new();
-    details.set_error_info(err.reason(), DOMAIN, metadata);
+    details.set_error_info(err.reason().as_str(), DOMAIN, metadata);
     match &err {
         Error::InvalidArgument(violations) => {
             let listed = listed_violations(violations);
@@ -138,4 +138,84 @@ pub fn status(err: Error) -> Status {
         other => other.to_string(),
     };
     Status::with_error_details(code, shorten(&message, MAX_ECHO_BYTES), details)
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+    use reestr_domain::error::Reason;
+
+    use crate::proto::v1::ErrorReason;
+
+    /// The prefix of every `reestr.v1.ErrorReason` value, left off in `ErrorInfo.reason`.
+    const PREFIX: &str = "ERROR_REASON_";
+
+    /// The names of `reestr.v1.ErrorReason`'s values, as the compiled proto declares them.
+    fn proto_values() -> Vec<String> {
+        let set = prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET)
+            .expect("the descriptor set decodes");
+        let enums: Vec<_> = set
+            .file
+            .iter()
+            .filter(|f| f.package() == "reestr.v1")
+            .flat_map(|f| &f.enum_type)
+            .filter(|e| e.name() == "ErrorReason")
+            .collect();
+        assert_eq!(enums.len(), 1, "one reestr.v1.ErrorReason");
+        enums[0]
+            .value
+            .iter()
+            .map(|v| v.name().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_domain_reason_is_a_proto_error_reason_with_its_name() {
+        let proto = proto_values();
+        for reason in Reason::ALL {
+            let full = format!("{PREFIX}{}", reason.as_str());
+            assert!(
+                proto.contains(&full),
+                "{full} is not in reestr.v1.ErrorReason"
+            );
+            let generated = ErrorReason::from_str_name(&full)
+                .unwrap_or_else(|| panic!("no generated ErrorReason {full}"));
+            assert_eq!(generated.as_str_name(), full);
+            assert_eq!(Reason::from_name(reason.as_str()), Some(*reason));
+        }
+    }
+
+    #[test]
+    fn every_proto_error_reason_is_a_domain_reason_with_its_name() {
+        let proto = proto_values();
+        assert_eq!(
+            proto.first().map(String::as_str),
+            Some("ERROR_REASON_UNSPECIFIED")
+        );
+        for full in &proto[1..] {
+            let name = full
+                .strip_prefix(PREFIX)
+                .unwrap_or_else(|| panic!("{full} lacks the {PREFIX} prefix"));
+            let reason =
+                Reason::from_name(name).unwrap_or_else(|| panic!("{full} has no domain Reason"));
+            assert_eq!(reason.as_str(), name);
+        }
+        assert_eq!(Reason::ALL.len(), proto.len() - 1, "one Reason per value");
+        // The generated enum agrees with the descriptor set, number by number.
+        for (number, full) in proto.iter().enumerate() {
+            let generated = ErrorReason::try_from(number as i32).expect("a generated value");
+            assert_eq!(generated.as_str_name(), full);
+        }
+    }
+
+    #[test]
+    fn error_info_carries_the_unprefixed_name() {
+        let status = super::status(reestr_domain::Error::EtagMismatch {
+            resource: "organizations/stat".into(),
+        });
+        use tonic_types::StatusExt as _;
+        let info = status.get_details_error_info().expect("ErrorInfo");
+        assert_eq!(info.reason, "ETAG_MISMATCH");
+        assert_eq!(info.domain, super::DOMAIN);
+    }
 }

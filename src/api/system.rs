@@ -2,7 +2,7 @@
 
 use prost::Message as _;
 use reestr_domain::access::Action;
-use reestr_domain::error::{Error, Violations};
+use reestr_domain::error::{Error, Reason, Violations};
 use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::{self, query_fingerprint};
 use reestr_domain::request_id::RequestId;
@@ -364,7 +364,7 @@ impl InformationSystemService for SystemApi {
                 // Forcing past live dependents is the operator's decision alone.
                 call.authorize(Action::WriteOrganizations).map_err(|_| {
                     Error::PermissionDenied {
-                        reason: "PERMISSION_DENIED",
+                        reason: Reason::PermissionDenied,
                         action: "force a decommission".into(),
                         message: "only registry administrators may force a decommission".into(),
                     }

@@ -31,6 +31,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use http::{Request, Response};
 use reestr_domain::Error;
 use reestr_domain::access::{Caller, Principal};
+use reestr_domain::error::Reason;
 use reestr_domain::token::{bearer_secret, secret_hash};
 use tonic::body::Body;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
@@ -141,7 +142,7 @@ where
                     Err(e) => return Ok(status(e).into_http()),
                 },
                 Some(None) => Caller::rejected(
-                    "TOKEN_INVALID",
+                    Reason::TokenInvalid,
                     "the authorization header must be `Bearer <secret>`",
                 ),
                 None => match certificate {
@@ -189,7 +190,7 @@ async fn identify_token(shared: &Shared, secret: &str) -> Result<Caller, Error> 
         }
     };
     let Some(token) = token else {
-        return Ok(Caller::rejected("TOKEN_INVALID", "unknown token"));
+        return Ok(Caller::rejected(Reason::TokenInvalid, "unknown token"));
     };
     let Ok(store) = shared.store.get() else {
         return Ok(Caller::anonymous());

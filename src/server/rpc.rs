@@ -38,6 +38,8 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use crate::api::call::{CallDeadline, RequestEnd};
+use reestr_domain::error::Reason;
+
 use crate::api::error::{DOMAIN, status};
 
 /// Adds [`RpcService`] around the router.
@@ -272,7 +274,7 @@ fn rewrite_oversize(response: Response<Body>, limit: usize) -> Response<Body> {
         Some(s) if s.code() == Code::OutOfRange && s.message().contains("length too large") => {
             let mut details = ErrorDetails::new();
             details.set_error_info(
-                "MESSAGE_TOO_LARGE",
+                Reason::MessageTooLarge.as_str(),
                 DOMAIN,
                 HashMap::from([("limit_bytes".to_string(), limit.to_string())]),
             );
@@ -290,7 +292,7 @@ fn rewrite_oversize(response: Response<Body>, limit: usize) -> Response<Body> {
 fn timeout_response(deadline: Duration) -> Response<Body> {
     let mut details = ErrorDetails::new();
     details.set_error_info(
-        "REQUEST_TIMEOUT",
+        Reason::RequestTimeout.as_str(),
         DOMAIN,
         HashMap::from([("timeout_ms".to_string(), deadline.as_millis().to_string())]),
     );

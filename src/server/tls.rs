@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use reestr_domain::access::{Caller, Principal, Role};
+use reestr_domain::error::Reason;
 use reestr_domain::organization::OrganizationId;
 use sha2::{Digest, Sha256};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
@@ -32,7 +33,7 @@ pub const SAN_URI_PREFIX: &str = "urn:reestr:organizations:";
 pub fn caller_from_certificate(der: &[u8]) -> Caller {
     let Ok((_, cert)) = X509Certificate::from_der(der) else {
         return Caller::rejected(
-            "CERTIFICATE_UNMAPPED",
+            Reason::CertificateUnmapped,
             "the client certificate cannot be read",
         );
     };
@@ -64,7 +65,7 @@ pub fn caller_from_certificate(der: &[u8]) -> Caller {
             credential_error: None,
             organization_deleted: false,
         },
-        Err(message) => Caller::rejected("CERTIFICATE_UNMAPPED", message),
+        Err(message) => Caller::rejected(Reason::CertificateUnmapped, message),
     }
 }
 

@@ -1001,6 +1001,18 @@ async fn a_classifier_has_at_most_one_draft_which_the_draft_alias_names() {
         .await
         .unwrap_err();
     assert_eq!(bad_request_fields(&err), ["update_mask.paths[0]"]);
+    // Beside `*` too, every path is checked.
+    let err = admin
+        .update_classifier_version(UpdateClassifierVersionRequest {
+            version: Some(ClassifierVersion {
+                name: draft.name.clone(),
+                ..Default::default()
+            }),
+            update_mask: mask(&["*", "colour"]),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_request_fields(&err), ["update_mask.paths[1]"]);
 
     upsert(
         &mut admin,

@@ -471,23 +471,49 @@ async fn a_masked_field_left_empty_is_cleared_unless_required() {
     );
 }
 
+/// The `(field, description)` of every field violation of an INVALID_ARGUMENT status.
+fn violations(status: &Status) -> Vec<(String, String)> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest in {status:?}"))
+        .field_violations
+        .into_iter()
+        .map(|v| (v.field, v.description))
+        .collect()
+}
+
 #[tokio::test]
 async fn output_only_and_unknown_fields_in_the_mask_are_invalid_argument() {
     let mut app = spawn_app().await;
     let created = create(&mut app, "stat", org("201234567")).await.unwrap();
-    for path in [
-        "etag",
-        "create_time",
-        "update_time",
-        "delete_time",
-        "name",
-        "colour",
+    for (path, problem) in [
+        ("etag", "is output only and cannot be updated"),
+        ("create_time", "is output only and cannot be updated"),
+        ("update_time", "is output only and cannot be updated"),
+        ("delete_time", "is output only and cannot be updated"),
+        ("name", "is output only and cannot be updated"),
+        ("colour", "is not a field of Organization"),
+        ("contacts.fax", "is not a field of Organization"),
     ] {
-        let err = update(&mut app, created.clone(), &[path])
-            .await
-            .unwrap_err();
-        assert_eq!(violated_fields(&err), ["update_mask"], "{path}");
+        // Alone, and beside `*` and a valid path: every path is checked.
+        for paths in [&[path][..], &["*", "tin", path][..]] {
+            let err = update(&mut app, created.clone(), paths).await.unwrap_err();
+            assert_eq!(
+                violations(&err),
+                [(
+                    format!("update_mask.paths[{}]", paths.len() - 1),
+                    format!("{path:?} {problem}")
+                )],
+                "{paths:?}"
+            );
+        }
     }
+    let unchanged = get(&mut app, "organizations/stat").await.unwrap();
+    assert_eq!(
+        unchanged.etag, created.etag,
+        "a refused mask changes nothing"
+    );
 }
 
 #[tokio::test]

@@ -10,12 +10,12 @@ use reestr::proto::v1::information_system_service_client::InformationSystemServi
 use reestr::proto::v1::organization::Kind;
 use reestr::proto::v1::provided_service::Protocol;
 use reestr::proto::v1::{
-    CreateOrganizationRequest, CreateSystemRequest, DeleteSystemRequest, Dependency,
-    GetDependencyGraphRequest, GetRegisterStatisticsRequest, GetSystemRequest, InformationSystem,
-    LegalAct, LegalActKind, ListAuditEventsRequest, ListDependentsRequest,
+    Contacts, CreateOrganizationRequest, CreateSystemRequest, DeleteSystemRequest, Dependency,
+    GetDependencyGraphRequest, GetRegisterStatisticsRequest, GetSystemRequest, Hosting,
+    InformationSystem, LegalAct, LegalActKind, ListAuditEventsRequest, ListDependentsRequest,
     ListSystemRevisionsRequest, ListSystemsRequest, LookupSystemRequest, Organization,
-    ProvidedService, Role, SecurityProfile, TransitionSystemStateRequest, UndeleteSystemRequest,
-    UpdateSystemRequest,
+    ProvidedService, Role, SecurityLevel, SecurityProfile, TransitionSystemStateRequest,
+    UndeleteSystemRequest, UpdateSystemRequest, hosting,
 };
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -127,6 +127,18 @@ fn violated(status: &Status) -> Vec<String> {
         .field_violations
         .into_iter()
         .map(|v| v.field)
+        .collect()
+}
+
+/// The `(field, description)` of every field violation of an INVALID_ARGUMENT status.
+fn violations(status: &Status) -> Vec<(String, String)> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("BadRequest")
+        .field_violations
+        .into_iter()
+        .map(|v| (v.field, v.description))
         .collect()
 }
 
@@ -598,29 +610,147 @@ async fn every_change_is_a_revision_readable_by_number_and_as_of() {
     assert_eq!(violated(&err), ["as_of"]);
 }
 
+async fn update(
+    c: &mut Client,
+    system: InformationSystem,
+    paths: &[&str],
+) -> Result<InformationSystem, Status> {
+    c.update_system(UpdateSystemRequest {
+        system: Some(system),
+        update_mask: (!paths.is_empty()).then(|| FieldMask {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        }),
+    })
+    .await
+    .map(tonic::Response::into_inner)
+}
+
+#[tokio::test]
+async fn sub_message_paths_change_only_their_field() {
+    let (_app, _admin, mut editor) = setup().await;
+    let mut s = system("soliq", "X");
+    s.security = Some(SecurityProfile {
+        confidentiality: SecurityLevel::High as i32,
+        integrity: SecurityLevel::Low as i32,
+        data_categories: vec!["taxpayers".into()],
+        ..Default::default()
+    });
+    s.hosting = Some(Hosting {
+        kind: hosting::Kind::Cloud as i32,
+        provider: "UZINFOCOM".into(),
+        location: "Tashkent".into(),
+    });
+    s.contacts = Some(Contacts {
+        email: "it@soliq.uz".into(),
+        phone: "+998712000000".into(),
+        website: String::new(),
+    });
+    let created = create(&mut editor, "x", s).await.unwrap();
+
+    // A masked sub-field changes, its siblings stay; an empty one masked is cleared.
+    let mut change = created.clone();
+    change.security = Some(SecurityProfile {
+        integrity: SecurityLevel::Medium as i32,
+        ..Default::default()
+    });
+    change.contacts = None;
+    let updated = update(
+        &mut editor,
+        change,
+        &["security.integrity", "contacts.phone"],
+    )
+    .await
+    .unwrap();
+    let security = updated.security.clone().unwrap();
+    assert_eq!(security.integrity, SecurityLevel::Medium as i32);
+    assert_eq!(security.confidentiality, SecurityLevel::High as i32);
+    assert_eq!(security.data_categories, ["taxpayers"]);
+    let contacts = updated.contacts.clone().unwrap();
+    assert_eq!(contacts.email, "it@soliq.uz");
+    assert_eq!(contacts.phone, "", "masked and empty: cleared");
+    assert_eq!(updated.hosting, created.hosting);
+
+    // The message's path stands for all of its fields.
+    let mut change = updated.clone();
+    change.hosting = Some(Hosting {
+        kind: hosting::Kind::OnPremises as i32,
+        ..Default::default()
+    });
+    let updated = update(&mut editor, change, &["hosting"]).await.unwrap();
+    assert_eq!(
+        updated.hosting,
+        Some(Hosting {
+            kind: hosting::Kind::OnPremises as i32,
+            ..Default::default()
+        })
+    );
+
+    // Without a mask, the fields set change, field by field inside a message.
+    let updated = update(
+        &mut editor,
+        InformationSystem {
+            name: "systems/x".into(),
+            hosting: Some(Hosting {
+                location: "Samarkand".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        &[],
+    )
+    .await
+    .unwrap();
+    let hosting = updated.hosting.clone().unwrap();
+    assert_eq!(hosting.location, "Samarkand");
+    assert_eq!(hosting.kind, hosting::Kind::OnPremises as i32);
+    assert_eq!(updated.security, Some(security));
+    assert_eq!(updated.short_name, "X");
+}
+
 #[tokio::test]
 async fn output_only_fields_cannot_be_updated_and_stale_etags_abort() {
     let (_app, _admin, mut editor) = setup().await;
     let created = create(&mut editor, "x", system("soliq", "X"))
         .await
         .unwrap();
-    for path in [
-        "state",
-        "registration_number",
-        "revision",
-        "etag",
-        "security.integrity",
+    for (path, problem) in [
+        ("name", "is output only and cannot be updated"),
+        ("state", "is output only and cannot be updated"),
+        (
+            "registration_number",
+            "is output only and cannot be updated",
+        ),
+        ("revision", "is output only and cannot be updated"),
+        ("create_time", "is output only and cannot be updated"),
+        ("etag", "is output only and cannot be updated"),
+        ("colour", "is not a field of InformationSystem"),
+        ("security.colour", "is not a field of InformationSystem"),
+        ("labels.env", "is not a field of InformationSystem"),
+        (
+            "provided_services.name",
+            "is not a field of InformationSystem",
+        ),
     ] {
-        let err = editor
-            .update_system(UpdateSystemRequest {
-                system: Some(created.clone()),
-                update_mask: Some(FieldMask {
-                    paths: vec![path.into()],
-                }),
-            })
-            .await
-            .unwrap_err();
-        assert_eq!(violated(&err), ["update_mask"], "{path}");
+        // Alone, and beside `*` and a valid path: every path is checked.
+        for paths in [&[path][..], &["*", "purpose", path][..]] {
+            let err = editor
+                .update_system(UpdateSystemRequest {
+                    system: Some(created.clone()),
+                    update_mask: Some(FieldMask {
+                        paths: paths.iter().map(|p| p.to_string()).collect(),
+                    }),
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(
+                violations(&err),
+                [(
+                    format!("update_mask.paths[{}]", paths.len() - 1),
+                    format!("{path:?} {problem}")
+                )],
+                "{paths:?}"
+            );
+        }
     }
     transition(&mut editor, "x", State::InDevelopment, false)
         .await

@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::Error;
+use crate::error::Reason;
 use crate::organization::OrganizationId;
 
 /// A role granted to a token or certificate.
@@ -83,8 +84,8 @@ pub enum Principal {
 /// Credentials were presented but could not be accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialError {
-    /// Stable reason, e.g. `TOKEN_REVOKED`.
-    pub reason: &'static str,
+    /// Why, e.g. [`Reason::TokenRevoked`].
+    pub reason: Reason,
     /// Explanation.
     pub message: String,
 }
@@ -117,7 +118,7 @@ impl Caller {
     }
 
     /// A caller whose credentials were refused.
-    pub fn rejected(reason: &'static str, message: impl Into<String>) -> Caller {
+    pub fn rejected(reason: Reason, message: impl Into<String>) -> Caller {
         Caller {
             credential_error: Some(CredentialError {
                 reason,
@@ -215,7 +216,7 @@ pub fn authorize(caller: &Caller, action: Action<'_>) -> Result<(), Error> {
     }
     if caller.principal == Principal::Anonymous {
         return Err(Error::Unauthenticated {
-            reason: "CREDENTIALS_REQUIRED",
+            reason: Reason::CredentialsRequired,
             message: "send `authorization: Bearer <token>` or a client certificate".into(),
         });
     }
@@ -226,7 +227,7 @@ pub fn authorize(caller: &Caller, action: Action<'_>) -> Result<(), Error> {
             .map(OrganizationId::name)
             .unwrap_or_default();
         return Err(Error::PermissionDenied {
-            reason: "ORGANIZATION_DELETED",
+            reason: Reason::OrganizationDeleted,
             action: action.name().into(),
             message: format!(
                 "{organization} is deleted: its tokens and certificates may only read until it \
@@ -252,7 +253,7 @@ pub fn authorize(caller: &Caller, action: Action<'_>) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::PermissionDenied {
-            reason: "PERMISSION_DENIED",
+            reason: Reason::PermissionDenied,
             action: action.name().into(),
             message: format!("{} may not {}", caller.id(), action.name()),
         })
@@ -276,13 +277,13 @@ mod tests {
     #[test]
     fn anonymous_and_rejected_callers_are_unauthenticated() {
         let err = authorize(&Caller::anonymous(), Action::ReadOrganizations).unwrap_err();
-        assert_eq!(err.reason(), "CREDENTIALS_REQUIRED");
+        assert_eq!(err.reason(), Reason::CredentialsRequired);
         let err = authorize(
-            &Caller::rejected("TOKEN_REVOKED", "revoked"),
+            &Caller::rejected(Reason::TokenRevoked, "revoked"),
             Action::ReadOrganizations,
         )
         .unwrap_err();
-        assert_eq!(err.reason(), "TOKEN_REVOKED");
+        assert_eq!(err.reason(), Reason::TokenRevoked);
     }
 
     #[test]
@@ -307,7 +308,7 @@ mod tests {
         let editor = caller(&[Role::Editor], Some("stat"));
         assert!(authorize(&editor, Action::WriteOwned { owner: &own }).is_ok());
         let err = authorize(&editor, Action::WriteOwned { owner: &foreign }).unwrap_err();
-        assert_eq!(err.reason(), "PERMISSION_DENIED");
+        assert_eq!(err.reason(), Reason::PermissionDenied);
         assert!(authorize(&editor, Action::WriteOrganizations).is_err());
         assert!(authorize(&editor, Action::ReadOrganizations).is_ok());
     }
@@ -339,7 +340,11 @@ mod tests {
                 Action::WriteOwned { owner: &own },
             ] {
                 let err = authorize(&c, action).unwrap_err();
-                assert_eq!(err.reason(), "ORGANIZATION_DELETED", "{role} {action:?}");
+                assert_eq!(
+                    err.reason(),
+                    Reason::OrganizationDeleted,
+                    "{role} {action:?}"
+                );
                 assert!(err.to_string().contains("organizations/stat is deleted"));
             }
             assert!(authorize(&c, Action::ReadRegister).is_ok(), "{role}");

@@ -1,7 +1,8 @@
 //! The one error type of the register.
 //!
 //! Every layer returns [`Error`]; the gRPC layer maps it to a `tonic::Status` in exactly one
-//! place, attaching `google.rpc.ErrorInfo` with [`Error::reason`] and, for invalid arguments,
+//! place, attaching `google.rpc.ErrorInfo` with [`Error::reason`] (a [`Reason`], the domain's
+//! copy of the proto's `reestr.v1.ErrorReason`) and, for invalid arguments,
 //! `google.rpc.BadRequest` with one [`FieldViolation`] per problem.
 
 use std::collections::BTreeMap;
@@ -30,6 +31,104 @@ impl FieldViolation {
 impl fmt::Display for FieldViolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.field, self.description)
+    }
+}
+
+/// Declares [`Reason`] from one list, so that its variants, [`Reason::ALL`], the names and the
+/// parser cannot disagree.
+macro_rules! reasons {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// The stable `google.rpc.ErrorInfo.reason` of an error: one variant per value of the
+        /// proto enum `reestr.v1.ErrorReason` (but `ERROR_REASON_UNSPECIFIED`), whose
+        /// documentation says what each means and with which gRPC code it comes.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Reason {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Reason {
+            /// Every reason, in the proto's order.
+            pub const ALL: &'static [Reason] = &[$(Reason::$variant,)*];
+
+            /// The name `ErrorInfo.reason` carries: the proto value's name without its
+            /// `ERROR_REASON_` prefix, e.g. `ETAG_MISMATCH`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Reason::$variant => $name,)*
+                }
+            }
+
+            /// The reason named `name` (as [`Reason::as_str`] gives it), if there is one.
+            pub fn from_name(name: &str) -> Option<Reason> {
+                match name {
+                    $($name => Some(Reason::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+reasons! {
+    /// `ERROR_REASON_INVALID_ARGUMENT`: the request is malformed (INVALID_ARGUMENT).
+    InvalidArgument = "INVALID_ARGUMENT",
+    /// `ERROR_REASON_RESOURCE_NOT_FOUND` (NOT_FOUND).
+    ResourceNotFound = "RESOURCE_NOT_FOUND",
+    /// `ERROR_REASON_RESOURCE_ALREADY_EXISTS` (ALREADY_EXISTS).
+    ResourceAlreadyExists = "RESOURCE_ALREADY_EXISTS",
+    /// `ERROR_REASON_ETAG_MISMATCH` (ABORTED).
+    EtagMismatch = "ETAG_MISMATCH",
+    /// `ERROR_REASON_RESOURCE_DELETED` (FAILED_PRECONDITION).
+    ResourceDeleted = "RESOURCE_DELETED",
+    /// `ERROR_REASON_RESOURCE_NOT_DELETED` (FAILED_PRECONDITION).
+    ResourceNotDeleted = "RESOURCE_NOT_DELETED",
+    /// `ERROR_REASON_REFERENCE_NOT_FOUND` (FAILED_PRECONDITION).
+    ReferenceNotFound = "REFERENCE_NOT_FOUND",
+    /// `ERROR_REASON_HIERARCHY_CYCLE` (FAILED_PRECONDITION).
+    HierarchyCycle = "HIERARCHY_CYCLE",
+    /// `ERROR_REASON_RESOURCE_IN_USE` (FAILED_PRECONDITION).
+    ResourceInUse = "RESOURCE_IN_USE",
+    /// `ERROR_REASON_REQUEST_ID_REUSED` (INVALID_ARGUMENT).
+    RequestIdReused = "REQUEST_ID_REUSED",
+    /// `ERROR_REASON_MESSAGE_TOO_LARGE` (RESOURCE_EXHAUSTED).
+    MessageTooLarge = "MESSAGE_TOO_LARGE",
+    /// `ERROR_REASON_STORAGE_UNAVAILABLE` (UNAVAILABLE).
+    StorageUnavailable = "STORAGE_UNAVAILABLE",
+    /// `ERROR_REASON_REQUEST_TIMEOUT` (DEADLINE_EXCEEDED).
+    RequestTimeout = "REQUEST_TIMEOUT",
+    /// `ERROR_REASON_INTERNAL_ERROR` (INTERNAL).
+    InternalError = "INTERNAL_ERROR",
+    /// `ERROR_REASON_CREDENTIALS_REQUIRED` (UNAUTHENTICATED).
+    CredentialsRequired = "CREDENTIALS_REQUIRED",
+    /// `ERROR_REASON_TOKEN_INVALID` (UNAUTHENTICATED).
+    TokenInvalid = "TOKEN_INVALID",
+    /// `ERROR_REASON_TOKEN_EXPIRED` (UNAUTHENTICATED).
+    TokenExpired = "TOKEN_EXPIRED",
+    /// `ERROR_REASON_TOKEN_REVOKED` (UNAUTHENTICATED).
+    TokenRevoked = "TOKEN_REVOKED",
+    /// `ERROR_REASON_CERTIFICATE_UNMAPPED` (UNAUTHENTICATED).
+    CertificateUnmapped = "CERTIFICATE_UNMAPPED",
+    /// `ERROR_REASON_PERMISSION_DENIED` (PERMISSION_DENIED).
+    PermissionDenied = "PERMISSION_DENIED",
+    /// `ERROR_REASON_RATE_LIMITED` (RESOURCE_EXHAUSTED).
+    RateLimited = "RATE_LIMITED",
+    /// `ERROR_REASON_ILLEGAL_STATE_TRANSITION` (FAILED_PRECONDITION).
+    IllegalStateTransition = "ILLEGAL_STATE_TRANSITION",
+    /// `ERROR_REASON_DRAFT_EXISTS` (FAILED_PRECONDITION).
+    DraftExists = "DRAFT_EXISTS",
+    /// `ERROR_REASON_VERSION_NOT_EDITABLE` (FAILED_PRECONDITION).
+    VersionNotEditable = "VERSION_NOT_EDITABLE",
+    /// `ERROR_REASON_VERSION_NOT_PUBLISHED` (FAILED_PRECONDITION).
+    VersionNotPublished = "VERSION_NOT_PUBLISHED",
+    /// `ERROR_REASON_ORGANIZATION_DELETED` (PERMISSION_DENIED).
+    OrganizationDeleted = "ORGANIZATION_DELETED",
+    /// `ERROR_REASON_REQUEST_CANCELLED` (CANCELLED).
+    RequestCancelled = "REQUEST_CANCELLED",
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -103,8 +202,8 @@ pub enum Error {
     /// classifier version); `reason` says which condition.
     #[error("{message}")]
     Precondition {
-        /// Stable `ErrorInfo.reason`, e.g. `VERSION_NOT_EDITABLE`.
-        reason: &'static str,
+        /// Which condition, e.g. [`Reason::VersionNotEditable`].
+        reason: Reason,
         /// The resource the operation was refused for.
         resource: String,
         /// Explanation.
@@ -123,18 +222,19 @@ pub enum Error {
     /// The caller did not prove who it is, or its credentials are not valid (any more).
     #[error("unauthenticated: {message}")]
     Unauthenticated {
-        /// `CREDENTIALS_REQUIRED`, `TOKEN_INVALID`, `TOKEN_EXPIRED`, `TOKEN_REVOKED` or
-        /// `CERTIFICATE_UNMAPPED`.
-        reason: &'static str,
+        /// [`Reason::CredentialsRequired`], [`Reason::TokenInvalid`], [`Reason::TokenExpired`],
+        /// [`Reason::TokenRevoked`] or [`Reason::CertificateUnmapped`].
+        reason: Reason,
         /// Explanation.
         message: String,
     },
     /// The caller is known but may not do this.
     #[error("permission denied: {message}")]
     PermissionDenied {
-        /// `PERMISSION_DENIED` (the caller's roles do not allow it) or `ORGANIZATION_DELETED`
-        /// (the caller's organisation is deleted, so it may only read).
-        reason: &'static str,
+        /// [`Reason::PermissionDenied`] (the caller's roles do not allow it) or
+        /// [`Reason::OrganizationDeleted`] (the caller's organisation is deleted, so it may
+        /// only read).
+        reason: Reason,
         /// What the caller tried (the action's name).
         action: String,
         /// Explanation.
@@ -198,27 +298,27 @@ impl Error {
     }
 
     /// The stable `google.rpc.ErrorInfo.reason` of this error (see `reestr.v1.ErrorReason`).
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            Error::InvalidArgument(_) => "INVALID_ARGUMENT",
-            Error::NotFound { .. } => "RESOURCE_NOT_FOUND",
-            Error::AlreadyExists { .. } => "RESOURCE_ALREADY_EXISTS",
-            Error::EtagMismatch { .. } => "ETAG_MISMATCH",
-            Error::Deleted { .. } => "RESOURCE_DELETED",
-            Error::NotDeleted { .. } => "RESOURCE_NOT_DELETED",
-            Error::ReferenceNotFound { .. } => "REFERENCE_NOT_FOUND",
-            Error::HierarchyCycle { .. } => "HIERARCHY_CYCLE",
-            Error::InUse { .. } => "RESOURCE_IN_USE",
-            Error::Precondition { reason, .. } => reason,
-            Error::IllegalTransition { .. } => "ILLEGAL_STATE_TRANSITION",
-            Error::RequestIdReused { .. } => "REQUEST_ID_REUSED",
-            Error::Unauthenticated { reason, .. } => reason,
-            Error::PermissionDenied { reason, .. } => reason,
-            Error::RateLimited { .. } => "RATE_LIMITED",
-            Error::Cancelled => "REQUEST_CANCELLED",
-            Error::DeadlineExceeded => "REQUEST_TIMEOUT",
-            Error::Unavailable(_) => "STORAGE_UNAVAILABLE",
-            Error::Internal(_) => "INTERNAL_ERROR",
+            Error::InvalidArgument(_) => Reason::InvalidArgument,
+            Error::NotFound { .. } => Reason::ResourceNotFound,
+            Error::AlreadyExists { .. } => Reason::ResourceAlreadyExists,
+            Error::EtagMismatch { .. } => Reason::EtagMismatch,
+            Error::Deleted { .. } => Reason::ResourceDeleted,
+            Error::NotDeleted { .. } => Reason::ResourceNotDeleted,
+            Error::ReferenceNotFound { .. } => Reason::ReferenceNotFound,
+            Error::HierarchyCycle { .. } => Reason::HierarchyCycle,
+            Error::InUse { .. } => Reason::ResourceInUse,
+            Error::Precondition { reason, .. } => *reason,
+            Error::IllegalTransition { .. } => Reason::IllegalStateTransition,
+            Error::RequestIdReused { .. } => Reason::RequestIdReused,
+            Error::Unauthenticated { reason, .. } => *reason,
+            Error::PermissionDenied { reason, .. } => *reason,
+            Error::RateLimited { .. } => Reason::RateLimited,
+            Error::Cancelled => Reason::RequestCancelled,
+            Error::DeadlineExceeded => Reason::RequestTimeout,
+            Error::Unavailable(_) => Reason::StorageUnavailable,
+            Error::Internal(_) => Reason::InternalError,
         }
     }
 

@@ -17,6 +17,7 @@ use crate::input::Choice;
 use crate::query::{self, Equality, Predicate};
 use crate::text::{LocalizedText, fold};
 use crate::time::Timestamp;
+use crate::update_mask::UpdateMask;
 
 /// The collection part of organisation names.
 pub const COLLECTION: &str = "organizations";
@@ -367,74 +368,46 @@ pub enum OrganizationField {
     ContactsWebsite,
 }
 
-const ALL_FIELDS: [OrganizationField; 8] = [
-    OrganizationField::DisplayName,
-    OrganizationField::Tin,
-    OrganizationField::Kind,
-    OrganizationField::Parent,
-    OrganizationField::RegionCode,
-    OrganizationField::ContactsEmail,
-    OrganizationField::ContactsPhone,
-    OrganizationField::ContactsWebsite,
-];
+/// The update mask of `Organization`: `contacts` stands for its three parts.
+pub const UPDATE_MASK: UpdateMask<'static, OrganizationField> = {
+    use OrganizationField as F;
+    UpdateMask {
+        resource: "Organization",
+        paths: &[
+            ("display_name", &[F::DisplayName]),
+            ("tin", &[F::Tin]),
+            ("kind", &[F::Kind]),
+            ("parent", &[F::Parent]),
+            ("region_code", &[F::RegionCode]),
+            (
+                "contacts",
+                &[F::ContactsEmail, F::ContactsPhone, F::ContactsWebsite],
+            ),
+            ("contacts.email", &[F::ContactsEmail]),
+            ("contacts.phone", &[F::ContactsPhone]),
+            ("contacts.website", &[F::ContactsWebsite]),
+        ],
+        output_only: &["name", "create_time", "update_time", "delete_time", "etag"],
+    }
+};
 
-const OUTPUT_ONLY: [&str; 5] = ["name", "create_time", "update_time", "delete_time", "etag"];
-
-/// Resolves an update mask (AIP-134) into the fields to change. An empty mask means every
-/// field that is set in `draft`; `*` means every mutable field; `contacts` means its three parts.
-/// Output-only and unknown paths are refused.
+/// The fields an UpdateOrganization changes (see [`UpdateMask::resolve`]): without paths,
+/// those `draft` sets.
 pub fn resolve_update_mask(
     paths: &[String],
     draft: &OrganizationDraft,
 ) -> Result<Vec<OrganizationField>, Error> {
     use OrganizationField as F;
-    if paths.is_empty() {
-        let set = |f: &F| match f {
-            F::DisplayName => !draft.display_name.is_empty(),
-            F::Tin => !draft.tin.is_empty(),
-            F::Kind => draft.kind.is_set(),
-            F::Parent => !draft.parent.is_empty(),
-            F::RegionCode => !draft.region_code.is_empty(),
-            F::ContactsEmail => !draft.contacts.email.is_empty(),
-            F::ContactsPhone => !draft.contacts.phone.is_empty(),
-            F::ContactsWebsite => !draft.contacts.website.is_empty(),
-        };
-        return Ok(ALL_FIELDS.into_iter().filter(set).collect());
-    }
-    let mut v = Violations::new();
-    let mut fields = Vec::new();
-    for path in paths {
-        let named: &[F] = match path.as_str() {
-            "*" => &ALL_FIELDS,
-            "display_name" => &[F::DisplayName],
-            "tin" => &[F::Tin],
-            "kind" => &[F::Kind],
-            "parent" => &[F::Parent],
-            "region_code" => &[F::RegionCode],
-            "contacts" => &[F::ContactsEmail, F::ContactsPhone, F::ContactsWebsite],
-            "contacts.email" => &[F::ContactsEmail],
-            "contacts.phone" => &[F::ContactsPhone],
-            "contacts.website" => &[F::ContactsWebsite],
-            p if OUTPUT_ONLY.contains(&p) => {
-                v.add(
-                    "update_mask",
-                    format!("{p:?} is output only and cannot be updated"),
-                );
-                continue;
-            }
-            p => {
-                v.add(
-                    "update_mask",
-                    format!("{p:?} is not a field of Organization"),
-                );
-                continue;
-            }
-        };
-        fields.extend_from_slice(named);
-    }
-    fields.sort();
-    fields.dedup();
-    v.finish(|| fields)
+    UPDATE_MASK.resolve(paths, |f| match f {
+        F::DisplayName => !draft.display_name.is_empty(),
+        F::Tin => !draft.tin.is_empty(),
+        F::Kind => draft.kind.is_set(),
+        F::Parent => !draft.parent.is_empty(),
+        F::RegionCode => !draft.region_code.is_empty(),
+        F::ContactsEmail => !draft.contacts.email.is_empty(),
+        F::ContactsPhone => !draft.contacts.phone.is_empty(),
+        F::ContactsWebsite => !draft.contacts.website.is_empty(),
+    })
 }
 
 /// `current` with the `fields` taken from `request`.
@@ -667,7 +640,11 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             fields_of(err),
-            ["update_mask", "update_mask", "update_mask"]
+            [
+                "update_mask.paths[0]",
+                "update_mask.paths[1]",
+                "update_mask.paths[2]"
+            ]
         );
     }
 

@@ -19,6 +19,7 @@ use crate::organization::{OrganizationId, check_resource_id, etag};
 use crate::query::{self, Equality, Predicate};
 use crate::text::{self, Language, LocalizedText, fold};
 use crate::time::Timestamp;
+use crate::update_mask::UpdateMask;
 
 /// The collection part of system names.
 pub const COLLECTION: &str = "systems";
@@ -469,80 +470,190 @@ fn spec_fields(spec: &SystemSpec) -> Vec<(&'static str, String)> {
         .collect()
 }
 
-const OUTPUT_ONLY: [&str; 7] = [
-    "name",
-    "state",
-    "registration_number",
-    "create_time",
-    "update_time",
-    "delete_time",
-    "etag",
-];
+/// A field of a system an update mask can name. The singular sub-messages (`security`,
+/// `hosting`, `contacts`) are masked field by field; lists and maps are replaced whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SystemField {
+    /// `short_name`
+    ShortName,
+    /// `display_name`
+    DisplayName,
+    /// `description`
+    Description,
+    /// `purpose`
+    Purpose,
+    /// `owner`
+    Owner,
+    /// `operator`
+    Operator,
+    /// `legal_basis`
+    LegalBasis,
+    /// `security.confidentiality`
+    SecurityConfidentiality,
+    /// `security.integrity`
+    SecurityIntegrity,
+    /// `security.availability`
+    SecurityAvailability,
+    /// `security.processes_personal_data`
+    SecurityProcessesPersonalData,
+    /// `security.data_categories`
+    SecurityDataCategories,
+    /// `hosting.kind`
+    HostingKind,
+    /// `hosting.provider`
+    HostingProvider,
+    /// `hosting.location`
+    HostingLocation,
+    /// `contacts.email`
+    ContactsEmail,
+    /// `contacts.phone`
+    ContactsPhone,
+    /// `contacts.website`
+    ContactsWebsite,
+    /// `labels`
+    Labels,
+    /// `provided_services`
+    ProvidedServices,
+    /// `dependencies`
+    Dependencies,
+    /// `information_resources`
+    InformationResources,
+}
 
-/// Resolves an update mask into top-level fields. Empty: every field set in `request`;
-/// `*`: every mutable field. Output-only (including `revision`) and unknown paths are refused.
+/// The update mask of `InformationSystem`: every top-level mutable field, and the fields of
+/// `security`, `hosting` and `contacts` (the message's path stands for all of its fields).
+pub const UPDATE_MASK: UpdateMask<'static, SystemField> = {
+    use SystemField as F;
+    UpdateMask {
+        resource: "InformationSystem",
+        paths: &[
+            ("short_name", &[F::ShortName]),
+            ("display_name", &[F::DisplayName]),
+            ("description", &[F::Description]),
+            ("purpose", &[F::Purpose]),
+            ("owner", &[F::Owner]),
+            ("operator", &[F::Operator]),
+            ("legal_basis", &[F::LegalBasis]),
+            (
+                "security",
+                &[
+                    F::SecurityConfidentiality,
+                    F::SecurityIntegrity,
+                    F::SecurityAvailability,
+                    F::SecurityProcessesPersonalData,
+                    F::SecurityDataCategories,
+                ],
+            ),
+            ("security.confidentiality", &[F::SecurityConfidentiality]),
+            ("security.integrity", &[F::SecurityIntegrity]),
+            ("security.availability", &[F::SecurityAvailability]),
+            (
+                "security.processes_personal_data",
+                &[F::SecurityProcessesPersonalData],
+            ),
+            ("security.data_categories", &[F::SecurityDataCategories]),
+            (
+                "hosting",
+                &[F::HostingKind, F::HostingProvider, F::HostingLocation],
+            ),
+            ("hosting.kind", &[F::HostingKind]),
+            ("hosting.provider", &[F::HostingProvider]),
+            ("hosting.location", &[F::HostingLocation]),
+            (
+                "contacts",
+                &[F::ContactsEmail, F::ContactsPhone, F::ContactsWebsite],
+            ),
+            ("contacts.email", &[F::ContactsEmail]),
+            ("contacts.phone", &[F::ContactsPhone]),
+            ("contacts.website", &[F::ContactsWebsite]),
+            ("labels", &[F::Labels]),
+            ("provided_services", &[F::ProvidedServices]),
+            ("dependencies", &[F::Dependencies]),
+            ("information_resources", &[F::InformationResources]),
+        ],
+        output_only: &[
+            "name",
+            "state",
+            "registration_number",
+            "create_time",
+            "update_time",
+            "delete_time",
+            "etag",
+            "revision",
+        ],
+    }
+};
+
+/// The fields an UpdateSystem changes (see [`UpdateMask::resolve`]): without paths, those
+/// `request` sets (a value other than the default).
 pub fn resolve_update_mask(
     paths: &[String],
     request: &SystemSpec,
-) -> Result<Vec<&'static str>, Error> {
-    if paths.is_empty() {
-        let empty = spec_fields(&SystemSpec::default());
-        let set = spec_fields(request);
-        return Ok(set
-            .iter()
-            .zip(empty.iter())
-            .filter(|((_, v), (_, e))| v != e)
-            .map(|((f, _), _)| *f)
-            .collect());
-    }
-    let mut v = Violations::new();
-    let mut fields: Vec<&'static str> = Vec::new();
-    for path in paths {
-        if path == "*" {
-            fields.extend(SPEC_FIELDS);
-        } else if let Some(f) = SPEC_FIELDS.iter().find(|f| **f == path) {
-            fields.push(f);
-        } else if OUTPUT_ONLY.contains(&path.as_str()) || path == "revision" {
-            v.add(
-                "update_mask",
-                format!("{path:?} is output only and cannot be updated"),
-            );
-        } else {
-            v.add(
-                "update_mask",
-                format!(
-                    "{path:?} is not an updatable field of InformationSystem (use top-level fields)"
-                ),
-            );
-        }
-    }
-    fields.sort_unstable();
-    fields.dedup();
-    v.finish(|| fields)
+) -> Result<Vec<SystemField>, Error> {
+    use SystemField as F;
+    let (sec, host, c) = (&request.security, &request.hosting, &request.contacts);
+    UPDATE_MASK.resolve(paths, |f| match f {
+        F::ShortName => !request.short_name.is_empty(),
+        F::DisplayName => !request.display_name.is_empty(),
+        F::Description => !request.description.is_empty(),
+        F::Purpose => !request.purpose.is_empty(),
+        F::Owner => !request.owner.is_empty(),
+        F::Operator => !request.operator.is_empty(),
+        F::LegalBasis => !request.legal_basis.is_empty(),
+        F::SecurityConfidentiality => sec.confidentiality != SecurityLevel::Unspecified,
+        F::SecurityIntegrity => sec.integrity != SecurityLevel::Unspecified,
+        F::SecurityAvailability => sec.availability != SecurityLevel::Unspecified,
+        F::SecurityProcessesPersonalData => sec.processes_personal_data,
+        F::SecurityDataCategories => !sec.data_categories.is_empty(),
+        F::HostingKind => host.kind != HostingKind::Unspecified,
+        F::HostingProvider => !host.provider.is_empty(),
+        F::HostingLocation => !host.location.is_empty(),
+        F::ContactsEmail => !c.email.is_empty(),
+        F::ContactsPhone => !c.phone.is_empty(),
+        F::ContactsWebsite => !c.website.is_empty(),
+        F::Labels => !request.labels.is_empty(),
+        F::ProvidedServices => !request.provided_services.is_empty(),
+        F::Dependencies => !request.dependencies.is_empty(),
+        F::InformationResources => !request.information_resources.is_empty(),
+    })
 }
 
 /// `current` with `fields` taken from `request`.
-pub fn merge(current: &SystemSpec, request: &SystemSpec, fields: &[&str]) -> SystemSpec {
+pub fn merge(current: &SystemSpec, request: &SystemSpec, fields: &[SystemField]) -> SystemSpec {
+    use SystemField as F;
     let mut out = current.clone();
     for f in fields {
-        match *f {
-            "short_name" => out.short_name = request.short_name.clone(),
-            "display_name" => out.display_name = request.display_name.clone(),
-            "description" => out.description = request.description.clone(),
-            "purpose" => out.purpose = request.purpose.clone(),
-            "owner" => out.owner = request.owner.clone(),
-            "operator" => out.operator = request.operator.clone(),
-            "legal_basis" => out.legal_basis = request.legal_basis.clone(),
-            "security" => out.security = request.security.clone(),
-            "hosting" => out.hosting = request.hosting.clone(),
-            "contacts" => out.contacts = request.contacts.clone(),
-            "labels" => out.labels = request.labels.clone(),
-            "provided_services" => out.provided_services = request.provided_services.clone(),
-            "dependencies" => out.dependencies = request.dependencies.clone(),
-            "information_resources" => {
+        match f {
+            F::ShortName => out.short_name = request.short_name.clone(),
+            F::DisplayName => out.display_name = request.display_name.clone(),
+            F::Description => out.description = request.description.clone(),
+            F::Purpose => out.purpose = request.purpose.clone(),
+            F::Owner => out.owner = request.owner.clone(),
+            F::Operator => out.operator = request.operator.clone(),
+            F::LegalBasis => out.legal_basis = request.legal_basis.clone(),
+            F::SecurityConfidentiality => {
+                out.security.confidentiality = request.security.confidentiality
+            }
+            F::SecurityIntegrity => out.security.integrity = request.security.integrity,
+            F::SecurityAvailability => out.security.availability = request.security.availability,
+            F::SecurityProcessesPersonalData => {
+                out.security.processes_personal_data = request.security.processes_personal_data
+            }
+            F::SecurityDataCategories => {
+                out.security.data_categories = request.security.data_categories.clone()
+            }
+            F::HostingKind => out.hosting.kind = request.hosting.kind,
+            F::HostingProvider => out.hosting.provider = request.hosting.provider.clone(),
+            F::HostingLocation => out.hosting.location = request.hosting.location.clone(),
+            F::ContactsEmail => out.contacts.email = request.contacts.email.clone(),
+            F::ContactsPhone => out.contacts.phone = request.contacts.phone.clone(),
+            F::ContactsWebsite => out.contacts.website = request.contacts.website.clone(),
+            F::Labels => out.labels = request.labels.clone(),
+            F::ProvidedServices => out.provided_services = request.provided_services.clone(),
+            F::Dependencies => out.dependencies = request.dependencies.clone(),
+            F::InformationResources => {
                 out.information_resources = request.information_resources.clone()
             }
-            _ => {}
         }
     }
     out
@@ -942,7 +1053,7 @@ mod tests {
         assert!(check_transition("systems/x", S::InOperation, S::Suspended).is_ok());
         assert!(check_transition("systems/x", S::Suspended, S::InOperation).is_ok());
         let err = check_transition("systems/x", S::Planned, S::InOperation).unwrap_err();
-        assert_eq!(err.reason(), "ILLEGAL_STATE_TRANSITION");
+        assert_eq!(err.reason(), crate::error::Reason::IllegalStateTransition);
         assert_eq!(
             err.metadata()["allowed_states"],
             "IN_DEVELOPMENT,DECOMMISSIONED"
@@ -960,23 +1071,73 @@ mod tests {
     }
 
     #[test]
-    fn update_masks_resolve_to_top_level_fields() {
+    fn update_masks_resolve_through_the_one_update_mask() {
+        use SystemField as F;
         let request = SystemSpec {
             purpose: "new".into(),
+            security: Security {
+                integrity: SecurityLevel::High,
+                ..Default::default()
+            },
             ..Default::default()
         };
-        assert_eq!(resolve_update_mask(&[], &request).unwrap(), ["purpose"]);
+        assert_eq!(
+            resolve_update_mask(&[], &request).unwrap(),
+            [F::Purpose, F::SecurityIntegrity]
+        );
         assert_eq!(
             resolve_update_mask(&["*".into()], &request).unwrap().len(),
-            14
+            22
         );
-        assert!(resolve_update_mask(&["state".into()], &request).is_err());
-        assert!(resolve_update_mask(&["registration_number".into()], &request).is_err());
-        assert!(resolve_update_mask(&["security.integrity".into()], &request).is_err());
-        let merged = merge(&spec(), &request, &["purpose"]);
+        assert_eq!(
+            resolve_update_mask(&["hosting".into(), "contacts.email".into()], &request).unwrap(),
+            [
+                F::HostingKind,
+                F::HostingProvider,
+                F::HostingLocation,
+                F::ContactsEmail
+            ]
+        );
+        for (path, description) in [
+            ("state", "\"state\" is output only and cannot be updated"),
+            (
+                "revision",
+                "\"revision\" is output only and cannot be updated",
+            ),
+            (
+                "registration_number",
+                "\"registration_number\" is output only and cannot be updated",
+            ),
+            (
+                "security.colour",
+                "\"security.colour\" is not a field of InformationSystem",
+            ),
+            (
+                "labels.env",
+                "\"labels.env\" is not a field of InformationSystem",
+            ),
+        ] {
+            let Err(Error::InvalidArgument(v)) = resolve_update_mask(&[path.into()], &request)
+            else {
+                panic!("{path} accepted");
+            };
+            assert_eq!(
+                v,
+                [FieldViolation::new("update_mask.paths[0]", description)],
+                "{path}"
+            );
+        }
+        let mut stored = spec();
+        stored.security.confidentiality = SecurityLevel::Medium;
+        let merged = merge(&stored, &request, &[F::Purpose, F::SecurityIntegrity]);
         assert_eq!(merged.purpose, "new");
         assert_eq!(merged.short_name, "E-SOLIQ");
-        assert_eq!(changed_fields(Some(&spec()), &merged), ["purpose"]);
+        assert_eq!(merged.security.integrity, SecurityLevel::High);
+        assert_eq!(merged.security.confidentiality, SecurityLevel::Medium);
+        assert_eq!(
+            changed_fields(Some(&stored), &merged),
+            ["purpose", "security"]
+        );
     }
 
     #[test]

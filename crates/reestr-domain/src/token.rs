@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use sha2::{Digest, Sha256};
 
 use crate::access::Role;
-use crate::error::Violations;
+use crate::error::{Reason, Violations};
 use crate::organization::OrganizationId;
 use crate::time::Timestamp;
 use crate::{Error, FieldViolation};
@@ -86,17 +86,18 @@ pub struct Token {
 
 impl Token {
     /// Why the token cannot be used at `now`, if it cannot.
-    pub fn refusal(&self, now: Timestamp) -> Option<(&'static str, String)> {
+    pub fn refusal(&self, now: Timestamp) -> Option<(Reason, String)> {
         if self.revoke_time.is_some() {
             return Some((
-                "TOKEN_REVOKED",
+                Reason::TokenRevoked,
                 format!("{} has been revoked", self.id.name()),
             ));
         }
         match self.expire_time {
-            Some(t) if t <= now => {
-                Some(("TOKEN_EXPIRED", format!("{} has expired", self.id.name())))
-            }
+            Some(t) if t <= now => Some((
+                Reason::TokenExpired,
+                format!("{} has expired", self.id.name()),
+            )),
             _ => None,
         }
     }
@@ -265,7 +266,7 @@ mod tests {
         assert!(token.refusal(Timestamp::from_micros(99)).is_none());
         assert_eq!(
             token.refusal(Timestamp::from_micros(100)).unwrap().0,
-            "TOKEN_EXPIRED"
+            Reason::TokenExpired
         );
         let revoked = Token {
             revoke_time: Some(Timestamp::from_micros(5)),
@@ -273,7 +274,7 @@ mod tests {
         };
         assert_eq!(
             revoked.refusal(Timestamp::from_micros(1)).unwrap().0,
-            "TOKEN_REVOKED"
+            Reason::TokenRevoked
         );
     }
 

@@ -32,7 +32,7 @@ use reestr_domain::paging::KeyValue;
 use reestr_domain::query::{self, Equality, Predicate};
 use reestr_domain::text::{Language, LocalizedText, fold};
 use reestr_domain::time::Timestamp;
-use reestr_domain::{Error, FieldViolation};
+use reestr_domain::{Error, FieldViolation, error::Reason};
 use sea_orm::sea_query::{IntoCondition, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
@@ -470,7 +470,7 @@ impl<'s> ClassifierRepo<'s> {
                     })?;
                     if !src.state.is_published() {
                         return Err(Error::Precondition {
-                            reason: "VERSION_NOT_PUBLISHED",
+                            reason: Reason::VersionNotPublished,
                             resource: src.name(),
                             message: format!(
                                 "{} is a draft; only a published version can be copied",
@@ -1168,7 +1168,7 @@ fn draft_exists(id: &ClassifierId, draft: Option<&str>) -> Error {
         ),
     };
     Error::Precondition {
-        reason: "DRAFT_EXISTS",
+        reason: Reason::DraftExists,
         resource: id.name(),
         message,
     }
@@ -1226,7 +1226,7 @@ async fn writable_draft(
         })?;
     if !version.state.is_editable() {
         return Err(Error::Precondition {
-            reason: "VERSION_NOT_EDITABLE",
+            reason: Reason::VersionNotEditable,
             resource: version.name(),
             message: format!(
                 "{} is {}; published versions never change",
@@ -1890,7 +1890,7 @@ mod tests {
             .collect()
     }
 
-    fn reason(err: Error) -> &'static str {
+    fn reason(err: Error) -> Reason {
         match err {
             Error::Precondition { reason, .. } => reason,
             other => panic!("expected a precondition error, got {other:?}"),
@@ -2183,7 +2183,7 @@ mod tests {
                 )
                 .await
                 .unwrap_err();
-            assert_eq!(reason(err.clone()), "DRAFT_EXISTS");
+            assert_eq!(reason(err.clone()), Reason::DraftExists);
             assert!(
                 err.to_string()
                     .contains("classifiers/soato/versions/2026-1"),
@@ -2390,7 +2390,7 @@ mod tests {
             ];
             for err in refusals {
                 assert!(err.to_string().contains("PUBLISHED"), "{err}");
-                assert_eq!(reason(err), "VERSION_NOT_EDITABLE");
+                assert_eq!(reason(err), Reason::VersionNotEditable);
             }
             let err = repo
                 .publish(
@@ -2451,7 +2451,7 @@ mod tests {
                 )
                 .await
                 .unwrap_err();
-            assert_eq!(reason(err), "VERSION_NOT_PUBLISHED");
+            assert_eq!(reason(err), Reason::VersionNotPublished);
             let err = repo
                 .create_version(
                     &ctx(),
@@ -2465,7 +2465,7 @@ mod tests {
                 )
                 .await
                 .unwrap_err();
-            assert_eq!(reason(err), "DRAFT_EXISTS");
+            assert_eq!(reason(err), Reason::DraftExists);
             repo.delete_version(&ctx(), &c, &vid("2026-4"), None)
                 .await
                 .unwrap();
@@ -2524,7 +2524,7 @@ mod tests {
             };
             let err = copy("soato", "1").await;
             assert!(
-                matches!(&err, Error::Precondition { reason: "VERSION_NOT_PUBLISHED", resource, .. }
+                matches!(&err, Error::Precondition { reason: Reason::VersionNotPublished, resource, .. }
                     if resource == "classifiers/soato/versions/1"),
                 "{err:?}"
             );
@@ -2602,7 +2602,7 @@ mod tests {
             assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
             for r in results {
                 if let Err(e) = r {
-                    assert_eq!(reason(e), "DRAFT_EXISTS");
+                    assert_eq!(reason(e), Reason::DraftExists);
                 }
             }
         })

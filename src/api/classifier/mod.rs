@@ -27,7 +27,7 @@ use reestr_domain::access::Action;
 use reestr_domain::classifier::{
     ClassifierId, Date, Version, VersionName, VersionRef, VersionState,
 };
-use reestr_domain::error::Error;
+use reestr_domain::error::{Error, Reason};
 use reestr_domain::organization::OrganizationId;
 use reestr_domain::time::Timestamp;
 use reestr_store::Store;
@@ -201,7 +201,7 @@ fn require_draft(version: &Version) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::Precondition {
-            reason: "VERSION_NOT_EDITABLE",
+            reason: Reason::VersionNotEditable,
             resource: version.name(),
             message: format!(
                 "{} is {}; published versions never change: create a new draft",

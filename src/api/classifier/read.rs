@@ -11,7 +11,7 @@ use reestr_domain::classifier::{
     ClassifierId, Code, Date, Item, ItemName, ItemStatus, Translation, Version, VersionName,
     VersionRef, VersionState, translate_with,
 };
-use reestr_domain::error::{Error, Violations};
+use reestr_domain::error::{Error, Reason as ErrorReason, Violations};
 use reestr_domain::paging::{self, KeyValue, query_fingerprint};
 use reestr_domain::text::fold;
 use reestr_store::Store;
@@ -411,7 +411,7 @@ impl ClassifierApi {
             let (source_v, old) = self.open(store, &source, None).await?;
             if source_v.state == VersionState::Draft {
                 return Err(Error::Precondition {
-                    reason: "VERSION_NOT_PUBLISHED",
+                    reason: ErrorReason::VersionNotPublished,
                     resource: source_v.name(),
                     message: format!(
                         "{} is a draft; translate from a published version",

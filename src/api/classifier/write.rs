@@ -7,7 +7,7 @@ use reestr_domain::access::Action;
 use reestr_domain::classifier::{
     self as domain, AttributeKind, ClassifierId, Code, ContentHasher, Item, Problem, Version,
     VersionId, VersionName, VersionRef, VersionState, problems_to_error, spec, validate_version,
-    version::MAX_VERSION_DESCRIPTION_CHARS,
+    version::{MAX_VERSION_DESCRIPTION_CHARS, VERSION_UPDATE_MASK, VersionField},
 };
 use reestr_domain::error::{Error, Violations};
 use reestr_domain::paging::{self, KeyValue, query_fingerprint};
@@ -611,26 +611,24 @@ impl ClassifierApi {
                 .writable_draft(store, &call, &version.name, "version.name", &version.etag)
                 .await?;
             let paths = update_mask.map(|m| m.paths).unwrap_or_default();
-            let all = paths.is_empty() || paths.iter().any(|p| p == "*");
+            let fields = VERSION_UPDATE_MASK.resolve(&paths, |_| true);
             let mut v = Violations::new();
-            for (i, path) in paths.iter().enumerate().filter(|_| !all) {
-                match path.as_str() {
-                    "description" | "effective_time" => {}
-                    other => v.add(
-                        format!("update_mask.paths[{i}]"),
-                        format!("{other:?} cannot be changed; only description and effective_time"),
-                    ),
+            let fields = match fields {
+                Ok(fields) => fields,
+                Err(Error::InvalidArgument(mask)) => {
+                    mask.into_iter().for_each(|m| v.add(m.field, m.description));
+                    Vec::new()
                 }
-            }
+                Err(e) => return Err(e),
+            };
             check_description(&version.description, "version.description", &mut v);
             v.into_result()?;
-            let wants = |f: &str| all || paths.iter().any(|p| p == f);
-            let description = if wants("description") {
+            let description = if fields.contains(&VersionField::Description) {
                 version.description
             } else {
                 current.description.clone()
             };
-            let effective = if wants("effective_time") {
+            let effective = if fields.contains(&VersionField::EffectiveTime) {
                 timestamp_of(version.effective_time, "version.effective_time")?
             } else {
                 current.effective_time

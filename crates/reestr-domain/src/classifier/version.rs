@@ -9,6 +9,7 @@
 use crate::error::Error;
 use crate::organization::etag;
 use crate::time::Timestamp;
+use crate::update_mask::UpdateMask;
 
 use super::name::{ClassifierId, VersionId};
 use super::spec::ClassifierSpec;
@@ -16,6 +17,37 @@ use super::state::VersionState;
 
 /// Most characters of a version's description.
 pub const MAX_VERSION_DESCRIPTION_CHARS: usize = 2000;
+
+/// A field of a draft version an update mask can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum VersionField {
+    /// `description`
+    Description,
+    /// `effective_time`
+    EffectiveTime,
+}
+
+/// The update mask of `ClassifierVersion`. UpdateClassifierVersion without a mask replaces
+/// both fields (it resolves with every field counted as set).
+pub const VERSION_UPDATE_MASK: UpdateMask<'static, VersionField> = UpdateMask {
+    resource: "ClassifierVersion",
+    paths: &[
+        ("description", &[VersionField::Description]),
+        ("effective_time", &[VersionField::EffectiveTime]),
+    ],
+    output_only: &[
+        "name",
+        "state",
+        "publish_time",
+        "retire_time",
+        "content_hash",
+        "item_count",
+        "source_version",
+        "create_time",
+        "update_time",
+        "etag",
+    ],
+};
 
 /// A classifier with its requirements.
 #[derive(Debug, Clone, PartialEq, Eq)]
