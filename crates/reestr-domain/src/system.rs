@@ -882,33 +882,9 @@ pub enum SystemCondition {
     Text(String),
 }
 
-/// Parses and checks a ListSystems filter.
+/// Parses and checks a ListSystems filter; a bare `"text"` searches the short and full names.
 pub fn compile_filter(raw: &str) -> Result<Option<Predicate<SystemCondition>>, FieldViolation> {
-    // A bare value (global restriction) is a text search here; rewrite it to a comparison
-    // the generic compiler accepts.
-    let expr =
-        crate::filter::parse(raw).map_err(|e| FieldViolation::new("filter", e.to_string()))?;
-    let Some(expr) = expr else { return Ok(None) };
-    convert(&expr)
-        .map(Some)
-        .map_err(|d| FieldViolation::new("filter", d))
-}
-
-fn convert(e: &crate::filter::Expr) -> Result<Predicate<SystemCondition>, String> {
-    use crate::filter::Expr;
-    Ok(match e {
-        Expr::And(a, b) => Predicate::And(Box::new(convert(a)?), Box::new(convert(b)?)),
-        Expr::Or(a, b) => Predicate::Or(Box::new(convert(a)?), Box::new(convert(b)?)),
-        Expr::Not(a) => Predicate::Not(Box::new(convert(a)?)),
-        Expr::Global(v) => {
-            let t = query::value_text(v);
-            if t.is_empty() {
-                return Err("a search text must not be empty".into());
-            }
-            Predicate::Leaf(SystemCondition::Text(fold(t)))
-        }
-        Expr::Compare { field, op, value } => Predicate::Leaf(condition(field, *op, value)?),
-    })
+    query::compile_with_search(raw, &condition, &|t| SystemCondition::Text(fold(t)))
 }
 
 fn condition(field: &str, op: CompareOp, value: &Value) -> Result<SystemCondition, String> {

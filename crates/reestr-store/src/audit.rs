@@ -5,9 +5,8 @@ use reestr_domain::audit::{
     AuditEvent, AuditRecord, ChainCursor, FieldChange, GENESIS_HASH, chain_hash, verify_chain,
 };
 use reestr_domain::paging::KeyValue;
-use reestr_domain::query::Predicate;
+use reestr_domain::query::{Equality, Predicate};
 use reestr_domain::time::Timestamp;
-use sea_orm::sea_query::IntoCondition;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, Order,
     QueryFilter, QueryOrder, QuerySelect, Set,
@@ -16,6 +15,7 @@ use sea_orm::{
 pub use reestr_domain::audit::AuditCondition;
 
 use crate::entity::audit_event::{self as row, Column};
+use crate::filter_sql::{self, SqlLeaf};
 use crate::{Store, db_err, keyset};
 
 /// Who is making a change, carried by every write so that its audit event is written in the
@@ -156,7 +156,7 @@ impl Store {
             .decode(&query.page_token, &query.fingerprint, 1)?;
         let mut condition = Condition::all();
         if let Some(f) = &query.filter {
-            condition = condition.add(to_condition(f));
+            condition = condition.add(filter_sql::condition(f));
         }
         if let Some(after) = &after {
             let [KeyValue::Int(_)] = after.as_slice() else {
@@ -231,30 +231,24 @@ impl Store {
     }
 }
 
-fn to_condition(p: &Predicate<AuditCondition>) -> Condition {
-    match p {
-        Predicate::And(a, b) => Condition::all().add(to_condition(a)).add(to_condition(b)),
-        Predicate::Or(a, b) => Condition::any().add(to_condition(a)).add(to_condition(b)),
-        Predicate::Not(a) => to_condition(a).not(),
-        Predicate::Leaf(leaf) => match leaf {
-            AuditCondition::Resource(v) => Column::Resource.eq(v.as_str()).into_condition(),
-            AuditCondition::Caller(v) => Column::Caller.eq(v.as_str()).into_condition(),
-            AuditCondition::Organization(v) => Column::Organization.eq(v.as_str()).into_condition(),
-            AuditCondition::Method(v) => Column::Method.eq(v.as_str()).into_condition(),
-            AuditCondition::Outcome(v) => Column::Outcome.eq(v.as_str()).into_condition(),
-            AuditCondition::TimeAfter(t, inclusive) => if *inclusive {
-                Column::EventTime.gte(t.micros())
-            } else {
-                Column::EventTime.gt(t.micros())
+impl SqlLeaf for AuditCondition {
+    fn condition(&self) -> Condition {
+        let eq = Equality::Eq;
+        match self {
+            AuditCondition::Resource(v) => filter_sql::equals(Column::Resource, eq, v.as_str()),
+            AuditCondition::Caller(v) => filter_sql::equals(Column::Caller, eq, v.as_str()),
+            AuditCondition::Organization(v) => {
+                filter_sql::equals(Column::Organization, eq, v.as_str())
             }
-            .into_condition(),
-            AuditCondition::TimeBefore(t, inclusive) => if *inclusive {
-                Column::EventTime.lte(t.micros())
-            } else {
-                Column::EventTime.lt(t.micros())
+            AuditCondition::Method(v) => filter_sql::equals(Column::Method, eq, v.as_str()),
+            AuditCondition::Outcome(v) => filter_sql::equals(Column::Outcome, eq, v.as_str()),
+            AuditCondition::TimeAfter(t, inclusive) => {
+                filter_sql::time_after(Column::EventTime, *t, *inclusive)
             }
-            .into_condition(),
-        },
+            AuditCondition::TimeBefore(t, inclusive) => {
+                filter_sql::time_before(Column::EventTime, *t, *inclusive)
+            }
+        }
     }
 }
 

@@ -16,7 +16,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt::Write as _;
 
+use reestr_domain::Error;
 use reestr_domain::audit::{FieldChange, diff_fields};
+use reestr_domain::classifier::filter::ClassifierCondition;
 use reestr_domain::classifier::hash::{decode_item, encode_item};
 use reestr_domain::classifier::name::COLLECTION;
 use reestr_domain::classifier::name::ITEMS;
@@ -25,15 +27,13 @@ use reestr_domain::classifier::{
     AttributeDef, AttributeKind, AttributeType, Classifier, ClassifierId, ClassifierSpec, Code,
     Date, Item, LegalAct, Pattern, Version, VersionId, VersionState,
 };
-use reestr_domain::filter::{CompareOp, Expr as FilterExpr, Value as FilterValue};
 use reestr_domain::input::Choice;
 use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::KeyValue;
-use reestr_domain::query::{self, Equality, Predicate};
+use reestr_domain::query::{Equality, Predicate};
 use reestr_domain::text::{Language, LocalizedText, fold};
 use reestr_domain::time::Timestamp;
-use reestr_domain::{Error, FieldViolation, error::Reason};
-use sea_orm::sea_query::{IntoCondition, LikeExpr};
+use reestr_domain::error::Reason;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
     QuerySelect, Set, SqlErr, Statement, Value,
@@ -44,6 +44,7 @@ use crate::audit::AuditContext;
 use crate::entity::classifier::{self as row, Column};
 use crate::entity::classifier_item as item_row;
 use crate::entity::classifier_version as version_row;
+use crate::filter_sql::{self, SqlLeaf};
 use crate::idempotency::{self, Idempotency, Outcome};
 use crate::{Store, Write, db_err, keyset};
 
@@ -68,7 +69,7 @@ const DRAFT_INDEX: &str = "ux_classifier_versions_draft";
 /// A ListClassifiers query, already validated.
 #[derive(Debug, Clone)]
 pub struct ClassifierQuery {
-    /// Typed filter (see [`compile_classifier_filter`]).
+    /// Typed filter (see [`reestr_domain::classifier::filter::compile_classifier_filter`]).
     pub filter: Option<Predicate<ClassifierCondition>>,
     /// Include soft-deleted classifiers.
     pub show_deleted: bool,
@@ -87,91 +88,6 @@ pub struct ClassifierPage {
     pub classifiers: Vec<Classifier>,
     /// Token of the next page; empty at the end.
     pub next_page_token: String,
-}
-
-/// One condition of a ListClassifiers filter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClassifierCondition {
-    /// `owner = "organizations/x"` / `owner != "organizations/x"`.
-    Owner(Equality, OrganizationId),
-    /// `hierarchical = true` (`!=` is stored negated).
-    Hierarchical(bool),
-    /// `display_name:"text"`: folded substring of a name in any language.
-    DisplayNameContains(String),
-    /// A bare `"text"`: folded substring of the id or of a name.
-    Text(String),
-}
-
-/// Parses and checks a ListClassifiers filter: `owner` (`=`, `!=` an organisation name),
-/// `hierarchical` (`=`, `!=` `true` or `false`), `display_name` (`:` a non-empty text), and bare
-/// texts, which search the id and the names. `Ok(None)` for an empty filter; every problem is
-/// a violation of the field `filter`.
-pub fn compile_classifier_filter(
-    raw: &str,
-) -> Result<Option<Predicate<ClassifierCondition>>, FieldViolation> {
-    let expr = reestr_domain::filter::parse(raw)
-        .map_err(|e| FieldViolation::new("filter", e.to_string()))?;
-    let Some(expr) = expr else { return Ok(None) };
-    convert_filter(&expr)
-        .map(Some)
-        .map_err(|d| FieldViolation::new("filter", d))
-}
-
-fn convert_filter(e: &FilterExpr) -> Result<Predicate<ClassifierCondition>, String> {
-    Ok(match e {
-        FilterExpr::And(a, b) => {
-            Predicate::And(Box::new(convert_filter(a)?), Box::new(convert_filter(b)?))
-        }
-        FilterExpr::Or(a, b) => {
-            Predicate::Or(Box::new(convert_filter(a)?), Box::new(convert_filter(b)?))
-        }
-        FilterExpr::Not(a) => Predicate::Not(Box::new(convert_filter(a)?)),
-        FilterExpr::Global(v) => {
-            let t = query::value_text(v);
-            if t.is_empty() {
-                return Err("a search text must not be empty".into());
-            }
-            Predicate::Leaf(ClassifierCondition::Text(fold(t)))
-        }
-        FilterExpr::Compare { field, op, value } => {
-            Predicate::Leaf(filter_condition(field, *op, value)?)
-        }
-    })
-}
-
-fn filter_condition(
-    field: &str,
-    op: CompareOp,
-    value: &FilterValue,
-) -> Result<ClassifierCondition, String> {
-    let text = query::value_text(value);
-    match field {
-        "owner" => Ok(ClassifierCondition::Owner(
-            query::equality(field, op)?,
-            OrganizationId::from_name(text, "filter").map_err(|v| v.description)?,
-        )),
-        "hierarchical" => {
-            let b = match text {
-                "true" => true,
-                "false" => false,
-                _ => return Err("hierarchical compares with true or false".into()),
-            };
-            match query::equality(field, op)? {
-                Equality::Eq => Ok(ClassifierCondition::Hierarchical(b)),
-                Equality::Ne => Ok(ClassifierCondition::Hierarchical(!b)),
-            }
-        }
-        "display_name" if op == CompareOp::Has && !text.is_empty() => {
-            Ok(ClassifierCondition::DisplayNameContains(fold(text)))
-        }
-        "display_name" => {
-            Err("display_name supports only : (contains) with a non-empty text".into())
-        }
-        other => Err(format!(
-            "cannot filter on {other:?}; fields: owner, hierarchical, display_name, \
-             or a quoted search text"
-        )),
-    }
 }
 
 /// Reads and writes classifiers, versions and items.
@@ -250,7 +166,7 @@ impl<'s> ClassifierRepo<'s> {
             condition = condition.add(Column::DeleteTime.is_null());
         }
         if let Some(filter) = &query.filter {
-            condition = condition.add(to_condition(filter));
+            condition = condition.add(filter_sql::condition(filter));
         }
         let (classifiers, next_page_token) = keyset::page(
             self.store,
@@ -1351,35 +1267,23 @@ async fn find_draft(
         .transpose()
 }
 
-fn to_condition(p: &Predicate<ClassifierCondition>) -> Condition {
-    match p {
-        Predicate::And(a, b) => Condition::all().add(to_condition(a)).add(to_condition(b)),
-        Predicate::Or(a, b) => Condition::any().add(to_condition(a)).add(to_condition(b)),
-        Predicate::Not(a) => to_condition(a).not(),
-        Predicate::Leaf(leaf) => leaf_condition(leaf),
-    }
-}
-
-fn leaf_condition(leaf: &ClassifierCondition) -> Condition {
-    let like = |pattern: String| {
-        Column::Search
-            .like(LikeExpr::new(pattern).escape('\\'))
-            .into_condition()
-    };
-    match leaf {
-        ClassifierCondition::Owner(Equality::Eq, o) => {
-            Column::OwnerId.eq(o.as_str()).into_condition()
+impl SqlLeaf for ClassifierCondition {
+    fn condition(&self) -> Condition {
+        match self {
+            ClassifierCondition::Owner(eq, o) => {
+                filter_sql::equals(Column::OwnerId, *eq, o.as_str())
+            }
+            ClassifierCondition::Hierarchical(b) => {
+                filter_sql::equals(Column::Hierarchical, Equality::Eq, *b)
+            }
+            // `search` is the folded id on the first line, then one name per line: a name
+            // matches when the text occurs after a line break.
+            ClassifierCondition::DisplayNameContains(folded) => filter_sql::like(
+                Column::Search,
+                format!("%\n{}", keyset::like_contains(folded)),
+            ),
+            ClassifierCondition::Text(folded) => filter_sql::contains(Column::Search, folded),
         }
-        ClassifierCondition::Owner(Equality::Ne, o) => {
-            Column::OwnerId.ne(o.as_str()).into_condition()
-        }
-        ClassifierCondition::Hierarchical(b) => Column::Hierarchical.eq(*b).into_condition(),
-        // `search` is the folded id on the first line, then one name per line: a name matches
-        // when the text occurs after a line break.
-        ClassifierCondition::DisplayNameContains(folded) => {
-            like(format!("%\n{}", keyset::like_contains(folded)))
-        }
-        ClassifierCondition::Text(folded) => like(keyset::like_contains(folded)),
     }
 }
 
@@ -1690,8 +1594,7 @@ fn version_from_row(m: version_row::Model) -> Result<Version, Error> {
 
 #[cfg(test)]
 mod tests {
-    use std::future::Future;
-
+    use reestr_domain::classifier::filter::compile_classifier_filter;
     use reestr_domain::classifier::hash::encoded_code;
     use reestr_domain::classifier::{AttributeDefDraft, ClassifierDraft, LegalActDraft};
     use reestr_domain::contact::Contacts;
@@ -1700,63 +1603,7 @@ mod tests {
     use reestr_domain::text::{Language, LocalizedText};
 
     use super::*;
-    use crate::{Clock, ConnectionSettings, Database};
-
-    /// Runs `scenario` on a fresh SQLite database and, when `TEST_DATABASE_URL` names a
-    /// PostgreSQL server, on a fresh PostgreSQL database too.
-    async fn on_every_engine<F, Fut>(scenario: F)
-    where
-        F: Fn(Store) -> Fut,
-        Fut: Future<Output = ()>,
-    {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("reestr.db").display());
-        let db = Database::connect(&ConnectionSettings::new(url))
-            .await
-            .unwrap();
-        db.migrate_up().await.unwrap();
-        scenario(
-            Store::open(db.clone(), Clock::system(), Default::default())
-                .await
-                .unwrap(),
-        )
-        .await;
-        db.close().await.unwrap();
-
-        let Ok(admin) = std::env::var("TEST_DATABASE_URL") else {
-            return;
-        };
-        if admin.is_empty() {
-            return;
-        }
-        let name = format!("reestr_store_{:016x}", rand::random::<u64>());
-        let server = Database::connect(&ConnectionSettings::new(&admin))
-            .await
-            .unwrap();
-        server
-            .connection()
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let (base, _) = admin.rsplit_once('/').unwrap();
-        let db = Database::connect(&ConnectionSettings::new(format!("{base}/{name}")))
-            .await
-            .unwrap();
-        db.migrate_up().await.unwrap();
-        scenario(
-            Store::open(db.clone(), Clock::system(), Default::default())
-                .await
-                .unwrap(),
-        )
-        .await;
-        db.close().await.unwrap();
-        server
-            .connection()
-            .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .await
-            .unwrap();
-        server.close().await.unwrap();
-    }
+    use crate::testing::on_every_engine;
 
     fn ctx() -> AuditContext {
         AuditContext {

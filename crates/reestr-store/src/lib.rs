@@ -16,12 +16,16 @@ mod classifier;
 mod clock;
 mod entity;
 mod error;
+mod filter_sql;
 mod idempotency;
 mod keyset;
 mod organization;
 mod settings;
 mod system;
 mod token;
+
+#[cfg(test)]
+mod testing;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,10 +43,7 @@ use sea_orm::{
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use audit::{AuditCondition, AuditContext, AuditPage, AuditQuery, ChainReport};
-pub use classifier::{
-    ClassifierCondition, ClassifierPage, ClassifierQuery, ClassifierRepo, ImportSink,
-    compile_classifier_filter,
-};
+pub use classifier::{ClassifierPage, ClassifierQuery, ClassifierRepo, ImportSink};
 pub use clock::Clock;
 pub use error::db_err;
 pub use idempotency::{Idempotency, Outcome};

@@ -10,11 +10,10 @@ use reestr_domain::organization::{
     Organization, OrganizationCondition, OrganizationId, OrganizationKind, OrganizationSpec,
 };
 use reestr_domain::paging::{KeyValue, SortKey};
-use reestr_domain::query::{Equality, Predicate};
+use reestr_domain::query::Predicate;
 use reestr_domain::system::SystemId;
 use reestr_domain::text::LocalizedText;
 use reestr_domain::time::Timestamp;
-use sea_orm::sea_query::{IntoCondition, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Set,
@@ -24,6 +23,7 @@ use crate::audit::AuditContext;
 use crate::entity::classifier as classifier_row;
 use crate::entity::organization::{self as row, Column};
 use crate::entity::system as system_row;
+use crate::filter_sql::{self, SqlLeaf};
 use crate::idempotency::{self, Idempotency, Outcome};
 use crate::{Store, db_err, keyset};
 
@@ -262,7 +262,7 @@ impl<'s> OrganizationRepo<'s> {
             condition = condition.add(Column::DeleteTime.is_null());
         }
         if let Some(filter) = &query.filter {
-            condition = condition.add(to_condition(filter));
+            condition = condition.add(filter_sql::condition(filter));
         }
         let (organizations, next_page_token) = keyset::page(
             self.store,
@@ -305,48 +305,25 @@ fn sort_value(org: &Organization, c: Column) -> KeyValue {
     }
 }
 
-/// Translates a typed filter into SQL. `!=` on a nullable column also matches NULL, as a
-/// client expects (`parent != "organizations/x"` includes top-level organisations).
-fn to_condition(p: &Predicate<OrganizationCondition>) -> Condition {
-    match p {
-        Predicate::And(a, b) => Condition::all().add(to_condition(a)).add(to_condition(b)),
-        Predicate::Or(a, b) => Condition::any().add(to_condition(a)).add(to_condition(b)),
-        Predicate::Not(a) => to_condition(a).not(),
-        Predicate::Leaf(leaf) => leaf_condition(leaf),
-    }
-}
-
-fn leaf_condition(leaf: &OrganizationCondition) -> Condition {
-    fn nullable(col: Column, eq: Equality, value: Option<&str>) -> Condition {
-        match (eq, value) {
-            (Equality::Eq, None) => col.is_null().into_condition(),
-            (Equality::Ne, None) => col.is_not_null().into_condition(),
-            (Equality::Eq, Some(v)) => col.eq(v).into_condition(),
-            (Equality::Ne, Some(v)) => Condition::any().add(col.is_null()).add(col.ne(v)),
+impl SqlLeaf for OrganizationCondition {
+    fn condition(&self) -> Condition {
+        match self {
+            OrganizationCondition::Kind(eq, k) => filter_sql::equals(Column::Kind, *eq, k.as_str()),
+            OrganizationCondition::Parent(eq, p) => filter_sql::equals_nullable(
+                Column::ParentId,
+                *eq,
+                p.as_ref().map(OrganizationId::as_str),
+            ),
+            OrganizationCondition::Tin(eq, t) => filter_sql::equals(Column::Tin, *eq, t.as_str()),
+            OrganizationCondition::RegionCode(eq, r) => filter_sql::equals_nullable(
+                Column::RegionCode,
+                *eq,
+                (!r.is_empty()).then_some(r.as_str()),
+            ),
+            OrganizationCondition::DisplayNameContains(folded) => {
+                filter_sql::contains(Column::SearchText, folded)
+            }
         }
-    }
-    match leaf {
-        OrganizationCondition::Kind(Equality::Eq, k) => {
-            Column::Kind.eq(k.as_str()).into_condition()
-        }
-        OrganizationCondition::Kind(Equality::Ne, k) => {
-            Column::Kind.ne(k.as_str()).into_condition()
-        }
-        OrganizationCondition::Parent(eq, p) => nullable(
-            Column::ParentId,
-            *eq,
-            p.as_ref().map(OrganizationId::as_str),
-        ),
-        OrganizationCondition::Tin(Equality::Eq, t) => Column::Tin.eq(t.as_str()).into_condition(),
-        OrganizationCondition::Tin(Equality::Ne, t) => Column::Tin.ne(t.as_str()).into_condition(),
-        OrganizationCondition::RegionCode(eq, r) => nullable(
-            Column::RegionCode,
-            *eq,
-            (!r.is_empty()).then_some(r.as_str()),
-        ),
-        OrganizationCondition::DisplayNameContains(folded) => Column::SearchText
-            .like(LikeExpr::new(keyset::like_contains(folded)).escape('\\'))
-            .into_condition(),
     }
 }
 

@@ -14,7 +14,7 @@ use reestr_domain::system::{
 };
 use reestr_domain::text::fold;
 use reestr_domain::time::Timestamp;
-use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, LikeExpr, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -27,6 +27,7 @@ use crate::entity::system::{self as row, Column};
 use crate::entity::system_dependency as dep_row;
 use crate::entity::system_label as label_row;
 use crate::entity::system_revision as rev_row;
+use crate::filter_sql::{self, SqlLeaf};
 use crate::idempotency::{self, Idempotency, Outcome};
 use crate::{Store, db_err, keyset};
 
@@ -449,7 +450,7 @@ impl<'s> SystemRepo<'s> {
             condition = condition.add(Column::DeleteTime.is_null());
         }
         if let Some(f) = &query.filter {
-            condition = condition.add(to_condition(f));
+            condition = condition.add(filter_sql::condition(f));
         }
         let (systems, next_page_token) = keyset::page(
             self.store,
@@ -1004,67 +1005,43 @@ fn sort_value(s: &InformationSystem, c: Column) -> KeyValue {
     }
 }
 
-fn to_condition(p: &Predicate<SystemCondition>) -> Condition {
-    match p {
-        Predicate::And(a, b) => Condition::all().add(to_condition(a)).add(to_condition(b)),
-        Predicate::Or(a, b) => Condition::any().add(to_condition(a)).add(to_condition(b)),
-        Predicate::Not(a) => to_condition(a).not(),
-        Predicate::Leaf(leaf) => leaf_condition(leaf),
+/// The systems that carry label `key` (with `value`, when given).
+fn labelled(key: &str, value: Option<&str>) -> SelectStatement {
+    let mut sub = Query::select();
+    sub.column(label_row::Column::SystemId)
+        .from(label_row::Entity)
+        .and_where(label_row::Column::Key.eq(key));
+    if let Some(value) = value {
+        sub.and_where(label_row::Column::Value.eq(value));
     }
+    sub.to_owned()
 }
 
-fn eq_or_ne(col: Column, eq: Equality, v: &str) -> Condition {
-    match eq {
-        Equality::Eq => col.eq(v).into_condition(),
-        Equality::Ne => col.ne(v).into_condition(),
-    }
-}
-
-fn leaf_condition(leaf: &SystemCondition) -> Condition {
-    let contains = |col: Column, needle: &str| {
-        col.like(LikeExpr::new(keyset::like_contains(needle)).escape('\\'))
-            .into_condition()
-    };
-    match leaf {
-        SystemCondition::Owner(eq, o) => eq_or_ne(Column::OwnerId, *eq, o.as_str()),
-        SystemCondition::Operator(Equality::Eq, None) => {
-            Column::OperatorId.is_null().into_condition()
-        }
-        SystemCondition::Operator(Equality::Ne, None) => {
-            Column::OperatorId.is_not_null().into_condition()
-        }
-        SystemCondition::Operator(Equality::Eq, Some(o)) => {
-            Column::OperatorId.eq(o.as_str()).into_condition()
-        }
-        SystemCondition::Operator(Equality::Ne, Some(o)) => Condition::any()
-            .add(Column::OperatorId.is_null())
-            .add(Column::OperatorId.ne(o.as_str())),
-        SystemCondition::State(eq, s) => eq_or_ne(Column::State, *eq, s.as_str()),
-        SystemCondition::PersonalData(b) => Column::PersonalData.eq(*b).into_condition(),
-        SystemCondition::Label(eq, key, value) => {
-            let sub = Query::select()
-                .column(label_row::Column::SystemId)
-                .from(label_row::Entity)
-                .and_where(label_row::Column::Key.eq(key.as_str()))
-                .and_where(label_row::Column::Value.eq(value.as_str()))
-                .to_owned();
-            match eq {
-                Equality::Eq => Column::Id.in_subquery(sub).into_condition(),
-                Equality::Ne => Column::Id.not_in_subquery(sub).into_condition(),
+impl SqlLeaf for SystemCondition {
+    fn condition(&self) -> Condition {
+        match self {
+            SystemCondition::Owner(eq, o) => filter_sql::equals(Column::OwnerId, *eq, o.as_str()),
+            SystemCondition::Operator(eq, o) => filter_sql::equals_nullable(
+                Column::OperatorId,
+                *eq,
+                o.as_ref().map(OrganizationId::as_str),
+            ),
+            SystemCondition::State(eq, s) => filter_sql::equals(Column::State, *eq, s.as_str()),
+            SystemCondition::PersonalData(b) => {
+                filter_sql::equals(Column::PersonalData, Equality::Eq, *b)
             }
-        }
-        SystemCondition::HasLabel(key) => Column::Id
-            .in_subquery(
-                Query::select()
-                    .column(label_row::Column::SystemId)
-                    .from(label_row::Entity)
-                    .and_where(label_row::Column::Key.eq(key.as_str()))
-                    .to_owned(),
-            )
-            .into_condition(),
-        SystemCondition::ShortName(eq, folded) => eq_or_ne(Column::ShortNameFolded, *eq, folded),
-        SystemCondition::NameContains(folded) | SystemCondition::Text(folded) => {
-            contains(Column::SearchText, folded)
+            SystemCondition::Label(eq, key, value) => {
+                filter_sql::in_subquery(Column::Id, *eq, labelled(key, Some(value)))
+            }
+            SystemCondition::HasLabel(key) => {
+                filter_sql::in_subquery(Column::Id, Equality::Eq, labelled(key, None))
+            }
+            SystemCondition::ShortName(eq, folded) => {
+                filter_sql::equals(Column::ShortNameFolded, *eq, folded.as_str())
+            }
+            SystemCondition::NameContains(folded) | SystemCondition::Text(folded) => {
+                filter_sql::contains(Column::SearchText, folded)
+            }
         }
     }
 }

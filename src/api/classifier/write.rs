@@ -13,7 +13,7 @@ use reestr_domain::error::{Error, Violations};
 use reestr_domain::paging::{self, KeyValue, query_fingerprint};
 use reestr_domain::request_id::RequestId;
 use reestr_domain::time::Timestamp;
-use reestr_store::{ClassifierQuery, Idempotency, Outcome, Store, compile_classifier_filter};
+use reestr_store::{ClassifierQuery, Idempotency, Outcome, Store};
 use tonic::{Request, Response, Status};
 
 use super::cache::{ClassifierMeta, LoadedVersion};
@@ -289,7 +289,7 @@ impl ClassifierApi {
             call.authorize(Action::ReadRegister)?;
             let mut v = Violations::new();
             let size = v.check(paging::page_size(page_size));
-            let compiled = v.check(compile_classifier_filter(&filter));
+            let compiled = v.check(domain::filter::compile_classifier_filter(&filter));
             v.into_result()?;
             let (Some(page_size), Some(filter_tree)) = (size, compiled) else {
                 return Err(Error::Internal("validated values missing".into()));

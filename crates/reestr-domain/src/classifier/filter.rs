@@ -1,15 +1,81 @@
-//! The filter of ListItems: which items of a version a request wants.
+//! The filters of ListClassifiers and ListItems.
 //!
-//! Fields: `parent` (`=`, `!=`; `parent = ""` is the top level), `level` (`=`, `!=`, `<`,
+//! ListClassifiers ([`compile_classifier_filter`]) is translated to SQL by the store. Its
+//! fields: `owner` (`=`, `!=` an organisation name), `hierarchical` (`=`, `!=` `true` or
+//! `false`), `display_name` (`:` a non-empty text), and bare texts, which search the id and
+//! the names.
+//!
+//! ListItems ([`compile_item_filter`]) is evaluated in memory, over the items of one version
+//! ([`matches`]). Its fields: `parent` (`=`, `!=`; `parent = ""` is the top level), `level` (`=`, `!=`, `<`,
 //! `<=`, `>`, `>=`), `status` (`=`, `!=` ACTIVE or DEPRECATED) and `code` (`=`, `!=`; a
 //! trailing `*` matches a prefix), combined with AND, OR, NOT and parentheses.
 
 use crate::FieldViolation;
 use crate::filter::{CompareOp, Value};
+use crate::organization::OrganizationId;
 use crate::query::{self, Equality, Predicate};
+use crate::text::fold;
 
 use super::item::ItemStatus;
 use super::name::check_code;
+
+/// One condition of a ListClassifiers filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClassifierCondition {
+    /// `owner = "organizations/x"` / `owner != "organizations/x"`.
+    Owner(Equality, OrganizationId),
+    /// `hierarchical = true` (`!=` is stored negated).
+    Hierarchical(bool),
+    /// `display_name:"text"`: folded substring of a name in any language.
+    DisplayNameContains(String),
+    /// A bare `"text"`: folded substring of the id or of a name.
+    Text(String),
+}
+
+/// Parses and checks a ListClassifiers filter (fields: see the [module](self) documentation).
+/// `Ok(None)` for an empty filter; every problem is a violation of the field `filter`.
+pub fn compile_classifier_filter(
+    raw: &str,
+) -> Result<Option<Predicate<ClassifierCondition>>, FieldViolation> {
+    query::compile_with_search(raw, &classifier_condition, &|t| {
+        ClassifierCondition::Text(fold(t))
+    })
+}
+
+fn classifier_condition(
+    field: &str,
+    op: CompareOp,
+    value: &Value,
+) -> Result<ClassifierCondition, String> {
+    let text = query::value_text(value);
+    match field {
+        "owner" => Ok(ClassifierCondition::Owner(
+            query::equality(field, op)?,
+            OrganizationId::from_name(text, "filter").map_err(|v| v.description)?,
+        )),
+        "hierarchical" => {
+            let b = match text {
+                "true" => true,
+                "false" => false,
+                _ => return Err("hierarchical compares with true or false".into()),
+            };
+            match query::equality(field, op)? {
+                Equality::Eq => Ok(ClassifierCondition::Hierarchical(b)),
+                Equality::Ne => Ok(ClassifierCondition::Hierarchical(!b)),
+            }
+        }
+        "display_name" if op == CompareOp::Has && !text.is_empty() => {
+            Ok(ClassifierCondition::DisplayNameContains(fold(text)))
+        }
+        "display_name" => {
+            Err("display_name supports only : (contains) with a non-empty text".into())
+        }
+        other => Err(format!(
+            "cannot filter on {other:?}; fields: owner, hierarchical, display_name, \
+             or a quoted search text"
+        )),
+    }
+}
 
 /// One condition on an item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,12 +193,7 @@ impl ItemCondition {
 
 /// Whether the item satisfies the whole filter.
 pub fn matches(filter: &Predicate<ItemCondition>, item: &ItemFacts<'_>) -> bool {
-    match filter {
-        Predicate::And(a, b) => matches(a, item) && matches(b, item),
-        Predicate::Or(a, b) => matches(a, item) || matches(b, item),
-        Predicate::Not(a) => !matches(a, item),
-        Predicate::Leaf(c) => c.matches(item),
-    }
+    filter.holds(&|c: &ItemCondition| c.matches(item))
 }
 
 /// The parent every matching item must have, when the filter requires one (`parent = "c"` at

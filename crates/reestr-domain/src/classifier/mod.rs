@@ -19,7 +19,7 @@
 //! - [`hash`]: the canonical encoding and content hash of a published version.
 //! - [`csv`](mod@csv): items as CSV text, read incrementally and written row by row.
 //! - [`diff`](mod@diff): changes between two versions, and translation of codes along successors.
-//! - [`filter`]: the ListItems filter.
+//! - [`filter`]: the ListClassifiers and ListItems filters.
 //! - [`version`]: classifiers and versions as stored, and which version is in effect when.
 
 pub mod csv;
