@@ -28,7 +28,7 @@ use reestr_domain::classifier::{
 use reestr_domain::filter::{CompareOp, Expr as FilterExpr, Value as FilterValue};
 use reestr_domain::input::Choice;
 use reestr_domain::organization::OrganizationId;
-use reestr_domain::paging::KeyValue;
+use reestr_domain::paging::{KeyKind, KeyValue, PageKey, PageQuery};
 use reestr_domain::query::{self, Equality, Predicate};
 use reestr_domain::text::{Language, LocalizedText, fold};
 use reestr_domain::time::Timestamp;
@@ -252,21 +252,22 @@ impl<'s> ClassifierRepo<'s> {
         if let Some(filter) = &query.filter {
             condition = condition.add(to_condition(filter));
         }
-        let (classifiers, next_page_token) = keyset::page(
+        let page = keyset::page(
             self.store,
             row::Entity::find().filter(condition),
-            &[(Column::Id, false)],
-            |_| false,
-            query.page_size,
-            &query.page_token,
-            &query.fingerprint,
+            &PageQuery {
+                keys: vec![PageKey::asc(Column::Id, KeyKind::Text)],
+                size: query.page_size,
+                token: &query.page_token,
+                fingerprint: &query.fingerprint,
+            },
             from_row,
             |c: &Classifier, _| KeyValue::Text(c.id.as_str().to_string()),
         )
         .await?;
         Ok(ClassifierPage {
-            classifiers,
-            next_page_token,
+            classifiers: page.items,
+            next_page_token: page.next_page_token,
         })
     }
 
