@@ -891,3 +891,52 @@ async fn list_audit_events_filters_orders_and_pages() {
         );
     }
 }
+
+#[tokio::test]
+async fn paging_the_trail_while_calls_append_to_it_neither_repeats_nor_skips() {
+    let mut app = spawn_app().await;
+    for i in 0..6 {
+        app.create_organization(&format!("org{i}"), &format!("20000000{i}"))
+            .await;
+    }
+    let before: Vec<i64> = events(&mut app, "")
+        .await
+        .iter()
+        .map(|e| e.sequence)
+        .collect();
+    assert!(before.len() >= 6);
+    for order_by in ["", "sequence desc"] {
+        let mut request = ListAuditEventsRequest {
+            page_size: 2,
+            order_by: order_by.into(),
+            ..Default::default()
+        };
+        let mut walked = Vec::new();
+        let mut extra = 0;
+        loop {
+            let (page, next) = list_page(&mut app, request.clone()).await.unwrap();
+            assert!(page.len() <= 2);
+            walked.extend(page.iter().map(|e| e.sequence));
+            if next.is_empty() {
+                break;
+            }
+            request.page_token = next;
+            // Every call appends an event after all there were.
+            extra += 1;
+            let n = extra * 100 + order_by.len();
+            app.create_organization(&format!("x{n}"), &format!("3{n:08}"))
+                .await;
+        }
+        if order_by.is_empty() {
+            // Oldest first: the walk reads on into the events appended meanwhile.
+            assert_eq!(walked[..before.len()], before[..], "{order_by:?}");
+            assert!(walked.windows(2).all(|w| w[0] < w[1]), "{walked:?}");
+        } else {
+            // Newest first: the walk starts at the newest event then and goes down to the
+            // first, never seeing those appended meanwhile.
+            let first = walked[0];
+            let expected: Vec<i64> = (1..=first).rev().collect();
+            assert_eq!(walked, expected, "{order_by:?}");
+        }
+    }
+}

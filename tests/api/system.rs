@@ -1237,3 +1237,107 @@ async fn a_legal_basis_is_the_registers_one_legal_act_with_a_required_kind() {
         ]
     );
 }
+
+/// Updates `x`'s purpose to `purpose`, as `c`; returns the new revision.
+async fn repurpose(c: &mut Client, purpose: &str) -> i64 {
+    let current = c
+        .get_system(GetSystemRequest {
+            name: "systems/x".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("get systems/x")
+        .into_inner();
+    c.update_system(UpdateSystemRequest {
+        system: Some(InformationSystem {
+            purpose: purpose.into(),
+            ..current
+        }),
+        update_mask: Some(FieldMask {
+            paths: vec!["purpose".into()],
+        }),
+    })
+    .await
+    .expect("update systems/x")
+    .into_inner()
+    .revision
+}
+
+#[tokio::test]
+async fn paging_revisions_while_new_ones_are_recorded_neither_repeats_nor_skips() {
+    let (app, mut admin, mut editor) = setup().await;
+    create(&mut editor, "x", system("soliq", "X"))
+        .await
+        .unwrap();
+    for i in 2..=7 {
+        app.clock.advance(Duration::from_secs(1));
+        assert_eq!(repurpose(&mut editor, &format!("Purpose {i}")).await, i);
+    }
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = admin
+            .list_system_revisions(ListSystemRevisionsRequest {
+                name: "systems/x".into(),
+                page_size: 2,
+                page_token: token.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.revisions.len() <= 2);
+        seen.extend(page.revisions.iter().map(|r| r.revision));
+        pages += 1;
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+        // A newer revision sorts before every page still to come: the walk goes on from
+        // where it was, without it.
+        app.clock.advance(Duration::from_secs(1));
+        repurpose(&mut editor, &format!("Between pages {pages}")).await;
+    }
+    assert_eq!(seen, [7, 6, 5, 4, 3, 2, 1]);
+    assert_eq!(pages, 4);
+
+    // A token of this list is refused by another system's, and a tampered one anywhere.
+    create(&mut editor, "y", system("soliq", "Y"))
+        .await
+        .unwrap();
+    let first = admin
+        .list_system_revisions(ListSystemRevisionsRequest {
+            name: "systems/x".into(),
+            page_size: 1,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!first.next_page_token.is_empty());
+    for (name, page_token) in [
+        ("systems/y", first.next_page_token.clone()),
+        ("systems/x", format!("{}A", first.next_page_token)),
+    ] {
+        let err = admin
+            .list_system_revisions(ListSystemRevisionsRequest {
+                name: name.into(),
+                page_size: 1,
+                page_token,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(violated(&err), ["page_token"], "{name}");
+    }
+    // Nor does another list take it.
+    let err = app
+        .audit_as(Some(&app.admin_secret))
+        .list_audit_events(ListAuditEventsRequest {
+            page_size: 1,
+            page_token: first.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated(&err), ["page_token"]);
+}

@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reestr::proto::v1::{
     CreateOrganizationRequest, CreateTokenRequest, CreateTokenResponse, DeleteOrganizationRequest,
-    GetOrganizationRequest, GetTokenRequest, ListOrganizationsRequest, ListTokensRequest,
-    RevokeTokenRequest, Role, Token,
+    GetOrganizationRequest, GetTokenRequest, ListAuditEventsRequest, ListOrganizationsRequest,
+    ListTokensRequest, RevokeTokenRequest, Role, Token,
 };
 use reestr::server::auth::RateLimit;
 use tonic::{Code, Status};
@@ -751,4 +751,131 @@ async fn a_caller_over_its_rate_is_resource_exhausted_with_retry_info() {
         .list_organizations(ListOrganizationsRequest::default())
         .await
         .expect("allowed again after the retry delay");
+}
+
+#[tokio::test]
+async fn paging_tokens_while_others_are_created_and_revoked_neither_repeats_nor_skips() {
+    // A manual clock: tokens made in the same microsecond are ordered by id.
+    let mut app = spawn_app_with_manual_clock().await;
+    app.create_organization("stat", "200000001").await;
+    for i in 0..7 {
+        if i % 2 == 0 {
+            app.clock.advance(Duration::from_millis(1));
+        }
+        create(&mut app, token("organizations/stat", &[Role::Reader]))
+            .await
+            .unwrap();
+    }
+    let before = list_all(
+        &mut app,
+        ListTokensRequest {
+            page_size: 1000,
+            show_revoked: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(before.len(), 8, "the bootstrap token and seven");
+
+    let mut request = ListTokensRequest {
+        page_size: 3,
+        show_revoked: true,
+        ..Default::default()
+    };
+    let mut walked = Vec::new();
+    loop {
+        let page = app
+            .tokens
+            .list_tokens(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.tokens.len() <= 3);
+        walked.extend(page.tokens.iter().map(|t| t.name.clone()));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        request.page_token = page.next_page_token;
+        // Between pages: a token created now (in the same microsecond as the newest ones,
+        // so it sorts among them by id) and one revoked (still listed with show_revoked)
+        // move nothing the walk has still to read.
+        create(&mut app, token("organizations/stat", &[Role::Reader]))
+            .await
+            .unwrap();
+        let last = before.last().unwrap().name.clone();
+        let _ = app
+            .tokens
+            .revoke_token(RevokeTokenRequest { name: last })
+            .await;
+    }
+    let unique: BTreeSet<&String> = walked.iter().collect();
+    assert_eq!(unique.len(), walked.len(), "no token is listed twice");
+    let expected: Vec<String> = before.iter().map(|t| t.name.clone()).collect();
+    let old: Vec<&String> = walked.iter().filter(|n| expected.contains(n)).collect();
+    assert_eq!(
+        old,
+        expected.iter().collect::<Vec<_>>(),
+        "every token there was, once, in order"
+    );
+}
+
+#[tokio::test]
+async fn a_page_token_of_one_list_is_refused_by_another() {
+    let mut app = spawn_app().await;
+    app.create_organization("stat", "200000001").await;
+    create(&mut app, token("organizations/stat", &[Role::Reader]))
+        .await
+        .unwrap();
+    let tokens_page = app
+        .tokens
+        .list_tokens(ListTokensRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let audit_page = app
+        .audit
+        .list_audit_events(ListAuditEventsRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!tokens_page.next_page_token.is_empty());
+    assert!(!audit_page.next_page_token.is_empty());
+
+    let err = app
+        .audit
+        .list_audit_events(ListAuditEventsRequest {
+            page_size: 1,
+            page_token: tokens_page.next_page_token.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_request_fields(&err), ["page_token"]);
+    let err = list(
+        &mut app,
+        ListTokensRequest {
+            page_size: 1,
+            page_token: audit_page.next_page_token,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(bad_request_fields(&err), ["page_token"]);
+    let err = app
+        .organizations
+        .list_organizations(ListOrganizationsRequest {
+            page_size: 1,
+            page_token: tokens_page.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_request_fields(&err), ["page_token"]);
 }

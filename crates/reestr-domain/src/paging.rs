@@ -11,6 +11,8 @@
 //! of the query (filter, order, `show_deleted`, parent) so that a token cannot be replayed with
 //! a different query.
 
+use std::cmp::Ordering;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
@@ -97,6 +99,180 @@ pub enum KeyValue {
     Int(i64),
     /// A text column.
     Text(String),
+}
+
+impl KeyValue {
+    /// What the value holds.
+    pub fn kind(&self) -> KeyKind {
+        match self {
+            KeyValue::Int(_) => KeyKind::Int,
+            KeyValue::Text(_) => KeyKind::Text,
+        }
+    }
+}
+
+/// What one component of a keyset holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// Integers ([`KeyValue::Int`]).
+    Int,
+    /// Text ([`KeyValue::Text`]), compared byte by byte.
+    Text,
+}
+
+/// One component of the keyset a list is ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageKey<C> {
+    /// What the component is: a column for a list read from the database, a field name for
+    /// one paged in memory.
+    pub key: C,
+    /// What it holds.
+    pub kind: KeyKind,
+    /// Descending instead of ascending.
+    pub descending: bool,
+}
+
+impl<C> PageKey<C> {
+    /// An ascending key.
+    pub fn asc(key: C, kind: KeyKind) -> Self {
+        Self {
+            key,
+            kind,
+            descending: false,
+        }
+    }
+
+    /// A descending key.
+    pub fn desc(key: C, kind: KeyKind) -> Self {
+        Self {
+            key,
+            kind,
+            descending: true,
+        }
+    }
+}
+
+/// One page request of a List method, the same for every list whether it is read from the
+/// database or from memory: the keyset the list is ordered by (unique, so the order is
+/// total), the page size, the request's page token and the fingerprint of the query that
+/// token must have been issued for.
+///
+/// The rule is the same everywhere: a page holds the first `size` items that sort strictly
+/// after the position the token carries, one item more is read to learn whether another page
+/// follows, and the next token carries the position of the page's last item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageQuery<'a, C> {
+    /// The keyset, most significant first.
+    pub keys: Vec<PageKey<C>>,
+    /// Page size, already checked by [`page_size`].
+    pub size: u64,
+    /// The request's `page_token`, empty for the first page.
+    pub token: &'a str,
+    /// The query's fingerprint, see [`query_fingerprint`].
+    pub fingerprint: &'a str,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The page's items, in the list's order.
+    pub items: Vec<T>,
+    /// The token of the next page, empty after the last one.
+    pub next_page_token: String,
+}
+
+impl<C> PageQuery<'_, C> {
+    /// The position this page starts after, `None` for the first page. Refuses (on
+    /// `page_token`) a token that was altered, that another query was given, or whose
+    /// position does not fit this keyset.
+    pub fn start(&self, tokens: &PageTokens) -> Result<Option<Vec<KeyValue>>, FieldViolation> {
+        let start = tokens.decode(self.token, self.fingerprint, self.keys.len())?;
+        if let Some(position) = &start {
+            let fits = position
+                .iter()
+                .zip(&self.keys)
+                .all(|(v, k)| v.kind() == k.kind);
+            if !fits {
+                return Err(FieldViolation::new(
+                    "page_token",
+                    "does not match this query",
+                ));
+            }
+        }
+        Ok(start)
+    }
+
+    /// How many rows to read for this page: one more than it holds, to learn whether another
+    /// page follows.
+    pub fn limit(&self) -> u64 {
+        self.size.saturating_add(1)
+    }
+
+    /// How positions `a` and `b` sort under this keyset.
+    pub fn compare(&self, a: &[KeyValue], b: &[KeyValue]) -> Ordering {
+        for ((x, y), k) in a.iter().zip(b).zip(&self.keys) {
+            let order = match (x, y) {
+                (KeyValue::Int(x), KeyValue::Int(y)) => x.cmp(y),
+                (KeyValue::Text(x), KeyValue::Text(y)) => x.as_bytes().cmp(y.as_bytes()),
+                (KeyValue::Int(_), KeyValue::Text(_)) => Ordering::Less,
+                (KeyValue::Text(_), KeyValue::Int(_)) => Ordering::Greater,
+            };
+            let order = if k.descending { order.reverse() } else { order };
+            if order != Ordering::Equal {
+                return order;
+            }
+        }
+        a.len().cmp(&b.len())
+    }
+
+    /// Makes the page from `rows`, the rows after [`start`](Self::start) in keyset order and
+    /// at most [`limit`](Self::limit) of them: keeps `size` and, if there were more, issues
+    /// the token continuing after the last one kept. `position` gives a row's keyset values.
+    pub fn finish<T>(
+        &self,
+        tokens: &PageTokens,
+        mut rows: Vec<T>,
+        position: impl Fn(&T) -> Vec<KeyValue>,
+    ) -> Page<T> {
+        let size = usize::try_from(self.size).unwrap_or(usize::MAX);
+        let more = rows.len() > size;
+        rows.truncate(size);
+        let next_page_token = match rows.last() {
+            Some(last) if more => tokens.encode(self.fingerprint, position(last)),
+            _ => String::new(),
+        };
+        Page {
+            items: rows,
+            next_page_token,
+        }
+    }
+
+    /// Pages a list held in memory, the counterpart of a keyset query in the database.
+    /// `seek` is given the start position and returns the rows in keyset order from any point
+    /// at or before it (the whole list, or a binary search's result); of those, only rows
+    /// that sort strictly after the start are taken. `position` gives a row's keyset values.
+    pub fn page_sorted<T, I>(
+        &self,
+        tokens: &PageTokens,
+        seek: impl FnOnce(Option<&[KeyValue]>) -> I,
+        position: impl Fn(&T) -> Vec<KeyValue>,
+    ) -> Result<Page<T>, FieldViolation>
+    where
+        I: IntoIterator<Item = T>,
+    {
+        let start = self.start(tokens)?;
+        let limit = usize::try_from(self.limit()).unwrap_or(usize::MAX);
+        let rows: Vec<T> = seek(start.as_deref())
+            .into_iter()
+            .filter(|row| {
+                start
+                    .as_deref()
+                    .is_none_or(|s| self.compare(&position(row), s) == Ordering::Greater)
+            })
+            .take(limit)
+            .collect();
+        Ok(self.finish(tokens, rows, position))
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -275,6 +451,106 @@ mod tests {
         let b = query_fingerprint(&["organizations", "kind = STATE_BODY"]);
         let token = tokens.encode(&a, vec![KeyValue::Text("x".into())]);
         let err = tokens.decode(&token, &b, 1).unwrap_err();
+        assert!(err.description.contains("different filter"));
+    }
+
+    fn query<'a>(token: &'a str, size: u64) -> PageQuery<'a, &'static str> {
+        PageQuery {
+            keys: vec![
+                PageKey::desc("time", KeyKind::Int),
+                PageKey::asc("name", KeyKind::Text),
+            ],
+            size,
+            token,
+            fingerprint: "fp",
+        }
+    }
+
+    fn position(row: &(i64, String)) -> Vec<KeyValue> {
+        vec![KeyValue::Int(row.0), KeyValue::Text(row.1.clone())]
+    }
+
+    #[test]
+    fn compare_follows_each_keys_direction() {
+        let q = query("", 1);
+        let at = |t, n: &str| vec![KeyValue::Int(t), KeyValue::Text(n.into())];
+        assert_eq!(q.compare(&at(2, "a"), &at(1, "a")), Ordering::Less);
+        assert_eq!(q.compare(&at(1, "a"), &at(1, "b")), Ordering::Less);
+        assert_eq!(q.compare(&at(1, "b"), &at(1, "b")), Ordering::Equal);
+        // Text compares byte by byte, as the items of a version are held.
+        assert_eq!(q.compare(&at(1, "Z"), &at(1, "a")), Ordering::Less);
+    }
+
+    #[test]
+    fn paging_in_memory_neither_repeats_nor_skips_while_rows_come_and_go() {
+        let tokens = PageTokens::new(vec![3; 32]);
+        let mut rows: Vec<(i64, String)> = (0..10).map(|i| (i / 3, format!("r{i}"))).collect();
+        let sorted = |rows: &[(i64, String)]| {
+            let mut v = rows.to_vec();
+            v.sort_by(|a, b| query("", 1).compare(&position(a), &position(b)));
+            v
+        };
+        let original = sorted(&rows);
+        let mut token = String::new();
+        let mut walked = Vec::new();
+        for round in 0.. {
+            let q = query(&token, 3);
+            let page = q.page_sorted(&tokens, |_| sorted(&rows), position).unwrap();
+            assert!(page.items.len() <= 3);
+            walked.extend(page.items);
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+            // Between pages: a row before the position read so far, one among those still
+            // to come, and one removed that was already read.
+            rows.push((9, format!("new-first{round}")));
+            rows.push((-1, format!("new-last{round}")));
+            rows.retain(|r| r != &original[0]);
+        }
+        let old: Vec<&(i64, String)> = walked.iter().filter(|r| original.contains(r)).collect();
+        assert_eq!(old, original.iter().collect::<Vec<_>>());
+        assert!(walked.iter().all(|r| !r.1.starts_with("new-first")));
+        let new_last = walked
+            .iter()
+            .filter(|r| r.1.starts_with("new-last"))
+            .count();
+        assert!(new_last > 0, "rows added after the position are read");
+        let sorted_walk = sorted(&walked);
+        assert_eq!(walked, sorted_walk, "in order, each once");
+    }
+
+    #[test]
+    fn a_page_ends_with_a_token_only_when_more_rows_follow() {
+        let tokens = PageTokens::new(vec![3; 32]);
+        let rows: Vec<(i64, String)> = vec![(2, "a".into()), (1, "a".into())];
+        let full = query("", 2)
+            .page_sorted(&tokens, |_| rows.clone(), position)
+            .unwrap();
+        assert_eq!(full.items.len(), 2);
+        assert!(full.next_page_token.is_empty());
+        let first = query("", 1)
+            .page_sorted(&tokens, |_| rows.clone(), position)
+            .unwrap();
+        assert_eq!(first.items, [(2, "a".to_string())]);
+        let second = query(&first.next_page_token, 1)
+            .page_sorted(&tokens, |_| rows.clone(), position)
+            .unwrap();
+        assert_eq!(second.items, [(1, "a".to_string())]);
+        assert!(second.next_page_token.is_empty());
+    }
+
+    #[test]
+    fn a_token_whose_position_does_not_fit_the_keyset_is_refused() {
+        let tokens = PageTokens::new(vec![3; 32]);
+        let swapped = tokens.encode("fp", vec![KeyValue::Text("a".into()), KeyValue::Int(1)]);
+        let short = tokens.encode("fp", vec![KeyValue::Int(1)]);
+        for token in [swapped, short, "garbage".to_string()] {
+            let err = query(&token, 1).start(&tokens).unwrap_err();
+            assert_eq!(err.field, "page_token");
+        }
+        let other = tokens.encode("other", vec![KeyValue::Int(1), KeyValue::Text("a".into())]);
+        let err = query(&other, 1).start(&tokens).unwrap_err();
         assert!(err.description.contains("different filter"));
     }
 

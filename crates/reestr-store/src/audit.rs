@@ -4,7 +4,7 @@ use reestr_domain::Error;
 use reestr_domain::audit::{
     AuditEvent, AuditRecord, ChainCursor, FieldChange, GENESIS_HASH, chain_hash, verify_chain,
 };
-use reestr_domain::paging::KeyValue;
+use reestr_domain::paging::{KeyKind, KeyValue, PageKey, PageQuery};
 use reestr_domain::query::{Equality, Predicate};
 use reestr_domain::time::Timestamp;
 use sea_orm::{
@@ -151,49 +151,30 @@ impl Store {
 
     /// One page of the audit trail.
     pub async fn list_audit_events(&self, query: &AuditQuery) -> Result<AuditPage, Error> {
-        let after = self
-            .page_tokens()
-            .decode(&query.page_token, &query.fingerprint, 1)?;
         let mut condition = Condition::all();
         if let Some(f) = &query.filter {
             condition = condition.add(filter_sql::condition(f));
         }
-        if let Some(after) = &after {
-            let [KeyValue::Int(_)] = after.as_slice() else {
-                return Err(Error::invalid("page_token", "does not match this query"));
-            };
-            condition = condition.add(keyset::after(
-                &[(Column::Sequence, query.descending)],
-                after,
-            ));
-        }
-        let order = if query.descending {
-            Order::Desc
-        } else {
-            Order::Asc
-        };
-        let mut rows = row::Entity::find()
-            .filter(condition)
-            .order_by(Column::Sequence, order)
-            .limit(query.page_size + 1)
-            .all(self.conn())
-            .await
-            .map_err(db_err)?;
-        let more = rows.len() as u64 > query.page_size;
-        rows.truncate(query.page_size as usize);
-        let events = rows
-            .into_iter()
-            .map(from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_page_token = match events.last() {
-            Some(last) if more => self
-                .page_tokens()
-                .encode(&query.fingerprint, vec![KeyValue::Int(last.sequence)]),
-            _ => String::new(),
-        };
+        let page = keyset::page(
+            self,
+            row::Entity::find().filter(condition),
+            &PageQuery {
+                keys: vec![PageKey {
+                    key: Column::Sequence,
+                    kind: KeyKind::Int,
+                    descending: query.descending,
+                }],
+                size: query.page_size,
+                token: &query.page_token,
+                fingerprint: &query.fingerprint,
+            },
+            from_row,
+            |e: &AuditEvent, _| KeyValue::Int(e.sequence),
+        )
+        .await?;
         Ok(AuditPage {
-            events,
-            next_page_token,
+            events: page.items,
+            next_page_token: page.next_page_token,
         })
     }
 

@@ -27,13 +27,13 @@ use reestr_domain::classifier::{
     AttributeDef, AttributeKind, AttributeType, Classifier, ClassifierId, ClassifierSpec, Code,
     Date, Item, LegalAct, Pattern, Version, VersionId, VersionState,
 };
+use reestr_domain::error::Reason;
 use reestr_domain::input::Choice;
 use reestr_domain::organization::OrganizationId;
-use reestr_domain::paging::KeyValue;
+use reestr_domain::paging::{KeyKind, KeyValue, PageKey, PageQuery};
 use reestr_domain::query::{Equality, Predicate};
 use reestr_domain::text::{Language, LocalizedText, fold};
 use reestr_domain::time::Timestamp;
-use reestr_domain::error::Reason;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
     QuerySelect, Set, SqlErr, Statement, Value,
@@ -168,21 +168,22 @@ impl<'s> ClassifierRepo<'s> {
         if let Some(filter) = &query.filter {
             condition = condition.add(filter_sql::condition(filter));
         }
-        let (classifiers, next_page_token) = keyset::page(
+        let page = keyset::page(
             self.store,
             row::Entity::find().filter(condition),
-            &[(Column::Id, false)],
-            |_| false,
-            query.page_size,
-            &query.page_token,
-            &query.fingerprint,
+            &PageQuery {
+                keys: vec![PageKey::asc(Column::Id, KeyKind::Text)],
+                size: query.page_size,
+                token: &query.page_token,
+                fingerprint: &query.fingerprint,
+            },
             from_row,
             |c: &Classifier, _| KeyValue::Text(c.id.as_str().to_string()),
         )
         .await?;
         Ok(ClassifierPage {
-            classifiers,
-            next_page_token,
+            classifiers: page.items,
+            next_page_token: page.next_page_token,
         })
     }
 

@@ -265,7 +265,11 @@ mod tests {
         on_every_engine(|store| async move {
             seed(&store).await;
             for (negated, unequal, expected) in [
-                (r#"NOT region_code = "1726""#, r#"region_code != "1726""#, "b,d,e,f"),
+                (
+                    r#"NOT region_code = "1726""#,
+                    r#"region_code != "1726""#,
+                    "b,d,e,f",
+                ),
                 (
                     r#"NOT parent = "organizations/a""#,
                     r#"parent != "organizations/a""#,

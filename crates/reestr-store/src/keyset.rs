@@ -1,6 +1,6 @@
 //! Keyset paging in SQL: "strictly after this sort key" as a WHERE condition.
 
-use reestr_domain::paging::KeyValue;
+use reestr_domain::paging::{KeyValue, Page, PageQuery};
 use sea_orm::sea_query::IntoCondition;
 use sea_orm::{ColumnTrait, Condition, Value};
 
@@ -46,64 +46,42 @@ pub(crate) fn like_contains(needle: &str) -> String {
     out
 }
 
-/// One page of a keyset-ordered query: `select` (already filtered) is ordered by `keys`
-/// (column, descending), continued strictly after the position `page_token` carries, and read
-/// one row beyond `page_size` to learn whether another page follows. Returns the items and the
-/// next page's token (empty at the end). `is_int` tells which key columns hold integers, so a
-/// token whose values do not fit the query is refused.
-#[allow(clippy::too_many_arguments)]
+/// One page of a keyset-ordered query: `select` (already filtered) is ordered by the page's
+/// keys (columns), continued strictly after the position its token carries, and read one row
+/// beyond its size to learn whether another page follows; see [`PageQuery`] for the rule,
+/// which lists paged in memory follow too. `position` gives a column's value in an item, for
+/// the next page's token.
 pub(crate) async fn page<E, T>(
     store: &crate::Store,
     select: sea_orm::Select<E>,
-    keys: &[(E::Column, bool)],
-    is_int: impl Fn(E::Column) -> bool,
-    page_size: u64,
-    page_token: &str,
-    fingerprint: &str,
+    query: &PageQuery<'_, E::Column>,
     convert: impl Fn(E::Model) -> Result<T, reestr_domain::Error>,
-    key_of: impl Fn(&T, E::Column) -> KeyValue,
-) -> Result<(Vec<T>, String), reestr_domain::Error>
+    position: impl Fn(&T, E::Column) -> KeyValue,
+) -> Result<Page<T>, reestr_domain::Error>
 where
     E: sea_orm::EntityTrait,
     E::Column: ColumnTrait + Copy,
 {
-    use reestr_domain::Error;
     use sea_orm::{Order, QueryFilter, QueryOrder, QuerySelect};
 
-    let after = store
-        .page_tokens()
-        .decode(page_token, fingerprint, keys.len())?;
+    let keys: Vec<(E::Column, bool)> = query.keys.iter().map(|k| (k.key, k.descending)).collect();
     let mut select = select;
-    if let Some(after) = &after {
-        let fits = after
-            .iter()
-            .zip(keys)
-            .all(|(v, (c, _))| matches!(v, KeyValue::Int(_)) == is_int(*c));
-        if !fits {
-            return Err(Error::invalid("page_token", "does not match this query"));
-        }
-        select = select.filter(self::after(keys, after));
+    if let Some(start) = query.start(store.page_tokens())? {
+        select = select.filter(after(&keys, &start));
     }
-    for (col, desc) in keys {
+    for (col, desc) in &keys {
         select = select.order_by(*col, if *desc { Order::Desc } else { Order::Asc });
     }
-    let mut rows = select
-        .limit(page_size + 1)
+    let rows = select
+        .limit(query.limit())
         .all(store.conn())
         .await
         .map_err(crate::db_err)?;
-    let more = rows.len() as u64 > page_size;
-    rows.truncate(page_size as usize);
     let items = rows
         .into_iter()
         .map(convert)
         .collect::<Result<Vec<_>, _>>()?;
-    let next = match items.last() {
-        Some(last) if more => store.page_tokens().encode(
-            fingerprint,
-            keys.iter().map(|(c, _)| key_of(last, *c)).collect(),
-        ),
-        _ => String::new(),
-    };
-    Ok((items, next))
+    Ok(query.finish(store.page_tokens(), items, |item| {
+        keys.iter().map(|(c, _)| position(item, *c)).collect()
+    }))
 }

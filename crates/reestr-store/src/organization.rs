@@ -9,7 +9,7 @@ use reestr_domain::contact::Contacts;
 use reestr_domain::organization::{
     Organization, OrganizationCondition, OrganizationId, OrganizationKind, OrganizationSpec,
 };
-use reestr_domain::paging::{KeyValue, SortKey};
+use reestr_domain::paging::{KeyKind, KeyValue, PageKey, PageQuery, SortKey};
 use reestr_domain::query::Predicate;
 use reestr_domain::system::SystemId;
 use reestr_domain::text::LocalizedText;
@@ -252,11 +252,6 @@ impl<'s> OrganizationRepo<'s> {
 
     /// One page of a filtered, ordered list.
     pub async fn list(&self, query: &OrganizationQuery) -> Result<OrganizationPage, Error> {
-        let keys: Vec<(Column, bool)> = query
-            .order_by
-            .iter()
-            .map(|k| (sort_column(k.field), k.descending))
-            .collect();
         let mut condition = Condition::all();
         if !query.show_deleted {
             condition = condition.add(Column::DeleteTime.is_null());
@@ -264,21 +259,22 @@ impl<'s> OrganizationRepo<'s> {
         if let Some(filter) = &query.filter {
             condition = condition.add(filter_sql::condition(filter));
         }
-        let (organizations, next_page_token) = keyset::page(
+        let page = keyset::page(
             self.store,
             row::Entity::find().filter(condition),
-            &keys,
-            is_int_column,
-            query.page_size,
-            &query.page_token,
-            &query.fingerprint,
+            &PageQuery {
+                keys: query.order_by.iter().map(|k| page_key(*k)).collect(),
+                size: query.page_size,
+                token: &query.page_token,
+                fingerprint: &query.fingerprint,
+            },
             from_row,
             sort_value,
         )
         .await?;
         Ok(OrganizationPage {
-            organizations,
-            next_page_token,
+            organizations: page.items,
+            next_page_token: page.next_page_token,
         })
     }
 }
@@ -292,8 +288,19 @@ fn sort_column(field: &str) -> Column {
     }
 }
 
-fn is_int_column(c: Column) -> bool {
-    matches!(c, Column::CreateTime | Column::UpdateTime)
+/// The keyset component `key` sorts by.
+fn page_key(key: SortKey) -> PageKey<Column> {
+    let column = sort_column(key.field);
+    let kind = if matches!(column, Column::CreateTime | Column::UpdateTime) {
+        KeyKind::Int
+    } else {
+        KeyKind::Text
+    };
+    PageKey {
+        key: column,
+        kind,
+        descending: key.descending,
+    }
 }
 
 fn sort_value(org: &Organization, c: Column) -> KeyValue {

@@ -6,7 +6,7 @@ use reestr_domain::Error;
 use reestr_domain::audit::diff_fields;
 use reestr_domain::error::Violations;
 use reestr_domain::organization::OrganizationId;
-use reestr_domain::paging::{KeyValue, SortKey};
+use reestr_domain::paging::{KeyKind, KeyValue, PageKey, PageQuery, SortKey};
 use reestr_domain::query::{Equality, Predicate};
 use reestr_domain::system::{
     InformationSystem, SystemCondition, SystemId, SystemSpec, SystemState, changed_fields,
@@ -440,11 +440,6 @@ impl<'s> SystemRepo<'s> {
 
     /// One page of a filtered, ordered list.
     pub async fn list(&self, query: &SystemQuery) -> Result<SystemPage, Error> {
-        let keys: Vec<(Column, bool)> = query
-            .order_by
-            .iter()
-            .map(|k| (sort_column(k.field), k.descending))
-            .collect();
         let mut condition = Condition::all();
         if !query.show_deleted {
             condition = condition.add(Column::DeleteTime.is_null());
@@ -452,21 +447,22 @@ impl<'s> SystemRepo<'s> {
         if let Some(f) = &query.filter {
             condition = condition.add(filter_sql::condition(f));
         }
-        let (systems, next_page_token) = keyset::page(
+        let page = keyset::page(
             self.store,
             row::Entity::find().filter(condition),
-            &keys,
-            is_int_column,
-            query.page_size,
-            &query.page_token,
-            &query.fingerprint,
+            &PageQuery {
+                keys: query.order_by.iter().map(|k| page_key(*k)).collect(),
+                size: query.page_size,
+                token: &query.page_token,
+                fingerprint: &query.fingerprint,
+            },
             from_row,
             sort_value,
         )
         .await?;
         Ok(SystemPage {
-            systems,
-            next_page_token,
+            systems: page.items,
+            next_page_token: page.next_page_token,
         })
     }
 
@@ -480,46 +476,31 @@ impl<'s> SystemRepo<'s> {
         self.get(id).await?;
         let fingerprint =
             reestr_domain::paging::query_fingerprint(&["system_revisions", id.as_str()]);
-        let after = self
-            .store
-            .page_tokens()
-            .decode(page_token, &fingerprint, 1)?;
-        let mut q = rev_row::Entity::find().filter(rev_row::Column::SystemId.eq(id.as_str()));
-        if let Some(after) = after {
-            let [KeyValue::Int(rev)] = after.as_slice() else {
-                return Err(Error::invalid("page_token", "does not match this query"));
-            };
-            q = q.filter(rev_row::Column::Revision.lt(*rev));
-        }
-        let mut rows = q
-            .order_by(rev_row::Column::Revision, Order::Desc)
-            .limit(page_size + 1)
-            .all(self.store.conn())
-            .await
-            .map_err(db_err)?;
-        let more = rows.len() as u64 > page_size;
-        rows.truncate(page_size as usize);
-        let revisions: Vec<RevisionInfo> = rows
-            .into_iter()
-            .map(|r| RevisionInfo {
-                revision: r.revision,
-                create_time: Timestamp::from_micros(r.create_time),
-                caller: r.caller,
-                method: r.method,
-                changed_fields: serde_json::from_str(&r.changed_fields).unwrap_or_default(),
-                reason: r.reason,
-            })
-            .collect();
-        let next_page_token = match revisions.last() {
-            Some(last) if more => self
-                .store
-                .page_tokens()
-                .encode(&fingerprint, vec![KeyValue::Int(last.revision)]),
-            _ => String::new(),
-        };
+        let page = keyset::page(
+            self.store,
+            rev_row::Entity::find().filter(rev_row::Column::SystemId.eq(id.as_str())),
+            &PageQuery {
+                keys: vec![PageKey::desc(rev_row::Column::Revision, KeyKind::Int)],
+                size: page_size,
+                token: page_token,
+                fingerprint: &fingerprint,
+            },
+            |r| {
+                Ok(RevisionInfo {
+                    revision: r.revision,
+                    create_time: Timestamp::from_micros(r.create_time),
+                    caller: r.caller,
+                    method: r.method,
+                    changed_fields: serde_json::from_str(&r.changed_fields).unwrap_or_default(),
+                    reason: r.reason,
+                })
+            },
+            |r: &RevisionInfo, _| KeyValue::Int(r.revision),
+        )
+        .await?;
         Ok(RevisionPage {
-            revisions,
-            next_page_token,
+            revisions: page.items,
+            next_page_token: page.next_page_token,
         })
     }
 
@@ -991,8 +972,19 @@ fn sort_column(field: &str) -> Column {
     }
 }
 
-fn is_int_column(c: Column) -> bool {
-    matches!(c, Column::CreateTime | Column::UpdateTime)
+/// The keyset component `key` sorts by.
+fn page_key(key: SortKey) -> PageKey<Column> {
+    let column = sort_column(key.field);
+    let kind = if matches!(column, Column::CreateTime | Column::UpdateTime) {
+        KeyKind::Int
+    } else {
+        KeyKind::Text
+    };
+    PageKey {
+        key: column,
+        kind,
+        descending: key.descending,
+    }
 }
 
 fn sort_value(s: &InformationSystem, c: Column) -> KeyValue {

@@ -7,12 +7,11 @@ use reestr_domain::Error;
 use reestr_domain::access::Role;
 use reestr_domain::audit::FieldChange;
 use reestr_domain::organization::OrganizationId;
-use reestr_domain::paging::KeyValue;
+use reestr_domain::paging::{KeyKind, KeyValue, PageKey, PageQuery};
 use reestr_domain::time::Timestamp;
 use reestr_domain::token::{Token, TokenId, TokenSpec, secret_hash, secret_text};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, Order, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
 
 use crate::audit::AuditContext;
@@ -184,11 +183,6 @@ impl<'s> TokenRepo<'s> {
 
     /// One page of tokens, oldest first.
     pub async fn list(&self, query: &TokenQuery) -> Result<TokenPage, Error> {
-        let keys = [(Column::CreateTime, false), (Column::Id, false)];
-        let after =
-            self.store
-                .page_tokens()
-                .decode(&query.page_token, &query.fingerprint, keys.len())?;
         let mut condition = Condition::all();
         if let Some(org) = &query.organization {
             condition = condition.add(Column::OrganizationId.eq(org.as_str()));
@@ -196,39 +190,28 @@ impl<'s> TokenRepo<'s> {
         if !query.show_revoked {
             condition = condition.add(Column::RevokeTime.is_null());
         }
-        if let Some(after) = &after {
-            let [KeyValue::Int(_), KeyValue::Text(_)] = after.as_slice() else {
-                return Err(Error::invalid("page_token", "does not match this query"));
-            };
-            condition = condition.add(keyset::after(&keys, after));
-        }
-        let mut rows = row::Entity::find()
-            .filter(condition)
-            .order_by(Column::CreateTime, Order::Asc)
-            .order_by(Column::Id, Order::Asc)
-            .limit(query.page_size + 1)
-            .all(self.store.conn())
-            .await
-            .map_err(db_err)?;
-        let more = rows.len() as u64 > query.page_size;
-        rows.truncate(query.page_size as usize);
-        let tokens = rows
-            .into_iter()
-            .map(from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_page_token = match tokens.last() {
-            Some(last) if more => self.store.page_tokens().encode(
-                &query.fingerprint,
-                vec![
-                    KeyValue::Int(last.create_time.micros()),
-                    KeyValue::Text(last.id.as_str().to_string()),
+        let page = keyset::page(
+            self.store,
+            row::Entity::find().filter(condition),
+            &PageQuery {
+                keys: vec![
+                    PageKey::asc(Column::CreateTime, KeyKind::Int),
+                    PageKey::asc(Column::Id, KeyKind::Text),
                 ],
-            ),
-            _ => String::new(),
-        };
+                size: query.page_size,
+                token: &query.page_token,
+                fingerprint: &query.fingerprint,
+            },
+            from_row,
+            |t: &Token, c| match c {
+                Column::CreateTime => KeyValue::Int(t.create_time.micros()),
+                _ => KeyValue::Text(t.id.as_str().to_string()),
+            },
+        )
+        .await?;
         Ok(TokenPage {
-            tokens,
-            next_page_token,
+            tokens: page.items,
+            next_page_token: page.next_page_token,
         })
     }
 

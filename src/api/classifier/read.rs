@@ -12,7 +12,7 @@ use reestr_domain::classifier::{
     VersionRef, VersionState, translate_with,
 };
 use reestr_domain::error::{Error, Reason as ErrorReason, Violations};
-use reestr_domain::paging::{self, KeyValue, query_fingerprint};
+use reestr_domain::paging::{self, KeyKind, KeyValue, PageKey, PageQuery, query_fingerprint};
 use reestr_domain::text::fold;
 use reestr_store::Store;
 use tokio::sync::mpsc;
@@ -191,19 +191,11 @@ impl ClassifierApi {
                 &search,
                 if prefix { "prefix" } else { "substring" },
             ]);
-            let after = store
-                .page_tokens()
-                .decode(&page_token, &fingerprint, 1)
-                .map_err(invalid)?;
-            let after = match after.as_deref() {
-                None => None,
-                Some([KeyValue::Text(code)]) => Some(code.clone()),
-                Some(_) => {
-                    return Err(Error::invalid(
-                        "page_token",
-                        "is not a page token this server issued",
-                    ));
-                }
+            let query = PageQuery {
+                keys: vec![PageKey::asc("code", KeyKind::Text)],
+                size,
+                token: &page_token,
+                fingerprint: &fingerprint,
             };
             let folded = fold(search.trim());
             let wanted = |i: usize| {
@@ -217,42 +209,46 @@ impl ClassifierApi {
                 filter_tree.as_ref().is_none_or(|f| matches(f, &facts))
                     && (folded.is_empty() || content.name_matches(i, &folded, prefix))
             };
-            let start_code = after.as_deref();
-            let candidates: Box<dyn Iterator<Item = usize>> =
-                match filter_tree.as_ref().and_then(required_parent) {
-                    Some(parent_code) => {
-                        let group = match parent_code {
-                            None => Some(content.children(None)),
-                            Some(code) => content.find(code).map(|p| content.children(Some(p))),
-                        };
-                        let group = group.unwrap_or(&[]);
-                        let skip = start_code.map_or(0, |c| {
-                            group.partition_point(|&i| {
-                                content.code(i as usize).as_bytes() <= c.as_bytes()
-                            })
-                        });
-                        Box::new(group[skip..].iter().map(|&i| i as usize))
-                    }
-                    None => {
-                        let from = start_code.map_or(0, |c| content.after(c));
-                        Box::new(from..content.len())
-                    }
+            // Items are held sorted by code: seek to the first code after the token's, in the
+            // parent's children when the filter names one, else in the whole version.
+            let seek = |start: Option<&[KeyValue]>| {
+                let start_code = match start {
+                    Some([KeyValue::Text(code)]) => Some(code.as_str()),
+                    _ => None,
                 };
-            let mut items = Vec::new();
-            let mut more = false;
-            for i in candidates.filter(|&i| wanted(i)) {
-                if items.len() as u64 == size {
-                    more = true;
-                    break;
-                }
-                items.push(message(&content, i, &vname)?);
-            }
-            let next_page_token = match items.last() {
-                Some(last) if more => store
-                    .page_tokens()
-                    .encode(&fingerprint, vec![KeyValue::Text(last.code.clone())]),
-                _ => String::new(),
+                let candidates: Box<dyn Iterator<Item = usize>> =
+                    match filter_tree.as_ref().and_then(required_parent) {
+                        Some(parent_code) => {
+                            let group = match parent_code {
+                                None => Some(content.children(None)),
+                                Some(code) => content.find(code).map(|p| content.children(Some(p))),
+                            };
+                            let group = group.unwrap_or(&[]);
+                            let skip = start_code.map_or(0, |c| {
+                                group.partition_point(|&i| {
+                                    content.code(i as usize).as_bytes() <= c.as_bytes()
+                                })
+                            });
+                            Box::new(group[skip..].iter().map(|&i| i as usize))
+                        }
+                        None => {
+                            let from = start_code.map_or(0, |c| content.after(c));
+                            Box::new(from..content.len())
+                        }
+                    };
+                candidates.filter(|&i| wanted(i))
             };
+            let page = query
+                .page_sorted(store.page_tokens(), seek, |&i| {
+                    vec![KeyValue::Text(content.code(i).to_string())]
+                })
+                .map_err(invalid)?;
+            let items = page
+                .items
+                .iter()
+                .map(|&i| message(&content, i, &vname))
+                .collect::<Result<Vec<_>, _>>()?;
+            let next_page_token = page.next_page_token;
             Ok(pb::ListItemsResponse {
                 items,
                 next_page_token,

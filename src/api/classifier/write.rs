@@ -10,7 +10,7 @@ use reestr_domain::classifier::{
     version::{MAX_VERSION_DESCRIPTION_CHARS, VERSION_UPDATE_MASK, VersionField},
 };
 use reestr_domain::error::{Error, Violations};
-use reestr_domain::paging::{self, KeyValue, query_fingerprint};
+use reestr_domain::paging::{self, KeyKind, KeyValue, PageKey, PageQuery, query_fingerprint};
 use reestr_domain::request_id::RequestId;
 use reestr_domain::time::Timestamp;
 use reestr_store::{ClassifierQuery, Idempotency, Outcome, Store};
@@ -159,8 +159,18 @@ fn idempotency_of(call: &Call, request_id: Option<RequestId>, hash: String) -> O
     })
 }
 
-/// The sort key of ListClassifierVersions, newest first: the draft, then by effective time,
+/// The keyset of ListClassifierVersions, newest first: the draft, then by effective time,
 /// then by creation, then by id (all descending).
+fn version_keys() -> Vec<PageKey<&'static str>> {
+    vec![
+        PageKey::desc("draft", KeyKind::Int),
+        PageKey::desc("effective_time", KeyKind::Int),
+        PageKey::desc("create_time", KeyKind::Int),
+        PageKey::desc("name", KeyKind::Text),
+    ]
+}
+
+/// A version's position in [`version_keys`].
 fn version_key(v: &Version) -> Vec<KeyValue> {
     vec![
         KeyValue::Int(i64::from(v.state == VersionState::Draft)),
@@ -168,41 +178,6 @@ fn version_key(v: &Version) -> Vec<KeyValue> {
         KeyValue::Int(v.create_time.micros()),
         KeyValue::Text(v.id.as_str().to_string()),
     ]
-}
-
-fn comparable(key: &[KeyValue]) -> Option<(i64, i64, i64, &str)> {
-    match key {
-        [
-            KeyValue::Int(d),
-            KeyValue::Int(e),
-            KeyValue::Int(c),
-            KeyValue::Text(id),
-        ] => Some((*d, *e, *c, id.as_str())),
-        _ => None,
-    }
-}
-
-/// One page of `versions` in ListClassifierVersions order, after the key `after`.
-fn versions_page(
-    versions: &[std::sync::Arc<Version>],
-    after: Option<Vec<KeyValue>>,
-    size: usize,
-) -> Result<Vec<&Version>, Error> {
-    let mut sorted: Vec<(Vec<KeyValue>, &Version)> =
-        versions.iter().map(|v| (version_key(v), &**v)).collect();
-    sorted.sort_by(|(a, _), (b, _)| comparable(b).cmp(&comparable(a)));
-    let last = match &after {
-        None => None,
-        Some(k) => Some(comparable(k).ok_or_else(|| {
-            Error::invalid("page_token", "is not a page token this server issued")
-        })?),
-    };
-    Ok(sorted
-        .iter()
-        .filter(|(k, _)| last.is_none_or(|last| comparable(k) < Some(last)))
-        .take(size)
-        .map(|(_, v)| *v)
-        .collect())
 }
 
 impl ClassifierApi {
@@ -538,24 +513,31 @@ impl ClassifierApi {
                 return Err(Error::Internal("validated values missing".into()));
             };
             let fingerprint = query_fingerprint(&["versions", &parent]);
-            let after = store
-                .page_tokens()
-                .decode(&page_token, &fingerprint, 4)
-                .map_err(invalid)?;
-            let meta = self.meta(store, &id, true).await?;
-            let mut page = versions_page(&meta.versions, after, size as usize + 1)?;
-            let more = page.len() > size as usize;
-            page.truncate(size as usize);
-            let next_page_token = match page.last() {
-                Some(last) if more => store.page_tokens().encode(&fingerprint, version_key(last)),
-                _ => String::new(),
+            let query = PageQuery {
+                keys: version_keys(),
+                size,
+                token: &page_token,
+                fingerprint: &fingerprint,
             };
+            // Refuse a bad token before reading the classifier.
+            query.start(store.page_tokens()).map_err(invalid)?;
+            let meta = self.meta(store, &id, true).await?;
+            let mut sorted: Vec<(Vec<KeyValue>, &Version)> = meta
+                .versions
+                .iter()
+                .map(|v| (version_key(v), &**v))
+                .collect();
+            sorted.sort_by(|(a, _), (b, _)| query.compare(a, b));
+            let page = query
+                .page_sorted(store.page_tokens(), |_| sorted, |(k, _)| k.clone())
+                .map_err(invalid)?;
             Ok(pb::ListClassifierVersionsResponse {
                 versions: page
+                    .items
                     .iter()
-                    .map(|v| version_message(&meta, v, store.now()))
+                    .map(|(_, v)| version_message(&meta, v, store.now()))
                     .collect(),
-                next_page_token,
+                next_page_token: page.next_page_token,
             })
         }
         .await;
