@@ -203,7 +203,8 @@ mod tests {
         assert_eq!(Reason::ALL.len(), proto.len() - 1, "one Reason per value");
         // The generated enum agrees with the descriptor set, number by number.
         for (number, full) in proto.iter().enumerate() {
-            let generated = ErrorReason::try_from(number as i32).expect("a generated value");
+            let generated = ErrorReason::try_from(i32::try_from(number).expect("a small number"))
+                .expect("a generated value");
             assert_eq!(generated.as_str_name(), full);
         }
     }

@@ -62,7 +62,7 @@ fn authorize_owner(call: &Call, owner: &str) -> Result<(), Error> {
 fn depth(raw: i32) -> Result<u32, Error> {
     match raw {
         0 => Ok(1),
-        1..=MAX_DEPTH => Ok(raw as u32),
+        1..=MAX_DEPTH => Ok(raw.unsigned_abs()),
         _ => Err(Error::invalid("depth", "must be 1 to 10")),
     }
 }
@@ -467,7 +467,7 @@ impl InformationSystemService for SystemApi {
                     system: d.system.name(),
                     short_name: d.short_name,
                     state: state_to_proto(d.state) as i32,
-                    distance: d.distance as i32,
+                    distance: i32::try_from(d.distance).unwrap_or(i32::MAX),
                     via: d.via.name(),
                     services: d.services,
                 })

@@ -67,6 +67,13 @@ macro_rules! api_enum {
     };
 }
 
+/// A count or position as the API's `int64`: counts of items, rows and lines never reach
+/// `i64::MAX`, and one that did would read as the largest value rather than wrap to a negative
+/// one. The one conversion for them, so that no `as` cast can wrap silently.
+pub fn count_i64<T: TryInto<i64>>(n: T) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::ApiEnum;

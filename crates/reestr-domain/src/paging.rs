@@ -32,7 +32,7 @@ pub fn page_size(raw: i32) -> Result<u64, FieldViolation> {
     match raw {
         0 => Ok(DEFAULT_PAGE_SIZE),
         n if n < 0 => Err(FieldViolation::new("page_size", "must not be negative")),
-        n => Ok((n as u64).min(MAX_PAGE_SIZE)),
+        n => Ok(u64::from(n.unsigned_abs()).min(MAX_PAGE_SIZE)),
     }
 }
 

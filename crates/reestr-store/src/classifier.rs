@@ -29,6 +29,7 @@ use reestr_domain::classifier::{
 };
 use reestr_domain::error::Reason;
 use reestr_domain::input::Choice;
+use reestr_domain::input::count_i64;
 use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::{KeyKind, KeyValue, PageKey, PageQuery};
 use reestr_domain::query::{Equality, Predicate};
@@ -617,7 +618,7 @@ impl<'s> ClassifierRepo<'s> {
         let rows: Vec<(u64, &Item)> = unique.iter().map(|i| (0, *i)).collect();
         write_items(txn, id, v, rows.into_iter(), Conflict::Replace).await?;
         let next = Version {
-            item_count: current.item_count + (unique.len() - existing) as i64,
+            item_count: current.item_count + count_i64(unique.len() - existing),
             ..claimed
         };
         save_version(txn, &next, next.revision).await?;
@@ -676,7 +677,7 @@ impl<'s> ClassifierRepo<'s> {
                 .rows_affected();
         }
         let next = Version {
-            item_count: current.item_count - removed as i64,
+            item_count: current.item_count - count_i64(removed),
             ..claimed
         };
         save_version(txn, &next, next.revision).await?;
@@ -807,7 +808,7 @@ impl ImportSink<'_> {
             Conflict::Skip,
         )
         .await?;
-        self.inserted += (seen.len() - present.len()) as i64;
+        self.inserted += count_i64(seen.len() - present.len());
         duplicates.extend(present);
         duplicates.sort_by_key(|(line, _)| *line);
         Ok(duplicates)

@@ -650,7 +650,7 @@ impl<'s> SystemRepo<'s> {
             }
         }
         Ok(Statistics {
-            total: rows.len() as i64,
+            total: reestr_domain::input::count_i64(rows.len()),
             by_state: by_state.into_iter().collect(),
             by_owner_kind: by_kind.into_iter().collect(),
             by_owner: by_owner.into_iter().collect(),

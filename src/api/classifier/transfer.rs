@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use reestr_domain::classifier::csv::{CsvItemReader, CsvRow, csv_header, write_csv_item};
 use reestr_domain::classifier::{AttributeDef, AttributeKind, Item, ItemDraft};
 use reestr_domain::error::{Error, FieldViolation, Violations};
+use reestr_domain::input::count_i64;
 use reestr_domain::text::Language;
 use reestr_store::ImportSink;
 use tokio::sync::mpsc;
@@ -85,7 +86,7 @@ impl Import<'_> {
             self.problems.push((
                 at.index,
                 pb::ImportProblem {
-                    line: at.line as i64,
+                    line: count_i64(at.line),
                     code: code.to_string(),
                     field: path,
                     description: description.to_string(),
@@ -301,7 +302,7 @@ impl ClassifierApi {
             let problems = import.into_problems();
             if validate_only {
                 return Ok(pb::ImportItemsResponse {
-                    item_count: items as i64,
+                    item_count: count_i64(items),
                     committed: false,
                     problems,
                     version: Some(version_message(&meta, &draft, store.now())),
@@ -348,10 +349,10 @@ impl ClassifierApi {
             let Some(sink) = sink else {
                 return Err(Error::Internal("import without a sink".into()));
             };
-            let version = sink.commit(items as i64).await?;
+            let version = sink.commit(count_i64(items)).await?;
             self.changed(&draft.classifier);
             Ok(pb::ImportItemsResponse {
-                item_count: items as i64,
+                item_count: count_i64(items),
                 committed: true,
                 problems: Vec::new(),
                 version: Some(version_message(&meta, &version, store.now())),

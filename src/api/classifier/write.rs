@@ -675,7 +675,7 @@ impl ClassifierApi {
             Ok(pb::ValidateClassifierVersionResponse {
                 valid: problems.is_empty(),
                 problems: problems.iter().map(problem_to_proto).collect(),
-                item_count: content.len() as i64,
+                item_count: reestr_domain::input::count_i64(content.len()),
             })
         }
         .await;
@@ -880,7 +880,7 @@ impl ClassifierApi {
                 .await?;
             self.changed(&draft.classifier);
             Ok(pb::BatchDeleteItemsResponse {
-                deleted_count: deleted as i64,
+                deleted_count: reestr_domain::input::count_i64(deleted),
                 version: Some(version_message(&meta, &updated, store.now())),
             })
         }
