@@ -1,6 +1,6 @@
 //! Keyset paging in SQL: "strictly after this sort key" as a WHERE condition.
 
-use reestr_domain::paging::{KeyValue, Page, PageQuery};
+use reestr_domain::paging::{KeyKind, KeyValue, Page, PageKey, PageQuery, SortKey};
 use sea_orm::sea_query::IntoCondition;
 use sea_orm::{ColumnTrait, Condition, Value};
 
@@ -29,6 +29,25 @@ fn value(v: &KeyValue) -> Value {
     match v {
         KeyValue::Int(i) => Value::from(*i),
         KeyValue::Text(s) => Value::from(s.clone()),
+    }
+}
+
+/// The keyset component of a requested sort key: its column (from `column_of`), an integer
+/// key when `is_int` says so (timestamps), text otherwise.
+pub(crate) fn sort_key<C: Copy>(
+    key: SortKey,
+    column_of: impl Fn(&str) -> C,
+    is_int: impl Fn(C) -> bool,
+) -> PageKey<C> {
+    let column = column_of(key.field);
+    PageKey {
+        key: column,
+        kind: if is_int(column) {
+            KeyKind::Int
+        } else {
+            KeyKind::Text
+        },
+        descending: key.descending,
     }
 }
 

@@ -9,7 +9,7 @@ use reestr_domain::contact::Contacts;
 use reestr_domain::organization::{
     Organization, OrganizationCondition, OrganizationId, OrganizationKind, OrganizationSpec,
 };
-use reestr_domain::paging::{KeyKind, KeyValue, PageKey, PageQuery, SortKey};
+use reestr_domain::paging::{KeyValue, PageKey, PageQuery, SortKey};
 use reestr_domain::query::Predicate;
 use reestr_domain::system::SystemId;
 use reestr_domain::text::LocalizedText;
@@ -290,17 +290,9 @@ fn sort_column(field: &str) -> Column {
 
 /// The keyset component `key` sorts by.
 fn page_key(key: SortKey) -> PageKey<Column> {
-    let column = sort_column(key.field);
-    let kind = if matches!(column, Column::CreateTime | Column::UpdateTime) {
-        KeyKind::Int
-    } else {
-        KeyKind::Text
-    };
-    PageKey {
-        key: column,
-        kind,
-        descending: key.descending,
-    }
+    keyset::sort_key(key, sort_column, |c| {
+        matches!(c, Column::CreateTime | Column::UpdateTime)
+    })
 }
 
 fn sort_value(org: &Organization, c: Column) -> KeyValue {

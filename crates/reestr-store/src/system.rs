@@ -974,17 +974,9 @@ fn sort_column(field: &str) -> Column {
 
 /// The keyset component `key` sorts by.
 fn page_key(key: SortKey) -> PageKey<Column> {
-    let column = sort_column(key.field);
-    let kind = if matches!(column, Column::CreateTime | Column::UpdateTime) {
-        KeyKind::Int
-    } else {
-        KeyKind::Text
-    };
-    PageKey {
-        key: column,
-        kind,
-        descending: key.descending,
-    }
+    keyset::sort_key(key, sort_column, |c| {
+        matches!(c, Column::CreateTime | Column::UpdateTime)
+    })
 }
 
 fn sort_value(s: &InformationSystem, c: Column) -> KeyValue {
