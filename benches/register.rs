@@ -134,6 +134,7 @@ async fn run() {
 
     let mut config = ServerConfig::new(dir.path().to_path_buf(), ConnectionSettings::new(&url));
     config.limits.rate_limit.per_second = 0;
+    config.limits.max_calls_per_caller = 0;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

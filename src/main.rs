@@ -16,7 +16,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use reestr::server::auth::RateLimit;
+use reestr::server::connection::ConnectionLimits;
+use reestr::server::limits::RateLimit;
 use reestr::server::{self, Limits, ServerConfig, TlsFiles};
 use reestr::telemetry::{self, LogFormat};
 use reestr_domain::access::Role;
@@ -44,7 +45,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the gRPC server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage API tokens directly in the database (bootstrap and operations).
     Token {
         #[command(flatten)]
@@ -229,15 +230,54 @@ struct ServeArgs {
     /// Longest a call may run, e.g. `30s`, `500ms`.
     #[arg(long, env = "REESTR_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     request_timeout: Duration,
-    /// Calls served at once across all connections; more wait for a free slot.
+    /// Calls in flight across all connections (health and reflection not counted); more are
+    /// refused RESOURCE_EXHAUSTED (TOO_MANY_CALLS). 0 disables.
     #[arg(long, env = "REESTR_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
     max_concurrent_requests: usize,
+    /// Calls in flight of one authenticated caller (token or certificate); 0 disables.
+    #[arg(long, env = "REESTR_MAX_CALLS_PER_CALLER", default_value_t = 256)]
+    max_calls_per_caller: usize,
+    /// Calls in flight from one network address without valid credentials; 0 disables.
+    #[arg(
+        long,
+        env = "REESTR_MAX_ANONYMOUS_CALLS_PER_ADDRESS",
+        default_value_t = 32
+    )]
+    max_anonymous_calls_per_address: usize,
     /// Requests per second each authenticated caller may send (sustained); 0 disables.
     #[arg(long, env = "REESTR_RATE_LIMIT_PER_SECOND", default_value_t = 200)]
     rate_limit_per_second: u32,
     /// Requests a caller may send at once above its sustained rate.
     #[arg(long, env = "REESTR_RATE_LIMIT_BURST", default_value_t = 400)]
     rate_limit_burst: u32,
+    /// Requests per second from one network address without valid credentials (anonymous,
+    /// or with refused credentials); 0 disables.
+    #[arg(
+        long,
+        env = "REESTR_ANONYMOUS_RATE_LIMIT_PER_SECOND",
+        default_value_t = 20
+    )]
+    anonymous_rate_limit_per_second: u32,
+    /// Requests such an address may send at once above its sustained rate.
+    #[arg(long, env = "REESTR_ANONYMOUS_RATE_LIMIT_BURST", default_value_t = 50)]
+    anonymous_rate_limit_burst: u32,
+    /// How long a call may wait for its first request message after its headers.
+    #[arg(long, env = "REESTR_FIRST_MESSAGE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    first_message_timeout: Duration,
+    /// Largest request metadata (headers) answered with a gRPC status; HTTP/2 refuses header
+    /// lists above four times this with HTTP 431.
+    #[arg(long, env = "REESTR_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    max_header_bytes: usize,
+    /// Connections open at once; more are closed as they are accepted.
+    #[arg(long, env = "REESTR_MAX_CONNECTIONS", default_value_t = 1000)]
+    max_connections: usize,
+    /// How long a new connection may take to send its first bytes (HTTP/2 preface or TLS
+    /// hello).
+    #[arg(long, env = "REESTR_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    handshake_timeout: Duration,
+    /// How long a connection may serve no call before it is closed.
+    #[arg(long, env = "REESTR_IDLE_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    idle_timeout: Duration,
     /// PEM certificate chain of the server: serve TLS.
     #[arg(long, env = "REESTR_TLS_CERT")]
     tls_cert: Option<PathBuf>,
@@ -328,7 +368,7 @@ fn main() -> ExitCode {
 
 async fn execute(command: Command) -> Result<(), String> {
     match command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate { db, action } => migrate(db, action).await,
         Command::Token { db, action } => token(db, action).await,
         Command::Audit { db, action } => audit(db, action).await,
@@ -492,9 +532,22 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         max_message_bytes: args.max_message_bytes,
         max_concurrent_streams: args.max_concurrent_streams,
         max_concurrent_requests: args.max_concurrent_requests,
+        max_calls_per_caller: args.max_calls_per_caller,
+        max_anonymous_calls_per_address: args.max_anonymous_calls_per_address,
         rate_limit: RateLimit {
             per_second: args.rate_limit_per_second,
             burst: args.rate_limit_burst,
+        },
+        anonymous_rate_limit: RateLimit {
+            per_second: args.anonymous_rate_limit_per_second,
+            burst: args.anonymous_rate_limit_burst,
+        },
+        first_message_timeout: args.first_message_timeout,
+        max_header_bytes: args.max_header_bytes,
+        connections: ConnectionLimits {
+            max_connections: args.max_connections,
+            handshake_timeout: args.handshake_timeout,
+            idle_timeout: args.idle_timeout,
         },
         request_timeout: args.request_timeout,
         keepalive_interval: args.keepalive_interval,

@@ -1,8 +1,7 @@
 //! The context of one call: who is calling which method, and the audit record of mutations.
 //!
-//! The authentication layer ([`crate::server::auth`]) puts a [`CallInfo`] into every
-//! request's extensions, and the rpc layer ([`crate::server::rpc`]) the call's
-//! [`CallDeadline`]. A handler takes them with [`Call::of`], asks the policy
+//! The rpc layer ([`crate::server::rpc`]) puts a [`CallInfo`] into every request's
+//! extensions: the caller, the method, the call's [`CallDeadline`] and its [`RequestEnd`]. A handler takes them with [`Call::of`], asks the policy
 //! (`reestr_domain::access::authorize`) before anything else, and passes [`Call::ctx`] to the
 //! store, whose write transaction records the audit event of a successful change.
 //!
@@ -26,13 +25,20 @@ use tonic::{Code, Request, Status, Streaming};
 
 use super::error::status;
 
-/// What the authentication layer learned about a request.
+/// What the rpc layer learned about a request, in the request's extensions (one entry, so a
+/// call pays for one).
 #[derive(Debug, Clone)]
 pub struct CallInfo {
     /// The caller.
     pub caller: Caller,
     /// The full gRPC method path.
-    pub method: String,
+    pub method: &'static str,
+    /// When the call must be over.
+    pub deadline: Option<CallDeadline>,
+    /// How the request body ended.
+    pub end: RequestEnd,
+    /// The server's largest request message, in bytes.
+    pub max_message_bytes: usize,
 }
 
 /// When a call must be over: the server's request timeout or the client's deadline, whichever
@@ -80,6 +86,11 @@ impl RequestEnd {
     pub fn ended_by_client(&self) -> bool {
         self.0.load(Ordering::SeqCst) == BODY_ENDED
     }
+
+    /// Whether the body broke off before the client ended it.
+    pub fn broken_off(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == BODY_BROKEN
+    }
 }
 
 /// The messages of a client stream, read the one way every client-streaming handler reads
@@ -90,16 +101,20 @@ pub struct Inbound<T> {
     stream: Streaming<T>,
     end: Option<RequestEnd>,
     idle: Duration,
+    max_message_bytes: usize,
 }
 
 impl<T> Inbound<T> {
     /// The stream of `request`; take [`Call::of`] first.
     pub fn new(request: Request<Streaming<T>>, idle: Duration) -> Self {
-        let end = request.extensions().get::<RequestEnd>().cloned();
+        let info = request.extensions().get::<CallInfo>();
+        let end = info.map(|i| i.end.clone());
+        let max_message_bytes = info.map_or(usize::MAX, |i| i.max_message_bytes);
         Self {
             stream: request.into_inner(),
             end,
             idle,
+            max_message_bytes,
         }
     }
 
@@ -123,10 +138,10 @@ impl<T> Inbound<T> {
             Err(s) if matches!(s.code(), Code::Cancelled | Code::DeadlineExceeded) => {
                 Err(audit.abandoned())
             }
-            Err(s) => Err(Error::invalid(
-                "stream",
-                format!("the stream broke off: {}", s.message()),
-            )),
+            Err(s) => Err(super::error::request_refusal(&s, self.max_message_bytes)
+                .unwrap_or_else(|| {
+                    Error::invalid("stream", format!("the stream broke off: {}", s.message()))
+                })),
         }
     }
 }
@@ -145,29 +160,24 @@ pub struct Call {
 impl Call {
     /// The call of `request` (anonymous when no layer identified the caller).
     pub fn of<T>(request: &Request<T>) -> Call {
-        let info = request
-            .extensions()
-            .get::<CallInfo>()
-            .cloned()
-            .unwrap_or(CallInfo {
-                caller: Caller::anonymous(),
-                method: String::new(),
-            });
+        let (caller, method, deadline) = match request.extensions().get::<CallInfo>() {
+            Some(info) => (info.caller.clone(), info.method, info.deadline),
+            None => (Caller::anonymous(), "", None),
+        };
         let ctx = AuditContext {
-            caller: info.caller.id(),
-            organization: info
-                .caller
+            caller: caller.id(),
+            organization: caller
                 .organization
                 .as_ref()
                 .map(|o| o.as_str().to_string())
                 .unwrap_or_default(),
-            method: info.method,
+            method: method.to_string(),
             request_id: String::new(),
         };
         Call {
-            caller: info.caller,
+            caller,
             ctx,
-            deadline: request.extensions().get::<CallDeadline>().copied(),
+            deadline,
         }
     }
 

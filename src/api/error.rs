@@ -75,7 +75,9 @@ pub fn status(err: Error) -> Status {
         | Error::IllegalTransition { .. } => Code::FailedPrecondition,
         Error::Unauthenticated { .. } => Code::Unauthenticated,
         Error::PermissionDenied { .. } => Code::PermissionDenied,
-        Error::RateLimited { .. } => Code::ResourceExhausted,
+        Error::RateLimited { .. } | Error::TooManyCalls { .. } | Error::MessageTooLarge { .. } => {
+            Code::ResourceExhausted
+        }
         Error::Cancelled => Code::Cancelled,
         Error::DeadlineExceeded => Code::DeadlineExceeded,
         Error::Unavailable(_) => Code::Unavailable,
@@ -116,7 +118,7 @@ pub fn status(err: Error) -> Status {
         Error::Unavailable(_) => {
             details.set_retry_info(Some(std::time::Duration::from_secs(1)));
         }
-        Error::RateLimited { retry_after_ms } => {
+        Error::RateLimited { retry_after_ms } | Error::TooManyCalls { retry_after_ms, .. } => {
             details.set_retry_info(Some(std::time::Duration::from_millis(*retry_after_ms)));
         }
         _ => {}
@@ -138,6 +140,63 @@ pub fn status(err: Error) -> Status {
         other => other.to_string(),
     };
     Status::with_error_details(code, shorten(&message, MAX_ECHO_BYTES), details)
+}
+
+/// The register's error for a status that tonic produced itself while it read a request
+/// (`None` for a status of the register's own, which always carries an ErrorInfo): a body
+/// that is not protobuf, a string field that is not UTF-8, a message over the size limit, a
+/// frame cut short, a call without its message. tonic answers those INTERNAL or OUT_OF_RANGE;
+/// they are the client's mistake, so the register answers INVALID_ARGUMENT naming the field
+/// where the decoder names one, and RESOURCE_EXHAUSTED (`MESSAGE_TOO_LARGE`) for the size.
+pub fn request_refusal(status: &Status, limit_bytes: usize) -> Option<Error> {
+    if !status.details().is_empty() {
+        return None;
+    }
+    let message = status.message();
+    match status.code() {
+        Code::OutOfRange if message.contains("length too large") => Some(Error::MessageTooLarge {
+            part: "message",
+            limit_bytes: u64::try_from(limit_bytes).unwrap_or(u64::MAX),
+        }),
+        Code::Internal | Code::Unknown => Some(undecodable(message)),
+        _ => None,
+    }
+}
+
+/// The invalid argument of a request tonic could not decode; `message` is tonic's. prost
+/// describes a decoding error as `failed to decode Protobuf message: Inner.field: Outer.field:
+/// what`, innermost field first: the violation names the field path outermost first
+/// (`organization.display_name`), or the request as a whole (`""`) when no field is named.
+fn undecodable(message: &str) -> Error {
+    const PROST: &str = "failed to decode Protobuf message: ";
+    let Some(rest) = message.strip_prefix(PROST) else {
+        return Error::invalid(
+            "",
+            format!(
+                "the request could not be read: {}",
+                shorten(message, MAX_ECHO_BYTES)
+            ),
+        );
+    };
+    let mut fields = Vec::new();
+    let mut what = rest;
+    while let Some((head, tail)) = what.split_once(": ") {
+        let Some((owner, field)) = head.split_once('.') else {
+            break;
+        };
+        let is_ident =
+            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !is_ident(owner) || !is_ident(field) {
+            break;
+        }
+        fields.push(field);
+        what = tail;
+    }
+    fields.reverse();
+    Error::invalid(
+        fields.join("."),
+        format!("is not valid protobuf: {}", shorten(what, MAX_ECHO_BYTES)),
+    )
 }
 
 #[cfg(test)]

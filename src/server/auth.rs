@@ -1,4 +1,5 @@
-//! Authentication: the tower layer that turns a request's credentials into a caller.
+//! Authentication: turns a request's credentials into a caller, from its headers alone (the
+//! rpc layer asks before the request's body is read).
 //!
 //! - `authorization: Bearer <secret>`: the token whose secret hashes to the same value.
 //! - Otherwise, a client certificate verified by the TLS layer (`--tls-client-ca`): see
@@ -14,163 +15,63 @@
 //! Refused credentials (unknown, revoked or expired token) do not end the call here: the
 //! caller is marked rejected and the handler's authorisation turns that into
 //! UNAUTHENTICATED, so that refused mutations are recorded in the audit trail like any other.
-//! Health and reflection never look at the caller.
-//!
-//! Authenticated callers are rate-limited per principal (`--rate-limit-per-second`,
-//! `--rate-limit-burst`) with the `governor` crate's keyed limiter; a caller over its rate gets
-//! RESOURCE_EXHAUSTED (RATE_LIMITED) with `google.rpc.RetryInfo`.
+//! Health and reflection never look at the caller. Rates and calls in flight are limited per
+//! caller afterwards, by [`super::limits`].
 
-use std::future::Future;
-use std::num::NonZeroU32;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use http::{Request, Response};
+use http::HeaderMap;
 use reestr_domain::Error;
 use reestr_domain::access::{Caller, Principal};
 use reestr_domain::error::Reason;
 use reestr_domain::token::{bearer_secret, secret_hash};
-use tonic::body::Body;
-use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
-use tower::{Layer, Service};
 
 use crate::api::ReadyStore;
-use crate::api::call::CallInfo;
 use crate::api::callers::CallerCache;
-use crate::api::error::status;
 
-/// Per-caller request rate.
-#[derive(Debug, Clone, Copy)]
-pub struct RateLimit {
-    /// Sustained requests per second; 0 disables the limit.
-    pub per_second: u32,
-    /// Requests allowed at once above the sustained rate.
-    pub burst: u32,
-}
-
-/// Shared state of the layer.
-struct Shared {
+/// Turns a request's credentials into its caller, through the [`CallerCache`].
+pub struct Authenticator {
     store: ReadyStore,
     cache: Arc<CallerCache>,
-    limiter: Option<DefaultKeyedRateLimiter<String>>,
 }
 
-/// Adds [`AuthService`].
-#[derive(Clone)]
-pub struct AuthLayer {
-    shared: Arc<Shared>,
-}
-
-impl AuthLayer {
-    /// A layer over the store, with its token cache and rate limit.
-    pub fn new(store: ReadyStore, cache: Arc<CallerCache>, rate: RateLimit) -> Self {
-        let limiter = NonZeroU32::new(rate.per_second).map(|per_second| {
-            let burst = NonZeroU32::new(rate.burst).unwrap_or(per_second);
-            RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst))
-        });
-        Self {
-            shared: Arc::new(Shared {
-                store,
-                cache,
-                limiter,
-            }),
-        }
-    }
-}
-
-impl<S> Layer<S> for AuthLayer {
-    type Service = AuthService<S>;
-
-    fn layer(&self, inner: S) -> AuthService<S> {
-        AuthService {
-            inner,
-            shared: self.shared.clone(),
-        }
-    }
-}
-
-/// See the module documentation.
-#[derive(Clone)]
-pub struct AuthService<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-impl<S, B> Service<Request<B>> for AuthService<S>
-where
-    S: Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Send,
-    B: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<Response<Body>, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+impl Authenticator {
+    /// An authenticator over the store and its cache.
+    pub fn new(store: ReadyStore, cache: Arc<CallerCache>) -> Self {
+        Self { store, cache }
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let shared = self.shared.clone();
-        let method = request.uri().path().to_string();
-        let secret = request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .map(|v| v.to_str().ok().and_then(bearer_secret).map(str::to_string));
-        let certificate = request
-            .extensions()
-            .get::<TlsConnectInfo<TcpConnectInfo>>()
-            .and_then(TlsConnectInfo::peer_certs)
-            .and_then(|certs| certs.first().map(|c| c.as_ref().to_vec()));
-        Box::pin(async move {
-            if method.starts_with("/grpc.") {
-                return inner.call(request).await;
-            }
-            let caller = match secret {
-                Some(Some(secret)) => match identify_token(&shared, &secret).await {
-                    Ok(caller) => caller,
-                    // The token could not be checked: that is the database's fault, not the
-                    // caller's, so the answer is UNAVAILABLE (retry), not UNAUTHENTICATED.
-                    Err(e) => return Ok(status(e).into_http()),
-                },
-                Some(None) => Caller::rejected(
+    /// The caller of a request with `headers`, whose TLS client certificate (verified by the
+    /// TLS layer) is `certificate`. An error only when the credentials could not be checked
+    /// (the database does not answer): refused credentials make a rejected caller.
+    pub async fn identify(
+        &self,
+        headers: &HeaderMap,
+        certificate: Option<&[u8]>,
+    ) -> Result<Caller, Error> {
+        let caller = match headers.get(http::header::AUTHORIZATION) {
+            Some(value) => match value.to_str().ok().and_then(bearer_secret) {
+                Some(secret) => identify_token(self, secret).await?,
+                None => Caller::rejected(
                     Reason::TokenInvalid,
                     "the authorization header must be `Bearer <secret>`",
                 ),
-                None => match certificate {
-                    Some(der) => super::tls::caller_from_certificate(&der),
-                    None => Caller::anonymous(),
-                },
-            };
-            let caller = match with_organization_state(&shared, caller).await {
-                Ok(caller) => caller,
-                Err(e) => return Ok(status(e).into_http()),
-            };
-            if let Some(limiter) = &shared.limiter
-                && caller.principal != Principal::Anonymous
-                && caller.credential_error.is_none()
-                && let Err(not_until) = limiter.check_key(&caller.id())
-            {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                let retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
-                return Ok(status(Error::RateLimited { retry_after_ms }).into_http());
-            }
-            tracing::Span::current().record("caller", caller.id());
-            request.extensions_mut().insert(CallInfo { caller, method });
-            inner.call(request).await
-        })
+            },
+            None => match certificate {
+                Some(der) => super::tls::caller_from_certificate(der),
+                None => Caller::anonymous(),
+            },
+        };
+        with_organization_state(self, caller).await
     }
 }
 
-async fn identify_token(shared: &Shared, secret: &str) -> Result<Caller, Error> {
+/// Whether `caller` proved who it is: a token or certificate that was accepted.
+pub fn is_authenticated(caller: &Caller) -> bool {
+    caller.principal != Principal::Anonymous && caller.credential_error.is_none()
+}
+
+async fn identify_token(shared: &Authenticator, secret: &str) -> Result<Caller, Error> {
     let hash = secret_hash(secret);
     let generation = shared.cache.generation();
     let token = match shared.cache.token(&hash) {
@@ -212,7 +113,10 @@ async fn identify_token(shared: &Shared, secret: &str) -> Result<Caller, Error> 
 }
 
 /// `caller`, with whether the organisation it acts for (if any) is deleted.
-async fn with_organization_state(shared: &Shared, mut caller: Caller) -> Result<Caller, Error> {
+async fn with_organization_state(
+    shared: &Authenticator,
+    mut caller: Caller,
+) -> Result<Caller, Error> {
     let Some(organization) = &caller.organization else {
         return Ok(caller);
     };

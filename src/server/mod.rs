@@ -13,7 +13,9 @@
 
 pub mod auth;
 pub mod bootstrap;
+pub mod connection;
 pub mod health;
+pub mod limits;
 pub mod rpc;
 pub mod tls;
 
@@ -26,7 +28,6 @@ use reestr_domain::Error;
 use reestr_domain::time::Calendar;
 use reestr_store::{Clock, ConnectionSettings, Database, Store};
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::api::ReadyStore;
@@ -54,19 +55,34 @@ pub const SERVICE_NAMES: [&str; 6] = [
     "reestr.v1.ServerInfoService",
 ];
 
-/// Transport limits. Every one is explicit, so the server's behaviour under abuse is known.
+/// Transport and admission limits. Every one is explicit, so the server's behaviour under
+/// abuse is known; the README's operations section lists them with their flags.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest request message accepted (decoded size); larger ones get RESOURCE_EXHAUSTED.
     pub max_message_bytes: usize,
+    /// Largest request metadata (headers, as HTTP/2 counts them) answered with a gRPC
+    /// status: larger ones get RESOURCE_EXHAUSTED. HTTP/2 itself refuses (HTTP 431) header
+    /// lists above four times this.
+    pub max_header_bytes: usize,
     /// HTTP/2 streams (concurrent calls) one connection may have open.
     pub max_concurrent_streams: u32,
     /// Longest a call may run; a client's shorter `grpc-timeout` wins. DEADLINE_EXCEEDED after.
     pub request_timeout: Duration,
-    /// Calls served at once across all connections; more wait for a free slot.
+    /// How long a call may wait for its first request message after its headers.
+    pub first_message_timeout: Duration,
+    /// Calls in flight across all connections (health and reflection not counted).
     pub max_concurrent_requests: usize,
-    /// Per-caller request rate.
-    pub rate_limit: auth::RateLimit,
+    /// Calls in flight of one authenticated caller.
+    pub max_calls_per_caller: usize,
+    /// Calls in flight from one network address without valid credentials.
+    pub max_anonymous_calls_per_address: usize,
+    /// Request rate of each authenticated caller.
+    pub rate_limit: limits::RateLimit,
+    /// Request rate of each network address, for calls without valid credentials.
+    pub anonymous_rate_limit: limits::RateLimit,
+    /// Connections open at once, how long one may take to start, and how long one may idle.
+    pub connections: connection::ConnectionLimits,
     /// Interval of HTTP/2 keepalive pings to idle clients.
     pub keepalive_interval: Duration,
     /// How long a keepalive ping may go unanswered before the connection is closed.
@@ -77,15 +93,40 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_message_bytes: 4 * 1024 * 1024,
+            max_header_bytes: 16 * 1024,
             max_concurrent_streams: 200,
             max_concurrent_requests: 1024,
-            rate_limit: auth::RateLimit {
+            max_calls_per_caller: 256,
+            max_anonymous_calls_per_address: 32,
+            rate_limit: limits::RateLimit {
                 per_second: 200,
                 burst: 400,
             },
+            anonymous_rate_limit: limits::RateLimit {
+                per_second: 20,
+                burst: 50,
+            },
             request_timeout: Duration::from_secs(30),
+            first_message_timeout: Duration::from_secs(10),
+            connections: connection::ConnectionLimits {
+                max_connections: 1000,
+                handshake_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(300),
+            },
             keepalive_interval: Duration::from_secs(60),
             keepalive_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+impl Limits {
+    pub(crate) fn admission(&self) -> limits::AdmissionLimits {
+        limits::AdmissionLimits {
+            caller_rate: self.rate_limit,
+            anonymous_rate: self.anonymous_rate_limit,
+            calls_per_caller: self.max_calls_per_caller,
+            anonymous_calls_per_address: self.max_anonymous_calls_per_address,
+            calls: self.max_concurrent_requests,
         }
     }
 }
@@ -202,23 +243,26 @@ pub async fn run(
     }
 
     let local = listener.local_addr().ok();
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = connection::Incoming::new(listener, limits.connections);
+    let admission = Arc::new(limits::CallLimits::new(limits.admission()));
+    let _housekeeping = AbortOnDrop(tokio::spawn(forget_idle_callers(admission.clone())));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = builder
         .max_concurrent_streams(limits.max_concurrent_streams)
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+        .http2_max_header_list_size(
+            u32::try_from(limits.max_header_bytes.saturating_mul(4)).unwrap_or(u32::MAX),
+        )
         .layer(rpc::RpcLayer::new(
-            limits.request_timeout,
-            limits.max_message_bytes,
-        ))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            limits.max_concurrent_requests,
-        ))
-        .layer(auth::AuthLayer::new(
-            ready.clone(),
-            cache,
-            limits.rate_limit,
+            rpc::RpcSettings {
+                timeout: limits.request_timeout,
+                first_message_timeout: limits.first_message_timeout,
+                max_message_bytes: limits.max_message_bytes,
+                max_header_bytes: limits.max_header_bytes,
+            },
+            auth::Authenticator::new(ready.clone(), cache),
+            admission,
         ))
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -281,6 +325,24 @@ pub async fn run(
     }
     tracing::info!("stopped");
     result
+}
+
+/// Stops a background task when the server stops, however `run` returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Every minute, drops the rate-limit state of callers that have gone quiet.
+async fn forget_idle_callers(admission: Arc<limits::CallLimits>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        admission.forget_idle();
+    }
 }
 
 /// Reflection over every service the server has (reestr, health, both reflection versions) and

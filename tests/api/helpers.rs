@@ -117,6 +117,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServerConfig)) -> TestAp
     // Tests drive hundreds of calls per second with one token; the tests of the rate limit
     // set their own.
     config.limits.rate_limit.per_second = 0;
+    config.limits.anonymous_rate_limit.per_second = 0;
     configure(&mut config);
     let clock = config.clock.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -13,6 +13,7 @@ mod calendar;
 mod classifier;
 mod grpcurl;
 mod helpers;
+mod hostile;
 mod organization;
 mod server;
 mod system;

@@ -8,7 +8,7 @@ use reestr::proto::v1::{
     GetOrganizationRequest, GetTokenRequest, ListAuditEventsRequest, ListOrganizationsRequest,
     ListTokensRequest, RevokeTokenRequest, Role, Token,
 };
-use reestr::server::auth::RateLimit;
+use reestr::server::limits::RateLimit;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 

@@ -30,7 +30,12 @@ impl FieldViolation {
 
 impl fmt::Display for FieldViolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.description)
+        if self.field.is_empty() {
+            // A problem of the request as a whole.
+            f.write_str(&self.description)
+        } else {
+            write!(f, "{}: {}", self.field, self.description)
+        }
     }
 }
 
@@ -124,6 +129,8 @@ reasons! {
     OrganizationDeleted = "ORGANIZATION_DELETED",
     /// `ERROR_REASON_REQUEST_CANCELLED` (CANCELLED).
     RequestCancelled = "REQUEST_CANCELLED",
+    /// `ERROR_REASON_TOO_MANY_CALLS` (RESOURCE_EXHAUSTED).
+    TooManyCalls = "TOO_MANY_CALLS",
 }
 
 impl fmt::Display for Reason {
@@ -246,6 +253,26 @@ pub enum Error {
         /// When the next request will be accepted.
         retry_after_ms: u64,
     },
+    /// More calls are in flight than the server allows, of this caller or in all.
+    #[error("too many calls in flight ({scope} limit {limit}); retry in {retry_after_ms} ms")]
+    TooManyCalls {
+        /// Whose calls are counted: `caller` or `server`.
+        scope: &'static str,
+        /// The limit that was reached.
+        limit: u64,
+        /// When to retry.
+        retry_after_ms: u64,
+    },
+    /// A request message, or the request's metadata (its headers), is larger than the server
+    /// accepts.
+    #[error("the request's {part} is larger than the server's limit of {limit_bytes} bytes")]
+    MessageTooLarge {
+        /// `message` or `metadata`.
+        part: &'static str,
+        /// The server's limit, in bytes (of the encoded message, or of the headers as HTTP/2
+        /// counts them: name, value and 32 bytes each).
+        limit_bytes: u64,
+    },
     /// The `request_id` was used before for a different request.
     #[error("request_id {request_id} was already used for a different request")]
     RequestIdReused {
@@ -315,6 +342,8 @@ impl Error {
             Error::Unauthenticated { reason, .. } => *reason,
             Error::PermissionDenied { reason, .. } => *reason,
             Error::RateLimited { .. } => Reason::RateLimited,
+            Error::TooManyCalls { .. } => Reason::TooManyCalls,
+            Error::MessageTooLarge { .. } => Reason::MessageTooLarge,
             Error::Cancelled => Reason::RequestCancelled,
             Error::DeadlineExceeded => Reason::RequestTimeout,
             Error::Unavailable(_) => Reason::StorageUnavailable,
@@ -380,6 +409,19 @@ impl Error {
             }
             Error::RateLimited { retry_after_ms } => {
                 m.insert("retry_after_ms".into(), retry_after_ms.to_string());
+            }
+            Error::TooManyCalls {
+                scope,
+                limit,
+                retry_after_ms,
+            } => {
+                m.insert("scope".into(), (*scope).to_string());
+                m.insert("limit".into(), limit.to_string());
+                m.insert("retry_after_ms".into(), retry_after_ms.to_string());
+            }
+            Error::MessageTooLarge { part, limit_bytes } => {
+                m.insert("part".into(), (*part).to_string());
+                m.insert("limit_bytes".into(), limit_bytes.to_string());
             }
             Error::Cancelled
             | Error::DeadlineExceeded
