@@ -759,6 +759,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_call_whose_request_broke_off_is_logged_once_at_info_as_cancelled() {
+        let (_, lines, _guard) = never_answering();
+        // As tonic answers a request stream that broke off: UNKNOWN, without details.
+        let handler = tower::service_fn(|request: Request<Body>| async move {
+            let mut body = request.into_body();
+            while let Some(Ok(_)) =
+                std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+            {}
+            Ok::<_, Infallible>(Status::unknown("h2 protocol error: stream reset").into_http())
+        });
+        let mut service = test_layer().layer(handler);
+        let request = Request::builder()
+            .uri("/reestr.v1.ClassifierService/ImportItems")
+            .body(OneChunk {
+                chunk: Some(bytes::Bytes::from_static(b"\0\0\0\0\0")),
+                last: Some(Some(Status::cancelled("stream reset"))),
+            })
+            .unwrap();
+        service.call(request).await.unwrap();
+        let text = lines.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains(" INFO "), "{text}");
+        assert!(text.contains("code=\"Cancelled\""), "{text}");
+    }
+
+    #[tokio::test]
     async fn a_call_past_its_deadline_is_answered_and_logged_once_as_deadline_exceeded() {
         let (mut service, lines, _guard) = never_answering();
         let response = service.call(request(Some("20m"))).await.unwrap();
