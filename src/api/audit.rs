@@ -8,6 +8,7 @@ use reestr_store::AuditQuery;
 use tonic::{Request, Response, Status};
 
 use super::call::Call;
+use super::list;
 use super::{ReadyStore, timestamp};
 use crate::proto::v1 as pb;
 use crate::proto::v1::audit_service_server::AuditService;
@@ -62,21 +63,33 @@ impl AuditService for AuditApi {
                 &filter,
                 if descending { "desc" } else { "asc" },
             ]);
-            store
-                .list_audit_events(&AuditQuery {
-                    filter: filter_tree,
-                    descending,
+            let query = AuditQuery {
+                filter: filter_tree,
+                descending,
+                page_size,
+                page_token,
+                fingerprint,
+            };
+            list::within_limit(call.max_message_bytes, page_size, |page_size| {
+                let query = AuditQuery {
                     page_size,
-                    page_token,
-                    fingerprint,
-                })
-                .await
+                    ..query.clone()
+                };
+                async move {
+                    let page = store.list_audit_events(&query).await?;
+                    Ok((
+                        page.events.iter().map(to_proto).collect(),
+                        page.next_page_token,
+                    ))
+                }
+            })
+            .await
         }
         .await;
-        let page = Call::read(result)?;
+        let (events, next_page_token) = Call::read(result)?;
         Ok(Response::new(pb::ListAuditEventsResponse {
-            events: page.events.iter().map(to_proto).collect(),
-            next_page_token: page.next_page_token,
+            events,
+            next_page_token,
         }))
     }
 

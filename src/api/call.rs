@@ -146,6 +146,9 @@ impl<T> Inbound<T> {
     }
 }
 
+/// The message limit of a call that did not pass the rpc layer (4 MiB, the server's default).
+const DEFAULT_MESSAGE_LIMIT: usize = 4 * 1024 * 1024;
+
 /// One call being served.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -155,15 +158,23 @@ pub struct Call {
     pub ctx: AuditContext,
     /// The call's deadline, when the rpc layer set one.
     pub deadline: Option<CallDeadline>,
+    /// The server's message limit, which bounds List responses too ([`super::list`]).
+    pub max_message_bytes: usize,
 }
 
 impl Call {
     /// The call of `request` (anonymous when no layer identified the caller).
     pub fn of<T>(request: &Request<T>) -> Call {
-        let (caller, method, deadline) = match request.extensions().get::<CallInfo>() {
-            Some(info) => (info.caller.clone(), info.method, info.deadline),
-            None => (Caller::anonymous(), "", None),
-        };
+        let (caller, method, deadline, max_message_bytes) =
+            match request.extensions().get::<CallInfo>() {
+                Some(info) => (
+                    info.caller.clone(),
+                    info.method,
+                    info.deadline,
+                    info.max_message_bytes,
+                ),
+                None => (Caller::anonymous(), "", None, DEFAULT_MESSAGE_LIMIT),
+            };
         let ctx = AuditContext {
             caller: caller.id(),
             organization: caller
@@ -178,6 +189,7 @@ impl Call {
             caller,
             ctx,
             deadline,
+            max_message_bytes,
         }
     }
 

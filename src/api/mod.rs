@@ -10,6 +10,7 @@ pub mod callers;
 pub mod classifier;
 pub mod error;
 pub mod legal_act;
+pub mod list;
 pub mod organization;
 pub mod server_info;
 pub mod system;

@@ -16,6 +16,7 @@ use reestr_store::{Idempotency, OrganizationQuery, Outcome};
 use tonic::{Request, Response, Status};
 
 use super::call::Call;
+use super::list;
 use super::{ReadyStore, request_hash, timestamp};
 use crate::api::callers::CallerCache;
 use crate::proto::v1 as pb;
@@ -146,23 +147,34 @@ impl OrganizationService for OrganizationApi {
                 &order_by,
                 if show_deleted { "deleted" } else { "live" },
             ]);
-            store
-                .organizations()
-                .list(&OrganizationQuery {
-                    filter: filter_tree,
-                    order_by: order_by_keys,
-                    show_deleted,
+            let query = OrganizationQuery {
+                filter: filter_tree,
+                order_by: order_by_keys,
+                show_deleted,
+                page_size,
+                page_token,
+                fingerprint,
+            };
+            list::within_limit(call.max_message_bytes, page_size, |page_size| {
+                let query = OrganizationQuery {
                     page_size,
-                    page_token,
-                    fingerprint,
-                })
-                .await
+                    ..query.clone()
+                };
+                async move {
+                    let page = store.organizations().list(&query).await?;
+                    Ok((
+                        page.organizations.iter().map(to_proto).collect(),
+                        page.next_page_token,
+                    ))
+                }
+            })
+            .await
         }
         .await;
-        let page = Call::read(result)?;
+        let (organizations, next_page_token) = Call::read(result)?;
         Ok(Response::new(pb::ListOrganizationsResponse {
-            organizations: page.organizations.iter().map(to_proto).collect(),
-            next_page_token: page.next_page_token,
+            organizations,
+            next_page_token,
         }))
     }
 

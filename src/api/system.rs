@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 
 use super::call::Call;
 use super::legal_act;
+use super::list;
 use super::{ReadyStore, request_hash, timestamp};
 use crate::proto::v1 as pb;
 use crate::proto::v1::information_system::State;
@@ -225,23 +226,34 @@ impl InformationSystemService for SystemApi {
                 &order_by,
                 if show_deleted { "deleted" } else { "live" },
             ]);
-            store
-                .systems()
-                .list(&SystemQuery {
-                    filter: filter_tree,
-                    order_by: order_by_keys,
-                    show_deleted,
+            let query = SystemQuery {
+                filter: filter_tree,
+                order_by: order_by_keys,
+                show_deleted,
+                page_size,
+                page_token,
+                fingerprint,
+            };
+            list::within_limit(call.max_message_bytes, page_size, |page_size| {
+                let query = SystemQuery {
                     page_size,
-                    page_token,
-                    fingerprint,
-                })
-                .await
+                    ..query.clone()
+                };
+                async move {
+                    let page = store.systems().list(&query).await?;
+                    Ok((
+                        page.systems.iter().map(to_proto).collect(),
+                        page.next_page_token,
+                    ))
+                }
+            })
+            .await
         }
         .await;
-        let page = Call::read(result)?;
+        let (systems, next_page_token) = Call::read(result)?;
         Ok(Response::new(pb::ListSystemsResponse {
-            systems: page.systems.iter().map(to_proto).collect(),
-            next_page_token: page.next_page_token,
+            systems,
+            next_page_token,
         }))
     }
 
@@ -424,24 +436,32 @@ impl InformationSystemService for SystemApi {
             call.authorize(Action::ReadRegister)?;
             let id = SystemId::from_name(&name, "name")?;
             let size = paging::page_size(page_size)?;
-            store.systems().revisions(&id, size, &page_token).await
+            list::within_limit(call.max_message_bytes, size, |size| {
+                let (id, page_token) = (&id, &page_token);
+                async move {
+                    let page = store.systems().revisions(id, size, page_token).await?;
+                    let revisions = page
+                        .revisions
+                        .into_iter()
+                        .map(|r| pb::SystemRevision {
+                            revision: r.revision,
+                            create_time: Some(timestamp(r.create_time)),
+                            caller: r.caller,
+                            method: r.method,
+                            changed_fields: r.changed_fields,
+                            reason: r.reason,
+                        })
+                        .collect();
+                    Ok((revisions, page.next_page_token))
+                }
+            })
+            .await
         }
         .await;
-        let page = Call::read(result)?;
+        let (revisions, next_page_token) = Call::read(result)?;
         Ok(Response::new(pb::ListSystemRevisionsResponse {
-            revisions: page
-                .revisions
-                .into_iter()
-                .map(|r| pb::SystemRevision {
-                    revision: r.revision,
-                    create_time: Some(timestamp(r.create_time)),
-                    caller: r.caller,
-                    method: r.method,
-                    changed_fields: r.changed_fields,
-                    reason: r.reason,
-                })
-                .collect(),
-            next_page_token: page.next_page_token,
+            revisions,
+            next_page_token,
         }))
     }
 

@@ -12,6 +12,7 @@ use reestr_store::TokenQuery;
 use tonic::{Request, Response, Status};
 
 use super::call::Call;
+use super::list;
 use super::{ReadyStore, timestamp};
 use crate::api::callers::CallerCache;
 use crate::proto::v1 as pb;
@@ -102,22 +103,33 @@ impl TokenService for TokenApi {
                 &organization,
                 if show_revoked { "revoked" } else { "valid" },
             ]);
-            store
-                .tokens()
-                .list(&TokenQuery {
-                    organization: organization_id,
-                    show_revoked,
+            let query = TokenQuery {
+                organization: organization_id,
+                show_revoked,
+                page_size,
+                page_token,
+                fingerprint,
+            };
+            list::within_limit(call.max_message_bytes, page_size, |page_size| {
+                let query = TokenQuery {
                     page_size,
-                    page_token,
-                    fingerprint,
-                })
-                .await
+                    ..query.clone()
+                };
+                async move {
+                    let page = store.tokens().list(&query).await?;
+                    Ok((
+                        page.tokens.iter().map(to_proto).collect(),
+                        page.next_page_token,
+                    ))
+                }
+            })
+            .await
         }
         .await;
-        let page = Call::read(result)?;
+        let (tokens, next_page_token) = Call::read(result)?;
         Ok(Response::new(pb::ListTokensResponse {
-            tokens: page.tokens.iter().map(to_proto).collect(),
-            next_page_token: page.next_page_token,
+            tokens,
+            next_page_token,
         }))
     }
 

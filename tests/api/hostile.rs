@@ -523,3 +523,58 @@ async fn connections_above_the_limit_are_closed_as_they_arrive() {
     );
     answers_while(&mut app).await;
 }
+
+#[tokio::test]
+async fn a_list_page_ends_early_rather_than_outgrow_the_message_limit() {
+    let mut app = spawn_app_with(|c| c.limits.max_message_bytes = 32 * 1024).await;
+    let long = "Ў".repeat(300);
+    for i in 0..40 {
+        let mut organization = crate::helpers::organization(&format!("2012345{i:02}"));
+        organization.display_name = ["en", "ru", "uz-Latn", "uz-Cyrl", "kaa"]
+            .into_iter()
+            .map(|l| (l.to_string(), long.clone()))
+            .collect();
+        app.organizations
+            .create_organization(reestr::proto::v1::CreateOrganizationRequest {
+                organization: Some(organization),
+                organization_id: format!("org{i:02}"),
+                request_id: String::new(),
+            })
+            .await
+            .expect("create");
+    }
+    let mut names = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = app
+            .organizations
+            .list_organizations(ListOrganizationsRequest {
+                page_size: 1000,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        pages += 1;
+        assert!(
+            page.encoded_len() <= 32 * 1024,
+            "page {pages} is {} bytes",
+            page.encoded_len()
+        );
+        assert!(!page.organizations.is_empty(), "a page holds at least one");
+        names.extend(page.organizations.into_iter().map(|o| o.name));
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+        assert!(pages < 100);
+    }
+    assert!(pages >= 3, "{pages} pages");
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "no organisation twice");
+    assert_eq!(names.len(), 40);
+}
