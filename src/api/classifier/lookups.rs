@@ -1,4 +1,4 @@
-//! The read methods: items, ancestors, code checks, translation and differences between
+//! The lookups: items, ancestors, code checks, translation and differences between
 //! versions. Published content comes from memory ([`super::cache`]).
 
 use std::collections::HashMap;
@@ -19,9 +19,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::MAX_BATCH;
 use super::cache::LoadedVersion;
 use super::convert::{item_into_proto, item_to_proto};
-use super::write::MAX_BATCH;
 use super::{ClassifierApi, invalid, parse_as_of, today};
 use crate::api::call::Call;
 use crate::api::error::status;
