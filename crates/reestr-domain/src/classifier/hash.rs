@@ -150,9 +150,11 @@ pub fn content_hash(items: &[Item]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classifier::codec::encoded_item;
     use crate::classifier::codec::tests::{code, every_part, full_item, round_trip_cases};
-    use crate::classifier::codec::{decode_item, encoded_item};
+    use crate::classifier::item::{AttributeValue, Decimal, ItemStatus};
     use crate::text::Language;
+    use crate::time::Date;
 
     #[test]
     fn the_hash_is_64_lowercase_hex_digits_and_empty_content_is_fixed() {

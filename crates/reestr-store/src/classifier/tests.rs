@@ -1,14 +1,25 @@
 //! The repository on both engines.
 
-use reestr_domain::classifier::codec::encoded_code;
+use reestr_domain::Error;
+use reestr_domain::classifier::codec::{decode_item, encode_item, encoded_code};
 use reestr_domain::classifier::filter::compile_classifier_filter;
-use reestr_domain::classifier::{AttributeDefDraft, ClassifierDraft, LegalActDraft};
+use reestr_domain::classifier::{
+    AttributeDefDraft, Classifier, ClassifierDraft, ClassifierId, ClassifierSpec, Code, Item,
+    LegalActDraft, Version, VersionId, VersionState,
+};
 use reestr_domain::contact::Contacts;
-use reestr_domain::organization::{OrganizationKind, OrganizationSpec};
+use reestr_domain::error::Reason;
+use reestr_domain::input::{Choice, count_i64};
+use reestr_domain::organization::{OrganizationId, OrganizationKind, OrganizationSpec};
 use reestr_domain::request_id::RequestId;
 use reestr_domain::text::{Language, LocalizedText};
+use reestr_domain::time::Timestamp;
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
-use super::*;
+use super::{ClassifierPage, ClassifierQuery};
+use crate::Store;
+use crate::audit::AuditContext;
+use crate::idempotency::{Idempotency, Outcome};
 use crate::testing::on_every_engine;
 
 fn ctx() -> AuditContext {
@@ -1030,8 +1041,8 @@ async fn import_speed() {
                 chunk.clear();
             }
         }
-        let done = sink.commit(N as i64).await.unwrap();
-        assert_eq!(done.item_count, N as i64);
+        let done = sink.commit(count_i64(N as usize)).await.unwrap();
+        assert_eq!(done.item_count, count_i64(N as usize));
         let sink_time = started.elapsed();
 
         // The baseline: one prepared INSERT per row into a second draft, one transaction.
