@@ -13,9 +13,9 @@ use tonic::{Request, Response, Status};
 
 use super::cache::ClassifierMeta;
 use super::convert::{ClassifierView, classifier_draft, classifier_etag, classifier_to_proto};
-use super::{ClassifierApi, authorize_owner, expected_revision, idempotency_of, invalid, settle};
+use super::{ClassifierApi, authorize_owner, expected_revision, invalid};
 use crate::api::call::Call;
-use crate::api::request_hash;
+use crate::api::{idempotency_of, request_hash, settle};
 use crate::proto::v1 as pb;
 
 /// The message of a classifier, with its latest and draft versions from `meta`.

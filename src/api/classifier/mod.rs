@@ -37,15 +37,14 @@ use reestr_domain::classifier::{
 };
 use reestr_domain::error::{Error, Reason};
 use reestr_domain::organization::OrganizationId;
-use reestr_domain::request_id::RequestId;
 use reestr_domain::time::Timestamp;
-use reestr_store::{Idempotency, Outcome, Store};
+use reestr_store::Store;
 use tonic::{Request, Response, Status};
 
 use self::cache::{ClassifierMeta, LoadedVersion, MetaCache, VersionCache};
 use self::convert::version_etag;
 use super::ReadyStore;
-use super::call::{Audit, Call};
+use super::call::Call;
 use crate::proto::v1 as pb;
 use crate::proto::v1::classifier_service_server::ClassifierService;
 
@@ -258,32 +257,6 @@ fn require_draft(version: &Version) -> Result<(), Error> {
 
 fn version_name_of(raw: &str, field: &str) -> Result<VersionName, Error> {
     VersionName::from_name(raw, field).map_err(invalid)
-}
-
-/// The answer of an idempotent create: the resource made now, or the first answer again (the
-/// replay recorded in the audit trail).
-async fn settle<T, M: prost::Message + Default>(
-    audit: &Audit,
-    outcome: Outcome<T>,
-    message: impl FnOnce(&T) -> M,
-) -> Result<M, Error> {
-    match outcome {
-        Outcome::Fresh(created) => Ok(message(&created)),
-        Outcome::Replayed(bytes) => {
-            audit.record_replay().await;
-            M::decode(bytes.as_slice())
-                .map_err(|e| Error::Internal(format!("stored response: {e}")))
-        }
-    }
-}
-
-fn idempotency_of(call: &Call, request_id: Option<RequestId>, hash: String) -> Option<Idempotency> {
-    request_id.map(|request_id| Idempotency {
-        caller: call.ctx.caller.clone(),
-        method: call.ctx.method.clone(),
-        request_id,
-        request_hash: hash,
-    })
 }
 
 type Stream<T> = tokio_stream::wrappers::ReceiverStream<Result<T, tonic::Status>>;

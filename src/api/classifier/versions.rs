@@ -21,12 +21,12 @@ use tonic::{Request, Response, Status};
 use super::cache::{ClassifierMeta, LoadedVersion};
 use super::convert::{problem_to_proto, version_etag, version_to_proto};
 use super::{
-    ClassifierApi, authorize_owner, expected_revision, find_version, idempotency_of, invalid,
-    require_draft, settle, version_name_of,
+    ClassifierApi, authorize_owner, expected_revision, find_version, invalid, require_draft,
+    version_name_of,
 };
 use crate::api::call::Call;
 use crate::api::error::{LISTED_PROBLEM_BYTES, fitting};
-use crate::api::request_hash;
+use crate::api::{idempotency_of, request_hash, settle};
 use crate::proto::v1 as pb;
 
 /// The message of a version of `meta`'s classifier.

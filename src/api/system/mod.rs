@@ -12,12 +12,12 @@ use reestr_domain::paging::{self, query_fingerprint};
 use reestr_domain::request_id::RequestId;
 use reestr_domain::system::{self as domain, SystemId};
 use reestr_domain::time::Timestamp;
-use reestr_store::{Idempotency, Outcome, SystemQuery, Transition};
+use reestr_store::{SystemQuery, Transition};
 use tonic::{Request, Response, Status};
 
 use self::convert::{spec_from_proto, state_from_proto, state_to_proto, to_proto};
 use super::call::Call;
-use super::{ReadyStore, request_hash, timestamp};
+use super::{ReadyStore, idempotency_of, request_hash, settle, timestamp};
 use crate::proto::v1 as pb;
 use crate::proto::v1::information_system_service_server::InformationSystemService;
 
@@ -104,26 +104,14 @@ impl InformationSystemService for SystemApi {
             let (Some(id), Some(request_id), Some(spec)) = (id, request_id, spec) else {
                 return Err(Error::Internal("validated values missing".into()));
             };
-            let idempotency = request_id.map(|request_id| Idempotency {
-                caller: call.ctx.caller.clone(),
-                method: call.ctx.method.clone(),
-                request_id,
-                request_hash: hash,
-            });
-            match store
+            let idempotency = idempotency_of(&call, request_id, hash);
+            let outcome = store
                 .systems()
                 .create(&call.ctx, id, spec, idempotency.as_ref(), |s| {
                     to_proto(s).encode_to_vec()
                 })
-                .await?
-            {
-                Outcome::Fresh(s) => Ok(to_proto(&s)),
-                Outcome::Replayed(bytes) => {
-                    audit.record_replay().await;
-                    pb::InformationSystem::decode(bytes.as_slice())
-                        .map_err(|e| Error::Internal(format!("stored response: {e}")))
-                }
-            }
+                .await?;
+            settle(&audit, outcome, to_proto).await
         }
         .await;
         audit.finish(result).await.map(Response::new)

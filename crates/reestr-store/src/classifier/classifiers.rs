@@ -16,6 +16,7 @@ use super::stored::{audit_fields, from_row, to_active};
 use super::{ClassifierRepo, check_revision};
 use crate::audit::AuditContext;
 use crate::entity::classifier::{self as row, Column};
+use crate::error::{OrNotFound, not_found};
 use crate::filter_sql::{self, SqlLeaf};
 use crate::idempotency::{self, Idempotency, Outcome};
 use crate::{Write, db_err, keyset};
@@ -99,7 +100,7 @@ impl ClassifierRepo<'_> {
     pub async fn get(&self, id: &ClassifierId) -> Result<Classifier, Error> {
         find_classifier(self.store.conn(), id)
             .await?
-            .ok_or_else(|| not_found(id))
+            .or_not_found(|| id.name())
     }
 
     /// One page of classifiers, ordered by id.
@@ -147,7 +148,7 @@ impl ClassifierRepo<'_> {
         let txn = write.txn();
         let current = find_classifier_for_update(txn, id)
             .await?
-            .ok_or_else(|| not_found(id))?;
+            .or_not_found(|| id.name())?;
         if current.delete_time.is_some() {
             return Err(Error::Deleted {
                 resource: id.name(),
@@ -201,7 +202,7 @@ impl ClassifierRepo<'_> {
         let txn = write.txn();
         let current = find_classifier_for_update(txn, id)
             .await?
-            .ok_or_else(|| not_found(id))?;
+            .or_not_found(|| id.name())?;
         match (deleted, current.delete_time.is_some()) {
             (true, true) => {
                 return Err(Error::Deleted {
@@ -254,12 +255,6 @@ impl ClassifierRepo<'_> {
     }
 }
 
-pub(super) fn not_found(id: &ClassifierId) -> Error {
-    Error::NotFound {
-        resource: id.name(),
-    }
-}
-
 async fn check_owner(conn: &impl ConnectionTrait, owner: &OrganizationId) -> Result<(), Error> {
     crate::organization::check_live(conn, owner, "classifier.owner").await
 }
@@ -277,7 +272,7 @@ pub(super) async fn live_classifier(
         .await
         .map_err(db_err)?;
     match found {
-        None => Err(not_found(id)),
+        None => Err(not_found(id.name())),
         Some(r) if r.delete_time.is_some() => Err(Error::Deleted {
             resource: id.name(),
         }),

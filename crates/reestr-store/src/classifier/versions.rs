@@ -9,12 +9,13 @@ use reestr_domain::error::Reason;
 use reestr_domain::time::Timestamp;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, SqlErr};
 
-use super::classifiers::{find_classifier_row, live_classifier, not_found};
+use super::classifiers::{find_classifier_row, live_classifier};
 use super::items::{copy_items, delete_all_items};
 use super::stored::{version_audit_fields, version_from_row, version_to_active};
 use super::{ClassifierRepo, check_revision};
 use crate::audit::AuditContext;
 use crate::entity::classifier_version as version_row;
+use crate::error::{OrNotFound, not_found};
 use crate::idempotency::{self, Idempotency, Outcome};
 use crate::{Write, db_err};
 
@@ -32,7 +33,7 @@ impl ClassifierRepo<'_> {
             .await
             .map_err(db_err)?;
         if rows.is_empty() && find_classifier_row(conn, id).await?.is_none() {
-            return Err(not_found(id));
+            return Err(not_found(id.name()));
         }
         rows.into_iter().map(version_from_row).collect()
     }
@@ -41,9 +42,7 @@ impl ClassifierRepo<'_> {
     pub async fn version(&self, id: &ClassifierId, v: &VersionId) -> Result<Version, Error> {
         find_version(self.store.conn(), id, v)
             .await?
-            .ok_or_else(|| Error::NotFound {
-                resource: version_name(id, v),
-            })
+            .or_not_found(|| version_name(id, v))
     }
 
     /// The classifier's open draft, if it has one. NotFound if the classifier does not exist.
@@ -51,7 +50,7 @@ impl ClassifierRepo<'_> {
         let conn = self.store.conn();
         match find_draft(conn, id).await? {
             Some(d) => Ok(Some(d)),
-            None if find_classifier_row(conn, id).await?.is_none() => Err(not_found(id)),
+            None if find_classifier_row(conn, id).await?.is_none() => Err(not_found(id.name())),
             None => Ok(None),
         }
     }
@@ -228,9 +227,7 @@ impl ClassifierRepo<'_> {
         check_revision(id.name(), revision, Some(classifier_revision))?;
         let current = find_version(txn, id, v)
             .await?
-            .ok_or_else(|| Error::NotFound {
-                resource: version_name(id, v),
-            })?;
+            .or_not_found(|| version_name(id, v))?;
         let state = current
             .state
             .publish()
@@ -263,9 +260,7 @@ impl ClassifierRepo<'_> {
         live_classifier(txn, id).await?;
         let current = find_version(txn, id, v)
             .await?
-            .ok_or_else(|| Error::NotFound {
-                resource: version_name(id, v),
-            })?;
+            .or_not_found(|| version_name(id, v))?;
         let state = current
             .state
             .retire()
@@ -328,9 +323,7 @@ pub(super) async fn writable_draft(
     live_classifier(conn, id).await?;
     let version = find_version(conn, id, v)
         .await?
-        .ok_or_else(|| Error::NotFound {
-            resource: version_name(id, v),
-        })?;
+        .or_not_found(|| version_name(id, v))?;
     if !version.state.is_editable() {
         return Err(Error::Precondition {
             reason: Reason::VersionNotEditable,
