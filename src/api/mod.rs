@@ -19,9 +19,12 @@ pub mod token;
 use std::sync::{Arc, OnceLock};
 
 use reestr_domain::Error;
-use reestr_store::Store;
+use reestr_domain::request_id::RequestId;
+use reestr_store::{Idempotency, Outcome, Store};
 use sha2::{Digest, Sha256};
 use tonic::Status;
+
+use self::call::{Audit, Call};
 
 /// The store, once start-up has connected and migrated it. Until then every call is
 /// UNAVAILABLE (and health says NOT_SERVING).
@@ -51,4 +54,36 @@ pub(crate) fn request_hash(message: &impl prost::Message) -> String {
 pub(crate) fn timestamp(t: reestr_domain::time::Timestamp) -> prost_types::Timestamp {
     let (seconds, nanos) = t.seconds_nanos();
     prost_types::Timestamp { seconds, nanos }
+}
+
+/// The answer of an idempotent create (Create* with a `request_id`): the resource made now, or the first answer again (the
+/// replay recorded in the audit trail).
+pub(crate) async fn settle<T, M: prost::Message + Default>(
+    audit: &Audit,
+    outcome: Outcome<T>,
+    message: impl FnOnce(&T) -> M,
+) -> Result<M, Error> {
+    match outcome {
+        Outcome::Fresh(created) => Ok(message(&created)),
+        Outcome::Replayed(bytes) => {
+            audit.record_replay().await;
+            M::decode(bytes.as_slice())
+                .map_err(|e| Error::Internal(format!("stored response: {e}")))
+        }
+    }
+}
+
+/// The idempotency key of a create by `call` with `request_id` (none without one), and the
+/// hash of the request that tells a retry from a reuse of the id.
+pub(crate) fn idempotency_of(
+    call: &Call,
+    request_id: Option<RequestId>,
+    hash: String,
+) -> Option<Idempotency> {
+    request_id.map(|request_id| Idempotency {
+        caller: call.ctx.caller.clone(),
+        method: call.ctx.method.clone(),
+        request_id,
+        request_hash: hash,
+    })
 }

@@ -12,12 +12,12 @@ use reestr_domain::organization::{
 };
 use reestr_domain::paging::{self, query_fingerprint};
 use reestr_domain::request_id::RequestId;
-use reestr_store::{Idempotency, OrganizationQuery, Outcome};
+use reestr_store::OrganizationQuery;
 use tonic::{Request, Response, Status};
 
 use super::call::Call;
 use super::list;
-use super::{ReadyStore, request_hash, timestamp};
+use super::{ReadyStore, idempotency_of, request_hash, settle, timestamp};
 use crate::api::callers::CallerCache;
 use crate::proto::v1 as pb;
 use crate::proto::v1::organization::Kind;
@@ -75,26 +75,14 @@ impl OrganizationService for OrganizationApi {
             let (Some(id), Some(request_id), Some(spec)) = (id, request_id, spec) else {
                 return Err(Error::Internal("validated values missing".into()));
             };
-            let idempotency = request_id.map(|request_id| Idempotency {
-                caller: call.ctx.caller.clone(),
-                method: call.ctx.method.clone(),
-                request_id,
-                request_hash: hash,
-            });
+            let idempotency = idempotency_of(&call, request_id, hash);
             let outcome = store
                 .organizations()
                 .create(&call.ctx, id, spec, idempotency.as_ref(), |org| {
                     to_proto(org).encode_to_vec()
                 })
                 .await?;
-            match outcome {
-                Outcome::Fresh(org) => Ok(to_proto(&org)),
-                Outcome::Replayed(bytes) => {
-                    audit.record_replay().await;
-                    pb::Organization::decode(bytes.as_slice())
-                        .map_err(|e| Error::Internal(format!("stored response: {e}")))
-                }
-            }
+            settle(&audit, outcome, to_proto).await
         }
         .await;
         audit.finish(result).await.map(Response::new)

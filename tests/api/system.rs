@@ -192,7 +192,7 @@ async fn registration_issues_a_number_and_starts_planned() {
         },
     ] {
         let found = admin.lookup_system(request).await.unwrap().into_inner();
-        assert_eq!(found.name, "systems/e-soliq");
+        assert_eq!(found, created, "the lookup answers the whole system");
     }
     let err = admin
         .lookup_system(LookupSystemRequest {
@@ -221,7 +221,43 @@ async fn registration_numbers_are_never_reused() {
         .await
         .unwrap();
     let second = create(&mut admin, "b", system("soliq", "B")).await.unwrap();
-    assert_ne!(first.registration_number, second.registration_number);
+    // Deleting the newest system does not free its number either.
+    admin
+        .delete_system(DeleteSystemRequest {
+            name: "systems/b".into(),
+            etag: String::new(),
+        })
+        .await
+        .unwrap();
+    let third = create(&mut admin, "c", system("soliq", "C")).await.unwrap();
+    let issued: Vec<&str> = [&first, &second, &third]
+        .iter()
+        .map(|s| s.registration_number.as_str())
+        .collect();
+    // IS-YYYY-NNNNNN: the sequence part of each number is above the one issued before it.
+    let sequence = |n: &str| -> u64 {
+        n.rsplit('-')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{n} is not IS-YYYY-NNNNNN"))
+    };
+    assert!(
+        issued.windows(2).all(|w| sequence(w[0]) < sequence(w[1])),
+        "every number is new: {issued:?}"
+    );
+    // The deleted systems keep the numbers they were given.
+    for (name, number) in [("systems/a", issued[0]), ("systems/b", issued[1])] {
+        let got = admin
+            .get_system(GetSystemRequest {
+                name: name.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(got.registration_number, number);
+        assert!(got.delete_time.is_some());
+    }
 }
 
 #[tokio::test]

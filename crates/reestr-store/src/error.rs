@@ -59,3 +59,21 @@ fn is_connection_error(e: &sea_orm::sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// NOT_FOUND naming `resource`.
+pub(crate) fn not_found(resource: String) -> Error {
+    Error::NotFound { resource }
+}
+
+/// What a lookup by id (or by key) found, or NOT_FOUND: the one answer every repository gives
+/// when no row has the id asked for.
+pub(crate) trait OrNotFound<T> {
+    /// The value found, or NOT_FOUND naming the resource `resource` returns.
+    fn or_not_found(self, resource: impl FnOnce() -> String) -> Result<T, Error>;
+}
+
+impl<T> OrNotFound<T> for Option<T> {
+    fn or_not_found(self, resource: impl FnOnce() -> String) -> Result<T, Error> {
+        self.ok_or_else(|| not_found(resource()))
+    }
+}

@@ -23,6 +23,7 @@ use crate::audit::AuditContext;
 use crate::entity::classifier as classifier_row;
 use crate::entity::organization::{self as row, Column};
 use crate::entity::system as system_row;
+use crate::error::OrNotFound;
 use crate::filter_sql::{self, SqlLeaf};
 use crate::idempotency::{self, Idempotency, Outcome};
 use crate::{Store, db_err, keyset};
@@ -125,9 +126,7 @@ impl<'s> OrganizationRepo<'s> {
     pub async fn get(&self, id: &OrganizationId) -> Result<Organization, Error> {
         find(self.store.conn(), id)
             .await?
-            .ok_or_else(|| Error::NotFound {
-                resource: id.name(),
-            })
+            .or_not_found(|| id.name())
     }
 
     /// Changes an organisation: `change` gets the current state and returns the new fields.
@@ -142,9 +141,7 @@ impl<'s> OrganizationRepo<'s> {
     ) -> Result<Organization, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let current = find(txn, id).await?.ok_or_else(|| Error::NotFound {
-            resource: id.name(),
-        })?;
+        let current = find(txn, id).await?.or_not_found(|| id.name())?;
         if current.delete_time.is_some() {
             return Err(Error::Deleted {
                 resource: id.name(),
@@ -194,9 +191,7 @@ impl<'s> OrganizationRepo<'s> {
             .map_err(db_err)?
             .map(from_row)
             .transpose()?
-            .ok_or_else(|| Error::NotFound {
-                resource: id.name(),
-            })?;
+            .or_not_found(|| id.name())?;
         if current.delete_time.is_some() {
             return Err(Error::Deleted {
                 resource: id.name(),
@@ -226,9 +221,7 @@ impl<'s> OrganizationRepo<'s> {
     ) -> Result<Organization, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let current = find(txn, id).await?.ok_or_else(|| Error::NotFound {
-            resource: id.name(),
-        })?;
+        let current = find(txn, id).await?.or_not_found(|| id.name())?;
         if current.delete_time.is_none() {
             return Err(Error::NotDeleted {
                 resource: id.name(),

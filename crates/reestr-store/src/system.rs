@@ -27,6 +27,7 @@ use crate::entity::system::{self as row, Column};
 use crate::entity::system_dependency as dep_row;
 use crate::entity::system_label as label_row;
 use crate::entity::system_revision as rev_row;
+use crate::error::OrNotFound;
 use crate::filter_sql::{self, SqlLeaf};
 use crate::idempotency::{self, Idempotency, Outcome};
 use crate::{Store, db_err, keyset};
@@ -234,9 +235,7 @@ impl<'s> SystemRepo<'s> {
     pub async fn get(&self, id: &SystemId) -> Result<InformationSystem, Error> {
         find(self.store.conn(), id)
             .await?
-            .ok_or_else(|| Error::NotFound {
-                resource: id.name(),
-            })
+            .or_not_found(|| id.name())
     }
 
     /// Revision `revision` of `id`.
@@ -250,9 +249,7 @@ impl<'s> SystemRepo<'s> {
             .one(self.store.conn())
             .await
             .map_err(db_err)?
-            .ok_or_else(|| Error::NotFound {
-                resource: format!("{}@{revision}", id.name()),
-            })?;
+            .or_not_found(|| format!("{}@{revision}", id.name()))?;
         from_revision(&current, rev)
     }
 
@@ -267,9 +264,7 @@ impl<'s> SystemRepo<'s> {
             .one(self.store.conn())
             .await
             .map_err(db_err)?
-            .ok_or_else(|| Error::NotFound {
-                resource: format!("{} (did not exist yet at that time)", id.name()),
-            })?;
+            .or_not_found(|| format!("{} (did not exist yet at that time)", id.name()))?;
         from_revision(&current, rev)
     }
 
@@ -297,9 +292,7 @@ impl<'s> SystemRepo<'s> {
             .map_err(db_err)?
             .map(from_row)
             .transpose()?
-            .ok_or(Error::NotFound {
-                resource: format!("system with {what}"),
-            })
+            .or_not_found(|| format!("system with {what}"))
     }
 
     /// Changes a system; `change` gets the current state and returns the new spec (and may
@@ -351,9 +344,7 @@ impl<'s> SystemRepo<'s> {
     ) -> Result<InformationSystem, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let current = find(txn, id).await?.ok_or_else(|| Error::NotFound {
-            resource: id.name(),
-        })?;
+        let current = find(txn, id).await?.or_not_found(|| id.name())?;
         authorize(&current)?;
         if current.delete_time.is_some() {
             return Err(Error::Deleted {
@@ -397,9 +388,7 @@ impl<'s> SystemRepo<'s> {
     ) -> Result<InformationSystem, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let current = find(txn, id).await?.ok_or_else(|| Error::NotFound {
-            resource: id.name(),
-        })?;
+        let current = find(txn, id).await?.or_not_found(|| id.name())?;
         authorize(&current)?;
         match (deleted, current.delete_time.is_some()) {
             (true, true) => {
@@ -673,9 +662,7 @@ async fn find(
 }
 
 async fn live(conn: &impl ConnectionTrait, id: &SystemId) -> Result<InformationSystem, Error> {
-    let current = find(conn, id).await?.ok_or_else(|| Error::NotFound {
-        resource: id.name(),
-    })?;
+    let current = find(conn, id).await?.or_not_found(|| id.name())?;
     if current.delete_time.is_some() {
         return Err(Error::Deleted {
             resource: id.name(),

@@ -16,6 +16,7 @@ use sea_orm::{
 
 use crate::audit::AuditContext;
 use crate::entity::token::{self as row, Column};
+use crate::error::OrNotFound;
 use crate::{Store, db_err, keyset};
 
 /// A ListTokens query, validated.
@@ -124,9 +125,7 @@ impl<'s> TokenRepo<'s> {
             .map_err(db_err)?
             .map(from_row)
             .transpose()?
-            .ok_or_else(|| Error::NotFound {
-                resource: id.name(),
-            })
+            .or_not_found(|| id.name())
     }
 
     /// The token whose secret hashes to `hash`, revoked or expired ones included (the caller
@@ -151,9 +150,7 @@ impl<'s> TokenRepo<'s> {
             .map_err(db_err)?
             .map(from_row)
             .transpose()?
-            .ok_or_else(|| Error::NotFound {
-                resource: id.name(),
-            })?;
+            .or_not_found(|| id.name())?;
         if current.revoke_time.is_some() {
             return Err(Error::Deleted {
                 resource: id.name(),

@@ -5,9 +5,15 @@
 //! - [`convert`]: messages ↔ domain values.
 //! - [`cache`]: versions in memory ([`cache::VersionCache`]) and classifier records for
 //!   resolving `latest` and `as_of` ([`cache::MetaCache`]).
-//! - [`read`]: the read methods, answered from memory.
-//! - [`write`]: classifier and version writes, publication and item edits.
+//! - [`classifiers`]: the classifier records (create, get, list, update, delete, undelete).
+//! - [`versions`]: versions (create, get, list, update, delete) and their lifecycle
+//!   (validation, publication, retirement).
+//! - [`items`]: item edits of a draft (BatchUpsertItems, BatchDeleteItems).
 //! - [`transfer`]: ImportItems and ExportItems.
+//! - [`lookups`]: the lookups agencies make (items, ancestors, code checks, translation,
+//!   differences between versions), answered from memory.
+//! - this module: the service itself, which dispatches to those, and the checks every write
+//!   shares (the owner's permission, the etag, the draft).
 //!
 //! Which version a read uses: a version id names that version; `latest` is the published
 //! version in effect now; `latest` with `as_of` a date is the one in effect at the start of that
@@ -16,10 +22,12 @@
 //! revision until it changes).
 
 pub mod cache;
+mod classifiers;
 pub mod convert;
-mod read;
+mod items;
+mod lookups;
 mod transfer;
-mod write;
+mod versions;
 
 use std::sync::Arc;
 
@@ -34,10 +42,14 @@ use reestr_store::Store;
 use tonic::{Request, Response, Status};
 
 use self::cache::{ClassifierMeta, LoadedVersion, MetaCache, VersionCache};
+use self::convert::version_etag;
 use super::ReadyStore;
 use super::call::Call;
 use crate::proto::v1 as pb;
 use crate::proto::v1::classifier_service_server::ClassifierService;
+
+/// Most items (or codes) one batch call takes.
+pub const MAX_BATCH: usize = 1000;
 
 /// Default memory budget of the version cache: 512 MiB.
 pub const DEFAULT_CACHE_BYTES: usize = 512 << 20;
@@ -117,6 +129,37 @@ impl ClassifierApi {
     /// Forgets what this server knows of classifier `id` after a write.
     fn changed(&self, id: &ClassifierId) {
         self.shared.meta.invalidate(id);
+    }
+
+    /// Resolves a draft for a write by `call`: checks the owner and the etag.
+    pub(super) async fn writable_draft(
+        &self,
+        store: &Store,
+        call: &Call,
+        name: &str,
+        field: &str,
+        etag: &str,
+    ) -> Result<
+        (
+            std::sync::Arc<ClassifierMeta>,
+            std::sync::Arc<Version>,
+            Option<i64>,
+        ),
+        Error,
+    > {
+        call.authorize(Action::WriteResources)?;
+        let name = version_name_of(name, field)?;
+        let meta = self.meta(store, &name.classifier, true).await?;
+        authorize_owner(call, &meta.classifier.spec.owner)?;
+        let version = find_version(&meta, &name, store.now(), None)?;
+        require_draft(&version)?;
+        let expected = expected_revision(
+            etag,
+            &version_etag(&version),
+            version.revision,
+            &version.name(),
+        )?;
+        Ok((meta, version, expected))
     }
 }
 
@@ -210,6 +253,10 @@ fn require_draft(version: &Version) -> Result<(), Error> {
             ),
         })
     }
+}
+
+fn version_name_of(raw: &str, field: &str) -> Result<VersionName, Error> {
+    VersionName::from_name(raw, field).map_err(invalid)
 }
 
 type Stream<T> = tokio_stream::wrappers::ReceiverStream<Result<T, tonic::Status>>;

@@ -22,7 +22,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::cache::LoadedVersion;
 use super::convert::{item_draft, item_to_proto};
-use super::write::version_message;
+use super::versions::version_message;
 use super::{ClassifierApi, invalid};
 use crate::api::call::{Call, Inbound};
 use crate::api::error::status;

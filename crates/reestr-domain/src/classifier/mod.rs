@@ -16,12 +16,14 @@
 //! - [`item`]: items, their typed attribute values, and item drafts.
 //! - [`state`]: the version lifecycle DRAFT → PUBLISHED → SUPERSEDED → RETIRED.
 //! - [`validate`]: every problem that stops a version from being published.
-//! - [`hash`]: the canonical encoding and content hash of a published version.
+//! - [`codec`]: the canonical encoding of one item, as stored and as hashed.
+//! - [`hash`]: the content hash of a published version.
 //! - [`csv`](mod@csv): items as CSV text, read incrementally and written row by row.
 //! - [`diff`](mod@diff): changes between two versions, and translation of codes along successors.
 //! - [`filter`]: the ListClassifiers and ListItems filters.
 //! - [`version`]: classifiers and versions as stored, and which version is in effect when.
 
+pub mod codec;
 pub mod csv;
 pub mod diff;
 pub mod filter;
@@ -38,8 +40,9 @@ pub mod version;
 mod proptests;
 
 pub use crate::time::Date;
+pub use codec::{decode_item, encode_item, encoded_code, encoded_item};
 pub use diff::{ItemChange, Translation, diff, translate, translate_with};
-pub use hash::{ContentHasher, content_hash, decode_item, encode_item, encoded_code, encoded_item};
+pub use hash::{ContentHasher, content_hash};
 pub use item::{AttributeValue, AttributeValueDraft, Decimal, Item, ItemDraft, ItemStatus};
 pub use name::{ClassifierId, Code, ItemName, VersionId, VersionName, VersionRef};
 pub use pattern::Pattern;

@@ -1,47 +1,34 @@
-//! Classifier and version writes: requirements, drafts, publication, retirement, item edits.
+//! Versions: CreateClassifierVersion, GetClassifierVersion, ListClassifierVersions,
+//! UpdateClassifierVersion, DeleteClassifierVersion, and the lifecycle of a version —
+//! ValidateClassifierVersion, PublishClassifierVersion, RetireClassifierVersion.
 
 use std::collections::HashSet;
 
 use prost::Message as _;
 use reestr_domain::access::Action;
 use reestr_domain::classifier::{
-    self as domain, AttributeKind, ClassifierId, Code, ContentHasher, Item, Problem, Version,
-    VersionId, VersionName, VersionRef, VersionState, problems_to_error, spec, validate_version,
+    AttributeKind, ClassifierId, ContentHasher, Item, Problem, Version, VersionId, VersionName,
+    VersionRef, VersionState, problems_to_error, validate_version,
     version::{MAX_VERSION_DESCRIPTION_CHARS, VERSION_UPDATE_MASK, VersionField},
 };
 use reestr_domain::error::{Error, Violations};
 use reestr_domain::paging::{self, KeyKind, KeyValue, PageKey, PageQuery, query_fingerprint};
 use reestr_domain::request_id::RequestId;
 use reestr_domain::time::Timestamp;
-use reestr_store::{ClassifierQuery, Idempotency, Outcome, Store};
+use reestr_store::Store;
 use tonic::{Request, Response, Status};
 
 use super::cache::{ClassifierMeta, LoadedVersion};
-use super::convert::{
-    ClassifierView, classifier_draft, classifier_etag, classifier_to_proto, item_draft,
-    item_to_proto, problem_to_proto, version_etag, version_to_proto,
-};
+use super::convert::{problem_to_proto, version_etag, version_to_proto};
 use super::{
     ClassifierApi, authorize_owner, expected_revision, find_version, invalid, require_draft,
+    version_name_of,
 };
-use crate::api::call::{Audit, Call};
+use crate::api::call::Call;
 use crate::api::error::{LISTED_PROBLEM_BYTES, fitting};
-use crate::api::request_hash;
+use crate::api::list;
+use crate::api::{idempotency_of, request_hash, settle};
 use crate::proto::v1 as pb;
-
-/// Most items (or codes) one batch call takes.
-pub const MAX_BATCH: usize = 1000;
-
-/// The message of a classifier, with its latest and draft versions from `meta`.
-pub(super) fn classifier_message(meta: &ClassifierMeta, now: Timestamp) -> pb::Classifier {
-    classifier_to_proto(
-        &meta.classifier,
-        &ClassifierView {
-            latest: meta.in_effect(now).map(|v| &**v),
-            draft: meta.draft().map(|v| &**v),
-        },
-    )
-}
 
 /// The message of a version of `meta`'s classifier.
 pub(super) fn version_message(
@@ -129,36 +116,6 @@ async fn check_draft(
     Ok((problems, content))
 }
 
-fn version_name_of(raw: &str, field: &str) -> Result<VersionName, Error> {
-    VersionName::from_name(raw, field).map_err(invalid)
-}
-
-/// The answer of an idempotent create: the resource made now, or the first answer again (the
-/// replay recorded in the audit trail).
-async fn settle<T, M: prost::Message + Default>(
-    audit: &Audit,
-    outcome: Outcome<T>,
-    message: impl FnOnce(&T) -> M,
-) -> Result<M, Error> {
-    match outcome {
-        Outcome::Fresh(created) => Ok(message(&created)),
-        Outcome::Replayed(bytes) => {
-            audit.record_replay().await;
-            M::decode(bytes.as_slice())
-                .map_err(|e| Error::Internal(format!("stored response: {e}")))
-        }
-    }
-}
-
-fn idempotency_of(call: &Call, request_id: Option<RequestId>, hash: String) -> Option<Idempotency> {
-    request_id.map(|request_id| Idempotency {
-        caller: call.ctx.caller.clone(),
-        method: call.ctx.method.clone(),
-        request_id,
-        request_hash: hash,
-    })
-}
-
 /// The keyset of ListClassifierVersions, newest first: the draft, then by effective time,
 /// then by creation, then by id (all descending).
 fn version_keys() -> Vec<PageKey<&'static str>> {
@@ -181,208 +138,6 @@ fn version_key(v: &Version) -> Vec<KeyValue> {
 }
 
 impl ClassifierApi {
-    pub(super) async fn do_create_classifier(
-        &self,
-        request: Request<pb::CreateClassifierRequest>,
-    ) -> Result<Response<pb::Classifier>, Status> {
-        let store = self.store.get()?;
-        let mut call = Call::of(&request);
-        let hash = request_hash(request.get_ref());
-        let pb::CreateClassifierRequest {
-            classifier,
-            classifier_id,
-            request_id,
-        } = request.into_inner();
-        call.ctx.request_id = request_id.clone();
-        let resource = format!("{}/{classifier_id}", domain::name::COLLECTION);
-        let audit = call.audit(store, &resource);
-        let result = async {
-            call.authorize(Action::WriteResources)?;
-            let mut v = Violations::new();
-            let id = v.check(ClassifierId::parse(&classifier_id, "classifier_id"));
-            let request_id = v.check(RequestId::parse(&request_id, "request_id"));
-            let spec = match classifier {
-                Some(c) => classifier_draft(c).validate_into("classifier", &mut v),
-                None => {
-                    v.add("classifier", "is required");
-                    None
-                }
-            };
-            v.into_result()?;
-            let (Some(id), Some(request_id), Some(spec)) = (id, request_id, spec) else {
-                return Err(Error::Internal("validated values missing".into()));
-            };
-            authorize_owner(&call, &spec.owner)?;
-            let idempotency = idempotency_of(&call, request_id, hash);
-            let empty = ClassifierView {
-                latest: None,
-                draft: None,
-            };
-            let outcome = store
-                .classifiers()
-                .create(&call.ctx, id.clone(), spec, idempotency.as_ref(), |c| {
-                    classifier_to_proto(c, &empty).encode_to_vec()
-                })
-                .await?;
-            self.changed(&id);
-            settle(&audit, outcome, |c| classifier_to_proto(c, &empty)).await
-        }
-        .await;
-        audit.finish(result).await.map(Response::new)
-    }
-
-    pub(super) async fn do_get_classifier(
-        &self,
-        request: Request<pb::GetClassifierRequest>,
-    ) -> Result<Response<pb::Classifier>, Status> {
-        let store = self.store.get()?;
-        let call = Call::of(&request);
-        let pb::GetClassifierRequest { name } = request.into_inner();
-        let result = async {
-            call.authorize(Action::ReadRegister)?;
-            let id = ClassifierId::from_name(&name, "name").map_err(invalid)?;
-            let meta = self.meta(store, &id, true).await?;
-            Ok(classifier_message(&meta, store.now()))
-        }
-        .await;
-        Call::read(result).map(Response::new)
-    }
-
-    pub(super) async fn do_list_classifiers(
-        &self,
-        request: Request<pb::ListClassifiersRequest>,
-    ) -> Result<Response<pb::ListClassifiersResponse>, Status> {
-        let store = self.store.get()?;
-        let call = Call::of(&request);
-        let pb::ListClassifiersRequest {
-            page_size,
-            page_token,
-            filter,
-            show_deleted,
-        } = request.into_inner();
-        let result = async {
-            call.authorize(Action::ReadRegister)?;
-            let mut v = Violations::new();
-            let size = v.check(paging::page_size(page_size));
-            let compiled = v.check(domain::filter::compile_classifier_filter(&filter));
-            v.into_result()?;
-            let (Some(page_size), Some(filter_tree)) = (size, compiled) else {
-                return Err(Error::Internal("validated values missing".into()));
-            };
-            let fingerprint = query_fingerprint(&[
-                domain::name::COLLECTION,
-                &filter,
-                if show_deleted { "deleted" } else { "live" },
-            ]);
-            let page = store
-                .classifiers()
-                .list(&ClassifierQuery {
-                    filter: filter_tree,
-                    show_deleted,
-                    page_size,
-                    page_token,
-                    fingerprint,
-                })
-                .await?;
-            let mut classifiers = Vec::with_capacity(page.classifiers.len());
-            for c in &page.classifiers {
-                let meta = self.meta(store, &c.id, false).await?;
-                classifiers.push(classifier_message(&meta, store.now()));
-            }
-            Ok(pb::ListClassifiersResponse {
-                classifiers,
-                next_page_token: page.next_page_token,
-            })
-        }
-        .await;
-        Call::read(result).map(Response::new)
-    }
-
-    pub(super) async fn do_update_classifier(
-        &self,
-        request: Request<pb::UpdateClassifierRequest>,
-    ) -> Result<Response<pb::Classifier>, Status> {
-        let store = self.store.get()?;
-        let call = Call::of(&request);
-        let pb::UpdateClassifierRequest {
-            classifier,
-            update_mask,
-        } = request.into_inner();
-        let resource = classifier
-            .as_ref()
-            .map(|c| c.name.clone())
-            .unwrap_or_default();
-        let audit = call.audit(store, &resource);
-        let result = async {
-            call.authorize(Action::WriteResources)?;
-            let classifier =
-                classifier.ok_or_else(|| Error::invalid("classifier", "is required"))?;
-            let id =
-                ClassifierId::from_name(&classifier.name, "classifier.name").map_err(invalid)?;
-            let etag = classifier.etag.clone();
-            let requested = classifier_draft(classifier);
-            let paths = update_mask.map(|m| m.paths).unwrap_or_default();
-            let fields = spec::resolve_update_mask(&paths, &requested)?;
-            // Decided inside the write transaction, on the classifier as it is there: the
-            // owner's permission, the merge and the check of the result.
-            let updated = store
-                .classifiers()
-                .update(&call.ctx, &id, &etag, |current| {
-                    authorize_owner(&call, &current.spec.owner)?;
-                    let merged = spec::merge(&current.spec.to_draft(), &requested, &fields);
-                    let spec = merged.validate("classifier")?;
-                    if spec.owner != current.spec.owner {
-                        authorize_owner(&call, &spec.owner)?;
-                    }
-                    Ok(spec)
-                })
-                .await?;
-            self.changed(&id);
-            let meta = self.meta(store, &id, true).await?;
-            // The classifier as written (a later write may already be in `meta`).
-            Ok(classifier_to_proto(
-                &updated,
-                &ClassifierView {
-                    latest: meta.in_effect(store.now()).map(|v| &**v),
-                    draft: meta.draft().map(|v| &**v),
-                },
-            ))
-        }
-        .await;
-        audit.finish(result).await.map(Response::new)
-    }
-
-    pub(super) async fn do_set_classifier_deleted(
-        &self,
-        call: Call,
-        name: String,
-        etag: String,
-        deleted: bool,
-    ) -> Result<Response<pb::Classifier>, Status> {
-        let store = self.store.get()?;
-        let audit = call.audit(store, &name);
-        let result = async {
-            call.authorize(Action::WriteResources)?;
-            let id = ClassifierId::from_name(&name, "name").map_err(invalid)?;
-            let meta = self.meta(store, &id, true).await?;
-            let current = &meta.classifier;
-            authorize_owner(&call, &current.spec.owner)?;
-            let expected =
-                expected_revision(&etag, &classifier_etag(current), current.revision, &name)?;
-            let repo = store.classifiers();
-            if deleted {
-                repo.delete(&call.ctx, &id, expected).await?;
-            } else {
-                repo.undelete(&call.ctx, &id, expected).await?;
-            }
-            self.changed(&id);
-            let meta = self.meta(store, &id, true).await?;
-            Ok(classifier_message(&meta, store.now()))
-        }
-        .await;
-        audit.finish(result).await.map(Response::new)
-    }
-
     pub(super) async fn do_create_version(
         &self,
         request: Request<pb::CreateClassifierVersionRequest>,
@@ -528,51 +283,34 @@ impl ClassifierApi {
                 .map(|v| (version_key(v), &**v))
                 .collect();
             sorted.sort_by(|(a, _), (b, _)| query.compare(a, b));
-            let page = query
-                .page_sorted(store.page_tokens(), |_| sorted, |(k, _)| k.clone())
-                .map_err(invalid)?;
+            let read = |size| {
+                let query = PageQuery {
+                    size,
+                    ..query.clone()
+                };
+                let page = query.page_sorted(
+                    store.page_tokens(),
+                    |_| sorted.iter().cloned(),
+                    |(k, _)| k.clone(),
+                );
+                std::future::ready(page.map_err(invalid).map(|page| {
+                    let versions = page
+                        .items
+                        .iter()
+                        .map(|(_, v)| version_message(&meta, v, store.now()))
+                        .collect();
+                    (versions, page.next_page_token)
+                }))
+            };
+            let (versions, next_page_token) =
+                list::within_limit(call.max_message_bytes, size, read).await?;
             Ok(pb::ListClassifierVersionsResponse {
-                versions: page
-                    .items
-                    .iter()
-                    .map(|(_, v)| version_message(&meta, v, store.now()))
-                    .collect(),
-                next_page_token: page.next_page_token,
+                versions,
+                next_page_token,
             })
         }
         .await;
         Call::read(result).map(Response::new)
-    }
-
-    /// Resolves a draft for a write by `call`: checks the owner and the etag.
-    pub(super) async fn writable_draft(
-        &self,
-        store: &Store,
-        call: &Call,
-        name: &str,
-        field: &str,
-        etag: &str,
-    ) -> Result<
-        (
-            std::sync::Arc<ClassifierMeta>,
-            std::sync::Arc<Version>,
-            Option<i64>,
-        ),
-        Error,
-    > {
-        call.authorize(Action::WriteResources)?;
-        let name = version_name_of(name, field)?;
-        let meta = self.meta(store, &name.classifier, true).await?;
-        authorize_owner(call, &meta.classifier.spec.owner)?;
-        let version = find_version(&meta, &name, store.now(), None)?;
-        require_draft(&version)?;
-        let expected = expected_revision(
-            etag,
-            &version_etag(&version),
-            version.revision,
-            &version.name(),
-        )?;
-        Ok((meta, version, expected))
     }
 
     pub(super) async fn do_update_version(
@@ -785,104 +523,6 @@ impl ClassifierApi {
             self.changed(&version.classifier);
             let meta = self.meta(store, &version.classifier, true).await?;
             Ok(version_message(&meta, &retired, store.now()))
-        }
-        .await;
-        audit.finish(result).await.map(Response::new)
-    }
-
-    pub(super) async fn do_batch_upsert_items(
-        &self,
-        request: Request<pb::BatchUpsertItemsRequest>,
-    ) -> Result<Response<pb::BatchUpsertItemsResponse>, Status> {
-        let store = self.store.get()?;
-        let call = Call::of(&request);
-        let pb::BatchUpsertItemsRequest {
-            parent,
-            items,
-            etag,
-        } = request.into_inner();
-        let audit = call.audit(store, &parent);
-        let result = async {
-            let (meta, draft, expected) = self
-                .writable_draft(store, &call, &parent, "parent", &etag)
-                .await?;
-            let mut v = Violations::new();
-            if items.is_empty() || items.len() > MAX_BATCH {
-                v.add("items", format!("must hold 1 to {MAX_BATCH} items"));
-            }
-            let mut seen = HashSet::new();
-            let mut valid = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
-                let prefix = format!("items[{i}]");
-                if let Some(item) = item_draft(item).validate_into(&prefix, &mut v) {
-                    if !seen.insert(item.code.clone()) {
-                        v.add(
-                            format!("{prefix}.code"),
-                            format!("{} occurs twice in this request", item.code),
-                        );
-                    }
-                    valid.push(item);
-                }
-            }
-            v.into_result()?;
-            let updated = store
-                .classifiers()
-                .upsert_items(&call.ctx, &draft.classifier, &draft.id, expected, &valid)
-                .await?;
-            self.changed(&draft.classifier);
-            let name = updated.name();
-            Ok(pb::BatchUpsertItemsResponse {
-                items: valid.iter().map(|i| item_to_proto(i, &name, 0)).collect(),
-                version: Some(version_message(&meta, &updated, store.now())),
-            })
-        }
-        .await;
-        audit.finish(result).await.map(Response::new)
-    }
-
-    pub(super) async fn do_batch_delete_items(
-        &self,
-        request: Request<pb::BatchDeleteItemsRequest>,
-    ) -> Result<Response<pb::BatchDeleteItemsResponse>, Status> {
-        let store = self.store.get()?;
-        let call = Call::of(&request);
-        let pb::BatchDeleteItemsRequest {
-            parent,
-            codes,
-            allow_missing,
-            etag,
-        } = request.into_inner();
-        let audit = call.audit(store, &parent);
-        let result = async {
-            let (meta, draft, expected) = self
-                .writable_draft(store, &call, &parent, "parent", &etag)
-                .await?;
-            let mut v = Violations::new();
-            if codes.is_empty() || codes.len() > MAX_BATCH {
-                v.add("codes", format!("must hold 1 to {MAX_BATCH} codes"));
-            }
-            let parsed: Vec<Code> = codes
-                .iter()
-                .enumerate()
-                .filter_map(|(i, c)| v.check(Code::parse(c, &format!("codes[{i}]"))))
-                .collect();
-            v.into_result()?;
-            let (deleted, updated) = store
-                .classifiers()
-                .delete_items(
-                    &call.ctx,
-                    &draft.classifier,
-                    &draft.id,
-                    expected,
-                    &parsed,
-                    allow_missing,
-                )
-                .await?;
-            self.changed(&draft.classifier);
-            Ok(pb::BatchDeleteItemsResponse {
-                deleted_count: reestr_domain::input::count_i64(deleted),
-                version: Some(version_message(&meta, &updated, store.now())),
-            })
         }
         .await;
         audit.finish(result).await.map(Response::new)

@@ -1,4 +1,4 @@
-//! The read methods: items, ancestors, code checks, translation and differences between
+//! The lookups: items, ancestors, code checks, translation and differences between
 //! versions. Published content comes from memory ([`super::cache`]).
 
 use std::collections::HashMap;
@@ -19,12 +19,13 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::MAX_BATCH;
 use super::cache::LoadedVersion;
 use super::convert::{item_into_proto, item_to_proto};
-use super::write::MAX_BATCH;
 use super::{ClassifierApi, invalid, parse_as_of, today};
 use crate::api::call::Call;
 use crate::api::error::status;
+use crate::api::list;
 use crate::proto::v1 as pb;
 
 /// Changes per message of a DiffClassifierVersions stream are sent one by one; this many wait
@@ -191,12 +192,6 @@ impl ClassifierApi {
                 &search,
                 if prefix { "prefix" } else { "substring" },
             ]);
-            let query = PageQuery {
-                keys: vec![PageKey::asc("code", KeyKind::Text)],
-                size,
-                token: &page_token,
-                fingerprint: &fingerprint,
-            };
             let folded = fold(search.trim());
             let wanted = |i: usize| {
                 let parent = content.parent(i).map(|p| content.code(p));
@@ -238,17 +233,27 @@ impl ClassifierApi {
                     };
                 candidates.filter(|&i| wanted(i))
             };
-            let page = query
-                .page_sorted(store.page_tokens(), seek, |&i| {
+            let read = |size| {
+                let query = PageQuery {
+                    keys: vec![PageKey::asc("code", KeyKind::Text)],
+                    size,
+                    token: &page_token,
+                    fingerprint: &fingerprint,
+                };
+                let page = query.page_sorted(store.page_tokens(), seek, |&i| {
                     vec![KeyValue::Text(content.code(i).to_string())]
-                })
-                .map_err(invalid)?;
-            let items = page
-                .items
-                .iter()
-                .map(|&i| message(&content, i, &vname))
-                .collect::<Result<Vec<_>, _>>()?;
-            let next_page_token = page.next_page_token;
+                });
+                std::future::ready(page.map_err(invalid).and_then(|page| {
+                    let items = page
+                        .items
+                        .iter()
+                        .map(|&i| message(&content, i, &vname))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok((items, page.next_page_token))
+                }))
+            };
+            let (items, next_page_token) =
+                list::within_limit(call.max_message_bytes, size, read).await?;
             Ok(pb::ListItemsResponse {
                 items,
                 next_page_token,

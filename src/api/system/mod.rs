@@ -1,4 +1,8 @@
 //! `reestr.v1.InformationSystemService`.
+//!
+//! The conversions between messages and the domain are in [`convert`].
+
+mod convert;
 
 use prost::Message as _;
 use reestr_domain::access::Action;
@@ -6,21 +10,16 @@ use reestr_domain::error::{Error, Reason, Violations};
 use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::{self, query_fingerprint};
 use reestr_domain::request_id::RequestId;
-use reestr_domain::system::{
-    self as domain, Dependency, Hosting, HostingKind, InformationResource, InformationSystem,
-    LegalAct, Protocol, ProvidedService, Security, SecurityLevel, SystemContacts, SystemId,
-    SystemSpec, SystemState,
-};
+use reestr_domain::system::{self as domain, SystemId};
 use reestr_domain::time::Timestamp;
-use reestr_store::{Idempotency, Outcome, SystemQuery, Transition};
+use reestr_store::{SystemQuery, Transition};
 use tonic::{Request, Response, Status};
 
+use self::convert::{spec_from_proto, state_from_proto, state_to_proto, to_proto};
 use super::call::Call;
-use super::legal_act;
 use super::list;
-use super::{ReadyStore, request_hash, timestamp};
+use super::{ReadyStore, idempotency_of, request_hash, settle, timestamp};
 use crate::proto::v1 as pb;
-use crate::proto::v1::information_system::State;
 use crate::proto::v1::information_system_service_server::InformationSystemService;
 
 /// Sort fields ListSystems accepts.
@@ -106,26 +105,14 @@ impl InformationSystemService for SystemApi {
             let (Some(id), Some(request_id), Some(spec)) = (id, request_id, spec) else {
                 return Err(Error::Internal("validated values missing".into()));
             };
-            let idempotency = request_id.map(|request_id| Idempotency {
-                caller: call.ctx.caller.clone(),
-                method: call.ctx.method.clone(),
-                request_id,
-                request_hash: hash,
-            });
-            match store
+            let idempotency = idempotency_of(&call, request_id, hash);
+            let outcome = store
                 .systems()
                 .create(&call.ctx, id, spec, idempotency.as_ref(), |s| {
                     to_proto(s).encode_to_vec()
                 })
-                .await?
-            {
-                Outcome::Fresh(s) => Ok(to_proto(&s)),
-                Outcome::Replayed(bytes) => {
-                    audit.record_replay().await;
-                    pb::InformationSystem::decode(bytes.as_slice())
-                        .map_err(|e| Error::Internal(format!("stored response: {e}")))
-                }
-            }
+                .await?;
+            settle(&audit, outcome, to_proto).await
         }
         .await;
         audit.finish(result).await.map(Response::new)
@@ -561,265 +548,5 @@ impl InformationSystemService for SystemApi {
             processing_personal_data: s.personal_data,
             registrations_by_year: counts(s.by_year),
         }))
-    }
-}
-
-fn state_from_proto(n: i32) -> Option<SystemState> {
-    match State::try_from(n).ok()? {
-        State::Unspecified => None,
-        State::Planned => Some(SystemState::Planned),
-        State::InDevelopment => Some(SystemState::InDevelopment),
-        State::Pilot => Some(SystemState::Pilot),
-        State::InOperation => Some(SystemState::InOperation),
-        State::Suspended => Some(SystemState::Suspended),
-        State::Decommissioned => Some(SystemState::Decommissioned),
-    }
-}
-
-fn state_to_proto(s: SystemState) -> State {
-    match s {
-        SystemState::Planned => State::Planned,
-        SystemState::InDevelopment => State::InDevelopment,
-        SystemState::Pilot => State::Pilot,
-        SystemState::InOperation => State::InOperation,
-        SystemState::Suspended => State::Suspended,
-        SystemState::Decommissioned => State::Decommissioned,
-    }
-}
-
-fn level_from(n: i32, field: &str, v: &mut Violations) -> SecurityLevel {
-    match pb::SecurityLevel::try_from(n) {
-        Ok(pb::SecurityLevel::Unspecified) => SecurityLevel::Unspecified,
-        Ok(pb::SecurityLevel::Low) => SecurityLevel::Low,
-        Ok(pb::SecurityLevel::Medium) => SecurityLevel::Medium,
-        Ok(pb::SecurityLevel::High) => SecurityLevel::High,
-        Err(_) => {
-            v.add(field, format!("{n} is not a security level"));
-            SecurityLevel::Unspecified
-        }
-    }
-}
-
-fn level_to(l: SecurityLevel) -> i32 {
-    (match l {
-        SecurityLevel::Unspecified => pb::SecurityLevel::Unspecified,
-        SecurityLevel::Low => pb::SecurityLevel::Low,
-        SecurityLevel::Medium => pb::SecurityLevel::Medium,
-        SecurityLevel::High => pb::SecurityLevel::High,
-    }) as i32
-}
-
-/// The spec a request's system carries; unknown enum numbers are recorded in `v`.
-/// Destructures the whole message so that a new proto field fails to compile until handled.
-fn spec_from_proto(s: pb::InformationSystem, v: &mut Violations) -> SystemSpec {
-    let pb::InformationSystem {
-        name: _,
-        short_name,
-        display_name,
-        description,
-        purpose,
-        owner,
-        operator,
-        state: _,
-        registration_number: _,
-        legal_basis,
-        security,
-        hosting,
-        contacts,
-        labels,
-        provided_services,
-        dependencies,
-        information_resources,
-        create_time: _,
-        update_time: _,
-        delete_time: _,
-        etag: _,
-        revision: _,
-    } = s;
-    let security = security.map_or_else(Security::default, |sec| Security {
-        confidentiality: level_from(sec.confidentiality, "system.security.confidentiality", v),
-        integrity: level_from(sec.integrity, "system.security.integrity", v),
-        availability: level_from(sec.availability, "system.security.availability", v),
-        processes_personal_data: sec.processes_personal_data,
-        data_categories: sec.data_categories,
-    });
-    let hosting = hosting.map_or_else(Hosting::default, |h| Hosting {
-        kind: match pb::hosting::Kind::try_from(h.kind) {
-            Ok(pb::hosting::Kind::Unspecified) => HostingKind::Unspecified,
-            Ok(pb::hosting::Kind::GovernmentDataCenter) => HostingKind::GovernmentDataCenter,
-            Ok(pb::hosting::Kind::CommercialDataCenter) => HostingKind::CommercialDataCenter,
-            Ok(pb::hosting::Kind::Cloud) => HostingKind::Cloud,
-            Ok(pb::hosting::Kind::OnPremises) => HostingKind::OnPremises,
-            Ok(pb::hosting::Kind::Other) => HostingKind::Other,
-            Err(_) => {
-                v.add(
-                    "system.hosting.kind",
-                    format!("{} is not a hosting kind", h.kind),
-                );
-                HostingKind::Unspecified
-            }
-        },
-        provider: h.provider,
-        location: h.location,
-    });
-    let provided_services = provided_services
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| ProvidedService {
-            protocol: match pb::provided_service::Protocol::try_from(p.protocol) {
-                Ok(pb::provided_service::Protocol::Unspecified) => Protocol::Unspecified,
-                Ok(pb::provided_service::Protocol::Grpc) => Protocol::Grpc,
-                Ok(pb::provided_service::Protocol::Rest) => Protocol::Rest,
-                Ok(pb::provided_service::Protocol::Soap) => Protocol::Soap,
-                Ok(pb::provided_service::Protocol::Other) => Protocol::Other,
-                Err(_) => {
-                    v.add(
-                        format!("system.provided_services[{i}].protocol"),
-                        format!("{} is not a protocol", p.protocol),
-                    );
-                    Protocol::Unspecified
-                }
-            },
-            name: p.name,
-            endpoint: p.endpoint,
-            description: p.description,
-            api_specification: p.api_specification,
-        })
-        .collect();
-    SystemSpec {
-        short_name,
-        display_name,
-        description,
-        purpose,
-        owner,
-        operator,
-        legal_basis: legal_basis
-            .into_iter()
-            .map(|a| LegalAct {
-                kind: legal_act::kind_from_proto(a.kind),
-                number: a.number,
-                date: a.date,
-                title: a.title,
-                url: a.url,
-            })
-            .collect(),
-        security,
-        hosting,
-        contacts: contacts.map_or_else(SystemContacts::default, |c| SystemContacts {
-            email: c.email,
-            phone: c.phone,
-            website: c.website,
-        }),
-        labels,
-        provided_services,
-        dependencies: dependencies
-            .into_iter()
-            .map(|d| Dependency {
-                system: d.system,
-                service: d.service,
-                purpose: d.purpose,
-            })
-            .collect(),
-        information_resources: information_resources
-            .into_iter()
-            .map(|r| InformationResource {
-                name: r.name,
-                description: r.description,
-            })
-            .collect(),
-    }
-}
-
-/// The API form of a system.
-fn to_proto(s: &InformationSystem) -> pb::InformationSystem {
-    let spec = &s.spec;
-    let c = &spec.contacts;
-    pb::InformationSystem {
-        name: s.id.name(),
-        short_name: spec.short_name.clone(),
-        display_name: spec.display_name.clone(),
-        description: spec.description.clone(),
-        purpose: spec.purpose.clone(),
-        owner: spec.owner.clone(),
-        operator: spec.operator.clone(),
-        state: state_to_proto(s.state) as i32,
-        registration_number: s.registration_number.clone(),
-        legal_basis: spec
-            .legal_basis
-            .iter()
-            .map(|a| pb::LegalAct {
-                kind: legal_act::kind_number(a.kind),
-                number: a.number.clone(),
-                date: a.date.clone(),
-                title: a.title.clone(),
-                url: a.url.clone(),
-            })
-            .collect(),
-        security: Some(pb::SecurityProfile {
-            confidentiality: level_to(spec.security.confidentiality),
-            integrity: level_to(spec.security.integrity),
-            availability: level_to(spec.security.availability),
-            processes_personal_data: spec.security.processes_personal_data,
-            data_categories: spec.security.data_categories.clone(),
-        }),
-        hosting: Some(pb::Hosting {
-            kind: (match spec.hosting.kind {
-                HostingKind::Unspecified => pb::hosting::Kind::Unspecified,
-                HostingKind::GovernmentDataCenter => pb::hosting::Kind::GovernmentDataCenter,
-                HostingKind::CommercialDataCenter => pb::hosting::Kind::CommercialDataCenter,
-                HostingKind::Cloud => pb::hosting::Kind::Cloud,
-                HostingKind::OnPremises => pb::hosting::Kind::OnPremises,
-                HostingKind::Other => pb::hosting::Kind::Other,
-            }) as i32,
-            provider: spec.hosting.provider.clone(),
-            location: spec.hosting.location.clone(),
-        }),
-        contacts: (!c.email.is_empty() || !c.phone.is_empty() || !c.website.is_empty()).then(
-            || pb::Contacts {
-                email: c.email.clone(),
-                phone: c.phone.clone(),
-                website: c.website.clone(),
-            },
-        ),
-        labels: spec.labels.clone(),
-        provided_services: spec
-            .provided_services
-            .iter()
-            .map(|p| pb::ProvidedService {
-                name: p.name.clone(),
-                protocol: (match p.protocol {
-                    Protocol::Unspecified => pb::provided_service::Protocol::Unspecified,
-                    Protocol::Grpc => pb::provided_service::Protocol::Grpc,
-                    Protocol::Rest => pb::provided_service::Protocol::Rest,
-                    Protocol::Soap => pb::provided_service::Protocol::Soap,
-                    Protocol::Other => pb::provided_service::Protocol::Other,
-                }) as i32,
-                endpoint: p.endpoint.clone(),
-                description: p.description.clone(),
-                api_specification: p.api_specification.clone(),
-            })
-            .collect(),
-        dependencies: spec
-            .dependencies
-            .iter()
-            .map(|d| pb::Dependency {
-                system: d.system.clone(),
-                service: d.service.clone(),
-                purpose: d.purpose.clone(),
-            })
-            .collect(),
-        information_resources: spec
-            .information_resources
-            .iter()
-            .map(|r| pb::InformationResource {
-                name: r.name.clone(),
-                description: r.description.clone(),
-            })
-            .collect(),
-        create_time: Some(timestamp(s.create_time)),
-        update_time: Some(timestamp(s.update_time)),
-        delete_time: s.delete_time.map(timestamp),
-        etag: s.etag(),
-        revision: s.revision,
     }
 }

@@ -1,0 +1,336 @@
+//! The classifier records: create, read, list, update, delete and undelete.
+
+use reestr_domain::Error;
+use reestr_domain::audit::diff_fields;
+use reestr_domain::classifier::filter::ClassifierCondition;
+use reestr_domain::classifier::{Classifier, ClassifierId, ClassifierSpec};
+use reestr_domain::organization::OrganizationId;
+use reestr_domain::paging::{KeyKind, KeyValue, PageKey, PageQuery};
+use reestr_domain::query::{Equality, Predicate};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QuerySelect,
+};
+
+use super::stored::{audit_fields, from_row, to_active};
+use super::{ClassifierRepo, check_revision};
+use crate::audit::AuditContext;
+use crate::entity::classifier::{self as row, Column};
+use crate::error::{OrNotFound, not_found};
+use crate::filter_sql::{self, SqlLeaf};
+use crate::idempotency::{self, Idempotency, Outcome};
+use crate::{Write, db_err, keyset};
+
+/// A ListClassifiers query, already validated.
+#[derive(Debug, Clone)]
+pub struct ClassifierQuery {
+    /// Typed filter (see [`reestr_domain::classifier::filter::compile_classifier_filter`]).
+    pub filter: Option<Predicate<ClassifierCondition>>,
+    /// Include soft-deleted classifiers.
+    pub show_deleted: bool,
+    /// Page size (already coerced).
+    pub page_size: u64,
+    /// The request's page token.
+    pub page_token: String,
+    /// Fingerprint of the query, see [`reestr_domain::paging::query_fingerprint`].
+    pub fingerprint: String,
+}
+
+/// One page of classifiers, ordered by id.
+#[derive(Debug, Clone)]
+pub struct ClassifierPage {
+    /// The classifiers.
+    pub classifiers: Vec<Classifier>,
+    /// Token of the next page; empty at the end.
+    pub next_page_token: String,
+}
+
+impl ClassifierRepo<'_> {
+    /// Creates a classifier (without versions). The owner must be a live organisation. With
+    /// `idempotency`, a retry returns the first response (encoded by `encode`) instead of
+    /// creating again.
+    pub async fn create(
+        &self,
+        ctx: &AuditContext,
+        id: ClassifierId,
+        spec: ClassifierSpec,
+        idempotency: Option<&Idempotency>,
+        encode: impl Fn(&Classifier) -> Vec<u8>,
+    ) -> Result<Outcome<Classifier>, Error> {
+        let result = async {
+            let write = self.store.write(ctx).await?;
+            let txn = write.txn();
+            if let Some(key) = idempotency
+                && let Some(response) = idempotency::lookup(txn, key).await?
+            {
+                return Ok(Outcome::Replayed(response));
+            }
+            if find_classifier(txn, &id).await?.is_some() {
+                return Err(Error::AlreadyExists {
+                    resource: id.name(),
+                    field: None,
+                });
+            }
+            check_owner(txn, &spec.owner).await?;
+            let t = self.store.now();
+            let classifier = Classifier {
+                id,
+                spec,
+                create_time: t,
+                update_time: t,
+                delete_time: None,
+                revision: 1,
+            };
+            to_active(&classifier)?.insert(txn).await.map_err(db_err)?;
+            if let Some(key) = idempotency {
+                idempotency::remember(txn, t, key, encode(&classifier)).await?;
+            }
+            let changes = diff_fields(None, &audit_fields(&classifier)?);
+            write.commit(&classifier.id.name(), changes).await?;
+            Ok(Outcome::Fresh(classifier))
+        }
+        .await;
+        match result {
+            Err(err) => idempotency::recover(self.store.conn(), idempotency, err).await,
+            ok => ok,
+        }
+    }
+
+    /// The classifier `id`, deleted or not.
+    pub async fn get(&self, id: &ClassifierId) -> Result<Classifier, Error> {
+        find_classifier(self.store.conn(), id)
+            .await?
+            .or_not_found(|| id.name())
+    }
+
+    /// One page of classifiers, ordered by id.
+    pub async fn list(&self, query: &ClassifierQuery) -> Result<ClassifierPage, Error> {
+        let mut condition = Condition::all();
+        if !query.show_deleted {
+            condition = condition.add(Column::DeleteTime.is_null());
+        }
+        if let Some(filter) = &query.filter {
+            condition = condition.add(filter_sql::condition(filter));
+        }
+        let page = keyset::page(
+            self.store,
+            row::Entity::find().filter(condition),
+            &PageQuery {
+                keys: vec![PageKey::asc(Column::Id, KeyKind::Text)],
+                size: query.page_size,
+                token: &query.page_token,
+                fingerprint: &query.fingerprint,
+            },
+            from_row,
+            |c: &Classifier, _| KeyValue::Text(c.id.as_str().to_string()),
+        )
+        .await?;
+        Ok(ClassifierPage {
+            classifiers: page.items,
+            next_page_token: page.next_page_token,
+        })
+    }
+
+    /// Changes a live classifier's requirements: `change` gets the classifier as it is in
+    /// this transaction (its row locked on PostgreSQL, writers serialised on SQLite) and
+    /// returns the new requirements, so an update merges into what it overwrites and a
+    /// concurrent change outside its mask is kept. `etag`, when not empty, must be current.
+    /// The (new) owner must be a live organisation. Requirements equal to the current ones
+    /// leave the classifier (and its etag) as it was.
+    pub async fn update(
+        &self,
+        ctx: &AuditContext,
+        id: &ClassifierId,
+        etag: &str,
+        change: impl FnOnce(&Classifier) -> Result<ClassifierSpec, Error>,
+    ) -> Result<Classifier, Error> {
+        let write = self.store.write(ctx).await?;
+        let txn = write.txn();
+        let current = find_classifier_for_update(txn, id)
+            .await?
+            .or_not_found(|| id.name())?;
+        if current.delete_time.is_some() {
+            return Err(Error::Deleted {
+                resource: id.name(),
+            });
+        }
+        current.check_etag(etag)?;
+        let spec = change(&current)?;
+        check_owner(txn, &spec.owner).await?;
+        if spec == current.spec {
+            write.commit(&id.name(), Vec::new()).await?;
+            return Ok(current);
+        }
+        let next = Classifier {
+            spec,
+            update_time: self.store.now(),
+            revision: current.revision + 1,
+            ..current.clone()
+        };
+        self.save(write, &current, next).await
+    }
+
+    /// Soft-deletes a classifier: its versions stay readable, nothing of it can be written.
+    pub async fn delete(
+        &self,
+        ctx: &AuditContext,
+        id: &ClassifierId,
+        expected_revision: Option<i64>,
+    ) -> Result<Classifier, Error> {
+        self.set_deleted(ctx, id, expected_revision, true).await
+    }
+
+    /// Restores a soft-deleted classifier whose owner is live.
+    pub async fn undelete(
+        &self,
+        ctx: &AuditContext,
+        id: &ClassifierId,
+        expected_revision: Option<i64>,
+    ) -> Result<Classifier, Error> {
+        self.set_deleted(ctx, id, expected_revision, false).await
+    }
+
+    /// Deletes (`deleted`) or restores a classifier; a restore needs a live owner.
+    async fn set_deleted(
+        &self,
+        ctx: &AuditContext,
+        id: &ClassifierId,
+        expected_revision: Option<i64>,
+        deleted: bool,
+    ) -> Result<Classifier, Error> {
+        let write = self.store.write(ctx).await?;
+        let txn = write.txn();
+        let current = find_classifier_for_update(txn, id)
+            .await?
+            .or_not_found(|| id.name())?;
+        match (deleted, current.delete_time.is_some()) {
+            (true, true) => {
+                return Err(Error::Deleted {
+                    resource: id.name(),
+                });
+            }
+            (false, false) => {
+                return Err(Error::NotDeleted {
+                    resource: id.name(),
+                });
+            }
+            _ => {}
+        }
+        check_revision(id.name(), current.revision, expected_revision)?;
+        if !deleted {
+            check_owner(txn, &current.spec.owner).await?;
+        }
+        let t = self.store.now();
+        let next = Classifier {
+            update_time: t,
+            delete_time: deleted.then_some(t),
+            revision: current.revision + 1,
+            ..current.clone()
+        };
+        self.save(write, &current, next).await
+    }
+
+    /// Writes `next` over `current` (guarded by its revision) and commits with the diff.
+    async fn save(
+        &self,
+        write: Write<'_>,
+        current: &Classifier,
+        next: Classifier,
+    ) -> Result<Classifier, Error> {
+        let result = row::Entity::update_many()
+            .set(to_active(&next)?)
+            .filter(Column::Id.eq(next.id.as_str()))
+            .filter(Column::Revision.eq(current.revision))
+            .exec(write.txn())
+            .await
+            .map_err(db_err)?;
+        if result.rows_affected != 1 {
+            return Err(Error::EtagMismatch {
+                resource: next.id.name(),
+            });
+        }
+        let changes = diff_fields(Some(&audit_fields(current)?), &audit_fields(&next)?);
+        write.commit(&next.id.name(), changes).await?;
+        Ok(next)
+    }
+}
+
+async fn check_owner(conn: &impl ConnectionTrait, owner: &OrganizationId) -> Result<(), Error> {
+    crate::organization::check_live(conn, owner, "classifier.owner").await
+}
+
+/// The classifier's revision; it must exist and be live. On PostgreSQL its row is
+/// share-locked until the transaction ends, so that it can be neither deleted nor changed
+/// while its versions are written (on SQLite writers are serialised anyway).
+pub(super) async fn live_classifier(
+    conn: &impl ConnectionTrait,
+    id: &ClassifierId,
+) -> Result<i64, Error> {
+    let found = row::Entity::find_by_id(id.as_str())
+        .lock_shared()
+        .one(conn)
+        .await
+        .map_err(db_err)?;
+    match found {
+        None => Err(not_found(id.name())),
+        Some(r) if r.delete_time.is_some() => Err(Error::Deleted {
+            resource: id.name(),
+        }),
+        Some(r) => Ok(r.revision),
+    }
+}
+
+pub(super) async fn find_classifier_row(
+    conn: &impl ConnectionTrait,
+    id: &ClassifierId,
+) -> Result<Option<row::Model>, Error> {
+    row::Entity::find_by_id(id.as_str())
+        .one(conn)
+        .await
+        .map_err(db_err)
+}
+
+async fn find_classifier(
+    conn: &impl ConnectionTrait,
+    id: &ClassifierId,
+) -> Result<Option<Classifier>, Error> {
+    find_classifier_row(conn, id)
+        .await?
+        .map(from_row)
+        .transpose()
+}
+
+/// The classifier `id`, its row locked for this transaction on PostgreSQL (`FOR UPDATE`):
+/// another writer of it waits, then reads what this one wrote.
+async fn find_classifier_for_update(
+    conn: &impl ConnectionTrait,
+    id: &ClassifierId,
+) -> Result<Option<Classifier>, Error> {
+    row::Entity::find_by_id(id.as_str())
+        .lock_exclusive()
+        .one(conn)
+        .await
+        .map_err(db_err)?
+        .map(from_row)
+        .transpose()
+}
+
+impl SqlLeaf for ClassifierCondition {
+    fn condition(&self) -> Condition {
+        match self {
+            ClassifierCondition::Owner(eq, o) => {
+                filter_sql::equals(Column::OwnerId, *eq, o.as_str())
+            }
+            ClassifierCondition::Hierarchical(b) => {
+                filter_sql::equals(Column::Hierarchical, Equality::Eq, *b)
+            }
+            // `search` is the folded id on the first line, then one name per line: a name
+            // matches when the text occurs after a line break.
+            ClassifierCondition::DisplayNameContains(folded) => filter_sql::like(
+                Column::Search,
+                format!("%\n{}", keyset::like_contains(folded)),
+            ),
+            ClassifierCondition::Text(folded) => filter_sql::contains(Column::Search, folded),
+        }
+    }
+}

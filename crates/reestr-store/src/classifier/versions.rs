@@ -1,0 +1,419 @@
+//! Versions: drafts opened (empty or copied), edited, discarded, published and retired, and
+//! the claim every write of a draft starts with.
+
+use reestr_domain::Error;
+use reestr_domain::audit::{FieldChange, diff_fields};
+use reestr_domain::classifier::version::version_name;
+use reestr_domain::classifier::{ClassifierId, Version, VersionId, VersionState};
+use reestr_domain::error::Reason;
+use reestr_domain::time::Timestamp;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, SqlErr};
+
+use super::classifiers::{find_classifier_row, live_classifier};
+use super::items::{copy_items, delete_all_items};
+use super::stored::{version_audit_fields, version_from_row, version_to_active};
+use super::{ClassifierRepo, check_revision};
+use crate::audit::AuditContext;
+use crate::entity::classifier_version as version_row;
+use crate::error::{OrNotFound, not_found};
+use crate::idempotency::{self, Idempotency, Outcome};
+use crate::{Write, db_err};
+
+/// The partial unique index allowing one draft per classifier (see the migration).
+const DRAFT_INDEX: &str = "ux_classifier_versions_draft";
+
+impl ClassifierRepo<'_> {
+    /// Every version of a classifier, in no particular order. NotFound if the classifier does
+    /// not exist.
+    pub async fn versions(&self, id: &ClassifierId) -> Result<Vec<Version>, Error> {
+        let conn = self.store.conn();
+        let rows = version_row::Entity::find()
+            .filter(version_row::Column::ClassifierId.eq(id.as_str()))
+            .all(conn)
+            .await
+            .map_err(db_err)?;
+        if rows.is_empty() && find_classifier_row(conn, id).await?.is_none() {
+            return Err(not_found(id.name()));
+        }
+        rows.into_iter().map(version_from_row).collect()
+    }
+
+    /// The version `v` of `id`.
+    pub async fn version(&self, id: &ClassifierId, v: &VersionId) -> Result<Version, Error> {
+        find_version(self.store.conn(), id, v)
+            .await?
+            .or_not_found(|| version_name(id, v))
+    }
+
+    /// The classifier's open draft, if it has one. NotFound if the classifier does not exist.
+    pub async fn draft(&self, id: &ClassifierId) -> Result<Option<Version>, Error> {
+        let conn = self.store.conn();
+        match find_draft(conn, id).await? {
+            Some(d) => Ok(Some(d)),
+            None if find_classifier_row(conn, id).await?.is_none() => Err(not_found(id.name())),
+            None => Ok(None),
+        }
+    }
+
+    /// Opens a draft version of a live classifier that has no draft: empty, or with the items
+    /// of `source`, a published (or retired) version of the same classifier, copied in one
+    /// statement. With `idempotency`, a retry returns the first response.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_version(
+        &self,
+        ctx: &AuditContext,
+        id: &ClassifierId,
+        v: VersionId,
+        description: String,
+        effective_time: Option<Timestamp>,
+        source: Option<VersionId>,
+        idempotency: Option<&Idempotency>,
+        encode: impl Fn(&Version) -> Vec<u8>,
+    ) -> Result<Outcome<Version>, Error> {
+        let result = async {
+            let write = self.store.write(ctx).await?;
+            let txn = write.txn();
+            if let Some(key) = idempotency
+                && let Some(response) = idempotency::lookup(txn, key).await?
+            {
+                return Ok(Outcome::Replayed(response));
+            }
+            live_classifier(txn, id).await?;
+            if find_version(txn, id, &v).await?.is_some() {
+                return Err(Error::AlreadyExists {
+                    resource: version_name(id, &v),
+                    field: None,
+                });
+            }
+            let item_count = match &source {
+                None => 0,
+                Some(s) => {
+                    let src = find_version(txn, id, s).await?.ok_or_else(|| {
+                        Error::ReferenceNotFound {
+                            field: "source_version".into(),
+                            reference: version_name(id, s),
+                        }
+                    })?;
+                    if !src.state.is_published() {
+                        return Err(Error::Precondition {
+                            reason: Reason::VersionNotPublished,
+                            resource: src.name(),
+                            message: format!(
+                                "{} is a draft; only a published version can be copied",
+                                src.name()
+                            ),
+                        });
+                    }
+                    src.item_count
+                }
+            };
+            if let Some(draft) = find_draft(txn, id).await? {
+                return Err(draft_exists(id, Some(&draft.name())));
+            }
+            let t = self.store.now();
+            let version = Version {
+                classifier: id.clone(),
+                id: v,
+                state: VersionState::Draft,
+                description,
+                effective_time,
+                publish_time: None,
+                retire_time: None,
+                content_hash: String::new(),
+                item_count,
+                source,
+                create_time: t,
+                update_time: t,
+                revision: 1,
+            };
+            version_to_active(&version)
+                .insert(txn)
+                .await
+                .map_err(|e| version_insert_err(e, &version))?;
+            if let Some(s) = &version.source {
+                copy_items(txn, id, s, &version.id).await?;
+            }
+            if let Some(key) = idempotency {
+                idempotency::remember(txn, t, key, encode(&version)).await?;
+            }
+            let changes = diff_fields(None, &version_audit_fields(&version));
+            write.commit(&version.name(), changes).await?;
+            Ok(Outcome::Fresh(version))
+        }
+        .await;
+        match result {
+            Err(err) => idempotency::recover(self.store.conn(), idempotency, err).await,
+            ok => ok,
+        }
+    }
+
+    /// Changes a draft's description and effective time. Values equal to the current ones
+    /// leave the draft (and its revision) as it was.
+    pub async fn update_version(
+        &self,
+        ctx: &AuditContext,
+        id: &ClassifierId,
+        v: &VersionId,
+        expected_revision: Option<i64>,
+        description: String,
+        effective_time: Option<Timestamp>,
+    ) -> Result<Version, Error> {
+        let write = self.store.write(ctx).await?;
+        let current = writable_draft(write.txn(), id, v, expected_revision).await?;
+        if current.description == description && current.effective_time == effective_time {
+            write.commit(&current.name(), Vec::new()).await?;
+            return Ok(current);
+        }
+        let next = Version {
+            description,
+            effective_time,
+            update_time: self.store.now(),
+            revision: current.revision + 1,
+            ..current.clone()
+        };
+        save_version(write.txn(), &next, current.revision).await?;
+        commit_version(write, &current, &next).await?;
+        Ok(next)
+    }
+
+    /// Discards a draft and its items; returns the draft as it was.
+    pub async fn delete_version(
+        &self,
+        ctx: &AuditContext,
+        id: &ClassifierId,
+        v: &VersionId,
+        expected_revision: Option<i64>,
+    ) -> Result<Version, Error> {
+        let write = self.store.write(ctx).await?;
+        let txn = write.txn();
+        let current = writable_draft(txn, id, v, expected_revision).await?;
+        claim(txn, self.store.now(), &current).await?;
+        delete_all_items(txn, id, v).await?;
+        version_row::Entity::delete_many()
+            .filter(version_row::Column::ClassifierId.eq(id.as_str()))
+            .filter(version_row::Column::VersionId.eq(v.as_str()))
+            .exec(txn)
+            .await
+            .map_err(db_err)?;
+        let changes = vec![FieldChange {
+            field: "state".into(),
+            old: current.state.as_str().to_string(),
+            new: String::new(),
+        }];
+        write.commit(&current.name(), changes).await?;
+        Ok(current)
+    }
+
+    /// Publishes a draft the caller has validated and hashed at `expected_revision`, against
+    /// the requirements of the classifier at `classifier_revision`: refused with
+    /// [`Error::EtagMismatch`] if either changed since, so that what is published was checked
+    /// against the requirements in force when it commits (the caller checks again and
+    /// retries). Sets the state, content hash and times; the revision goes up by one.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn publish(
+        &self,
+        ctx: &AuditContext,
+        id: &ClassifierId,
+        v: &VersionId,
+        classifier_revision: i64,
+        expected_revision: i64,
+        content_hash: String,
+        effective_time: Timestamp,
+        publish_time: Timestamp,
+    ) -> Result<Version, Error> {
+        let write = self.store.write(ctx).await?;
+        let txn = write.txn();
+        let revision = live_classifier(txn, id).await?;
+        check_revision(id.name(), revision, Some(classifier_revision))?;
+        let current = find_version(txn, id, v)
+            .await?
+            .or_not_found(|| version_name(id, v))?;
+        let state = current
+            .state
+            .publish()
+            .map_err(|e| e.into_error(current.name()))?;
+        check_revision(current.name(), current.revision, Some(expected_revision))?;
+        let next = Version {
+            state,
+            content_hash,
+            effective_time: Some(effective_time),
+            publish_time: Some(publish_time),
+            update_time: self.store.now(),
+            revision: current.revision + 1,
+            ..current.clone()
+        };
+        save_version(txn, &next, current.revision).await?;
+        commit_version(write, &current, &next).await?;
+        Ok(next)
+    }
+
+    /// Retires a published version: it stays readable but is never again in effect.
+    pub async fn retire(
+        &self,
+        ctx: &AuditContext,
+        id: &ClassifierId,
+        v: &VersionId,
+        expected_revision: Option<i64>,
+    ) -> Result<Version, Error> {
+        let write = self.store.write(ctx).await?;
+        let txn = write.txn();
+        live_classifier(txn, id).await?;
+        let current = find_version(txn, id, v)
+            .await?
+            .or_not_found(|| version_name(id, v))?;
+        let state = current
+            .state
+            .retire()
+            .map_err(|e| e.into_error(current.name()))?;
+        check_revision(current.name(), current.revision, expected_revision)?;
+        let t = self.store.now();
+        let next = Version {
+            state,
+            retire_time: Some(t),
+            update_time: t,
+            revision: current.revision + 1,
+            ..current.clone()
+        };
+        save_version(txn, &next, current.revision).await?;
+        commit_version(write, &current, &next).await?;
+        Ok(next)
+    }
+}
+
+fn draft_exists(id: &ClassifierId, draft: Option<&str>) -> Error {
+    let message = match draft {
+        Some(d) => format!(
+            "{} already has a draft, {d}; publish or delete it first",
+            id.name()
+        ),
+        None => format!(
+            "{} already has a draft (created concurrently); publish or delete it first",
+            id.name()
+        ),
+    };
+    Error::Precondition {
+        reason: Reason::DraftExists,
+        resource: id.name(),
+        message,
+    }
+}
+
+/// A failed version insert: the draft index or the primary key caught a concurrent creation
+/// (PostgreSQL; SQLite writers are serialised and were checked first).
+fn version_insert_err(err: sea_orm::DbErr, version: &Version) -> Error {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(msg)) if msg.contains(DRAFT_INDEX) => {
+            draft_exists(&version.classifier, None)
+        }
+        Some(SqlErr::UniqueConstraintViolation(_)) => Error::AlreadyExists {
+            resource: version.name(),
+            field: None,
+        },
+        _ => db_err(err),
+    }
+}
+
+/// The version `v` of a live classifier, which must be a draft at `expected` (if set).
+pub(super) async fn writable_draft(
+    conn: &impl ConnectionTrait,
+    id: &ClassifierId,
+    v: &VersionId,
+    expected: Option<i64>,
+) -> Result<Version, Error> {
+    live_classifier(conn, id).await?;
+    let version = find_version(conn, id, v)
+        .await?
+        .or_not_found(|| version_name(id, v))?;
+    if !version.state.is_editable() {
+        return Err(Error::Precondition {
+            reason: Reason::VersionNotEditable,
+            resource: version.name(),
+            message: format!(
+                "{} is {}; published versions never change",
+                version.name(),
+                version.state
+            ),
+        });
+    }
+    check_revision(version.name(), version.revision, expected)?;
+    Ok(version)
+}
+
+/// Claims a version for this transaction: bumps its revision and update time if it is still
+/// at `current.revision` (else [`Error::EtagMismatch`]). Returns the claimed state.
+pub(super) async fn claim(
+    conn: &impl ConnectionTrait,
+    now: Timestamp,
+    current: &Version,
+) -> Result<Version, Error> {
+    let next = Version {
+        update_time: now,
+        revision: current.revision + 1,
+        ..current.clone()
+    };
+    save_version(conn, &next, current.revision).await?;
+    Ok(next)
+}
+
+/// Writes `next` if the row is still at `expected_revision`; otherwise someone else changed
+/// it since it was read.
+pub(super) async fn save_version(
+    conn: &impl ConnectionTrait,
+    next: &Version,
+    expected_revision: i64,
+) -> Result<(), Error> {
+    let result = version_row::Entity::update_many()
+        .set(version_to_active(next))
+        .filter(version_row::Column::ClassifierId.eq(next.classifier.as_str()))
+        .filter(version_row::Column::VersionId.eq(next.id.as_str()))
+        .filter(version_row::Column::Revision.eq(expected_revision))
+        .exec(conn)
+        .await
+        .map_err(db_err)?;
+    if result.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(Error::EtagMismatch {
+            resource: next.name(),
+        })
+    }
+}
+
+pub(super) async fn commit_version(
+    write: Write<'_>,
+    before: &Version,
+    after: &Version,
+) -> Result<(), Error> {
+    let changes = diff_fields(
+        Some(&version_audit_fields(before)),
+        &version_audit_fields(after),
+    );
+    write.commit(&after.name(), changes).await
+}
+
+async fn find_version(
+    conn: &impl ConnectionTrait,
+    id: &ClassifierId,
+    v: &VersionId,
+) -> Result<Option<Version>, Error> {
+    version_row::Entity::find_by_id((id.as_str().to_string(), v.as_str().to_string()))
+        .one(conn)
+        .await
+        .map_err(db_err)?
+        .map(version_from_row)
+        .transpose()
+}
+
+async fn find_draft(
+    conn: &impl ConnectionTrait,
+    id: &ClassifierId,
+) -> Result<Option<Version>, Error> {
+    version_row::Entity::find()
+        .filter(version_row::Column::ClassifierId.eq(id.as_str()))
+        .filter(version_row::Column::State.eq(VersionState::Draft.as_str()))
+        .one(conn)
+        .await
+        .map_err(db_err)?
+        .map(version_from_row)
+        .transpose()
+}

@@ -1,0 +1,99 @@
+//! Writes decided in the store transaction: publication against the requirements as they
+//! are when it commits, and an update without etag that keeps a concurrent change.
+
+use super::*;
+
+#[tokio::test]
+async fn publication_is_refused_when_the_requirements_change_after_its_checks() {
+    let (mut app, mut admin) = setup_with_one_connection().await;
+    create_classifier(&mut admin, "regions", spec())
+        .await
+        .unwrap();
+    let draft = create_draft(&mut admin, "regions", "v1", None)
+        .await
+        .unwrap();
+    upsert(&mut admin, &draft.name, vec![top("01", "One")])
+        .await
+        .unwrap();
+
+    // Another writer requires Uzbek names as well, and commits only once the publication has
+    // checked the items against the old requirements and waits to write.
+    let tighter = stored_spec(3, &["en", "ru", "uz-Latn"], "[]");
+    let other = app
+        .hold_transaction(&[&format!(
+            "UPDATE classifiers SET spec = '{tighter}', revision = revision + 1 WHERE id = 'regions'"
+        )])
+        .await;
+    let mut publisher = app.classifiers();
+    let name = draft.name.clone();
+    let publication = tokio::spawn(async move { publish(&mut publisher, &name).await });
+    until_the_server_waits(&mut app).await;
+    other.commit().await;
+    let err = publication
+        .await
+        .unwrap()
+        .expect_err("checked against requirements that are no longer the classifier's");
+    assert_status(&err, Code::Aborted, "ETAG_MISMATCH");
+    assert_eq!(
+        get_version(&mut admin, &draft.name).await.unwrap().state,
+        VersionState::Draft as i32
+    );
+
+    // Retried, the publication checks the requirements in force.
+    let err = publish(&mut admin, &draft.name).await.unwrap_err();
+    assert_eq!(
+        bad_request_fields(&err),
+        [r#"items["01"].names["uz-Latn"]"#]
+    );
+}
+
+#[tokio::test]
+async fn an_update_without_etag_keeps_a_change_committed_while_it_waited() {
+    let (mut app, mut admin) = setup_with_one_connection().await;
+    app.create_organization("other", "201234568").await;
+    create_classifier(&mut admin, "regions", spec())
+        .await
+        .unwrap();
+
+    // Another writer hands the classifier to `other` and commits only once the update has
+    // started and waits on it. On PostgreSQL the writer also locks the version table, which
+    // an update that reads the classifier before its transaction (to merge the mask into)
+    // reads right after: such an update would merge into the owner from before the change.
+    let mut statements = Vec::new();
+    if app.is_postgres() {
+        statements.push("LOCK TABLE classifier_versions IN ACCESS EXCLUSIVE MODE");
+    }
+    statements.push(
+        "UPDATE classifiers SET owner_id = 'other', revision = revision + 1 WHERE id = 'regions'",
+    );
+    let other = app.hold_transaction(&statements).await;
+    let mut renamer = app.classifiers();
+    let renaming = tokio::spawn(async move {
+        renamer
+            .update_classifier(UpdateClassifierRequest {
+                classifier: Some(Classifier {
+                    name: "classifiers/regions".into(),
+                    display_name: text(&[("en", "Regions")]),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["display_name"]),
+            })
+            .await
+    });
+    until_the_server_waits(&mut app).await;
+    other.commit().await;
+    let renamed = renaming
+        .await
+        .unwrap()
+        .expect("the update applies its mask to the classifier as it is now")
+        .into_inner();
+    assert_eq!(renamed.display_name, text(&[("en", "Regions")]));
+    assert_eq!(
+        renamed.owner, "organizations/other",
+        "the concurrent change outside the mask is kept"
+    );
+    assert_eq!(
+        get_classifier(&mut admin, "regions").await.unwrap(),
+        renamed
+    );
+}
