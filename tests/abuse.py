@@ -7,15 +7,15 @@ It starts `reestr serve` on a fresh temporary data directory and a free port of 
 waits until health answers SERVING, finds every method of the `reestr.v1.*` services through
 the reflection protocol, and sends each method, anonymously and with the administrator's
 token, bodies that are not a valid request: a frame of 0xff bytes, a frame whose length prefix
-announces more bytes than follow, no body at all, an empty DATA frame, and frames of random
-bytes (from a seeded RNG; the seed is printed, `--seed` replays it). Calls go round-robin over
-a few long-lived connections.
+announces more bytes than follow, no body at all, an empty DATA frame, frames of random bytes
+and frames of random well-formed protobuf (from a seeded RNG; the seed is printed, `--seed`
+replays it). Calls go one at a time, round-robin over a few long-lived connections.
 
 Every answer must carry a gRPC status other than INTERNAL and UNKNOWN, no connection may be
-dropped, the server must log nothing at ERROR, and health must answer SERVING within a second
-between the methods and at the end on every connection. The counts by status are printed;
-any violation makes the exit status 1. The server is stopped at the end, also on failure, and
-the whole run is bounded by `--timeout`.
+dropped, the server must log nothing at ERROR, and health must answer SERVING within a second:
+between the methods, every 200 ms beside the calls on a connection of its own, and at the end
+on every connection. The counts by status are printed; any violation makes the exit status 1.
+The server is stopped at the end, also on failure, and the whole run is bounded by `--timeout`.
 
 Rate limits are lifted (through their environment variables) so that every call reaches the
 server's decoding and authentication; the rate limiters have tests of their own.
@@ -219,6 +219,16 @@ class Connection:
             (":authority", f"{self.addr[0]}:{self.addr[1]}"),
             ("content-type", "application/grpc"), ("te", "trailers"),
         ] + metadata
+        try:
+            return self._exchange(path, headers, body, timeout)
+        except OSError as err:
+            raise Violation(f"{self.name}: connection dropped during {path}: {err}",
+                            "connection dropped")
+        except h2.exceptions.ProtocolError as err:
+            raise Violation(f"{self.name}: HTTP/2 protocol error during {path}: {err!r}",
+                            "protocol error")
+
+    def _exchange(self, path, headers, body, timeout) -> Answer:
         stream = self.h2.get_next_available_stream_id()
         self.h2.send_headers(stream, headers, end_stream=body is None)
         if body is not None:
@@ -237,9 +247,6 @@ class Connection:
                 chunk = self.sock.recv(65536)
             except socket.timeout:
                 continue
-            except OSError as err:
-                raise Violation(f"{self.name}: connection dropped during {path}: {err}",
-                                "connection dropped")
             if not chunk:
                 raise Violation(f"{self.name}: connection closed by the server during {path}",
                                 "connection dropped")
@@ -345,14 +352,18 @@ class Server:
         last = "no answer"
         while time.monotonic() < deadline:
             self.alive()
+            conn = None
             try:
                 conn = Connection(self.addr, "health")
                 conn.health()
                 return conn
             except (OSError, Violation, h2.exceptions.ProtocolError) as err:
                 last = str(err)
+                if conn is not None:
+                    conn.sock.close()
                 time.sleep(0.1)
-        raise Violation(f"health did not answer SERVING within {within:.0f} s: {last}")
+        raise Violation(f"health did not answer SERVING within {within:.0f} s: {last}",
+                        "start")
 
     def admin_token(self) -> str:
         with open(os.path.join(self.data_dir, "admin.token")) as f:
@@ -405,9 +416,17 @@ class Method:
 
 def reflect(conn: Connection, package: str = "reestr.v1") -> list[Method]:
     """Every method of the services of `package`, through grpc.reflection.v1."""
+    try:
+        return _reflect(conn, package)
+    except (ValueError, IndexError, KeyError, UnicodeDecodeError) as err:
+        raise Violation(f"reflection answered what is no descriptor: {err!r}", "reflection")
+
+
+def _reflect(conn: Connection, package: str) -> list[Method]:
     answer = conn.call(REFLECTION, [], grpc_frame(string_field(7, b"")))
     if answer.code != 0:
-        raise Violation(f"reflection list_services: {code_name(answer.code)} {answer.message}")
+        raise Violation(f"reflection list_services: {code_name(answer.code)} {answer.message}",
+                        "reflection")
     services = []
     for message in grpc_messages(answer.data):
         for number, value in fields(message):
@@ -418,17 +437,17 @@ def reflect(conn: Connection, package: str = "reestr.v1") -> list[Method]:
                         if name.startswith(package + "."):
                             services.append(name)
     if not services:
-        raise Violation(f"reflection lists no service of {package}")
+        raise Violation(f"reflection lists no service of {package}", "reflection")
     body = b"".join(grpc_frame(string_field(4, s.encode())) for s in services)
     answer = conn.call(REFLECTION, [], body)
     if answer.code != 0:
         raise Violation(f"reflection file_containing_symbol: {code_name(answer.code)} "
-                        f"{answer.message}")
+                        f"{answer.message}", "reflection")
     found: dict[str, list[Method]] = {}
     for message in grpc_messages(answer.data):
         for number, value in fields(message):
             if number == 7:  # error_response
-                raise Violation(f"reflection error: {dict(fields(value))}")
+                raise Violation(f"reflection error: {dict(fields(value))}", "reflection")
             if number != 4:  # file_descriptor_response
                 continue
             for n, file_bytes in fields(value):
@@ -450,7 +469,7 @@ def reflect(conn: Connection, package: str = "reestr.v1") -> list[Method]:
                     found[full] = methods
     missing = [s for s in services if not found.get(s)]
     if missing:
-        raise Violation(f"reflection gave no methods of {missing}")
+        raise Violation(f"reflection gave no methods of {missing}", "reflection")
     for service in services:
         print(f"  {service}: {len(found[service])} methods")
     return [m for s in services for m in found[s]]
@@ -664,6 +683,8 @@ def run(args) -> int:
         report.print_counts()
     except Violation as err:
         report.violation(err.kind, str(err))
+    except OSError as err:
+        report.violation("connection refused", f"a new connection failed: {err}")
     except Timeout:
         report.violation("timeout", f"the run did not end within {args.timeout} s")
     except Stopped:
