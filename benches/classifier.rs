@@ -45,44 +45,53 @@
 // cast lints guard the server's own code.
 #![allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::pin::Pin;
+use std::path::Path;
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use reestr::api::classifier::cache;
-use reestr::client::{Target, describe};
+use reestr::client::describe;
 use reestr::proto::v1 as pb;
 use reestr_domain::classifier::{
-    ClassifierDraft, ClassifierId, Code, ContentHasher, Item, VersionId, decode_item, encode_item,
+    ClassifierDraft, ClassifierId, ContentHasher, Item, VersionId, decode_item, encode_item,
 };
 use reestr_domain::input::Choice;
 use reestr_domain::organization::{OrganizationDraft, OrganizationId, OrganizationKind};
-use reestr_domain::text::Language;
 use reestr_store::{AuditContext, ConnectionSettings, Database, Store};
 use sea_orm::ConnectionTrait as _;
 use sea_orm::sqlx::{self, Connection as _};
-use tokio::io::{AsyncRead, ReadBuf};
 use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
 
-/// Codes: region `RR`, district `RRDD`, locality `RRDDLLL`.
-const CODE_PATTERN: &str = "[0-9]{2}([0-9]{2}([0-9]{3})?)?";
-const ORGANIZATION: &str = "bench-owner";
-const VERSION: &str = "2026-1";
-/// Bytes of CSV generated at a time (the client sends 64 KiB per message).
-const CSV_CHUNK: usize = 64 * 1024;
+use support::env_or;
+use support::generated::{CODE_PATTERN, Rows, Shape};
+use support::h2load::{Load, grpc_frame, have, measured};
+use support::report::{Table, mib, thousands, verdict};
+use support::server::{Options, Server, cpu_seconds};
+use support::setup::{ORGANIZATION, VERSION, create_classifier, grpcurl};
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// `reestr serve` on the data directory `dir` (SQLite there, or `database_url`), with the
+/// server's default log filter unless `rust_log` is given, and `--request-timeout` from
+/// `REESTR_BENCH_REQUEST_TIMEOUT` (15m: the default of 30 s can be shorter than a large import).
+async fn serve(dir: &Path, database_url: Option<&str>, rust_log: Option<&str>) -> Server {
+    let timeout = std::env::var("REESTR_BENCH_REQUEST_TIMEOUT").unwrap_or_else(|_| "15m".into());
+    Server::reestr(
+        dir,
+        Options {
+            database_url,
+            rust_log,
+            request_timeout: Some(&timeout),
+        },
+    )
+    .await
+}
+
+/// h2load's load options: `REESTR_BENCH_H2LOAD`, by default `-n 200000 -c 4 -m 32 -t 1`.
+fn h2load_options() -> String {
+    std::env::var("REESTR_BENCH_H2LOAD").unwrap_or_else(|_| "-n 200000 -c 4 -m 32 -t 1".into())
 }
 
 fn main() {
@@ -102,417 +111,11 @@ fn main() {
     runtime.block_on(run());
 }
 
-// ------------------------------------------------------------------ the generated classifier
-
-/// How many items each level has: up to 100 regions, up to 100 districts per region, the rest
-/// localities spread evenly over the districts (99 per district for 1,000,000 items).
-#[derive(Debug, Clone, Copy)]
-struct Shape {
-    regions: u32,
-    districts: u32,
-    localities: u32,
-}
-
-impl Shape {
-    fn of(n: usize) -> Shape {
-        let n = u32::try_from(n).expect("item count");
-        assert!(n > 0, "at least one item");
-        let regions = n.min(100);
-        let districts = (n - regions).min(regions * 100);
-        let localities = n - regions - districts;
-        assert!(
-            localities <= districts * 1000,
-            "at most 10,010,100 items (3-digit localities)"
-        );
-        Shape {
-            regions,
-            districts,
-            localities,
-        }
-    }
-
-    fn districts_of(&self, region: u32) -> u32 {
-        self.districts / self.regions + u32::from(region < self.districts % self.regions)
-    }
-
-    fn localities_of(&self, district: u32) -> u32 {
-        self.localities / self.districts + u32::from(district < self.localities % self.districts)
-    }
-
-    fn total(&self) -> usize {
-        (self.regions + self.districts + self.localities) as usize
-    }
-}
-
-/// One generated item: code, parent, and names in uz-Latn, ru and en.
-struct Row {
-    code: String,
-    parent: Option<String>,
-    names: [String; 3],
-}
-
-#[derive(Clone, Copy)]
-enum Stage {
-    Region,
-    District,
-    Locality,
-}
-
-/// The items of a [`Shape`], depth first, which is ascending byte order of code.
-struct Rows {
-    shape: Shape,
-    stage: Stage,
-    region: u32,
-    /// District within the region, and its index among all districts.
-    district: u32,
-    global_district: u32,
-    locality: u32,
-}
-
-impl Rows {
-    fn new(shape: Shape) -> Rows {
-        Rows {
-            shape,
-            stage: Stage::Region,
-            region: 0,
-            district: 0,
-            global_district: 0,
-            locality: 0,
-        }
-    }
-}
-
-impl Iterator for Rows {
-    type Item = Row;
-
-    fn next(&mut self) -> Option<Row> {
-        loop {
-            match self.stage {
-                Stage::Region => {
-                    if self.region == self.shape.regions {
-                        return None;
-                    }
-                    let code = format!("{:02}", self.region);
-                    self.stage = Stage::District;
-                    self.district = 0;
-                    return Some(Row {
-                        names: [
-                            format!("{code}-viloyat"),
-                            format!("Область {code}"),
-                            format!("Region {code}"),
-                        ],
-                        code,
-                        parent: None,
-                    });
-                }
-                Stage::District => {
-                    if self.district == self.shape.districts_of(self.region) {
-                        self.region += 1;
-                        self.stage = Stage::Region;
-                        continue;
-                    }
-                    let parent = format!("{:02}", self.region);
-                    let code = format!("{parent}{:02}", self.district);
-                    self.stage = Stage::Locality;
-                    self.locality = 0;
-                    return Some(Row {
-                        names: [
-                            format!("{code} tumani"),
-                            format!("Район {code}"),
-                            format!("District {code}"),
-                        ],
-                        code,
-                        parent: Some(parent),
-                    });
-                }
-                Stage::Locality => {
-                    if self.locality == self.shape.localities_of(self.global_district) {
-                        self.global_district += 1;
-                        self.district += 1;
-                        self.stage = Stage::District;
-                        continue;
-                    }
-                    let parent = format!("{:02}{:02}", self.region, self.district);
-                    let code = format!("{parent}{:03}", self.locality);
-                    self.locality += 1;
-                    return Some(Row {
-                        names: [
-                            format!("{code} aholi punkti"),
-                            format!("Населённый пункт {code}"),
-                            format!("Settlement {code}"),
-                        ],
-                        code,
-                        parent: Some(parent),
-                    });
-                }
-            }
-        }
-    }
-}
-
-impl Row {
-    fn item(&self) -> Item {
-        let mut item = Item::new(Code::from_trusted(self.code.clone()));
-        item.parent = self.parent.clone().map(Code::from_trusted);
-        item.names = BTreeMap::from([
-            (Language::UzLatn, self.names[0].clone()),
-            (Language::Ru, self.names[1].clone()),
-            (Language::En, self.names[2].clone()),
-        ]);
-        item
-    }
-
-    fn csv(&self, out: &mut Vec<u8>) {
-        let _ = std::io::Write::write_fmt(
-            out,
-            format_args!(
-                "{},{},{},{},{}\n",
-                self.code,
-                self.parent.as_deref().unwrap_or(""),
-                self.names[0],
-                self.names[1],
-                self.names[2]
-            ),
-        );
-    }
-}
-
-/// The CSV text of the generated classifier, produced as it is read: never held whole.
-struct CsvSource {
-    rows: Rows,
-    pending: Vec<u8>,
-    at: usize,
-    produced: Arc<AtomicU64>,
-}
-
-impl CsvSource {
-    fn new(shape: Shape, produced: Arc<AtomicU64>) -> CsvSource {
-        let mut pending = Vec::with_capacity(CSV_CHUNK + 256);
-        pending.extend_from_slice(b"code,parent,name:uz-Latn,name:ru,name:en\n");
-        CsvSource {
-            rows: Rows::new(shape),
-            pending,
-            at: 0,
-            produced,
-        }
-    }
-}
-
-impl AsyncRead for CsvSource {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        while buf.remaining() > 0 {
-            if this.at == this.pending.len() {
-                this.pending.clear();
-                this.at = 0;
-                while this.pending.len() < CSV_CHUNK {
-                    match this.rows.next() {
-                        Some(row) => row.csv(&mut this.pending),
-                        None => break,
-                    }
-                }
-                if this.pending.is_empty() {
-                    break;
-                }
-                this.produced
-                    .fetch_add(this.pending.len() as u64, Ordering::Relaxed);
-            }
-            let n = buf.remaining().min(this.pending.len() - this.at);
-            buf.put_slice(&this.pending[this.at..this.at + n]);
-            this.at += n;
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
 /// One item pre-encoded for the engine baselines.
 struct Encoded {
     code: String,
     parent: Option<String>,
     body: Vec<u8>,
-}
-
-// ------------------------------------------------------------------ the server process
-
-/// Resident memory of a process, in bytes.
-#[derive(Debug, Clone, Copy, Default)]
-struct Mem {
-    rss: u64,
-    peak: u64,
-}
-
-/// A `reestr serve` child process, killed when dropped.
-struct Server {
-    child: tokio::process::Child,
-    pid: u32,
-    addr: String,
-    dir: PathBuf,
-    token: String,
-}
-
-impl Server {
-    /// Starts `reestr serve` on `dir` (SQLite there, or `database_url`), with the server's
-    /// default log filter unless `rust_log` is given.
-    async fn start(dir: &Path, database_url: Option<&str>, rust_log: Option<&str>) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("server.log"))
-            .expect("server.log");
-        let timeout =
-            std::env::var("REESTR_BENCH_REQUEST_TIMEOUT").unwrap_or_else(|_| "15m".into());
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_reestr"));
-        command
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(dir)
-            .arg("--listen")
-            .arg(&addr)
-            .arg("--rate-limit-per-second")
-            .arg("0")
-            .arg("--request-timeout")
-            .arg(&timeout)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .kill_on_drop(true);
-        // Only the flags given here: none of the operator's REESTR_* settings.
-        for (key, _) in std::env::vars() {
-            if key.starts_with("REESTR_") && !key.starts_with("REESTR_BENCH") {
-                command.env_remove(key);
-            }
-        }
-        if let Some(url) = database_url {
-            command.arg("--database-url").arg(url);
-        }
-        if let Some(filter) = rust_log {
-            command.env("RUST_LOG", filter);
-        }
-        let mut child = command.spawn().expect("start reestr serve");
-        let pid = child.id().expect("pid");
-        let started = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                panic!(
-                    "the server exited ({status}); see {}",
-                    dir.join("server.log").display()
-                );
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "the server did not start"
-            );
-            if let Ok(ch) = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-                .expect("uri")
-                .connect()
-                .await
-            {
-                let serving = HealthClient::new(ch)
-                    .check(HealthCheckRequest {
-                        service: String::new(),
-                    })
-                    .await
-                    .map(|r| r.into_inner().status == 1)
-                    .unwrap_or(false);
-                if serving {
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let token = std::fs::read_to_string(dir.join("admin.token"))
-            .expect("admin.token")
-            .trim()
-            .to_string();
-        Server {
-            child,
-            pid,
-            addr,
-            dir: dir.to_path_buf(),
-            token,
-        }
-    }
-
-    fn target(&self) -> Target {
-        Target {
-            server: format!("http://{}", self.addr),
-            token: self.token.clone(),
-        }
-    }
-
-    /// VmRSS and VmHWM (the peak since start, or since [`Server::reset_peak`]).
-    fn mem(&self) -> Mem {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
-            .expect("/proc/<pid>/status");
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                .map_or(0, |kb| kb * 1024)
-        };
-        Mem {
-            rss: field("VmRSS:"),
-            peak: field("VmHWM:"),
-        }
-    }
-
-    /// CPU time the server has used (user and system), in seconds.
-    fn cpu_seconds(&self) -> f64 {
-        cpu_seconds(self.pid).expect("/proc/<pid>/stat")
-    }
-
-    /// Resets VmHWM to the current RSS (`/proc/<pid>/clear_refs`, value 5).
-    fn reset_peak(&self) {
-        std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5").expect("clear_refs");
-    }
-
-    /// Stops the server the way an operator does (SIGTERM) and waits for it.
-    async fn stop(mut self) {
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid.to_string())
-            .status();
-        match tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await {
-            Ok(_) => {}
-            Err(_) => {
-                let _ = self.child.kill().await;
-            }
-        }
-    }
-
-    /// Calls of `method` (e.g. `/reestr.v1.ClassifierService/GetItem`) the server's log
-    /// records with status `code` (e.g. `Ok`).
-    fn log_count(&self, method: &str, code: &str) -> usize {
-        let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
-        let method = format!("method={method} ");
-        let code = format!("code=\"{code}\"");
-        log.lines()
-            .map(strip_ansi)
-            .filter(|l| l.contains(&method) && l.contains(&code))
-            .count()
-    }
-}
-
-/// CPU time (user and system) process `pid` has used, in seconds; `None` once it is gone.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The fields after the command name (which ends with the last ')'): utime and stime are
-    // the 12th and 13th, in clock ticks.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / clock_ticks())
 }
 
 /// CPU time of PostgreSQL's backends serving the database of `pool` (other than the pool's
@@ -639,75 +242,6 @@ fn own_rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Clock ticks per second (`getconf CLK_TCK`).
-fn clock_ticks() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        std::process::Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-            .unwrap_or(100.0)
-    })
-}
-
-/// `line` without ANSI colour sequences (`ESC [ … m`).
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-async fn create_classifier(target: &Target, id: &str) {
-    let mut orgs = target.organizations().await.expect("organization client");
-    let created = orgs
-        .create_organization(pb::CreateOrganizationRequest {
-            organization_id: ORGANIZATION.into(),
-            organization: Some(pb::Organization {
-                display_name: [("en".to_string(), "Benchmark owner".to_string())].into(),
-                tin: "300000001".into(),
-                kind: pb::organization::Kind::StateBody as i32,
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await;
-    match created {
-        Ok(_) => {}
-        Err(s) if s.code() == tonic::Code::AlreadyExists => {}
-        Err(s) => panic!("create organisation: {}", describe(&s)),
-    }
-    let mut classifiers = target.classifiers().await.expect("classifier client");
-    classifiers
-        .create_classifier(pb::CreateClassifierRequest {
-            classifier_id: id.into(),
-            classifier: Some(pb::Classifier {
-                owner: format!("organizations/{ORGANIZATION}"),
-                display_name: [("en".to_string(), format!("Benchmark {id}"))].into(),
-                code_pattern: CODE_PATTERN.into(),
-                hierarchical: true,
-                max_depth: 3,
-                required_languages: vec!["uz-Latn".into(), "ru".into(), "en".into()],
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap_or_else(|s| panic!("create classifier: {}", describe(&s)));
-}
-
 /// What importing and publishing one generated classifier through the server took.
 struct ServerImport {
     csv_bytes: u64,
@@ -741,13 +275,7 @@ async fn import_and_publish(
         None => None,
     };
     let cpu_before = server.cpu_seconds();
-    let produced = Arc::new(AtomicU64::new(0));
-    let source = CsvSource::new(shape, produced.clone());
-    let started = Instant::now();
-    let report = reestr::client::import_csv(&target, id, VERSION, source, 0, false, false)
-        .await
-        .unwrap_or_else(|e| panic!("import of {id}: {e}"));
-    let import = started.elapsed();
+    let imported = support::setup::import(&target, id, shape).await;
     let server_cpu = server.cpu_seconds() - cpu_before;
     let database_cpu = match (pool, backends_before) {
         (Some(pool), Some(before)) => Some(
@@ -760,30 +288,14 @@ async fn import_and_publish(
         _ => None,
     };
     let import_peak = server.mem().peak;
-    assert_eq!(report.items as usize, shape.total(), "items imported");
-    assert_eq!(
-        report.version.item_count as usize,
-        shape.total(),
-        "item_count"
-    );
     server.reset_peak();
-    let mut client = target.classifiers().await.expect("client");
-    let started = Instant::now();
-    let published = client
-        .publish_classifier_version(pb::PublishClassifierVersionRequest {
-            name: format!("classifiers/{id}/versions/{VERSION}"),
-            etag: String::new(),
-        })
-        .await
-        .unwrap_or_else(|s| panic!("publish {id}: {}", describe(&s)))
-        .into_inner();
-    let publish = started.elapsed();
+    let (published, publish) = support::setup::publish(&target, id).await;
     let publish_peak = server.mem().peak;
     ServerImport {
-        csv_bytes: produced.load(Ordering::Relaxed),
+        csv_bytes: imported.csv_bytes,
         server_cpu,
         database_cpu,
-        import,
+        import: imported.took,
         publish,
         rss_before,
         import_peak,
@@ -1020,193 +532,12 @@ impl Drop for PgDatabases {
     }
 }
 
-// ------------------------------------------------------------------ h2load
-
-#[derive(Debug, Default)]
-struct Load {
-    rps: f64,
-    done: u64,
-    succeeded: u64,
-    status_2xx: u64,
-    data_bytes: u64,
-    p50_us: f64,
-    p99_us: f64,
-    /// Server CPU time per request, in microseconds.
-    cpu_us: f64,
-}
-
-/// A gRPC message frame: flag 0, big-endian length, the message.
-fn grpc_frame(message: &[u8]) -> Vec<u8> {
-    let mut out = vec![0u8];
-    out.extend_from_slice(&u32::try_from(message.len()).expect("size").to_be_bytes());
-    out.extend_from_slice(message);
-    out
-}
-
-fn h2load(dir: &Path, label: &str, url: &str, body: &[u8], token: &str) -> Load {
-    let options =
-        std::env::var("REESTR_BENCH_H2LOAD").unwrap_or_else(|_| "-n 200000 -c 4 -m 32 -t 1".into());
-    let body_path = dir.join(format!("{label}.body"));
-    let log_path = dir.join(format!("{label}.log"));
-    std::fs::write(&body_path, body).expect("body file");
-    let _ = std::fs::remove_file(&log_path);
-    let output = std::process::Command::new("h2load")
-        .args(options.split_whitespace())
-        .arg("--data")
-        .arg(&body_path)
-        .arg("-H")
-        .arg("content-type: application/grpc")
-        .arg("-H")
-        .arg("te: trailers")
-        .arg("-H")
-        .arg(format!("authorization: Bearer {token}"))
-        .arg("--log-file")
-        .arg(&log_path)
-        .arg(url)
-        .output()
-        .expect("run h2load");
-    let text = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(output.status.success(), "h2load failed:\n{text}");
-    let numbers = |line: &str| -> Vec<f64> {
-        line.split(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .filter_map(|s| s.parse::<f64>().ok())
-            .collect()
-    };
-    let mut load = Load::default();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("finished in ") {
-            // "finished in 4.32s, 46296.30 req/s, 3.45MB/s"
-            load.rps = rest
-                .split(", ")
-                .find(|p| p.ends_with("req/s"))
-                .and_then(|p| p.trim_end_matches(" req/s").parse().ok())
-                .unwrap_or(0.0);
-        } else if let Some(rest) = line.strip_prefix("requests: ") {
-            let n = numbers(rest);
-            load.done = n.get(2).copied().unwrap_or(0.0) as u64;
-            load.succeeded = n.get(3).copied().unwrap_or(0.0) as u64;
-        } else if let Some(rest) = line.strip_prefix("status codes: ") {
-            load.status_2xx = numbers(rest).first().copied().unwrap_or(0.0) as u64;
-        } else if let Some(rest) = line.strip_prefix("traffic: ") {
-            // "... (15614080) total, ... (3400000) headers (...), ... (3600000) data"
-            let exact: Vec<u64> = rest
-                .split('(')
-                .skip(1)
-                .filter_map(|p| p.split(')').next()?.parse().ok())
-                .collect();
-            load.data_bytes = exact.get(2).copied().unwrap_or(0);
-        }
-    }
-    let mut latencies: Vec<u64> = std::fs::read_to_string(&log_path)
-        .expect("h2load log")
-        .lines()
-        .filter_map(|l| l.split('\t').nth(2)?.trim().parse().ok())
-        .collect();
-    latencies.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[i] as f64
-    };
-    load.p50_us = pct(0.50);
-    load.p99_us = pct(0.99);
-    println!(
-        "h2load {label}: {:.0} req/s, {} done, {} succeeded, {} 2xx, {} data bytes ({:.1} per request), p50 {:.0} µs, p99 {:.0} µs",
-        load.rps,
-        load.done,
-        load.succeeded,
-        load.status_2xx,
-        load.data_bytes,
-        load.data_bytes as f64 / load.done.max(1) as f64,
-        load.p50_us,
-        load.p99_us
-    );
-    load
-}
-
-/// grpcurl's answer to one GetItem (`None` when grpcurl is not installed).
-fn grpcurl_get_item(server: &Server, name: &str) -> Option<String> {
-    let output = std::process::Command::new("grpcurl")
-        .arg("-plaintext")
-        .arg("-H")
-        .arg(format!("authorization: Bearer {}", server.token))
-        .arg("-d")
-        .arg(format!("{{\"name\": \"{name}\"}}"))
-        .arg(&server.addr)
-        .arg("reestr.v1.ClassifierService/GetItem")
-        .output()
-        .ok()?;
-    Some(format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    ))
-}
-
-fn have(tool: &str) -> bool {
-    std::process::Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
-// ------------------------------------------------------------------ report
-
-struct Table {
-    rows: Vec<[String; 3]>,
-}
-
-impl Table {
-    fn add(
-        &mut self,
-        measure: impl Into<String>,
-        figure: impl Into<String>,
-        goal: impl Into<String>,
-    ) {
-        self.rows.push([measure.into(), figure.into(), goal.into()]);
-    }
-
-    fn print(&self) {
-        println!();
-        println!("| measure | figure | goal |");
-        println!("|---|---|---|");
-        for [m, f, g] in &self.rows {
-            println!("| {m} | {f} | {g} |");
-        }
-    }
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "met" } else { "**not met**" }
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.0} MiB", bytes as f64 / f64::from(1 << 20))
-}
-
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
 
 fn rate(items: usize, d: Duration) -> f64 {
     items as f64 / d.as_secs_f64()
-}
-
-fn thousands(x: f64) -> String {
-    let n = x.round() as u64;
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 // ------------------------------------------------------------------ the run
@@ -1225,7 +556,7 @@ async fn run() {
         "large classifier: {items} items ({} regions, {} districts, {} localities); lookups on {small} items",
         large_shape.regions, large_shape.districts, large_shape.localities
     );
-    let mut table = Table { rows: Vec::new() };
+    let mut table = Table::default();
     let root = tempfile::tempdir().expect("tempdir");
     let bench_started = Instant::now();
 
@@ -1259,7 +590,7 @@ async fn run() {
     // 1. The small classifier: import, publish, then lookups under h2load.
     let small_dir = root.path().join("small");
     std::fs::create_dir_all(&small_dir).expect("dir");
-    let server = Server::start(&small_dir, None, None).await;
+    let server = serve(&small_dir, None, None).await;
     let small_import = import_and_publish(&server, "small", small_shape, None).await;
     println!(
         "SQLite server, {small} items: import {:.2?}, publish {:.2?}, RSS before {}, import peak {}, publish peak {}",
@@ -1273,7 +604,7 @@ async fn run() {
     server.stop().await;
     // The same once more, with no log line per call at all.
     let quiet = if looked.is_some() {
-        let server = Server::start(&small_dir, None, Some("warn")).await;
+        let server = serve(&small_dir, None, Some("warn")).await;
         let quiet = lookups(&server, &small_dir, small_shape, 1).await;
         server.stop().await;
         quiet
@@ -1284,7 +615,7 @@ async fn run() {
     // 2. The large classifier through the server on SQLite.
     let large_dir = root.path().join("large");
     std::fs::create_dir_all(&large_dir).expect("dir");
-    let server = Server::start(&large_dir, None, None).await;
+    let server = serve(&large_dir, None, None).await;
     let sqlite_import = import_and_publish(&server, "large", large_shape, None).await;
     assert_eq!(
         sqlite_import.content_hash, expected_hash,
@@ -1302,7 +633,7 @@ async fn run() {
     server.stop().await;
 
     // 3. The first load of the large version after a restart.
-    let server = Server::start(&large_dir, None, None).await;
+    let server = serve(&large_dir, None, None).await;
     let before = server.mem();
     server.reset_peak();
     let mut client = server.target().classifiers().await.expect("client");
@@ -1417,7 +748,7 @@ async fn run() {
             let url = format!("{}{suffix}", databases.create().await);
             let pg_dir = root.path().join(format!("postgres-{}", pg_runs.len()));
             std::fs::create_dir_all(&pg_dir).expect("dir");
-            let server = Server::start(&pg_dir, Some(&url), None).await;
+            let server = serve(&pg_dir, Some(&url), None).await;
             let mut observer = ConnectionSettings::new(&url);
             observer.max_connections = 1;
             let observer = Database::connect(&observer).await.expect("connect");
@@ -1731,6 +1062,17 @@ fn per_row(seconds: f64, rows: usize) -> f64 {
     seconds * 1e6 / rows as f64
 }
 
+/// grpcurl's answer to one GetItem of item `name` (`None` when grpcurl cannot run).
+fn grpcurl_get_item(server: &Server, name: &str) -> Option<String> {
+    grpcurl(
+        &server.addr,
+        &server.token,
+        None,
+        "reestr.v1.ClassifierService/GetItem",
+        &format!("{{\"name\": \"{name}\"}}"),
+    )
+}
+
 fn mean(loads: &[Load], f: impl Fn(&Load) -> f64) -> f64 {
     loads.iter().map(f).sum::<f64>() / loads.len().max(1) as f64
 }
@@ -1814,12 +1156,9 @@ async fn lookups(server: &Server, dir: &Path, shape: Shape, rounds: usize) -> Op
         get: Vec::new(),
         miss: Vec::new(),
     };
+    let options = h2load_options();
     let measured = |label: &str, url: &str, body: &[u8]| {
-        let cpu = server.cpu_seconds();
-        let mut load = h2load(dir, label, url, body, &server.token);
-        load.cpu_us = (server.cpu_seconds() - cpu) * 1e6 / load.done.max(1) as f64;
-        println!("  server CPU: {:.1} µs per call", load.cpu_us);
-        load
+        measured(server, dir, label, url, body, &server.token, &options)
     };
     let check_url = format!("{base}/grpc.health.v1.Health/Check");
     let get_url = format!("{base}{GET_ITEM}");
