@@ -45,7 +45,8 @@ pub struct Server {
 
 impl Server {
     /// Starts `reestr serve` on the data directory `dir`, on a free port of 127.0.0.1, with
-    /// `--rate-limit-per-second 0` (no per-caller limit on the benchmark's load) and only the
+    /// `--rate-limit-per-second 0` and `--max-calls-per-caller 1024` (no per-caller limit on
+    /// the benchmark's load) and only the
     /// flags in `options` (none of the caller's `REESTR_*` settings), and waits until it
     /// answers Health/Check SERVING.
     pub async fn reestr(dir: &Path, options: Options<'_>) -> Server {
@@ -59,6 +60,9 @@ impl Server {
             .arg(&addr)
             .arg("--rate-limit-per-second")
             .arg("0")
+            // h2load's 8 connections x 32 streams are one caller: room for all of them.
+            .arg("--max-calls-per-caller")
+            .arg("1024")
             .env_remove("RUST_LOG");
         for (key, _) in std::env::vars() {
             if key.starts_with("REESTR_") && !key.starts_with("REESTR_BENCH") {
