@@ -77,6 +77,12 @@ REFLECTION = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 SERVING = 1
 CALL_TIMEOUT = 10.0
 HEALTH_TIMEOUT = 1.0
+GET_ORGANIZATION = "/reestr.v1.OrganizationService/GetOrganization"
+# The stalled-client phase: connections x streams that send headers and never a body.
+STALL_CONNECTIONS = 6
+STALL_STREAMS = 200
+STALL_PROBES = 20
+STALL_FIRST_MESSAGE_TIMEOUT = 2
 
 
 def code_name(code: int | None) -> str:
@@ -331,6 +337,7 @@ class Server:
             "REESTR_RATE_LIMIT_PER_SECOND": "0",
             "REESTR_ANONYMOUS_RATE_LIMIT_PER_SECOND": "0",
             "REESTR_SHUTDOWN_GRACE": "2s",
+            "REESTR_FIRST_MESSAGE_TIMEOUT": f"{STALL_FIRST_MESSAGE_TIMEOUT}s",
             "RUST_LOG": "info",
         })
         self.log = open(self.log_path, "wb")
@@ -609,6 +616,77 @@ class Prober(threading.Thread):
             self.conn = None
 
 
+def stalled_streams(addr, probe: "Connection", admin: list[tuple[str, str]], report) -> str:
+    """Opens STALL_CONNECTIONS connections with STALL_STREAMS anonymous GetOrganization
+    streams each that send their headers and never a body; while they are open, times
+    STALL_PROBES health checks and administrator GetOrganization calls on `probe`; then
+    requires every stalled stream to be ended by the server. Returns the summary line."""
+    stalls = []
+    for i in range(STALL_CONNECTIONS):
+        conn = Connection(addr, f"stall {i}")
+        for _ in range(STALL_STREAMS):
+            stream = conn.h2.get_next_available_stream_id()
+            conn.h2.send_headers(stream, [
+                (":method", "POST"), (":scheme", "http"), (":path", GET_ORGANIZATION),
+                (":authority", f"{addr[0]}:{addr[1]}"),
+                ("content-type", "application/grpc"), ("te", "trailers"),
+            ], end_stream=False)
+        conn.flush()
+        stalls.append(conn)
+    time.sleep(0.3)
+    health_ms, get_ms = [], []
+    request = grpc_frame(string_field(1, b"organizations/no-such-one"))
+    for _ in range(STALL_PROBES):
+        health_ms.append(probe.health() * 1000)
+        started = time.monotonic()
+        answer = probe.call(GET_ORGANIZATION, admin, request)
+        get_ms.append((time.monotonic() - started) * 1000)
+        if answer.code != 5:
+            report.violation("stall", f"GetOrganization answered {code_name(answer.code)} "
+                             f"{answer.message!r} beside the stalled streams")
+    for name, values in (("health", health_ms), ("GetOrganization", get_ms)):
+        if max(values) > HEALTH_TIMEOUT * 1000:
+            report.violation("stall", f"{name} took {max(values):.0f} ms beside stalled streams")
+    codes = collections.Counter()
+    deadline = time.monotonic() + STALL_FIRST_MESSAGE_TIMEOUT + 10
+    for conn in stalls:
+        pending = set(range(1, 2 * STALL_STREAMS, 2))
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                report.violation("stall", f"{conn.name}: {len(pending)} stalled streams "
+                                 "were never ended by the server")
+                break
+            conn.sock.settimeout(left)
+            try:
+                chunk = conn.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                report.violation("stall", f"{conn.name}: connection closed")
+                break
+            for event in conn.h2.receive_data(chunk):
+                if isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+                    for header, value in event.headers:
+                        if header == "grpc-status":
+                            codes[code_name(int(value))] += 1
+                elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
+                    pending.discard(event.stream_id)
+            conn.flush()
+        conn.close()
+    bad = {k: v for k, v in codes.items() if k in FORBIDDEN.values()}
+    if bad:
+        report.violation("stall", f"stalled streams ended {bad}")
+
+    def spread(values):
+        values = sorted(values)
+        return f"median {values[len(values) // 2]:.1f} ms, max {values[-1]:.1f} ms"
+
+    return (f"{STALL_CONNECTIONS} x {STALL_STREAMS} stalled anonymous streams: health "
+            f"{spread(health_ms)}; GetOrganization {spread(get_ms)}; the streams ended "
+            f"{dict(sorted(codes.items()))}")
+
+
 def run(args) -> int:
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
     rng = random.Random(seed)
@@ -669,6 +747,8 @@ def run(args) -> int:
             server.alive()
             health = check_health(health, f"after {method.path}")
         prober.stop()
+        stall = stalled_streams(server.addr, health, callers["admin"], report)
+        print(stall)
         # Every long-lived connection still serves.
         for conn in [health] + connections:
             check_health(conn, "at the end")
