@@ -223,16 +223,33 @@ impl ClassifierApi {
         let result = async {
             call.authorize(Action::WriteResources)?;
             let id = ClassifierId::from_name(&name, "name").map_err(invalid)?;
-            let meta = self.meta(store, &id, true).await?;
-            let current = &meta.classifier;
-            authorize_owner(&call, &current.spec.owner)?;
-            let expected =
-                expected_revision(&etag, &classifier_etag(current), current.revision, &name)?;
             let repo = store.classifiers();
-            if deleted {
-                repo.delete(&call.ctx, &id, expected).await?;
-            } else {
-                repo.undelete(&call.ctx, &id, expected).await?;
+            // The owner is authorised against the classifier as read, and the write applies
+            // only to that revision: a change in between (an owner change, say) makes it read
+            // and authorise again, so a caller who lost the classifier meanwhile is refused.
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                let meta = self.meta(store, &id, true).await?;
+                let current = &meta.classifier;
+                authorize_owner(&call, &current.spec.owner)?;
+                let expected =
+                    expected_revision(&etag, &classifier_etag(current), current.revision, &name)?;
+                let read = expected.or(Some(current.revision));
+                let written = if deleted {
+                    repo.delete(&call.ctx, &id, read).await
+                } else {
+                    repo.undelete(&call.ctx, &id, read).await
+                };
+                match written {
+                    Err(Error::EtagMismatch { .. }) if expected.is_none() && attempts < 3 => {
+                        self.changed(&id);
+                    }
+                    other => {
+                        other?;
+                        break;
+                    }
+                }
             }
             self.changed(&id);
             let meta = self.meta(store, &id, true).await?;

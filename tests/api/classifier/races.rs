@@ -97,3 +97,47 @@ async fn an_update_without_etag_keeps_a_change_committed_while_it_waited() {
         renamed
     );
 }
+
+#[tokio::test]
+async fn a_delete_authorised_before_a_concurrent_owner_change_is_refused() {
+    let (mut app, mut admin) = setup_with_one_connection().await;
+    app.create_organization("other", "201234568").await;
+    create_classifier(&mut admin, "regions", spec())
+        .await
+        .unwrap();
+    let (_, secret) = app.create_token(Some("stat"), &[Role::Editor]).await;
+    let mut editor = app.classifiers_as(Some(&secret));
+    // The editor of `stat` is allowed to delete the classifier of `stat`: warm every cache.
+    editor
+        .get_classifier(GetClassifierRequest {
+            name: "classifiers/regions".into(),
+        })
+        .await
+        .unwrap();
+
+    // Another writer hands the classifier to `other`, and commits only once the delete has
+    // authorised the editor against the owner of before and waits to write.
+    let other = app
+        .hold_transaction(&[
+            "UPDATE classifiers SET owner_id = 'other', revision = revision + 1 WHERE id = 'regions'",
+        ])
+        .await;
+    let deleting = tokio::spawn(async move {
+        editor
+            .delete_classifier(DeleteClassifierRequest {
+                name: "classifiers/regions".into(),
+                etag: String::new(),
+            })
+            .await
+    });
+    until_the_server_waits(&mut app).await;
+    other.commit().await;
+    let err = deleting
+        .await
+        .unwrap()
+        .expect_err("the classifier is no longer the editor's");
+    assert_status(&err, Code::PermissionDenied, "PERMISSION_DENIED");
+    let kept = get_classifier(&mut admin, "regions").await.unwrap();
+    assert_eq!(kept.owner, "organizations/other");
+    assert!(kept.delete_time.is_none(), "{kept:?}");
+}
