@@ -11,6 +11,7 @@ mod access;
 mod audit;
 mod calendar;
 mod classifier;
+mod first_start;
 mod grpcurl;
 mod helpers;
 mod hostile;

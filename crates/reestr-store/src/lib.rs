@@ -166,21 +166,25 @@ impl Database {
         &self.conn
     }
 
-    /// Applies every pending migration.
+    /// Applies every pending migration, each with its bookkeeping row in one transaction,
+    /// so a crash at any moment leaves whole migrations applied and the next call goes on
+    /// from there. Safe to run from several processes at once (see [`reestr_migrations`]).
     pub async fn migrate_up(&self) -> Result<(), Error> {
         Migrator::up(&self.conn, None).await.map_err(db_err)
     }
 
-    /// Rolls back the last `steps` migrations.
+    /// Rolls back the last `steps` migrations, one transaction each: interrupted, it leaves
+    /// the ones already rolled back rolled back and the others applied.
     pub async fn migrate_down(&self, steps: u32) -> Result<(), Error> {
         Migrator::down(&self.conn, Some(steps))
             .await
             .map_err(db_err)
     }
 
-    /// Every migration the server knows, and whether it is applied.
+    /// Every migration the server knows, and whether it is applied. Only reads: on a fresh
+    /// database every migration is pending and nothing is created.
     pub async fn migration_status(&self) -> Result<Vec<MigrationState>, Error> {
-        let list = Migrator::get_migration_with_status(&self.conn)
+        let list = Migrator::get_migration_with_status_read_only(&self.conn)
             .await
             .map_err(db_err)?;
         Ok(list
@@ -354,5 +358,52 @@ impl Store {
     /// Reference classifiers, their versions and items.
     pub fn classifiers(&self) -> ClassifierRepo<'_> {
         ClassifierRepo::new(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reestr_migrations::{Migrator, MigratorTrait};
+    use sea_orm::{ConnectionTrait, Statement};
+
+    use crate::testing::on_every_fresh_database;
+    use crate::{Backend, Database};
+
+    #[tokio::test]
+    async fn migration_status_on_a_fresh_database_lists_every_migration_pending_and_creates_nothing()
+     {
+        on_every_fresh_database(async |db: Database| {
+            let status = db.migration_status().await.unwrap();
+            assert_eq!(status.len(), Migrator::migrations().len());
+            assert!(status.iter().all(|m| !m.applied), "{status:?}");
+            assert!(
+                !bookkeeping_table_exists(&db).await,
+                "status created the bookkeeping table"
+            );
+
+            db.migrate_up().await.unwrap();
+            let status = db.migration_status().await.unwrap();
+            assert!(status.iter().all(|m| m.applied), "{status:?}");
+        })
+        .await;
+    }
+
+    /// Whether `seaql_migrations`, the migrations' bookkeeping table, exists.
+    async fn bookkeeping_table_exists(db: &Database) -> bool {
+        let sql = match db.backend() {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'seaql_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'seaql_migrations'"
+            }
+        };
+        let conn = db.connection();
+        let row = conn
+            .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap() > 0
     }
 }

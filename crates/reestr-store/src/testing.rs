@@ -13,18 +13,27 @@ where
     F: Fn(Store) -> Fut,
     Fut: Future<Output = ()>,
 {
+    on_every_fresh_database(async |db: Database| {
+        db.migrate_up().await.unwrap();
+        scenario(
+            Store::open(db.clone(), Clock::system(), Default::default())
+                .await
+                .unwrap(),
+        )
+        .await;
+    })
+    .await;
+}
+
+/// Runs `scenario` on an empty SQLite database (no migrations applied) and, when
+/// `TEST_DATABASE_URL` names a PostgreSQL server, on an empty PostgreSQL database too.
+pub(crate) async fn on_every_fresh_database(scenario: impl AsyncFn(Database)) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("reestr.db").display());
     let db = Database::connect(&ConnectionSettings::new(url))
         .await
         .unwrap();
-    db.migrate_up().await.unwrap();
-    scenario(
-        Store::open(db.clone(), Clock::system(), Default::default())
-            .await
-            .unwrap(),
-    )
-    .await;
+    scenario(db.clone()).await;
     db.close().await.unwrap();
 
     let Ok(admin) = std::env::var("TEST_DATABASE_URL") else {
@@ -46,13 +55,7 @@ where
     let db = Database::connect(&ConnectionSettings::new(format!("{base}/{name}")))
         .await
         .unwrap();
-    db.migrate_up().await.unwrap();
-    scenario(
-        Store::open(db.clone(), Clock::system(), Default::default())
-            .await
-            .unwrap(),
-    )
-    .await;
+    scenario(db.clone()).await;
     db.close().await.unwrap();
     server
         .connection()
