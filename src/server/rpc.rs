@@ -258,12 +258,13 @@ where
                     // caller's, so the answer is UNAVAILABLE (retry), not UNAUTHENTICATED.
                     Err(e) => return Ok(log.answer(status(e).into_http())),
                 };
+                let id = caller.id();
                 let key = if auth::is_authenticated(&caller) {
-                    CallerKey::Principal(caller.id().into())
+                    CallerKey::Principal(id.as_str().into())
                 } else {
                     CallerKey::Address(peer.map(|p| p.ip()))
                 };
-                log.caller = Some(caller.id());
+                log.caller = Some(id);
                 log.span.record("caller", log.caller.as_deref());
                 let _admission = match shared.limits.admit(key) {
                     Ok(admission) => admission,
