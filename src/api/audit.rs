@@ -1,10 +1,9 @@
 //! `reestr.v1.AuditService`.
 
+use reestr_domain::FieldViolation;
 use reestr_domain::access::Action;
 use reestr_domain::audit::{AuditEvent, compile_filter};
-use reestr_domain::error::{Error, Violations};
-use reestr_domain::paging::{self, query_fingerprint};
-use reestr_store::AuditQuery;
+use reestr_domain::paging::{Page, SortKey};
 use tonic::{Request, Response, Status};
 
 use super::call::Call;
@@ -43,50 +42,37 @@ impl AuditService for AuditApi {
         } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadAudit)?;
-            let mut v = Violations::new();
-            let size = v.check(paging::page_size(page_size));
-            let compiled = v.check(compile_filter(&filter));
             let descending = match order_by.split_whitespace().collect::<Vec<_>>().as_slice() {
-                [] | ["sequence"] | ["sequence", "asc"] => false,
-                ["sequence", "desc"] => true,
-                _ => {
-                    v.add("order_by", "must be `sequence` or `sequence desc`");
-                    false
-                }
+                [] | ["sequence"] | ["sequence", "asc"] => Ok(false),
+                ["sequence", "desc"] => Ok(true),
+                _ => Err(FieldViolation::new(
+                    "order_by",
+                    "must be `sequence` or `sequence desc`",
+                )),
             };
-            v.into_result()?;
-            let (Some(page_size), Some(filter_tree)) = (size, compiled) else {
-                return Err(Error::Internal("validated values missing".into()));
-            };
-            let fingerprint = query_fingerprint(&[
-                "audit_events",
-                &filter,
-                if descending { "desc" } else { "asc" },
-            ]);
-            let query = AuditQuery {
-                filter: filter_tree,
-                descending,
+            let query = list::query(
                 page_size,
                 page_token,
-                fingerprint,
-            };
-            list::within_limit(call.max_message_bytes, page_size, |page_size| {
-                let query = AuditQuery {
-                    page_size,
-                    ..query.clone()
-                };
-                async move {
-                    let page = store.list_audit_events(&query).await?;
-                    Ok((
-                        page.events.iter().map(to_proto).collect(),
-                        page.next_page_token,
-                    ))
-                }
+                compile_filter(&filter),
+                descending.map(|descending| {
+                    vec![SortKey {
+                        field: "sequence",
+                        descending,
+                    }]
+                }),
+                false,
+                &["audit_events", &filter, &order_by],
+            )?;
+            list::page(call.max_message_bytes, &query, |query| async move {
+                Ok(store.list_audit_events(&query).await?.map(|e| to_proto(&e)))
             })
             .await
         }
         .await;
-        let (events, next_page_token) = Call::read(result)?;
+        let Page {
+            items: events,
+            next_page_token,
+        } = Call::read(result)?;
         Ok(Response::new(pb::ListAuditEventsResponse {
             events,
             next_page_token,

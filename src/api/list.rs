@@ -10,33 +10,77 @@
 use std::future::Future;
 
 use prost::Message;
-use reestr_domain::Error;
+use reestr_domain::paging::{self, ListQuery, Page, SortKey, query_fingerprint};
+use reestr_domain::{Error, FieldViolation, error::Violations};
 
 /// Bytes of a List response left for things other than its items (the token, framing).
 const RESPONSE_OVERHEAD: usize = 4 * 1024;
 
-/// A page of items and the token of the next page.
-pub type ProtoPage<P> = (Vec<P>, String);
+/// Validates what every List request has and makes it the store's [`ListQuery`]: `page_size`
+/// (AIP-158), the resource's `selection` and `order_by`, already parsed by the caller (their
+/// violations are reported together with the page size's), and the fingerprint of the query a
+/// page token must have been issued for: `fingerprint` names the collection and every request
+/// field except `page_size` and `page_token`.
+pub fn query<S>(
+    page_size: i32,
+    page_token: String,
+    selection: Result<S, FieldViolation>,
+    order_by: Result<Vec<SortKey>, FieldViolation>,
+    show_deleted: bool,
+    fingerprint: &[&str],
+) -> Result<ListQuery<S>, Error> {
+    let mut v = Violations::new();
+    let page_size = v.check(paging::page_size(page_size));
+    let selection = v.check(selection);
+    let order_by = v.check(order_by);
+    v.into_result()?;
+    let (Some(page_size), Some(selection), Some(order_by)) = (page_size, selection, order_by)
+    else {
+        return Err(Error::Internal("validated values missing".into()));
+    };
+    let mut parts = fingerprint.to_vec();
+    parts.push(if show_deleted { "deleted" } else { "live" });
+    Ok(ListQuery {
+        selection,
+        order_by,
+        show_deleted,
+        page_size,
+        page_token,
+        fingerprint: query_fingerprint(&parts),
+    })
+}
+
+/// Reads the page `query` asks for with `read` (the store's list, converted to messages),
+/// within the message limit (see [`within_limit`]).
+pub async fn page<S, P, F, Fut>(
+    limit: usize,
+    query: &ListQuery<S>,
+    read: F,
+) -> Result<Page<P>, Error>
+where
+    S: Clone,
+    P: Message,
+    F: Fn(ListQuery<S>) -> Fut,
+    Fut: Future<Output = Result<Page<P>, Error>>,
+{
+    within_limit(limit, query.page_size, |size| read(query.sized(size))).await
+}
 
 /// Reads a page of up to `size` items with `read(size)`, and reads it again with fewer items
 /// while its items do not fit in `limit` bytes (see the module documentation).
-pub async fn within_limit<P, F, Fut>(
-    limit: usize,
-    size: u64,
-    mut read: F,
-) -> Result<ProtoPage<P>, Error>
+pub async fn within_limit<P, F, Fut>(limit: usize, size: u64, mut read: F) -> Result<Page<P>, Error>
 where
     P: Message,
     F: FnMut(u64) -> Fut,
-    Fut: Future<Output = Result<ProtoPage<P>, Error>>,
+    Fut: Future<Output = Result<Page<P>, Error>>,
 {
     let budget = limit.saturating_sub(RESPONSE_OVERHEAD);
     let mut size = size;
     loop {
-        let (items, token) = read(size).await?;
-        let fitting = fitting(&items, budget);
-        if fitting == items.len() {
-            return Ok((items, token));
+        let page = read(size).await?;
+        let fitting = fitting(&page.items, budget);
+        if fitting == page.items.len() {
+            return Ok(page);
         }
         // Fewer each time, and at least one: this ends.
         size = u64::try_from(fitting).unwrap_or(u64::MAX);
@@ -79,12 +123,17 @@ mod tests {
         let page = within_limit(RESPONSE_OVERHEAD + 320, 50, |size| {
             sizes.push(size);
             let n = usize::try_from(size).unwrap().min(20);
-            async move { Ok((vec!["x".repeat(100); n], format!("after {n}"))) }
+            async move {
+                Ok(Page {
+                    items: vec!["x".repeat(100); n],
+                    next_page_token: format!("after {n}"),
+                })
+            }
         })
         .await
         .unwrap();
-        assert_eq!(page.0.len(), 3);
-        assert_eq!(page.1, "after 3");
+        assert_eq!(page.items.len(), 3);
+        assert_eq!(page.next_page_token, "after 3");
         assert_eq!(sizes, vec![50, 3]);
     }
 }

@@ -10,9 +10,8 @@ use reestr_domain::input::Choice;
 use reestr_domain::organization::{
     self as domain, Organization, OrganizationDraft, OrganizationId, OrganizationKind,
 };
-use reestr_domain::paging::{self, query_fingerprint};
+use reestr_domain::paging::{self, Page};
 use reestr_domain::request_id::RequestId;
-use reestr_store::OrganizationQuery;
 use tonic::{Request, Response, Status};
 
 use super::call::Call;
@@ -120,46 +119,28 @@ impl OrganizationService for OrganizationApi {
         } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadOrganizations)?;
-            let mut v = Violations::new();
-            let size = v.check(paging::page_size(page_size));
-            let compiled = v.check(domain::compile_filter(&filter));
-            let order = v.check(paging::parse_order_by(&order_by, &ORDER_FIELDS, "name"));
-            v.into_result()?;
-            let (Some(page_size), Some(filter_tree), Some(order_by_keys)) = (size, compiled, order)
-            else {
-                return Err(Error::Internal("validated values missing".into()));
-            };
-            let fingerprint = query_fingerprint(&[
-                domain::COLLECTION,
-                &filter,
-                &order_by,
-                if show_deleted { "deleted" } else { "live" },
-            ]);
-            let query = OrganizationQuery {
-                filter: filter_tree,
-                order_by: order_by_keys,
-                show_deleted,
+            let query = list::query(
                 page_size,
                 page_token,
-                fingerprint,
-            };
-            list::within_limit(call.max_message_bytes, page_size, |page_size| {
-                let query = OrganizationQuery {
-                    page_size,
-                    ..query.clone()
-                };
-                async move {
-                    let page = store.organizations().list(&query).await?;
-                    Ok((
-                        page.organizations.iter().map(to_proto).collect(),
-                        page.next_page_token,
-                    ))
-                }
+                domain::compile_filter(&filter),
+                paging::parse_order_by(&order_by, &ORDER_FIELDS, "name"),
+                show_deleted,
+                &[domain::COLLECTION, &filter, &order_by],
+            )?;
+            list::page(call.max_message_bytes, &query, |query| async move {
+                Ok(store
+                    .organizations()
+                    .list(&query)
+                    .await?
+                    .map(|o| to_proto(&o)))
             })
             .await
         }
         .await;
-        let (organizations, next_page_token) = Call::read(result)?;
+        let Page {
+            items: organizations,
+            next_page_token,
+        } = Call::read(result)?;
         Ok(Response::new(pb::ListOrganizationsResponse {
             organizations,
             next_page_token,

@@ -3,12 +3,11 @@
 use std::sync::Arc;
 
 use reestr_domain::access::{Action, Role};
-use reestr_domain::error::{Error, Violations};
+use reestr_domain::error::Error;
 use reestr_domain::organization::OrganizationId;
-use reestr_domain::paging::{self, query_fingerprint};
+use reestr_domain::paging::Page;
 use reestr_domain::time::Timestamp;
 use reestr_domain::token::{Token, TokenDraft, TokenId};
-use reestr_store::TokenQuery;
 use tonic::{Request, Response, Status};
 
 use super::call::Call;
@@ -87,46 +86,29 @@ impl TokenService for TokenApi {
         } = request.into_inner();
         let result = async {
             call.authorize(Action::ManageTokens)?;
-            let mut v = Violations::new();
-            let size = v.check(paging::page_size(page_size));
-            let org = if organization.is_empty() {
-                Some(None)
+            let organization_id = if organization.is_empty() {
+                Ok(None)
             } else {
-                v.check(OrganizationId::from_name(&organization, "organization").map(Some))
+                OrganizationId::from_name(&organization, "organization").map(Some)
             };
-            v.into_result()?;
-            let (Some(page_size), Some(organization_id)) = (size, org) else {
-                return Err(Error::Internal("validated values missing".into()));
-            };
-            let fingerprint = query_fingerprint(&[
-                "tokens",
-                &organization,
-                if show_revoked { "revoked" } else { "valid" },
-            ]);
-            let query = TokenQuery {
-                organization: organization_id,
-                show_revoked,
+            let query = list::query(
                 page_size,
                 page_token,
-                fingerprint,
-            };
-            list::within_limit(call.max_message_bytes, page_size, |page_size| {
-                let query = TokenQuery {
-                    page_size,
-                    ..query.clone()
-                };
-                async move {
-                    let page = store.tokens().list(&query).await?;
-                    Ok((
-                        page.tokens.iter().map(to_proto).collect(),
-                        page.next_page_token,
-                    ))
-                }
+                organization_id,
+                Ok(Vec::new()),
+                show_revoked,
+                &["tokens", &organization],
+            )?;
+            list::page(call.max_message_bytes, &query, |query| async move {
+                Ok(store.tokens().list(&query).await?.map(|t| to_proto(&t)))
             })
             .await
         }
         .await;
-        let (tokens, next_page_token) = Call::read(result)?;
+        let Page {
+            items: tokens,
+            next_page_token,
+        } = Call::read(result)?;
         Ok(Response::new(pb::ListTokensResponse {
             tokens,
             next_page_token,

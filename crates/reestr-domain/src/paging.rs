@@ -152,6 +152,48 @@ impl<C> PageKey<C> {
     }
 }
 
+/// A List request once it is validated: the one query type every List of the register hands
+/// to the store. `selection` is what the resource selects by (a typed AIP-160 filter, a parent,
+/// or both); the rest is the same for every list. Built by the API's `list::query`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery<S> {
+    /// What the resource selects by: its typed filter, its parent.
+    pub selection: S,
+    /// Sort keys, ending with the resource's unique key (see [`parse_order_by`]).
+    pub order_by: Vec<SortKey>,
+    /// Include soft-deleted (or revoked) resources.
+    pub show_deleted: bool,
+    /// Page size, already checked by [`page_size`].
+    pub page_size: u64,
+    /// The request's `page_token`.
+    pub page_token: String,
+    /// The query's fingerprint, see [`query_fingerprint`].
+    pub fingerprint: String,
+}
+
+impl<S> ListQuery<S> {
+    /// The page request of this query over `keys` (the list's keyset).
+    pub fn page<C>(&self, keys: Vec<PageKey<C>>) -> PageQuery<'_, C> {
+        PageQuery {
+            keys,
+            size: self.page_size,
+            token: &self.page_token,
+            fingerprint: &self.fingerprint,
+        }
+    }
+
+    /// The same query with pages of `page_size` items.
+    pub fn sized(&self, page_size: u64) -> Self
+    where
+        S: Clone,
+    {
+        Self {
+            page_size,
+            ..self.clone()
+        }
+    }
+}
+
 /// One page request of a List method, the same for every list whether it is read from the
 /// database or from memory: the keyset the list is ordered by (unique, so the order is
 /// total), the page size, the request's page token and the fingerprint of the query that
@@ -179,6 +221,16 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// The token of the next page, empty after the last one.
     pub next_page_token: String,
+}
+
+impl<T> Page<T> {
+    /// The page with each item converted by `f`.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_page_token: self.next_page_token,
+        }
+    }
 }
 
 impl<C> PageQuery<'_, C> {

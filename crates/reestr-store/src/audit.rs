@@ -4,7 +4,7 @@ use reestr_domain::Error;
 use reestr_domain::audit::{
     AuditEvent, AuditRecord, ChainCursor, FieldChange, GENESIS_HASH, chain_hash, verify_chain,
 };
-use reestr_domain::paging::{KeyKind, KeyValue, PageKey, PageQuery};
+use reestr_domain::paging::{KeyKind, KeyValue, ListQuery, Page, PageKey};
 use reestr_domain::query::{Equality, Predicate};
 use reestr_domain::time::Timestamp;
 use sea_orm::{
@@ -90,29 +90,9 @@ pub(crate) async fn append(
     Ok(event)
 }
 
-/// A ListAuditEvents query, validated.
-#[derive(Debug, Clone)]
-pub struct AuditQuery {
-    /// Typed filter.
-    pub filter: Option<Predicate<AuditCondition>>,
-    /// Newest first.
-    pub descending: bool,
-    /// Page size.
-    pub page_size: u64,
-    /// Page token from the request.
-    pub page_token: String,
-    /// Query fingerprint.
-    pub fingerprint: String,
-}
-
-/// One page of events.
-#[derive(Debug, Clone)]
-pub struct AuditPage {
-    /// Events.
-    pub events: Vec<AuditEvent>,
-    /// Next page token or empty.
-    pub next_page_token: String,
-}
+/// A ListAuditEvents query: selects by the typed filter; ordered by `sequence`, descending when
+/// its one sort key says so.
+pub type AuditQuery = ListQuery<Option<Predicate<AuditCondition>>>;
 
 /// The result of a chain verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,32 +130,24 @@ impl Store {
     }
 
     /// One page of the audit trail.
-    pub async fn list_audit_events(&self, query: &AuditQuery) -> Result<AuditPage, Error> {
+    pub async fn list_audit_events(&self, query: &AuditQuery) -> Result<Page<AuditEvent>, Error> {
         let mut condition = Condition::all();
-        if let Some(f) = &query.filter {
+        if let Some(f) = &query.selection {
             condition = condition.add(filter_sql::condition(f));
         }
-        let page = keyset::page(
+        let descending = query.order_by.first().is_some_and(|k| k.descending);
+        keyset::page(
             self,
             row::Entity::find().filter(condition),
-            &PageQuery {
-                keys: vec![PageKey {
-                    key: Column::Sequence,
-                    kind: KeyKind::Int,
-                    descending: query.descending,
-                }],
-                size: query.page_size,
-                token: &query.page_token,
-                fingerprint: &query.fingerprint,
-            },
+            &query.page(vec![PageKey {
+                key: Column::Sequence,
+                kind: KeyKind::Int,
+                descending,
+            }]),
             from_row,
             |e: &AuditEvent, _| KeyValue::Int(e.sequence),
         )
-        .await?;
-        Ok(AuditPage {
-            events: page.items,
-            next_page_token: page.next_page_token,
-        })
+        .await
     }
 
     /// Recomputes the whole chain and reports the first event that breaks it.

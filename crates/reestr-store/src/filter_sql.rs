@@ -6,6 +6,7 @@
 //! to its column and one of the helpers below. [`condition`] does the rest, so AND, OR and NOT
 //! are translated in one place only.
 
+use reestr_domain::paging::ListQuery;
 use reestr_domain::query::{Equality, Predicate};
 use reestr_domain::time::Timestamp;
 use sea_orm::sea_query::{IntoCondition, LikeExpr, SelectStatement};
@@ -27,6 +28,22 @@ pub(crate) fn condition<L: SqlLeaf>(p: &Predicate<L>) -> Condition {
         Predicate::Not(a) => condition(a).not(),
         Predicate::Leaf(leaf) => leaf.condition(),
     }
+}
+
+/// The rows a List of a soft-deletable resource selects: those its typed filter keeps, and only
+/// live ones (`delete_time` NULL) unless the query shows deleted ones too.
+pub(crate) fn selection<L: SqlLeaf>(
+    query: &ListQuery<Option<Predicate<L>>>,
+    delete_time: impl ColumnTrait,
+) -> Condition {
+    let mut condition = Condition::all();
+    if !query.show_deleted {
+        condition = condition.add(delete_time.is_null());
+    }
+    if let Some(filter) = &query.selection {
+        condition = condition.add(self::condition(filter));
+    }
+    condition
 }
 
 /// `col = v` or `col != v` on a column that is never NULL (text, an enum stored by name, a
@@ -155,7 +172,7 @@ mod tests {
         let page = store
             .organizations()
             .list(&OrganizationQuery {
-                filter,
+                selection: filter,
                 order_by: vec![SortKey {
                     field: "name",
                     descending: false,
@@ -168,7 +185,7 @@ mod tests {
             .await
             .unwrap();
         assert!(page.next_page_token.is_empty());
-        page.organizations
+        page.items
             .iter()
             .map(|o| o.id.as_str())
             .collect::<Vec<_>>()

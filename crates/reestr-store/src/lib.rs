@@ -42,17 +42,17 @@ use sea_orm::{
 };
 use tokio::sync::{Mutex, MutexGuard};
 
-pub use audit::{AuditCondition, AuditContext, AuditPage, AuditQuery, ChainReport};
-pub use classifier::{ClassifierPage, ClassifierQuery, ClassifierRepo, ImportSink};
+pub use audit::{AuditCondition, AuditContext, AuditQuery, ChainReport};
+pub use classifier::{ClassifierQuery, ClassifierRepo, ImportSink};
 pub use clock::Clock;
 pub use error::db_err;
 pub use idempotency::{Idempotency, Outcome};
-pub use organization::{OrganizationPage, OrganizationQuery, OrganizationRepo};
+pub use organization::{OrganizationQuery, OrganizationRepo};
 pub use system::{
-    DependentInfo, GraphEdge, GraphNode, RevisionInfo, RevisionPage, Statistics, SystemPage,
-    SystemQuery, SystemRepo, Transition,
+    DependentInfo, GraphEdge, GraphNode, RevisionInfo, RevisionQuery, Statistics, SystemQuery,
+    SystemRepo, Transition,
 };
-pub use token::{TokenPage, TokenQuery, TokenRepo};
+pub use token::{TokenQuery, TokenRepo};
 
 /// Which database engine a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use reestr_domain::contact::Contacts;
 use reestr_domain::organization::{
     Organization, OrganizationCondition, OrganizationId, OrganizationKind, OrganizationSpec,
 };
-use reestr_domain::paging::{KeyValue, PageKey, PageQuery, SortKey};
+use reestr_domain::paging::{KeyValue, ListQuery, Page, PageKey, SortKey};
 use reestr_domain::query::Predicate;
 use reestr_domain::system::SystemId;
 use reestr_domain::text::LocalizedText;
@@ -33,31 +33,8 @@ const MAX_HIERARCHY_DEPTH: usize = 64;
 /// How many referring resources an in-use error names (it counts them all).
 const MAX_REFERRERS_NAMED: u64 = 10;
 
-/// A ListOrganizations query, already validated.
-#[derive(Debug, Clone)]
-pub struct OrganizationQuery {
-    /// Typed filter.
-    pub filter: Option<Predicate<OrganizationCondition>>,
-    /// Sort keys, ending with `name`.
-    pub order_by: Vec<SortKey>,
-    /// Include soft-deleted organisations.
-    pub show_deleted: bool,
-    /// Page size (already coerced).
-    pub page_size: u64,
-    /// The request's page token.
-    pub page_token: String,
-    /// Fingerprint of the query, see [`reestr_domain::paging::query_fingerprint`].
-    pub fingerprint: String,
-}
-
-/// One page of organisations.
-#[derive(Debug, Clone)]
-pub struct OrganizationPage {
-    /// The organisations.
-    pub organizations: Vec<Organization>,
-    /// Token of the next page; empty at the end.
-    pub next_page_token: String,
-}
+/// A ListOrganizations query: selects by the typed filter.
+pub type OrganizationQuery = ListQuery<Option<Predicate<OrganizationCondition>>>;
 
 /// Reads and writes organisations.
 pub struct OrganizationRepo<'s> {
@@ -244,31 +221,16 @@ impl<'s> OrganizationRepo<'s> {
     }
 
     /// One page of a filtered, ordered list.
-    pub async fn list(&self, query: &OrganizationQuery) -> Result<OrganizationPage, Error> {
-        let mut condition = Condition::all();
-        if !query.show_deleted {
-            condition = condition.add(Column::DeleteTime.is_null());
-        }
-        if let Some(filter) = &query.filter {
-            condition = condition.add(filter_sql::condition(filter));
-        }
-        let page = keyset::page(
+    pub async fn list(&self, query: &OrganizationQuery) -> Result<Page<Organization>, Error> {
+        let condition = filter_sql::selection(query, Column::DeleteTime);
+        keyset::page(
             self.store,
             row::Entity::find().filter(condition),
-            &PageQuery {
-                keys: query.order_by.iter().map(|k| page_key(*k)).collect(),
-                size: query.page_size,
-                token: &query.page_token,
-                fingerprint: &query.fingerprint,
-            },
+            &query.page(query.order_by.iter().map(|k| page_key(*k)).collect()),
             from_row,
             sort_value,
         )
-        .await?;
-        Ok(OrganizationPage {
-            organizations: page.items,
-            next_page_token: page.next_page_token,
-        })
+        .await
     }
 }
 

@@ -6,7 +6,7 @@ use reestr_domain::Error;
 use reestr_domain::audit::diff_fields;
 use reestr_domain::error::Violations;
 use reestr_domain::organization::OrganizationId;
-use reestr_domain::paging::{KeyKind, KeyValue, PageKey, PageQuery, SortKey};
+use reestr_domain::paging::{KeyKind, KeyValue, ListQuery, Page, PageKey, SortKey};
 use reestr_domain::query::{Equality, Predicate};
 use reestr_domain::system::{
     InformationSystem, SystemCondition, SystemId, SystemSpec, SystemState, changed_fields,
@@ -35,31 +35,8 @@ use crate::{Store, db_err, keyset};
 /// How many dependents an in-use error names.
 const MAX_NAMED: usize = 20;
 
-/// A ListSystems query, validated.
-#[derive(Debug, Clone)]
-pub struct SystemQuery {
-    /// Typed filter.
-    pub filter: Option<Predicate<SystemCondition>>,
-    /// Sort keys ending with `name`.
-    pub order_by: Vec<SortKey>,
-    /// Include deleted systems.
-    pub show_deleted: bool,
-    /// Page size.
-    pub page_size: u64,
-    /// The request's page token.
-    pub page_token: String,
-    /// Query fingerprint.
-    pub fingerprint: String,
-}
-
-/// One page of systems.
-#[derive(Debug, Clone)]
-pub struct SystemPage {
-    /// Systems.
-    pub systems: Vec<InformationSystem>,
-    /// Next page token or empty.
-    pub next_page_token: String,
-}
+/// A ListSystems query: selects by the typed filter.
+pub type SystemQuery = ListQuery<Option<Predicate<SystemCondition>>>;
 
 /// A recorded revision (without its body).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,14 +55,8 @@ pub struct RevisionInfo {
     pub reason: String,
 }
 
-/// One page of revisions.
-#[derive(Debug, Clone)]
-pub struct RevisionPage {
-    /// Revisions, newest first.
-    pub revisions: Vec<RevisionInfo>,
-    /// Next page token or empty.
-    pub next_page_token: String,
-}
+/// A ListSystemRevisions query: selects the revisions of one system.
+pub type RevisionQuery = ListQuery<SystemId>;
 
 /// A system depending on another.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -428,52 +399,25 @@ impl<'s> SystemRepo<'s> {
     }
 
     /// One page of a filtered, ordered list.
-    pub async fn list(&self, query: &SystemQuery) -> Result<SystemPage, Error> {
-        let mut condition = Condition::all();
-        if !query.show_deleted {
-            condition = condition.add(Column::DeleteTime.is_null());
-        }
-        if let Some(f) = &query.filter {
-            condition = condition.add(filter_sql::condition(f));
-        }
-        let page = keyset::page(
+    pub async fn list(&self, query: &SystemQuery) -> Result<Page<InformationSystem>, Error> {
+        keyset::page(
             self.store,
-            row::Entity::find().filter(condition),
-            &PageQuery {
-                keys: query.order_by.iter().map(|k| page_key(*k)).collect(),
-                size: query.page_size,
-                token: &query.page_token,
-                fingerprint: &query.fingerprint,
-            },
+            row::Entity::find().filter(filter_sql::selection(query, Column::DeleteTime)),
+            &query.page(query.order_by.iter().map(|k| page_key(*k)).collect()),
             from_row,
             sort_value,
         )
-        .await?;
-        Ok(SystemPage {
-            systems: page.items,
-            next_page_token: page.next_page_token,
-        })
+        .await
     }
 
-    /// Revisions of `id`, newest first.
-    pub async fn revisions(
-        &self,
-        id: &SystemId,
-        page_size: u64,
-        page_token: &str,
-    ) -> Result<RevisionPage, Error> {
+    /// Revisions of one system, newest first.
+    pub async fn revisions(&self, query: &RevisionQuery) -> Result<Page<RevisionInfo>, Error> {
+        let id = &query.selection;
         self.get(id).await?;
-        let fingerprint =
-            reestr_domain::paging::query_fingerprint(&["system_revisions", id.as_str()]);
-        let page = keyset::page(
+        keyset::page(
             self.store,
             rev_row::Entity::find().filter(rev_row::Column::SystemId.eq(id.as_str())),
-            &PageQuery {
-                keys: vec![PageKey::desc(rev_row::Column::Revision, KeyKind::Int)],
-                size: page_size,
-                token: page_token,
-                fingerprint: &fingerprint,
-            },
+            &query.page(vec![PageKey::desc(rev_row::Column::Revision, KeyKind::Int)]),
             |r| {
                 Ok(RevisionInfo {
                     revision: r.revision,
@@ -486,11 +430,7 @@ impl<'s> SystemRepo<'s> {
             },
             |r: &RevisionInfo, _| KeyValue::Int(r.revision),
         )
-        .await?;
-        Ok(RevisionPage {
-            revisions: page.items,
-            next_page_token: page.next_page_token,
-        })
+        .await
     }
 
     /// Live (not deleted) systems that consume `id`'s services, up to `depth` links away,

@@ -7,7 +7,7 @@ use reestr_domain::Error;
 use reestr_domain::access::Role;
 use reestr_domain::audit::FieldChange;
 use reestr_domain::organization::OrganizationId;
-use reestr_domain::paging::{KeyKind, KeyValue, PageKey, PageQuery};
+use reestr_domain::paging::{KeyKind, KeyValue, ListQuery, Page, PageKey};
 use reestr_domain::time::Timestamp;
 use reestr_domain::token::{Token, TokenId, TokenSpec, secret_hash, secret_text};
 use sea_orm::{
@@ -19,29 +19,9 @@ use crate::entity::token::{self as row, Column};
 use crate::error::OrNotFound;
 use crate::{Store, db_err, keyset};
 
-/// A ListTokens query, validated.
-#[derive(Debug, Clone)]
-pub struct TokenQuery {
-    /// Only tokens of this organisation.
-    pub organization: Option<OrganizationId>,
-    /// Include revoked tokens.
-    pub show_revoked: bool,
-    /// Page size.
-    pub page_size: u64,
-    /// The request's page token.
-    pub page_token: String,
-    /// Query fingerprint.
-    pub fingerprint: String,
-}
-
-/// One page of tokens.
-#[derive(Debug, Clone)]
-pub struct TokenPage {
-    /// Tokens, oldest first.
-    pub tokens: Vec<Token>,
-    /// Next page token or empty.
-    pub next_page_token: String,
-}
+/// A ListTokens query: selects the tokens of one organisation, or all; `show_deleted` shows
+/// revoked tokens too. Oldest first.
+pub type TokenQuery = ListQuery<Option<OrganizationId>>;
 
 /// Reads and writes API tokens.
 pub struct TokenRepo<'s> {
@@ -179,37 +159,28 @@ impl<'s> TokenRepo<'s> {
     }
 
     /// One page of tokens, oldest first.
-    pub async fn list(&self, query: &TokenQuery) -> Result<TokenPage, Error> {
+    pub async fn list(&self, query: &TokenQuery) -> Result<Page<Token>, Error> {
         let mut condition = Condition::all();
-        if let Some(org) = &query.organization {
+        if let Some(org) = &query.selection {
             condition = condition.add(Column::OrganizationId.eq(org.as_str()));
         }
-        if !query.show_revoked {
+        if !query.show_deleted {
             condition = condition.add(Column::RevokeTime.is_null());
         }
-        let page = keyset::page(
+        keyset::page(
             self.store,
             row::Entity::find().filter(condition),
-            &PageQuery {
-                keys: vec![
-                    PageKey::asc(Column::CreateTime, KeyKind::Int),
-                    PageKey::asc(Column::Id, KeyKind::Text),
-                ],
-                size: query.page_size,
-                token: &query.page_token,
-                fingerprint: &query.fingerprint,
-            },
+            &query.page(vec![
+                PageKey::asc(Column::CreateTime, KeyKind::Int),
+                PageKey::asc(Column::Id, KeyKind::Text),
+            ]),
             from_row,
             |t: &Token, c| match c {
                 Column::CreateTime => KeyValue::Int(t.create_time.micros()),
                 _ => KeyValue::Text(t.id.as_str().to_string()),
             },
         )
-        .await?;
-        Ok(TokenPage {
-            tokens: page.items,
-            next_page_token: page.next_page_token,
-        })
+        .await
     }
 
     /// Whether any token was ever created (bootstrap runs only on a register without one).

@@ -5,10 +5,9 @@ use prost::Message as _;
 use reestr_domain::access::Action;
 use reestr_domain::classifier::{self as domain, ClassifierId, spec};
 use reestr_domain::error::{Error, Violations};
-use reestr_domain::paging::{self, query_fingerprint};
+use reestr_domain::paging::Page;
 use reestr_domain::request_id::RequestId;
 use reestr_domain::time::Timestamp;
-use reestr_store::ClassifierQuery;
 use tonic::{Request, Response, Status};
 
 use super::cache::ClassifierMeta;
@@ -112,42 +111,30 @@ impl ClassifierApi {
         } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadRegister)?;
-            let mut v = Violations::new();
-            let size = v.check(paging::page_size(page_size));
-            let compiled = v.check(domain::filter::compile_classifier_filter(&filter));
-            v.into_result()?;
-            let (Some(page_size), Some(filter_tree)) = (size, compiled) else {
-                return Err(Error::Internal("validated values missing".into()));
-            };
-            let fingerprint = query_fingerprint(&[
-                domain::name::COLLECTION,
-                &filter,
-                if show_deleted { "deleted" } else { "live" },
-            ]);
-            let query = ClassifierQuery {
-                filter: filter_tree,
-                show_deleted,
+            let query = list::query(
                 page_size,
                 page_token,
-                fingerprint,
-            };
-            let (classifiers, next_page_token) =
-                list::within_limit(call.max_message_bytes, page_size, |page_size| {
-                    let query = ClassifierQuery {
-                        page_size,
-                        ..query.clone()
-                    };
-                    async move {
-                        let page = store.classifiers().list(&query).await?;
-                        let mut classifiers = Vec::with_capacity(page.classifiers.len());
-                        for c in &page.classifiers {
-                            let meta = self.meta(store, &c.id, false).await?;
-                            classifiers.push(classifier_message(&meta, store.now()));
-                        }
-                        Ok((classifiers, page.next_page_token))
-                    }
+                domain::filter::compile_classifier_filter(&filter),
+                Ok(Vec::new()),
+                show_deleted,
+                &[domain::name::COLLECTION, &filter],
+            )?;
+            let Page {
+                items: classifiers,
+                next_page_token,
+            } = list::page(call.max_message_bytes, &query, |query| async move {
+                let page = store.classifiers().list(&query).await?;
+                let mut classifiers = Vec::with_capacity(page.items.len());
+                for c in &page.items {
+                    let meta = self.meta(store, &c.id, false).await?;
+                    classifiers.push(classifier_message(&meta, store.now()));
+                }
+                Ok(Page {
+                    items: classifiers,
+                    next_page_token: page.next_page_token,
                 })
-                .await?;
+            })
+            .await?;
             Ok(pb::ListClassifiersResponse {
                 classifiers,
                 next_page_token,

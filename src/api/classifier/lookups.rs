@@ -12,7 +12,7 @@ use reestr_domain::classifier::{
     VersionRef, VersionState, translate_with,
 };
 use reestr_domain::error::{Error, Reason as ErrorReason, Violations};
-use reestr_domain::paging::{self, KeyKind, KeyValue, PageKey, PageQuery, query_fingerprint};
+use reestr_domain::paging::{self, KeyKind, KeyValue, Page, PageKey, PageQuery, query_fingerprint};
 use reestr_domain::text::fold;
 use reestr_store::Store;
 use tokio::sync::mpsc;
@@ -249,11 +249,16 @@ impl ClassifierApi {
                         .iter()
                         .map(|&i| message(&content, i, &vname))
                         .collect::<Result<Vec<_>, _>>()?;
-                    Ok((items, page.next_page_token))
+                    Ok(Page {
+                        items,
+                        next_page_token: page.next_page_token,
+                    })
                 }))
             };
-            let (items, next_page_token) =
-                list::within_limit(call.max_message_bytes, size, read).await?;
+            let Page {
+                items,
+                next_page_token,
+            } = list::within_limit(call.max_message_bytes, size, read).await?;
             Ok(pb::ListItemsResponse {
                 items,
                 next_page_token,

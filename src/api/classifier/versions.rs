@@ -12,7 +12,7 @@ use reestr_domain::classifier::{
     version::{MAX_VERSION_DESCRIPTION_CHARS, VERSION_UPDATE_MASK, VersionField},
 };
 use reestr_domain::error::{Error, Violations};
-use reestr_domain::paging::{self, KeyKind, KeyValue, PageKey, PageQuery, query_fingerprint};
+use reestr_domain::paging::{self, KeyKind, KeyValue, Page, PageKey, PageQuery, query_fingerprint};
 use reestr_domain::request_id::RequestId;
 use reestr_domain::time::Timestamp;
 use reestr_store::Store;
@@ -293,17 +293,15 @@ impl ClassifierApi {
                     |_| sorted.iter().cloned(),
                     |(k, _)| k.clone(),
                 );
-                std::future::ready(page.map_err(invalid).map(|page| {
-                    let versions = page
-                        .items
-                        .iter()
-                        .map(|(_, v)| version_message(&meta, v, store.now()))
-                        .collect();
-                    (versions, page.next_page_token)
-                }))
+                std::future::ready(
+                    page.map_err(invalid)
+                        .map(|page| page.map(|(_, v)| version_message(&meta, v, store.now()))),
+                )
             };
-            let (versions, next_page_token) =
-                list::within_limit(call.max_message_bytes, size, read).await?;
+            let Page {
+                items: versions,
+                next_page_token,
+            } = list::within_limit(call.max_message_bytes, size, read).await?;
             Ok(pb::ListClassifierVersionsResponse {
                 versions,
                 next_page_token,

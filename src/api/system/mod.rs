@@ -8,11 +8,11 @@ use prost::Message as _;
 use reestr_domain::access::Action;
 use reestr_domain::error::{Error, Reason, Violations};
 use reestr_domain::organization::OrganizationId;
-use reestr_domain::paging::{self, query_fingerprint};
+use reestr_domain::paging::{self, Page};
 use reestr_domain::request_id::RequestId;
 use reestr_domain::system::{self as domain, SystemId};
 use reestr_domain::time::Timestamp;
-use reestr_store::{SystemQuery, Transition};
+use reestr_store::Transition;
 use tonic::{Request, Response, Status};
 
 use self::convert::{spec_from_proto, state_from_proto, state_to_proto, to_proto};
@@ -198,46 +198,24 @@ impl InformationSystemService for SystemApi {
         } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadRegister)?;
-            let mut v = Violations::new();
-            let size = v.check(paging::page_size(page_size));
-            let compiled = v.check(domain::compile_filter(&filter));
-            let order = v.check(paging::parse_order_by(&order_by, &ORDER_FIELDS, "name"));
-            v.into_result()?;
-            let (Some(page_size), Some(filter_tree), Some(order_by_keys)) = (size, compiled, order)
-            else {
-                return Err(Error::Internal("validated values missing".into()));
-            };
-            let fingerprint = query_fingerprint(&[
-                domain::COLLECTION,
-                &filter,
-                &order_by,
-                if show_deleted { "deleted" } else { "live" },
-            ]);
-            let query = SystemQuery {
-                filter: filter_tree,
-                order_by: order_by_keys,
-                show_deleted,
+            let query = list::query(
                 page_size,
                 page_token,
-                fingerprint,
-            };
-            list::within_limit(call.max_message_bytes, page_size, |page_size| {
-                let query = SystemQuery {
-                    page_size,
-                    ..query.clone()
-                };
-                async move {
-                    let page = store.systems().list(&query).await?;
-                    Ok((
-                        page.systems.iter().map(to_proto).collect(),
-                        page.next_page_token,
-                    ))
-                }
+                domain::compile_filter(&filter),
+                paging::parse_order_by(&order_by, &ORDER_FIELDS, "name"),
+                show_deleted,
+                &[domain::COLLECTION, &filter, &order_by],
+            )?;
+            list::page(call.max_message_bytes, &query, |query| async move {
+                Ok(store.systems().list(&query).await?.map(|s| to_proto(&s)))
             })
             .await
         }
         .await;
-        let (systems, next_page_token) = Call::read(result)?;
+        let Page {
+            items: systems,
+            next_page_token,
+        } = Call::read(result)?;
         Ok(Response::new(pb::ListSystemsResponse {
             systems,
             next_page_token,
@@ -421,31 +399,35 @@ impl InformationSystemService for SystemApi {
         } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadRegister)?;
-            let id = SystemId::from_name(&name, "name")?;
-            let size = paging::page_size(page_size)?;
-            list::within_limit(call.max_message_bytes, size, |size| {
-                let (id, page_token) = (&id, &page_token);
-                async move {
-                    let page = store.systems().revisions(id, size, page_token).await?;
-                    let revisions = page
-                        .revisions
-                        .into_iter()
-                        .map(|r| pb::SystemRevision {
-                            revision: r.revision,
-                            create_time: Some(timestamp(r.create_time)),
-                            caller: r.caller,
-                            method: r.method,
-                            changed_fields: r.changed_fields,
-                            reason: r.reason,
-                        })
-                        .collect();
-                    Ok((revisions, page.next_page_token))
-                }
+            let query = list::query(
+                page_size,
+                page_token,
+                SystemId::from_name(&name, "name"),
+                Ok(Vec::new()),
+                false,
+                &["system_revisions", &name],
+            )?;
+            list::page(call.max_message_bytes, &query, |query| async move {
+                Ok(store
+                    .systems()
+                    .revisions(&query)
+                    .await?
+                    .map(|r| pb::SystemRevision {
+                        revision: r.revision,
+                        create_time: Some(timestamp(r.create_time)),
+                        caller: r.caller,
+                        method: r.method,
+                        changed_fields: r.changed_fields,
+                        reason: r.reason,
+                    }))
             })
             .await
         }
         .await;
-        let (revisions, next_page_token) = Call::read(result)?;
+        let Page {
+            items: revisions,
+            next_page_token,
+        } = Call::read(result)?;
         Ok(Response::new(pb::ListSystemRevisionsResponse {
             revisions,
             next_page_token,

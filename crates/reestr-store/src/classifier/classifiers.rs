@@ -5,7 +5,7 @@ use reestr_domain::audit::diff_fields;
 use reestr_domain::classifier::filter::ClassifierCondition;
 use reestr_domain::classifier::{Classifier, ClassifierId, ClassifierSpec};
 use reestr_domain::organization::OrganizationId;
-use reestr_domain::paging::{KeyKind, KeyValue, PageKey, PageQuery};
+use reestr_domain::paging::{KeyKind, KeyValue, ListQuery, Page, PageKey};
 use reestr_domain::query::{Equality, Predicate};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
@@ -21,29 +21,9 @@ use crate::filter_sql::{self, SqlLeaf};
 use crate::idempotency::{self, Idempotency, Outcome};
 use crate::{Write, db_err, keyset};
 
-/// A ListClassifiers query, already validated.
-#[derive(Debug, Clone)]
-pub struct ClassifierQuery {
-    /// Typed filter (see [`reestr_domain::classifier::filter::compile_classifier_filter`]).
-    pub filter: Option<Predicate<ClassifierCondition>>,
-    /// Include soft-deleted classifiers.
-    pub show_deleted: bool,
-    /// Page size (already coerced).
-    pub page_size: u64,
-    /// The request's page token.
-    pub page_token: String,
-    /// Fingerprint of the query, see [`reestr_domain::paging::query_fingerprint`].
-    pub fingerprint: String,
-}
-
-/// One page of classifiers, ordered by id.
-#[derive(Debug, Clone)]
-pub struct ClassifierPage {
-    /// The classifiers.
-    pub classifiers: Vec<Classifier>,
-    /// Token of the next page; empty at the end.
-    pub next_page_token: String,
-}
+/// A ListClassifiers query: selects by the typed filter (see
+/// [`reestr_domain::classifier::filter::compile_classifier_filter`]); ordered by id.
+pub type ClassifierQuery = ListQuery<Option<Predicate<ClassifierCondition>>>;
 
 impl ClassifierRepo<'_> {
     /// Creates a classifier (without versions). The owner must be a live organisation. With
@@ -104,31 +84,15 @@ impl ClassifierRepo<'_> {
     }
 
     /// One page of classifiers, ordered by id.
-    pub async fn list(&self, query: &ClassifierQuery) -> Result<ClassifierPage, Error> {
-        let mut condition = Condition::all();
-        if !query.show_deleted {
-            condition = condition.add(Column::DeleteTime.is_null());
-        }
-        if let Some(filter) = &query.filter {
-            condition = condition.add(filter_sql::condition(filter));
-        }
-        let page = keyset::page(
+    pub async fn list(&self, query: &ClassifierQuery) -> Result<Page<Classifier>, Error> {
+        keyset::page(
             self.store,
-            row::Entity::find().filter(condition),
-            &PageQuery {
-                keys: vec![PageKey::asc(Column::Id, KeyKind::Text)],
-                size: query.page_size,
-                token: &query.page_token,
-                fingerprint: &query.fingerprint,
-            },
+            row::Entity::find().filter(filter_sql::selection(query, Column::DeleteTime)),
+            &query.page(vec![PageKey::asc(Column::Id, KeyKind::Text)]),
             from_row,
             |c: &Classifier, _| KeyValue::Text(c.id.as_str().to_string()),
         )
-        .await?;
-        Ok(ClassifierPage {
-            classifiers: page.items,
-            next_page_token: page.next_page_token,
-        })
+        .await
     }
 
     /// Changes a live classifier's requirements: `change` gets the classifier as it is in

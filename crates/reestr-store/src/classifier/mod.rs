@@ -29,7 +29,7 @@ mod versions;
 
 use reestr_domain::Error;
 
-pub use self::classifiers::{ClassifierPage, ClassifierQuery};
+pub use self::classifiers::ClassifierQuery;
 pub use self::items::ImportSink;
 use crate::Store;
 

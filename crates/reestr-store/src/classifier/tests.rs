@@ -16,11 +16,12 @@ use reestr_domain::text::{Language, LocalizedText};
 use reestr_domain::time::Timestamp;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
-use super::{ClassifierPage, ClassifierQuery};
+use super::ClassifierQuery;
 use crate::Store;
 use crate::audit::AuditContext;
 use crate::idempotency::{Idempotency, Outcome};
 use crate::testing::on_every_engine;
+use reestr_domain::paging::Page;
 
 fn ctx() -> AuditContext {
     AuditContext {
@@ -345,7 +346,8 @@ async fn lists_filter_and_page_by_id() {
             let filter = compile_classifier_filter(filter).unwrap();
             async move {
                 repo.list(&ClassifierQuery {
-                    filter,
+                    selection: filter,
+                    order_by: Vec::new(),
                     show_deleted,
                     page_size: 2,
                     page_token,
@@ -355,8 +357,8 @@ async fn lists_filter_and_page_by_id() {
                 .unwrap()
             }
         };
-        let ids = |page: &ClassifierPage| {
-            page.classifiers
+        let ids = |page: &Page<Classifier>| {
+            page.items
                 .iter()
                 .map(|c| c.id.as_str().to_string())
                 .collect::<Vec<_>>()
