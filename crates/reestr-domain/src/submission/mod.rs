@@ -1,0 +1,21 @@
+//! Submissions of design documentation: an owner organisation submits the documents of one of
+//! its systems (`systems/{system}/submissions/{submission}`) to the required reviewer
+//! organisations, who review them round by round until the submission is approved, rejected
+//! or withdrawn. An approval moves the system through its lifecycle and ends with a numbered
+//! conclusion that anyone can verify. Everything here is pure: the store and the API call these
+//! rules and persist or transmit what they produce.
+//!
+//! Layout:
+//! - [`name`]: submission names and ids.
+//! - [`state`]: the submission lifecycle DRAFT → UNDER_REVIEW → APPROVED / REJECTED /
+//!   CHANGES_REQUESTED (→ UNDER_REVIEW again, next round), WITHDRAWN; review rounds.
+//!
+//! A system has at most one open submission ([`is_open`]) of each kind.
+
+pub mod name;
+pub mod state;
+
+pub use name::{SubmissionId, SubmissionName};
+pub use state::{
+    Outcome, Party, SubmissionState, SubmissionStatus, Transition, is_open, next_state,
+};
