@@ -9,13 +9,16 @@
 //! - [`name`]: submission names and ids.
 //! - [`state`]: the submission lifecycle DRAFT → UNDER_REVIEW → APPROVED / REJECTED /
 //!   CHANGES_REQUESTED (→ UNDER_REVIEW again, next round), WITHDRAWN; review rounds.
+//! - [`review`]: reviewers' decisions and the outcome of a round.
 //!
 //! A system has at most one open submission ([`is_open`]) of each kind.
 
 pub mod name;
+pub mod review;
 pub mod state;
 
 pub use name::{SubmissionId, SubmissionName};
+pub use review::{Decision, RoundTally, round_outcome};
 pub use state::{
     Outcome, Party, SubmissionState, SubmissionStatus, Transition, is_open, next_state,
 };
