@@ -7,16 +7,19 @@
 //!
 //! Layout:
 //! - [`name`]: submission names and ids.
+//! - [`kind`]: the kinds of submission, and what an approval of each does to the system.
 //! - [`state`]: the submission lifecycle DRAFT → UNDER_REVIEW → APPROVED / REJECTED /
 //!   CHANGES_REQUESTED (→ UNDER_REVIEW again, next round), WITHDRAWN; review rounds.
 //! - [`review`]: reviewers' decisions and the outcome of a round.
 //!
 //! A system has at most one open submission ([`is_open`]) of each kind.
 
+pub mod kind;
 pub mod name;
 pub mod review;
 pub mod state;
 
+pub use kind::{SubmissionKind, lifecycle_effect};
 pub use name::{SubmissionId, SubmissionName};
 pub use review::{Decision, RoundTally, round_outcome};
 pub use state::{
