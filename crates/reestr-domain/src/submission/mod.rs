@@ -11,17 +11,26 @@
 //! - [`state`]: the submission lifecycle DRAFT → UNDER_REVIEW → APPROVED / REJECTED /
 //!   CHANGES_REQUESTED (→ UNDER_REVIEW again, next round), WITHDRAWN; review rounds.
 //! - [`review`]: reviewers' decisions and the outcome of a round.
+//! - [`remark`]: the state of reviewers' remarks.
+//! - [`spec`]: the fields of a submission and their validation.
+//! - [`document`]: document types, and the validation of an upload's declared metadata.
 //!
 //! A system has at most one open submission ([`is_open`]) of each kind.
 
+pub mod document;
 pub mod kind;
 pub mod name;
+pub mod remark;
 pub mod review;
+pub mod spec;
 pub mod state;
 
+pub use document::{DocumentDraft, DocumentSpec, DocumentType};
 pub use kind::{SubmissionKind, lifecycle_effect};
 pub use name::{SubmissionId, SubmissionName};
+pub use remark::RemarkState;
 pub use review::{Decision, RoundTally, round_outcome};
+pub use spec::{DefaultReviewers, SubmissionDraft, SubmissionSpec};
 pub use state::{
     Outcome, Party, SubmissionState, SubmissionStatus, Transition, is_open, next_state,
 };
