@@ -14,9 +14,12 @@
 //! - [`remark`]: the state of reviewers' remarks.
 //! - [`spec`]: the fields of a submission and their validation.
 //! - [`document`]: document types, and the validation of an upload's declared metadata.
+//! - [`deadline`]: working-day deadlines, over a calendar of days off read from a plain-text
+//!   file (Uzbekistan's is shipped, `holidays-uz.txt`).
 //!
 //! A system has at most one open submission ([`is_open`]) of each kind.
 
+pub mod deadline;
 pub mod document;
 pub mod kind;
 pub mod name;
@@ -25,6 +28,7 @@ pub mod review;
 pub mod spec;
 pub mod state;
 
+pub use deadline::{DEFAULT_WORKING_DAYS, HolidayCalendar, HolidayFileError, LineProblem};
 pub use document::{DocumentDraft, DocumentSpec, DocumentType};
 pub use kind::{SubmissionKind, lifecycle_effect};
 pub use name::{SubmissionId, SubmissionName};
