@@ -16,22 +16,28 @@
 //! - [`document`]: document types, and the validation of an upload's declared metadata.
 //! - [`deadline`]: working-day deadlines, over a calendar of days off read from a plain-text
 //!   file (Uzbekistan's is shipped, `holidays-uz.txt`).
+//! - [`number`]: conclusion numbers `EX-{year}-{sequence}`.
+//! - [`digest`]: the conclusion digest, a SHA-256 over a documented canonical encoding.
 //!
 //! A system has at most one open submission ([`is_open`]) of each kind.
 
 pub mod deadline;
+pub mod digest;
 pub mod document;
 pub mod kind;
 pub mod name;
+pub mod number;
 pub mod remark;
 pub mod review;
 pub mod spec;
 pub mod state;
 
 pub use deadline::{DEFAULT_WORKING_DAYS, HolidayCalendar, HolidayFileError, LineProblem};
+pub use digest::{ConclusionContent, RoundDecision, RoundDocument};
 pub use document::{DocumentDraft, DocumentSpec, DocumentType};
 pub use kind::{SubmissionKind, lifecycle_effect};
 pub use name::{SubmissionId, SubmissionName};
+pub use number::ConclusionNumber;
 pub use remark::RemarkState;
 pub use review::{Decision, RoundTally, round_outcome};
 pub use spec::{DefaultReviewers, SubmissionDraft, SubmissionSpec};
