@@ -20,6 +20,9 @@
 //! - [`system`]: information systems: records, lifecycle, registration numbers, filters.
 //! - [`classifier`]: classifiers, versions and items: names, requirements, the version
 //!   lifecycle, the publication validator, content hashes, diff and code translation.
+//! - [`submission`]: submissions of design documentation: their lifecycle, review rounds and
+//!   outcomes, the effect of an approval on the system, working-day deadlines, conclusion
+//!   numbers and digests.
 
 pub mod access;
 pub mod audit;
@@ -32,6 +35,7 @@ pub mod organization;
 pub mod paging;
 pub mod query;
 pub mod request_id;
+pub mod submission;
 pub mod system;
 pub mod text;
 pub mod time;

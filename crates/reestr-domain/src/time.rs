@@ -147,6 +147,16 @@ impl Date {
         u8::try_from(self.0.day()).unwrap_or_default()
     }
 
+    /// The day after this one; `None` after [`Date::MAX`].
+    pub fn next_day(self) -> Option<Date> {
+        self.0.tomorrow().ok().and_then(Date::from_civil)
+    }
+
+    /// The day of the week as ISO 8601 numbers it: 1 for Monday to 7 for Sunday.
+    pub fn iso_weekday(self) -> u8 {
+        u8::try_from(self.0.weekday().to_monday_one_offset()).unwrap_or_default()
+    }
+
     fn from_civil(d: civil::Date) -> Option<Date> {
         (Date::MIN.0..=Date::MAX.0).contains(&d).then_some(Date(d))
     }
@@ -341,6 +351,17 @@ mod tests {
         assert!(d("2025-12-31") < d("2026-01-01"));
         assert!(d("2026-01-31") < d("2026-02-01"));
         assert!(d("2026-02-01") < d("2026-02-02"));
+    }
+
+    #[test]
+    fn days_follow_one_another_and_know_their_weekday() {
+        assert_eq!(d("2026-12-31").next_day(), Some(d("2027-01-01")));
+        assert_eq!(d("2024-02-28").next_day(), Some(d("2024-02-29")));
+        assert_eq!(Date::MAX.next_day(), None);
+        // 2026-01-01 is a Thursday; 2027-01-03 a Sunday.
+        assert_eq!(d("2026-01-01").iso_weekday(), 4);
+        assert_eq!(d("2027-01-03").iso_weekday(), 7);
+        assert_eq!(d("2027-01-04").iso_weekday(), 1);
     }
 
     #[test]

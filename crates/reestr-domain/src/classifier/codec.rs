@@ -141,7 +141,7 @@ pub(super) fn put_u8(out: &mut Vec<u8>, b: u8) {
     out.push(b);
 }
 
-pub(super) fn put_u64(out: &mut Vec<u8>, n: u64) {
+pub(crate) fn put_u64(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(&n.to_be_bytes());
 }
 
@@ -150,7 +150,7 @@ fn put_len(out: &mut Vec<u8>, n: usize) {
     put_u64(out, n as u64);
 }
 
-pub(super) fn put_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
     put_len(out, s.len());
     out.extend_from_slice(s.as_bytes());
 }

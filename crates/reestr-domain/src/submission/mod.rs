@@ -1,0 +1,46 @@
+//! Submissions of design documentation: an owner organisation submits the documents of one of
+//! its systems (`systems/{system}/submissions/{submission}`) to the required reviewer
+//! organisations, who review them round by round until the submission is approved, rejected
+//! or withdrawn. An approval moves the system through its lifecycle and ends with a numbered
+//! conclusion that anyone can verify. Everything here is pure: the store and the API call these
+//! rules and persist or transmit what they produce.
+//!
+//! Layout:
+//! - [`name`]: submission names and ids.
+//! - [`kind`]: the kinds of submission, and what an approval of each does to the system.
+//! - [`state`]: the submission lifecycle DRAFT → UNDER_REVIEW → APPROVED / REJECTED /
+//!   CHANGES_REQUESTED (→ UNDER_REVIEW again, next round), WITHDRAWN; review rounds.
+//! - [`review`]: reviewers' decisions and the outcome of a round.
+//! - [`remark`]: the state of reviewers' remarks.
+//! - [`spec`]: the fields of a submission and their validation.
+//! - [`document`]: document types, and the validation of an upload's declared metadata.
+//! - [`deadline`]: working-day deadlines, over a calendar of days off read from a plain-text
+//!   file (Uzbekistan's is shipped, `holidays-uz.txt`).
+//! - [`number`]: conclusion numbers `EX-{year}-{sequence}`.
+//! - [`digest`]: the conclusion digest, a SHA-256 over a documented canonical encoding.
+//!
+//! A system has at most one open submission ([`is_open`]) of each kind.
+
+pub mod deadline;
+pub mod digest;
+pub mod document;
+pub mod kind;
+pub mod name;
+pub mod number;
+pub mod remark;
+pub mod review;
+pub mod spec;
+pub mod state;
+
+pub use deadline::{DEFAULT_WORKING_DAYS, HolidayCalendar, HolidayFileError, LineProblem};
+pub use digest::{ConclusionContent, RoundDecision, RoundDocument};
+pub use document::{DocumentDraft, DocumentSpec, DocumentType};
+pub use kind::{SubmissionKind, lifecycle_effect};
+pub use name::{SubmissionId, SubmissionName};
+pub use number::ConclusionNumber;
+pub use remark::RemarkState;
+pub use review::{Decision, RoundTally, round_outcome};
+pub use spec::{DefaultReviewers, SubmissionDraft, SubmissionSpec};
+pub use state::{
+    Outcome, Party, SubmissionState, SubmissionStatus, Transition, is_open, next_state,
+};
