@@ -640,7 +640,7 @@ async fn run() {
     let probe = encoded[encoded.len() / 2].code.clone();
     let get = || pb::GetItemRequest {
         name: format!("classifiers/large/versions/{VERSION}/items/{probe}"),
-        as_of: String::new(),
+        as_of: None,
     };
     let started = Instant::now();
     let item = client
@@ -1099,7 +1099,7 @@ async fn lookups(server: &Server, dir: &Path, shape: Shape, rounds: usize) -> Op
     let item = client
         .get_item(pb::GetItemRequest {
             name: name(&known),
-            as_of: String::new(),
+            as_of: None,
         })
         .await
         .unwrap_or_else(|s| panic!("GetItem: {}", describe(&s)))
@@ -1109,7 +1109,7 @@ async fn lookups(server: &Server, dir: &Path, shape: Shape, rounds: usize) -> Op
     let status = client
         .get_item(pb::GetItemRequest {
             name: name(&unknown),
-            as_of: String::new(),
+            as_of: None,
         })
         .await
         .expect_err("unknown code");
@@ -1144,7 +1144,7 @@ async fn lookups(server: &Server, dir: &Path, shape: Shape, rounds: usize) -> Op
         grpc_frame(
             &pb::GetItemRequest {
                 name: name(code),
-                as_of: String::new(),
+                as_of: None,
             }
             .encode_to_vec(),
         )

@@ -253,7 +253,7 @@ async fn prepare(bare: &Server, reestr: &Server, items: usize, systems: usize) -
     let mut classifiers = target.classifiers().await.expect("classifier client");
     let get_item = pb::GetItemRequest {
         name: format!("classifiers/{CLASSIFIER}/versions/{VERSION}/items/{known}"),
-        as_of: String::new(),
+        as_of: None,
     };
     let item = classifiers
         .get_item(get_item.clone())
@@ -264,7 +264,7 @@ async fn prepare(bare: &Server, reestr: &Server, items: usize, systems: usize) -
     let validate = pb::ValidateCodeRequest {
         classifier: format!("classifiers/{CLASSIFIER}"),
         code: known.clone(),
-        date: String::new(),
+        as_of: None,
     };
     let validated = classifiers
         .validate_code(validate.clone())

@@ -56,6 +56,19 @@ pub(crate) fn timestamp(t: reestr_domain::time::Timestamp) -> prost_types::Times
     prost_types::Timestamp { seconds, nanos }
 }
 
+/// The register timestamp of a `google.protobuf.Timestamp` a request gives in `field`; `None`
+/// when it is unset. The one reading of a request's moments (`as_of`, `expire_time`, …).
+pub(crate) fn instant(
+    t: Option<prost_types::Timestamp>,
+    field: &str,
+) -> Result<Option<reestr_domain::time::Timestamp>, reestr_domain::FieldViolation> {
+    t.map(|t| {
+        reestr_domain::time::Timestamp::from_seconds_nanos(t.seconds, t.nanos)
+            .ok_or_else(|| reestr_domain::FieldViolation::new(field, "is not a valid timestamp"))
+    })
+    .transpose()
+}
+
 /// The answer of an idempotent create (Create* with a `request_id`): the resource made now, or the first answer again (the
 /// replay recorded in the audit trail).
 pub(crate) async fn settle<T, M: prost::Message + Default>(

@@ -6,7 +6,6 @@ use reestr_domain::access::{Action, Role};
 use reestr_domain::error::Error;
 use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::Page;
-use reestr_domain::time::Timestamp;
 use reestr_domain::token::{Token, TokenDraft, TokenId};
 use tonic::{Request, Response, Status};
 
@@ -157,13 +156,7 @@ fn draft(token: pb::Token) -> Result<TokenDraft, Error> {
             Ok(pb::Role::Unspecified) | Err(_) => None,
         })
         .collect();
-    let expire_time = match expire_time {
-        Some(t) => Some(
-            Timestamp::from_seconds_nanos(t.seconds, t.nanos)
-                .ok_or_else(|| Error::invalid("token.expire_time", "is out of range"))?,
-        ),
-        None => None,
-    };
+    let expire_time = super::instant(expire_time, "token.expire_time")?;
     Ok(TokenDraft {
         organization,
         roles,

@@ -876,7 +876,7 @@ impl Rpc {
             Rpc::GetItem => classifiers
                 .get_item(GetItemRequest {
                     name: format!("{}/items/01", shared_version("latest")),
-                    as_of: String::new(),
+                    as_of: None,
                 })
                 .await
                 .map(drop),
@@ -898,7 +898,7 @@ impl Rpc {
             Rpc::GetItemAncestors => classifiers
                 .get_item_ancestors(GetItemAncestorsRequest {
                     name: format!("{}/items/01", shared_version("latest")),
-                    as_of: String::new(),
+                    as_of: None,
                 })
                 .await
                 .map(drop),
@@ -906,7 +906,7 @@ impl Rpc {
                 .validate_code(ValidateCodeRequest {
                     classifier: "classifiers/shared".into(),
                     code: "01".into(),
-                    date: String::new(),
+                    as_of: None,
                 })
                 .await
                 .map(drop),

@@ -125,10 +125,18 @@ async fn validate_code_today_follows_midnight_in_tashkent() {
         .await
         .expect("validate");
     assert!(after.valid, "{after:?}");
+
+    // An `as_of` given in UTC is judged by the day it falls on in Tashkent, whatever now is.
+    for (as_of, valid) in [(BEFORE_MIDNIGHT, false), (AFTER_MIDNIGHT, true)] {
+        let answer = validate_code(&mut c, "regions", "20", as_of)
+            .await
+            .expect("validate");
+        assert_eq!(answer.valid, valid, "as of {as_of}: {answer:?}");
+    }
 }
 
 #[tokio::test]
-async fn as_of_a_date_is_the_start_of_that_day_in_tashkent() {
+async fn as_of_a_day_is_its_first_moment_in_tashkent() {
     let (app, clock) = app_at("2026-12-01T09:00:00Z").await;
     let mut c = app.classifiers();
     create_classifier(&mut c, "regions", classifier::spec())

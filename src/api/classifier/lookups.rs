@@ -8,8 +8,8 @@ use reestr_domain::access::Action;
 use reestr_domain::classifier::diff::{MAX_TRANSLATION_STEPS, changed_fields};
 use reestr_domain::classifier::filter::{ItemFacts, compile_item_filter, matches, required_parent};
 use reestr_domain::classifier::{
-    ClassifierId, Code, Date, Item, ItemName, ItemStatus, Translation, Version, VersionName,
-    VersionRef, VersionState, translate_with,
+    ClassifierId, Code, Item, ItemName, ItemStatus, Translation, Version, VersionName, VersionRef,
+    VersionState, translate_with,
 };
 use reestr_domain::error::{Error, Reason as ErrorReason, Violations};
 use reestr_domain::paging::{self, KeyKind, KeyValue, Page, PageKey, PageQuery, query_fingerprint};
@@ -22,11 +22,13 @@ use tonic::{Request, Response, Status};
 use super::MAX_BATCH;
 use super::cache::LoadedVersion;
 use super::convert::{item_into_proto, item_to_proto};
-use super::{ClassifierApi, invalid, parse_as_of, today};
+use super::{ClassifierApi, day_of, invalid, parse_as_of};
 use crate::api::call::Call;
 use crate::api::error::status;
+use crate::api::instant;
 use crate::api::list;
 use crate::proto::v1 as pb;
+use reestr_domain::time::Timestamp;
 
 /// Changes per message of a DiffClassifierVersions stream are sent one by one; this many wait
 /// in the channel before the producer pauses.
@@ -52,7 +54,7 @@ impl ClassifierApi {
         &self,
         store: &Store,
         name: &VersionName,
-        as_of: Option<Date>,
+        as_of: Option<Timestamp>,
     ) -> Result<(Arc<Version>, Arc<LoadedVersion>), Error> {
         let (_, version) = self.resolve(store, name, as_of).await?;
         let content = self.content(store, &version).await?;
@@ -69,7 +71,7 @@ impl ClassifierApi {
         let result = async {
             call.authorize(Action::ReadRegister)?;
             let item = ItemName::from_name(&name, "name").map_err(invalid)?;
-            let as_of = parse_as_of(&as_of, &item.version.version, "as_of")?;
+            let as_of = parse_as_of(as_of, &item.version.version, "as_of")?;
             let (_, version) = self.resolve(store, &item.version, as_of).await?;
             let vname = version.name();
             if version.state == VersionState::Draft {
@@ -119,7 +121,7 @@ impl ClassifierApi {
             let Some(name) = name else {
                 return Err(Error::Internal("validated values missing".into()));
             };
-            let as_of = parse_as_of(&as_of, &name.version, "as_of")?;
+            let as_of = parse_as_of(as_of, &name.version, "as_of")?;
             let (version, content) = self.open(store, &name, as_of).await?;
             let vname = version.name();
             let mut items = Vec::with_capacity(codes.len());
@@ -180,8 +182,8 @@ impl ClassifierApi {
             let (Some(name), Some(size), Some(filter_tree)) = (name, size, compiled) else {
                 return Err(Error::Internal("validated values missing".into()));
             };
-            let as_of_date = parse_as_of(&as_of, &name.version, "as_of")?;
-            let (version, content) = self.open(store, &name, as_of_date).await?;
+            let as_of = parse_as_of(as_of, &name.version, "as_of")?;
+            let (version, content) = self.open(store, &name, as_of).await?;
             // The token binds the page to the version actually read, so that `latest` moving
             // on between pages cannot mix two versions.
             let vname = version.name();
@@ -279,7 +281,7 @@ impl ClassifierApi {
         let result = async {
             call.authorize(Action::ReadRegister)?;
             let item = ItemName::from_name(&name, "name").map_err(invalid)?;
-            let as_of = parse_as_of(&as_of, &item.version.version, "as_of")?;
+            let as_of = parse_as_of(as_of, &item.version.version, "as_of")?;
             let (version, content) = self.open(store, &item.version, as_of).await?;
             let vname = version.name();
             let mut at = content
@@ -310,36 +312,25 @@ impl ClassifierApi {
         let pb::ValidateCodeRequest {
             classifier,
             code,
-            date,
+            as_of,
         } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadRegister)?;
             let mut v = Violations::new();
             let id = v.check(ClassifierId::from_name(&classifier, "classifier"));
             let parsed = v.check(Code::parse(&code, "code"));
-            let day = if date.is_empty() {
-                Some(today(store)?)
-            } else {
-                match Date::parse(&date) {
-                    Ok(d) => Some(d),
-                    Err(p) => {
-                        v.add("date", p);
-                        None
-                    }
-                }
-            };
+            let as_of = v.check(instant(as_of, "as_of"));
             v.into_result()?;
-            let (Some(id), Some(code), Some(day)) = (id, parsed, day) else {
+            let (Some(id), Some(code), Some(as_of)) = (id, parsed, as_of) else {
                 return Err(Error::Internal("validated values missing".into()));
             };
+            // The day validity dates are compared with: the one `as_of` (or now) falls on.
+            let day = day_of(store, as_of.unwrap_or_else(|| store.now()))?;
             let name = VersionName {
                 classifier: id,
                 version: VersionRef::Latest,
             };
             let mut response = pb::ValidateCodeResponse::default();
-            // Without a date: the version in effect now; with one: the version in effect at the
-            // start of that day.
-            let as_of = (!date.is_empty()).then_some(day);
             let (version, content) = match self.open(store, &name, as_of).await {
                 Ok(found) => found,
                 Err(Error::NotFound { .. }) => {

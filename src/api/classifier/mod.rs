@@ -105,11 +105,11 @@ impl ClassifierApi {
         &self,
         store: &Store,
         name: &VersionName,
-        as_of: Option<Date>,
+        as_of: Option<Timestamp>,
     ) -> Result<(Arc<ClassifierMeta>, Arc<Version>), Error> {
         let fresh = name.version == VersionRef::Draft;
         let meta = self.meta(store, &name.classifier, fresh).await?;
-        let at = as_of.map_or_else(|| store.now(), |d| store.calendar().start_of(d));
+        let at = as_of.unwrap_or_else(|| store.now());
         match find_version(&meta, name, at, as_of) {
             // A version created or published through another replica moments ago, or a draft
             // whose revision moved on: read again before answering from a stale list.
@@ -163,12 +163,12 @@ impl ClassifierApi {
     }
 }
 
-/// The version `name` stands for in `meta` at `at` (the start of the `as_of` day, or now).
+/// The version `name` stands for in `meta` at `at` (`as_of`, or now).
 fn find_version(
     meta: &ClassifierMeta,
     name: &VersionName,
     at: Timestamp,
-    as_of: Option<Date>,
+    as_of: Option<Timestamp>,
 ) -> Result<Arc<Version>, Error> {
     let found = match &name.version {
         VersionRef::Id(id) => meta.version(id),
@@ -177,7 +177,7 @@ fn find_version(
     };
     found.cloned().ok_or_else(|| Error::NotFound {
         resource: match as_of {
-            Some(date) => format!("{name} as of {date}"),
+            Some(at) => format!("{name} as of {at}"),
             None => name.name(),
         },
     })
@@ -216,26 +216,29 @@ fn expected_revision(
 }
 
 /// Parses an `as_of` date; it needs the `latest` alias.
-fn parse_as_of(raw: &str, version: &VersionRef, field: &str) -> Result<Option<Date>, Error> {
-    if raw.is_empty() {
+fn parse_as_of(
+    raw: Option<prost_types::Timestamp>,
+    version: &VersionRef,
+    field: &str,
+) -> Result<Option<Timestamp>, Error> {
+    let Some(at) = crate::api::instant(raw, field)? else {
         return Ok(None);
-    }
-    let date = Date::parse(raw).map_err(|p| Error::invalid(field, p))?;
+    };
     if *version != VersionRef::Latest {
         return Err(Error::invalid(
             field,
-            "needs the version `latest` in the name: as_of picks the version in effect on that day",
+            "needs the version `latest` in the name: as_of picks the version in effect then",
         ));
     }
-    Ok(Some(date))
+    Ok(Some(at))
 }
 
-/// Today in the register's time zone.
-fn today(store: &Store) -> Result<Date, Error> {
+/// The day `at` falls on in the register's time zone.
+fn day_of(store: &Store, at: Timestamp) -> Result<Date, Error> {
     store
         .calendar()
-        .date_of(store.now())
-        .ok_or_else(|| Error::Internal("the clock is outside the calendar's range".into()))
+        .date_of(at)
+        .ok_or_else(|| Error::invalid("as_of", "is outside the register's calendar"))
 }
 
 /// The draft `name` resolves to, refusing published versions as VERSION_NOT_EDITABLE.

@@ -27,7 +27,7 @@ use super::{
 use crate::api::call::Call;
 use crate::api::error::{LISTED_PROBLEM_BYTES, fitting};
 use crate::api::list;
-use crate::api::{idempotency_of, request_hash, settle};
+use crate::api::{idempotency_of, instant, request_hash, settle};
 use crate::proto::v1 as pb;
 
 /// The message of a version of `meta`'s classifier.
@@ -37,17 +37,6 @@ pub(super) fn version_message(
     now: Timestamp,
 ) -> pb::ClassifierVersion {
     version_to_proto(v, &meta.timeline, now)
-}
-
-fn timestamp_of(
-    t: Option<prost_types::Timestamp>,
-    field: &str,
-) -> Result<Option<Timestamp>, Error> {
-    t.map(|t| {
-        Timestamp::from_seconds_nanos(t.seconds, t.nanos)
-            .ok_or_else(|| Error::invalid(field, "is not a valid timestamp"))
-    })
-    .transpose()
 }
 
 fn check_description(d: &str, field: &str, v: &mut Violations) {
@@ -174,9 +163,8 @@ impl ClassifierApi {
                     ..
                 }) => {
                     check_description(&description, "version.description", &mut v);
-                    let t = timestamp_of(effective_time, "version.effective_time")
-                        .map_err(|e| v.add("version.effective_time", e.to_string()))
-                        .ok()
+                    let t = v
+                        .check(instant(effective_time, "version.effective_time"))
                         .flatten();
                     (description, t)
                 }
@@ -347,7 +335,7 @@ impl ClassifierApi {
                 current.description.clone()
             };
             let effective = if fields.contains(&VersionField::EffectiveTime) {
-                timestamp_of(version.effective_time, "version.effective_time")?
+                instant(version.effective_time, "version.effective_time")?
             } else {
                 current.effective_time
             };

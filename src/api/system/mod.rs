@@ -11,7 +11,6 @@ use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::{self, Page};
 use reestr_domain::request_id::RequestId;
 use reestr_domain::system::{self as domain, SystemId};
-use reestr_domain::time::Timestamp;
 use reestr_store::Transition;
 use tonic::{Request, Response, Status};
 
@@ -133,15 +132,11 @@ impl InformationSystemService for SystemApi {
         let result = async {
             call.authorize(Action::ReadRegister)?;
             let id = SystemId::from_name(&name, "name")?;
-            match (as_of, revision) {
+            match (super::instant(as_of, "as_of")?, revision) {
                 (Some(_), r) if r != 0 => {
                     Err(Error::invalid("as_of", "set as_of or revision, not both"))
                 }
-                (Some(t), _) => {
-                    let t = Timestamp::from_seconds_nanos(t.seconds, t.nanos)
-                        .ok_or_else(|| Error::invalid("as_of", "is out of range"))?;
-                    store.systems().get_as_of(&id, t).await
-                }
+                (Some(t), _) => store.systems().get_as_of(&id, t).await,
                 (None, r) if r < 0 => Err(Error::invalid("revision", "must be positive")),
                 (None, 0) => store.systems().get(&id).await,
                 (None, r) => store.systems().get_revision(&id, r).await,

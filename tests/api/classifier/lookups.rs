@@ -57,7 +57,7 @@ async fn as_of_reads_the_version_in_effect_at_the_start_of_that_day() {
         &mut admin,
         ListItemsRequest {
             parent: "classifiers/regions/versions/latest".into(),
-            as_of: "2021-06-01".into(),
+            as_of: moment("2021-06-01"),
             ..Default::default()
         },
     )
@@ -68,7 +68,7 @@ async fn as_of_reads_the_version_in_effect_at_the_start_of_that_day() {
         .batch_get_items(BatchGetItemsRequest {
             parent: "classifiers/regions/versions/latest".into(),
             codes: strings(&["01"]),
-            as_of: "2025-01-01".into(),
+            as_of: moment("2025-01-01"),
             allow_missing: false,
         })
         .await
@@ -163,15 +163,29 @@ async fn as_of_reads_the_version_in_effect_at_the_start_of_that_day() {
         .unwrap_err();
     assert_status(&err, Code::FailedPrecondition, "ILLEGAL_STATE_TRANSITION");
 
-    // `as_of` needs `latest`, and a real date.
+    // `as_of` needs `latest`, and a real moment.
+    let at = moment("2021-06-01");
+    let out_of_range = Some(prost_types::Timestamp {
+        seconds: 0,
+        nanos: -1,
+    });
     for (name, as_of) in [
-        ("classifiers/regions/versions/v1/items/01", "2021-06-01"),
-        ("classifiers/regions/versions/draft/items/01", "2021-06-01"),
-        (latest, "2021-13-01"),
-        (latest, "01.06.2021"),
+        ("classifiers/regions/versions/v1/items/01", at),
+        ("classifiers/regions/versions/draft/items/01", at),
+        (latest, out_of_range),
     ] {
-        let err = get_item(&mut admin, name, as_of).await.unwrap_err();
-        assert_eq!(bad_request_fields(&err), ["as_of"], "{name} as of {as_of}");
+        let err = admin
+            .get_item(GetItemRequest {
+                name: name.into(),
+                as_of,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            bad_request_fields(&err),
+            ["as_of"],
+            "{name} as of {as_of:?}"
+        );
     }
 }
 
@@ -388,7 +402,7 @@ async fn items_are_read_one_by_one_in_batches_and_with_their_ancestors() {
     let batch = |codes: &[&str], allow_missing| BatchGetItemsRequest {
         parent: "classifiers/regions/versions/latest".into(),
         codes: strings(codes),
-        as_of: String::new(),
+        as_of: None,
         allow_missing,
     };
     let found = admin
@@ -416,7 +430,7 @@ async fn items_are_read_one_by_one_in_batches_and_with_their_ancestors() {
 
     let ancestors = |name: &str| GetItemAncestorsRequest {
         name: format!("classifiers/regions/versions/latest/items/{name}"),
-        as_of: String::new(),
+        as_of: None,
     };
     let chain = admin
         .get_item_ancestors(ancestors("170101"))

@@ -151,6 +151,16 @@ fn midnight(date: &str) -> prost_types::Timestamp {
         .expect("an RFC 3339 time")
 }
 
+/// The `as_of` of a test's shorthand: empty is unset, a `YYYY-MM-DD` day its first moment in
+/// Asia/Tashkent, anything else an RFC 3339 time.
+pub(crate) fn moment(at: &str) -> Option<prost_types::Timestamp> {
+    match at {
+        "" => None,
+        day if day.len() == 10 => Some(midnight(day)),
+        time => Some(time.parse().expect("an RFC 3339 time")),
+    }
+}
+
 fn codes(items: &[Item]) -> Vec<&str> {
     items.iter().map(|i| i.code.as_str()).collect()
 }
@@ -289,7 +299,7 @@ pub(crate) async fn published(
 pub(crate) async fn get_item(c: &mut Client, name: &str, as_of: &str) -> Result<Item, Status> {
     c.get_item(GetItemRequest {
         name: name.into(),
-        as_of: as_of.into(),
+        as_of: moment(as_of),
     })
     .await
     .map(tonic::Response::into_inner)
@@ -490,12 +500,12 @@ pub(crate) async fn validate_code(
     c: &mut Client,
     classifier: &str,
     code: &str,
-    date: &str,
+    as_of: &str,
 ) -> Result<ValidateCodeResponse, Status> {
     c.validate_code(ValidateCodeRequest {
         classifier: format!("classifiers/{classifier}"),
         code: code.into(),
-        date: date.into(),
+        as_of: moment(as_of),
     })
     .await
     .map(tonic::Response::into_inner)
