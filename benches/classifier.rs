@@ -374,6 +374,7 @@ async fn prepare_database(url: &str, id: &str) -> (Database, Store) {
             String::new(),
             None,
             None,
+            &|_| Ok(()),
             None,
             |_| Vec::new(),
         )

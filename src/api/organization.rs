@@ -12,6 +12,7 @@ use reestr_domain::organization::{
 };
 use reestr_domain::paging::{self, Page};
 use reestr_domain::request_id::RequestId;
+use reestr_domain::revision::{Deletion, Revisioned};
 use tonic::{Request, Response, Status};
 
 use super::call::Call;
@@ -200,7 +201,10 @@ impl OrganizationService for OrganizationApi {
         let result = async {
             call.authorize(Action::WriteOrganizations)?;
             let id = OrganizationId::from_name(&name, "name")?;
-            store.organizations().delete(&call.ctx, &id, &etag).await
+            store
+                .organizations()
+                .set_deleted(&call.ctx, &id, &etag, Deletion::Delete)
+                .await
         }
         .await;
         let org = audit.finish(result).await?;
@@ -220,7 +224,10 @@ impl OrganizationService for OrganizationApi {
         let result = async {
             call.authorize(Action::WriteOrganizations)?;
             let id = OrganizationId::from_name(&name, "name")?;
-            store.organizations().undelete(&call.ctx, &id, &etag).await
+            store
+                .organizations()
+                .set_deleted(&call.ctx, &id, &etag, Deletion::Undelete)
+                .await
         }
         .await;
         let org = audit.finish(result).await?;

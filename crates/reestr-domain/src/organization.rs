@@ -8,13 +8,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use sha2::{Digest, Sha256};
-
 use crate::contact::{Contacts, ContactsDraft};
 use crate::error::{Error, FieldViolation, Violations};
 use crate::filter::{CompareOp, Value};
 use crate::input::Choice;
 use crate::query::{self, Equality, Predicate};
+use crate::revision::{Revisioned, SoftDeleted};
 use crate::text::{LocalizedText, fold};
 use crate::time::Timestamp;
 use crate::update_mask::UpdateMask;
@@ -169,12 +168,22 @@ pub struct Organization {
     pub revision: i64,
 }
 
-impl Organization {
-    /// The etag of this state of the organisation.
-    pub fn etag(&self) -> String {
-        etag(&self.id.name(), self.revision)
+impl Revisioned for Organization {
+    fn resource_name(&self) -> String {
+        self.id.name()
     }
+    fn revision(&self) -> i64 {
+        self.revision
+    }
+}
 
+impl SoftDeleted for Organization {
+    fn delete_time(&self) -> Option<Timestamp> {
+        self.delete_time
+    }
+}
+
+impl Organization {
     /// The organisation as `(field, value)` pairs, for the audit trail's change lists.
     pub fn audit_fields(&self) -> Vec<(&'static str, String)> {
         let s = &self.spec;
@@ -205,34 +214,6 @@ impl Organization {
             ),
         ]
     }
-
-    /// Fails with [`Error::EtagMismatch`] when `expected` is set and differs from the etag.
-    pub fn check_etag(&self, expected: &str) -> Result<(), Error> {
-        crate::organization::check_etag(expected, &self.id.name(), self.revision)
-    }
-}
-
-/// The one etag rule: an empty `expected` always passes; otherwise it must be the etag of
-/// revision `revision` of `name`, or the write is ABORTED (`ETAG_MISMATCH`).
-pub fn check_etag(expected: &str, name: &str, revision: i64) -> Result<(), Error> {
-    if expected.is_empty() || expected == etag(name, revision) {
-        Ok(())
-    } else {
-        Err(Error::EtagMismatch {
-            resource: name.to_string(),
-        })
-    }
-}
-
-/// An etag for revision `revision` of the resource `name`: opaque, short, and different for
-/// every resource and revision.
-pub fn etag(name: &str, revision: i64) -> String {
-    let digest = Sha256::new()
-        .chain_update(name.as_bytes())
-        .chain_update(b"\0")
-        .chain_update(revision.to_be_bytes())
-        .finalize();
-    hex::encode(&digest[..8])
 }
 
 /// The mutable fields of an organisation as a request carries them, before validation.
@@ -655,13 +636,6 @@ mod tests {
         let c =
             resolve_update_mask(&["contacts".into(), "contacts.email".into()], &draft()).unwrap();
         assert_eq!(c.len(), 3);
-    }
-
-    #[test]
-    fn etag_changes_with_revision_and_resource() {
-        assert_ne!(etag("organizations/a", 1), etag("organizations/a", 2));
-        assert_ne!(etag("organizations/a", 1), etag("organizations/b", 1));
-        assert_eq!(etag("organizations/a", 1), etag("organizations/a", 1));
     }
 
     #[test]

@@ -15,8 +15,9 @@ use crate::classifier::{LegalActDraft, LegalActKind};
 use crate::error::{Error, FieldViolation, Violations};
 use crate::filter::{CompareOp, Value};
 use crate::input::Choice;
-use crate::organization::{OrganizationId, check_resource_id, etag};
+use crate::organization::{OrganizationId, check_resource_id};
 use crate::query::{self, Equality, Predicate};
+use crate::revision::{Revisioned, SoftDeleted};
 use crate::text::{self, Language, LocalizedText, fold};
 use crate::time::Timestamp;
 use crate::update_mask::UpdateMask;
@@ -394,17 +395,22 @@ pub struct InformationSystem {
     pub revision: i64,
 }
 
+impl Revisioned for InformationSystem {
+    fn resource_name(&self) -> String {
+        self.id.name()
+    }
+    fn revision(&self) -> i64 {
+        self.revision
+    }
+}
+
+impl SoftDeleted for InformationSystem {
+    fn delete_time(&self) -> Option<Timestamp> {
+        self.delete_time
+    }
+}
+
 impl InformationSystem {
-    /// The etag of this revision.
-    pub fn etag(&self) -> String {
-        etag(&self.id.name(), self.revision)
-    }
-
-    /// Fails with ABORTED when `expected` is set and stale.
-    pub fn check_etag(&self, expected: &str) -> Result<(), Error> {
-        crate::organization::check_etag(expected, &self.id.name(), self.revision)
-    }
-
     /// The owner organisation.
     pub fn owner(&self) -> OrganizationId {
         OrganizationId::from_trusted(

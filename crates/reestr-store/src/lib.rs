@@ -43,7 +43,7 @@ use sea_orm::{
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use audit::{AuditCondition, AuditContext, AuditQuery, ChainReport};
-pub use classifier::{ClassifierQuery, ClassifierRepo, ImportSink};
+pub use classifier::{ClassifierQuery, ClassifierRepo, DraftGuard, ImportSink, VersionChange};
 pub use clock::Clock;
 pub use error::db_err;
 pub use idempotency::{Idempotency, Outcome};

@@ -11,6 +11,7 @@ use reestr_domain::organization::{
 };
 use reestr_domain::paging::{KeyValue, ListQuery, Page, PageKey, SortKey};
 use reestr_domain::query::Predicate;
+use reestr_domain::revision::{Deletion, Revisioned};
 use reestr_domain::system::SystemId;
 use reestr_domain::text::LocalizedText;
 use reestr_domain::time::Timestamp;
@@ -151,13 +152,14 @@ impl<'s> OrganizationRepo<'s> {
         Ok(next)
     }
 
-    /// Soft-deletes an organisation that no live resource refers to (see
-    /// [`refuse_if_referred_to`]), checked in the deleting transaction.
-    pub async fn delete(
+    /// Soft-deletes an organisation (refused while anything live refers to it) or restores one
+    /// (its parent, if any, must be live), by the one rule of [`Deletion`].
+    pub async fn set_deleted(
         &self,
         ctx: &AuditContext,
         id: &OrganizationId,
         etag: &str,
+        deletion: Deletion,
     ) -> Result<Organization, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
@@ -169,48 +171,19 @@ impl<'s> OrganizationRepo<'s> {
             .map(from_row)
             .transpose()?
             .or_not_found(|| id.name())?;
-        if current.delete_time.is_some() {
-            return Err(Error::Deleted {
-                resource: id.name(),
-            });
-        }
-        current.check_etag(etag)?;
-        refuse_if_referred_to(txn, id).await?;
         let t = self.store.now();
+        let delete_time = deletion.apply(&current, etag, t)?;
+        match deletion {
+            Deletion::Delete => refuse_if_referred_to(txn, id).await?,
+            Deletion::Undelete => {
+                if let Some(parent) = &current.spec.parent {
+                    check_live(txn, parent, "organization.parent").await?;
+                }
+            }
+        }
         let next = Organization {
             update_time: t,
-            delete_time: Some(t),
-            revision: current.revision + 1,
-            ..current.clone()
-        };
-        save_guarded(txn, &next, current.revision).await?;
-        let changes = diff_fields(Some(&current.audit_fields()), &next.audit_fields());
-        write.commit(&id.name(), changes).await?;
-        Ok(next)
-    }
-
-    /// Restores a soft-deleted organisation whose parent, if any, is live.
-    pub async fn undelete(
-        &self,
-        ctx: &AuditContext,
-        id: &OrganizationId,
-        etag: &str,
-    ) -> Result<Organization, Error> {
-        let write = self.store.write(ctx).await?;
-        let txn = write.txn();
-        let current = find(txn, id).await?.or_not_found(|| id.name())?;
-        if current.delete_time.is_none() {
-            return Err(Error::NotDeleted {
-                resource: id.name(),
-            });
-        }
-        current.check_etag(etag)?;
-        if let Some(parent) = &current.spec.parent {
-            check_live(txn, parent, "organization.parent").await?;
-        }
-        let next = Organization {
-            update_time: self.store.now(),
-            delete_time: None,
+            delete_time,
             revision: current.revision + 1,
             ..current.clone()
         };

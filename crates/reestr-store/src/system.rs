@@ -8,6 +8,7 @@ use reestr_domain::error::Violations;
 use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::{KeyKind, KeyValue, ListQuery, Page, PageKey, SortKey};
 use reestr_domain::query::{Equality, Predicate};
+use reestr_domain::revision::{Deletion, Revisioned};
 use reestr_domain::system::{
     InformationSystem, SystemCondition, SystemId, SystemSpec, SystemState, changed_fields,
     check_transition, registration_number,
@@ -347,43 +348,30 @@ impl<'s> SystemRepo<'s> {
         Ok(next)
     }
 
-    /// Soft-deletes (`deleted` true) or restores a system, after `authorize` approves the
-    /// current state. A system live systems depend on cannot be deleted.
+    /// Soft-deletes or restores a system by the one rule of [`Deletion`], after `authorize`
+    /// approves the current state. A system live systems depend on cannot be deleted; a
+    /// restored one's references must be live.
     pub async fn set_deleted(
         &self,
         ctx: &AuditContext,
         id: &SystemId,
         etag: &str,
-        deleted: bool,
+        deletion: Deletion,
         authorize: impl FnOnce(&InformationSystem) -> Result<(), Error>,
     ) -> Result<InformationSystem, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
         let current = find(txn, id).await?.or_not_found(|| id.name())?;
         authorize(&current)?;
-        match (deleted, current.delete_time.is_some()) {
-            (true, true) => {
-                return Err(Error::Deleted {
-                    resource: id.name(),
-                });
-            }
-            (false, false) => {
-                return Err(Error::NotDeleted {
-                    resource: id.name(),
-                });
-            }
-            _ => {}
-        }
-        current.check_etag(etag)?;
-        if deleted {
-            refuse_if_live_dependents(txn, id).await?;
-        } else {
-            check_references(txn, id, &current.spec).await?;
-        }
         let t = self.store.now();
+        let delete_time = deletion.apply(&current, etag, t)?;
+        match deletion {
+            Deletion::Delete => refuse_if_live_dependents(txn, id).await?,
+            Deletion::Undelete => check_references(txn, id, &current.spec).await?,
+        }
         let next = InformationSystem {
             update_time: t,
-            delete_time: deleted.then_some(t),
+            delete_time,
             revision: current.revision + 1,
             ..current.clone()
         };

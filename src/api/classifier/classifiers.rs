@@ -11,12 +11,13 @@ use reestr_domain::time::Timestamp;
 use tonic::{Request, Response, Status};
 
 use super::cache::ClassifierMeta;
-use super::convert::{ClassifierView, classifier_draft, classifier_etag, classifier_to_proto};
-use super::{ClassifierApi, authorize_owner, expected_revision, invalid};
+use super::convert::{ClassifierView, classifier_draft, classifier_to_proto};
+use super::{ClassifierApi, authorize_owner, invalid, owner_check};
 use crate::api::call::Call;
 use crate::api::list;
 use crate::api::{idempotency_of, request_hash, settle};
 use crate::proto::v1 as pb;
+use reestr_domain::revision::Deletion;
 
 /// The message of a classifier, with its latest and draft versions from `meta`.
 pub(super) fn classifier_message(meta: &ClassifierMeta, now: Timestamp) -> pb::Classifier {
@@ -210,34 +211,18 @@ impl ClassifierApi {
         let result = async {
             call.authorize(Action::WriteResources)?;
             let id = ClassifierId::from_name(&name, "name").map_err(invalid)?;
-            let repo = store.classifiers();
-            // The owner is authorised against the classifier as read, and the write applies
-            // only to that revision: a change in between (an owner change, say) makes it read
-            // and authorise again, so a caller who lost the classifier meanwhile is refused.
-            let mut attempts = 0;
-            loop {
-                attempts += 1;
-                let meta = self.meta(store, &id, true).await?;
-                let current = &meta.classifier;
-                authorize_owner(&call, &current.spec.owner)?;
-                let expected =
-                    expected_revision(&etag, &classifier_etag(current), current.revision, &name)?;
-                let read = expected.or(Some(current.revision));
-                let written = if deleted {
-                    repo.delete(&call.ctx, &id, read).await
-                } else {
-                    repo.undelete(&call.ctx, &id, read).await
-                };
-                match written {
-                    Err(Error::EtagMismatch { .. }) if expected.is_none() && attempts < 3 => {
-                        self.changed(&id);
-                    }
-                    other => {
-                        other?;
-                        break;
-                    }
-                }
-            }
+            // The owner is authorised against the classifier as it is in the write's
+            // transaction: a caller who lost the classifier meanwhile is refused.
+            store
+                .classifiers()
+                .set_deleted(
+                    &call.ctx,
+                    &id,
+                    &etag,
+                    Deletion::of(deleted),
+                    owner_check(&call),
+                )
+                .await?;
             self.changed(&id);
             let meta = self.meta(store, &id, true).await?;
             Ok(classifier_message(&meta, store.now()))

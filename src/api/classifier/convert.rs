@@ -10,22 +10,12 @@ use reestr_domain::classifier::{
     item::AttributeValueDraft as Value, version::version_name,
 };
 use reestr_domain::input::Choice;
-use reestr_domain::organization::etag;
+use reestr_domain::revision::Revisioned;
 use reestr_domain::time::Timestamp;
 
 use crate::api::legal_act;
 use crate::api::timestamp;
 use crate::proto::v1 as pb;
-
-/// The etag of a classifier.
-pub fn classifier_etag(c: &Classifier) -> String {
-    c.etag()
-}
-
-/// The etag of a version.
-pub fn version_etag(v: &Version) -> String {
-    etag(&v.name(), v.revision)
-}
 
 /// The draft of a classifier message's mutable fields.
 pub fn classifier_draft(c: pb::Classifier) -> ClassifierDraft {
@@ -154,7 +144,7 @@ pub fn classifier_to_proto(c: &Classifier, view: &ClassifierView<'_>) -> pb::Cla
         create_time: Some(timestamp(c.create_time)),
         update_time: Some(timestamp(c.update_time)),
         delete_time: c.delete_time.map(timestamp),
-        etag: classifier_etag(c),
+        etag: c.etag(),
     }
 }
 
@@ -182,7 +172,7 @@ pub fn version_to_proto(v: &Version, timeline: &Timeline, now: Timestamp) -> pb:
             .unwrap_or_default(),
         create_time: Some(timestamp(v.create_time)),
         update_time: Some(timestamp(v.update_time)),
-        etag: version_etag(v),
+        etag: v.etag(),
     }
 }
 

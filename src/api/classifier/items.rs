@@ -9,9 +9,10 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{item_draft, item_to_proto};
 use super::versions::version_message;
-use super::{ClassifierApi, MAX_BATCH};
+use super::{ClassifierApi, MAX_BATCH, owner_check};
 use crate::api::call::Call;
 use crate::proto::v1 as pb;
+use reestr_store::DraftGuard;
 
 impl ClassifierApi {
     pub(super) async fn do_batch_upsert_items(
@@ -27,9 +28,12 @@ impl ClassifierApi {
         } = request.into_inner();
         let audit = call.audit(store, &parent);
         let result = async {
-            let (meta, draft, expected) = self
-                .writable_draft(store, &call, &parent, "parent", &etag)
-                .await?;
+            let (meta, draft) = self.writable_draft(store, &call, &parent, "parent").await?;
+            let authorize = owner_check(&call);
+            let guard = DraftGuard {
+                authorize: &authorize,
+                etag: &etag,
+            };
             let mut v = Violations::new();
             if items.is_empty() || items.len() > MAX_BATCH {
                 v.add("items", format!("must hold 1 to {MAX_BATCH} items"));
@@ -51,7 +55,7 @@ impl ClassifierApi {
             v.into_result()?;
             let updated = store
                 .classifiers()
-                .upsert_items(&call.ctx, &draft.classifier, &draft.id, expected, &valid)
+                .upsert_items(&call.ctx, &draft.classifier, &draft.id, guard, &valid)
                 .await?;
             self.changed(&draft.classifier);
             let name = updated.name();
@@ -78,9 +82,12 @@ impl ClassifierApi {
         } = request.into_inner();
         let audit = call.audit(store, &parent);
         let result = async {
-            let (meta, draft, expected) = self
-                .writable_draft(store, &call, &parent, "parent", &etag)
-                .await?;
+            let (meta, draft) = self.writable_draft(store, &call, &parent, "parent").await?;
+            let authorize = owner_check(&call);
+            let guard = DraftGuard {
+                authorize: &authorize,
+                etag: &etag,
+            };
             let mut v = Violations::new();
             if codes.is_empty() || codes.len() > MAX_BATCH {
                 v.add("codes", format!("must hold 1 to {MAX_BATCH} codes"));
@@ -97,7 +104,7 @@ impl ClassifierApi {
                     &call.ctx,
                     &draft.classifier,
                     &draft.id,
-                    expected,
+                    guard,
                     &parsed,
                     allow_missing,
                 )

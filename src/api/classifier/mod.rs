@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use reestr_domain::access::Action;
 use reestr_domain::classifier::{
-    ClassifierId, Date, Version, VersionName, VersionRef, VersionState,
+    Classifier, ClassifierId, Date, Version, VersionName, VersionRef, VersionState,
 };
 use reestr_domain::error::{Error, Reason};
 use reestr_domain::organization::OrganizationId;
@@ -42,7 +42,6 @@ use reestr_store::Store;
 use tonic::{Request, Response, Status};
 
 use self::cache::{ClassifierMeta, LoadedVersion, MetaCache, VersionCache};
-use self::convert::version_etag;
 use super::ReadyStore;
 use super::call::Call;
 use crate::proto::v1 as pb;
@@ -131,35 +130,23 @@ impl ClassifierApi {
         self.shared.meta.invalidate(id);
     }
 
-    /// Resolves a draft for a write by `call`: checks the owner and the etag.
+    /// Resolves a draft for a write by `call` and refuses early what the store would refuse
+    /// anyway (another owner's classifier, a published version); the store decides again, with
+    /// the etag, inside the write's transaction ([`DraftGuard`]).
     pub(super) async fn writable_draft(
         &self,
         store: &Store,
         call: &Call,
         name: &str,
         field: &str,
-        etag: &str,
-    ) -> Result<
-        (
-            std::sync::Arc<ClassifierMeta>,
-            std::sync::Arc<Version>,
-            Option<i64>,
-        ),
-        Error,
-    > {
+    ) -> Result<(Arc<ClassifierMeta>, Arc<Version>), Error> {
         call.authorize(Action::WriteResources)?;
         let name = version_name_of(name, field)?;
         let meta = self.meta(store, &name.classifier, true).await?;
         authorize_owner(call, &meta.classifier.spec.owner)?;
         let version = find_version(&meta, &name, store.now(), None)?;
         require_draft(&version)?;
-        let expected = expected_revision(
-            etag,
-            &version_etag(&version),
-            version.revision,
-            &version.name(),
-        )?;
-        Ok((meta, version, expected))
+        Ok((meta, version))
     }
 }
 
@@ -196,23 +183,10 @@ fn authorize_owner(call: &Call, owner: &OrganizationId) -> Result<(), Error> {
     call.authorize(Action::WriteOwned { owner })
 }
 
-/// The expected revision for a write: `None` without an etag; the current revision when `etag`
-/// is current; ABORTED when it is stale.
-fn expected_revision(
-    etag: &str,
-    current_etag: &str,
-    revision: i64,
-    resource: &str,
-) -> Result<Option<i64>, Error> {
-    if etag.is_empty() {
-        Ok(None)
-    } else if etag == current_etag {
-        Ok(Some(revision))
-    } else {
-        Err(Error::EtagMismatch {
-            resource: resource.to_string(),
-        })
-    }
+/// The check a classifier write makes inside its transaction: may `call` write the
+/// classifier as it is there?
+fn owner_check(call: &Call) -> impl Fn(&Classifier) -> Result<(), Error> + Send + Sync + '_ {
+    move |c: &Classifier| authorize_owner(call, &c.spec.owner)
 }
 
 /// Parses an `as_of` date; it needs the `latest` alias.

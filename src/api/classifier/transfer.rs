@@ -15,7 +15,7 @@ use reestr_domain::classifier::{AttributeDef, AttributeKind, Item, ItemDraft};
 use reestr_domain::error::{Error, FieldViolation, Violations};
 use reestr_domain::input::count_i64;
 use reestr_domain::text::Language;
-use reestr_store::ImportSink;
+use reestr_store::{DraftGuard, ImportSink};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -23,7 +23,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::cache::LoadedVersion;
 use super::convert::{item_draft, item_to_proto};
 use super::versions::version_message;
-use super::{ClassifierApi, invalid};
+use super::{ClassifierApi, invalid, owner_check};
 use crate::api::call::{Call, Inbound};
 use crate::api::error::status;
 use crate::api::error::{LISTED_PROBLEM_BYTES, fitting};
@@ -232,16 +232,21 @@ impl ClassifierApi {
                 Ok(pb::ItemFormat::Csv) => true,
                 Err(_) => return Err(Error::invalid("format", format!("{format} is not a format"))),
             };
-            let (meta, draft, expected) = self
-                .writable_draft(store, &call, &parent, "parent", &etag)
+            let (meta, draft) = self
+                .writable_draft(store, &call, &parent, "parent")
                 .await?;
+            let authorize = owner_check(&call);
+            let guard = DraftGuard {
+                authorize: &authorize,
+                etag: &etag,
+            };
             let sink = if validate_only {
                 None
             } else {
                 Some(
                     store
                         .classifiers()
-                        .begin_import(&call.ctx, &draft.classifier, &draft.id, expected)
+                        .begin_import(&call.ctx, &draft.classifier, &draft.id, guard)
                         .await?,
                 )
             };

@@ -14,14 +14,15 @@ use reestr_domain::classifier::{
 use reestr_domain::error::{Error, Violations};
 use reestr_domain::paging::{self, KeyKind, KeyValue, Page, PageKey, PageQuery, query_fingerprint};
 use reestr_domain::request_id::RequestId;
+use reestr_domain::revision::Revisioned;
 use reestr_domain::time::Timestamp;
-use reestr_store::Store;
+use reestr_store::{DraftGuard, Store, VersionChange};
 use tonic::{Request, Response, Status};
 
 use super::cache::{ClassifierMeta, LoadedVersion};
-use super::convert::{problem_to_proto, version_etag, version_to_proto};
+use super::convert::{problem_to_proto, version_to_proto};
 use super::{
-    ClassifierApi, authorize_owner, expected_revision, find_version, invalid, require_draft,
+    ClassifierApi, authorize_owner, find_version, invalid, owner_check, require_draft,
     version_name_of,
 };
 use crate::api::call::Call;
@@ -207,6 +208,7 @@ impl ClassifierApi {
                     description,
                     effective,
                     source_id,
+                    &owner_check(&call),
                     idempotency.as_ref(),
                     |v| version_to_proto(v, &meta.timeline, store.now()).encode_to_vec(),
                 )
@@ -313,8 +315,8 @@ impl ClassifierApi {
         let audit = call.audit(store, &resource);
         let result = async {
             let version = version.ok_or_else(|| Error::invalid("version", "is required"))?;
-            let (meta, current, expected) = self
-                .writable_draft(store, &call, &version.name, "version.name", &version.etag)
+            let (meta, current) = self
+                .writable_draft(store, &call, &version.name, "version.name")
                 .await?;
             let paths = update_mask.map(|m| m.paths).unwrap_or_default();
             let fields = VERSION_UPDATE_MASK.resolve(&paths, |_| true);
@@ -329,26 +331,26 @@ impl ClassifierApi {
             };
             check_description(&version.description, "version.description", &mut v);
             v.into_result()?;
-            let description = if fields.contains(&VersionField::Description) {
-                version.description
-            } else {
-                current.description.clone()
+            // Only the masked fields travel: the store merges them into the draft as it is in
+            // the write's transaction, so a concurrent change to the other field is kept.
+            let change = VersionChange {
+                description: fields
+                    .contains(&VersionField::Description)
+                    .then_some(version.description),
+                effective_time: if fields.contains(&VersionField::EffectiveTime) {
+                    Some(instant(version.effective_time, "version.effective_time")?)
+                } else {
+                    None
+                },
             };
-            let effective = if fields.contains(&VersionField::EffectiveTime) {
-                instant(version.effective_time, "version.effective_time")?
-            } else {
-                current.effective_time
+            let authorize = owner_check(&call);
+            let guard = DraftGuard {
+                authorize: &authorize,
+                etag: &version.etag,
             };
             let updated = store
                 .classifiers()
-                .update_version(
-                    &call.ctx,
-                    &current.classifier,
-                    &current.id,
-                    expected,
-                    description,
-                    effective,
-                )
+                .update_version(&call.ctx, &current.classifier, &current.id, guard, change)
                 .await?;
             self.changed(&current.classifier);
             Ok(version_message(&meta, &updated, store.now()))
@@ -366,12 +368,15 @@ impl ClassifierApi {
         let pb::DeleteClassifierVersionRequest { name, etag } = request.into_inner();
         let audit = call.audit(store, &name);
         let result = async {
-            let (_, current, expected) = self
-                .writable_draft(store, &call, &name, "name", &etag)
-                .await?;
+            let (_, current) = self.writable_draft(store, &call, &name, "name").await?;
+            let authorize = owner_check(&call);
+            let guard = DraftGuard {
+                authorize: &authorize,
+                etag: &etag,
+            };
             let deleted = store
                 .classifiers()
-                .delete_version(&call.ctx, &current.classifier, &current.id, expected)
+                .delete_version(&call.ctx, &current.classifier, &current.id, guard)
                 .await?;
             self.changed(&current.classifier);
             Ok(pb::DeleteClassifierVersionResponse {
@@ -429,12 +434,7 @@ impl ClassifierApi {
             if let Err(e) = state.publish() {
                 return Err(e.into_error(version.name()));
             }
-            expected_revision(
-                &etag,
-                &version_etag(&version),
-                version.revision,
-                &version.name(),
-            )?;
+            version.check_etag(&etag)?;
             let (problems, content) = check_draft(self, store, &meta, &version).await?;
             let listed = fitting(
                 problems.iter().map(|p| (p.field.len(), p.message.len())),
@@ -452,6 +452,7 @@ impl ClassifierApi {
                     &call.ctx,
                     &version.classifier,
                     &version.id,
+                    &owner_check(&call),
                     // The requirements the draft was just checked against.
                     meta.classifier.revision,
                     version.revision,
@@ -496,15 +497,14 @@ impl ClassifierApi {
             if let Err(e) = state.retire() {
                 return Err(e.into_error(version.name()));
             }
-            let expected = expected_revision(
-                &etag,
-                &version_etag(&version),
-                version.revision,
-                &version.name(),
-            )?;
+            let authorize = owner_check(&call);
+            let guard = DraftGuard {
+                authorize: &authorize,
+                etag: &etag,
+            };
             let retired = store
                 .classifiers()
-                .retire(&call.ctx, &version.classifier, &version.id, expected)
+                .retire(&call.ctx, &version.classifier, &version.id, guard)
                 .await?;
             self.changed(&version.classifier);
             let meta = self.meta(store, &version.classifier, true).await?;

@@ -5,6 +5,7 @@
 //! compile until it is handled here.
 
 use reestr_domain::error::Violations;
+use reestr_domain::revision::Revisioned;
 use reestr_domain::system::{
     Dependency, Hosting, HostingKind, InformationResource, InformationSystem, LegalAct, Protocol,
     ProvidedService, Security, SecurityLevel, SystemContacts, SystemSpec, SystemState,

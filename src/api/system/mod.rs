@@ -10,6 +10,7 @@ use reestr_domain::error::{Error, Reason, Violations};
 use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::{self, Page};
 use reestr_domain::request_id::RequestId;
+use reestr_domain::revision::Deletion;
 use reestr_domain::system::{self as domain, SystemId};
 use reestr_store::Transition;
 use tonic::{Request, Response, Status};
@@ -277,7 +278,7 @@ impl InformationSystemService for SystemApi {
             let id = SystemId::from_name(&name, "name")?;
             store
                 .systems()
-                .set_deleted(&call.ctx, &id, &etag, true, |s| {
+                .set_deleted(&call.ctx, &id, &etag, Deletion::Delete, |s| {
                     authorize_owner(&call, &s.spec.owner)
                 })
                 .await
@@ -303,7 +304,7 @@ impl InformationSystemService for SystemApi {
             let id = SystemId::from_name(&name, "name")?;
             store
                 .systems()
-                .set_deleted(&call.ctx, &id, &etag, false, |s| {
+                .set_deleted(&call.ctx, &id, &etag, Deletion::Undelete, |s| {
                     authorize_owner(&call, &s.spec.owner)
                 })
                 .await

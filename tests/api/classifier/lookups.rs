@@ -534,10 +534,18 @@ async fn validate_code_says_whether_a_code_may_be_used_on_a_day_and_why_not() {
         .await
         .unwrap_err();
     assert_status(&err, Code::NotFound, "RESOURCE_NOT_FOUND");
-    let err = validate_code(&mut admin, "kinds", "10", "2021-02-30")
+    let err = admin
+        .validate_code(ValidateCodeRequest {
+            classifier: "classifiers/kinds".into(),
+            code: "10".into(),
+            as_of: Some(prost_types::Timestamp {
+                seconds: 0,
+                nanos: 1_000_000_000,
+            }),
+        })
         .await
         .unwrap_err();
-    assert_eq!(bad_request_fields(&err), ["date"]);
+    assert_eq!(bad_request_fields(&err), ["as_of"]);
 }
 
 #[tokio::test]

@@ -6,8 +6,7 @@
 //! version is in effect at a moment (`latest` is the version in effect now; `as_of` a date is
 //! the version in effect at the start of that day, UTC).
 
-use crate::error::Error;
-use crate::organization::etag;
+use crate::revision::{Revisioned, SoftDeleted};
 use crate::time::Timestamp;
 use crate::update_mask::UpdateMask;
 
@@ -66,15 +65,27 @@ pub struct Classifier {
     pub revision: i64,
 }
 
-impl Classifier {
-    /// The etag of this revision.
-    pub fn etag(&self) -> String {
-        etag(&self.id.name(), self.revision)
+impl Revisioned for Classifier {
+    fn resource_name(&self) -> String {
+        self.id.name()
     }
+    fn revision(&self) -> i64 {
+        self.revision
+    }
+}
 
-    /// Fails with ABORTED when `expected` is set and stale.
-    pub fn check_etag(&self, expected: &str) -> Result<(), Error> {
-        crate::organization::check_etag(expected, &self.id.name(), self.revision)
+impl SoftDeleted for Classifier {
+    fn delete_time(&self) -> Option<Timestamp> {
+        self.delete_time
+    }
+}
+
+impl Revisioned for Version {
+    fn resource_name(&self) -> String {
+        self.name()
+    }
+    fn revision(&self) -> i64 {
+        self.revision
     }
 }
 

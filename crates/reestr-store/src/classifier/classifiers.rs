@@ -7,13 +7,14 @@ use reestr_domain::classifier::{Classifier, ClassifierId, ClassifierSpec};
 use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::{KeyKind, KeyValue, ListQuery, Page, PageKey};
 use reestr_domain::query::{Equality, Predicate};
+use reestr_domain::revision::{Deletion, Revisioned};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     QuerySelect,
 };
 
+use super::ClassifierRepo;
 use super::stored::{audit_fields, from_row, to_active};
-use super::{ClassifierRepo, check_revision};
 use crate::audit::AuditContext;
 use crate::entity::classifier::{self as row, Column};
 use crate::error::{OrNotFound, not_found};
@@ -134,60 +135,31 @@ impl ClassifierRepo<'_> {
         self.save(write, &current, next).await
     }
 
-    /// Soft-deletes a classifier: its versions stay readable, nothing of it can be written.
-    pub async fn delete(
+    /// Soft-deletes a classifier (its versions stay readable, nothing of it can be written) or
+    /// restores one (its owner must be live), by the one rule of [`Deletion`], after
+    /// `authorize` approves the classifier as it is in this transaction.
+    pub async fn set_deleted(
         &self,
         ctx: &AuditContext,
         id: &ClassifierId,
-        expected_revision: Option<i64>,
-    ) -> Result<Classifier, Error> {
-        self.set_deleted(ctx, id, expected_revision, true).await
-    }
-
-    /// Restores a soft-deleted classifier whose owner is live.
-    pub async fn undelete(
-        &self,
-        ctx: &AuditContext,
-        id: &ClassifierId,
-        expected_revision: Option<i64>,
-    ) -> Result<Classifier, Error> {
-        self.set_deleted(ctx, id, expected_revision, false).await
-    }
-
-    /// Deletes (`deleted`) or restores a classifier; a restore needs a live owner.
-    async fn set_deleted(
-        &self,
-        ctx: &AuditContext,
-        id: &ClassifierId,
-        expected_revision: Option<i64>,
-        deleted: bool,
+        etag: &str,
+        deletion: Deletion,
+        authorize: impl FnOnce(&Classifier) -> Result<(), Error>,
     ) -> Result<Classifier, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
         let current = find_classifier_for_update(txn, id)
             .await?
             .or_not_found(|| id.name())?;
-        match (deleted, current.delete_time.is_some()) {
-            (true, true) => {
-                return Err(Error::Deleted {
-                    resource: id.name(),
-                });
-            }
-            (false, false) => {
-                return Err(Error::NotDeleted {
-                    resource: id.name(),
-                });
-            }
-            _ => {}
-        }
-        check_revision(id.name(), current.revision, expected_revision)?;
-        if !deleted {
+        authorize(&current)?;
+        let t = self.store.now();
+        let delete_time = deletion.apply(&current, etag, t)?;
+        if deletion == Deletion::Undelete {
             check_owner(txn, &current.spec.owner).await?;
         }
-        let t = self.store.now();
         let next = Classifier {
             update_time: t,
-            delete_time: deleted.then_some(t),
+            delete_time,
             revision: current.revision + 1,
             ..current.clone()
         };
@@ -223,24 +195,26 @@ async fn check_owner(conn: &impl ConnectionTrait, owner: &OrganizationId) -> Res
     crate::organization::check_live(conn, owner, "classifier.owner").await
 }
 
-/// The classifier's revision; it must exist and be live. On PostgreSQL its row is
-/// share-locked until the transaction ends, so that it can be neither deleted nor changed
-/// while its versions are written (on SQLite writers are serialised anyway).
+/// The classifier as it is in this transaction; it must exist and be live. On PostgreSQL its
+/// row is share-locked until the transaction ends, so that it can be neither deleted nor
+/// changed while its versions are written (on SQLite writers are serialised anyway).
 pub(super) async fn live_classifier(
     conn: &impl ConnectionTrait,
     id: &ClassifierId,
-) -> Result<i64, Error> {
+) -> Result<Classifier, Error> {
     let found = row::Entity::find_by_id(id.as_str())
         .lock_shared()
         .one(conn)
         .await
-        .map_err(db_err)?;
+        .map_err(db_err)?
+        .map(from_row)
+        .transpose()?;
     match found {
         None => Err(not_found(id.name())),
-        Some(r) if r.delete_time.is_some() => Err(Error::Deleted {
+        Some(c) if c.delete_time.is_some() => Err(Error::Deleted {
             resource: id.name(),
         }),
-        Some(r) => Ok(r.revision),
+        Some(c) => Ok(c),
     }
 }
 

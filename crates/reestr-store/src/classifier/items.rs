@@ -14,6 +14,7 @@ use sea_orm::{
 };
 
 use super::ClassifierRepo;
+use super::DraftGuard;
 use super::versions::{claim, commit_version, save_version, writable_draft};
 use crate::audit::AuditContext;
 use crate::entity::classifier_item as item_row;
@@ -43,12 +44,12 @@ impl<'s> ClassifierRepo<'s> {
         ctx: &AuditContext,
         id: &ClassifierId,
         v: &VersionId,
-        expected_revision: Option<i64>,
+        guard: DraftGuard<'_>,
         items: &[Item],
     ) -> Result<Version, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let current = writable_draft(txn, id, v, expected_revision).await?;
+        let current = writable_draft(txn, id, v, guard).await?;
         if items.is_empty() {
             write.commit(&current.name(), Vec::new()).await?;
             return Ok(current);
@@ -84,13 +85,13 @@ impl<'s> ClassifierRepo<'s> {
         ctx: &AuditContext,
         id: &ClassifierId,
         v: &VersionId,
-        expected_revision: Option<i64>,
+        guard: DraftGuard<'_>,
         codes: &[Code],
         allow_missing: bool,
     ) -> Result<(u64, Version), Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let current = writable_draft(txn, id, v, expected_revision).await?;
+        let current = writable_draft(txn, id, v, guard).await?;
         let mut seen = HashSet::with_capacity(codes.len());
         let unique: Vec<&str> = codes
             .iter()
@@ -143,11 +144,11 @@ impl<'s> ClassifierRepo<'s> {
         ctx: &AuditContext,
         id: &ClassifierId,
         v: &VersionId,
-        expected_revision: Option<i64>,
+        guard: DraftGuard<'_>,
     ) -> Result<ImportSink<'s>, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let current = writable_draft(txn, id, v, expected_revision).await?;
+        let current = writable_draft(txn, id, v, guard).await?;
         let claimed = claim(txn, self.store.now(), &current).await?;
         delete_all_items(txn, id, v).await?;
         Ok(ImportSink {

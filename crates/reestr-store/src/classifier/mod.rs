@@ -28,9 +28,11 @@ mod tests;
 mod versions;
 
 use reestr_domain::Error;
+use reestr_domain::classifier::Classifier;
 
 pub use self::classifiers::ClassifierQuery;
 pub use self::items::ImportSink;
+pub use self::versions::VersionChange;
 use crate::Store;
 
 /// Reads and writes classifiers, versions and items.
@@ -44,9 +46,23 @@ impl<'s> ClassifierRepo<'s> {
     }
 }
 
-fn check_revision(resource: String, current: i64, expected: Option<i64>) -> Result<(), Error> {
-    match expected {
-        Some(e) if e != current => Err(Error::EtagMismatch { resource }),
-        _ => Ok(()),
+/// Refuses a write prepared against revision `expected` of a row now at `current` (the caller
+/// reads again and retries): how a publication is bound to the validation it was given.
+fn unchanged_since(resource: String, current: i64, expected: i64) -> Result<(), Error> {
+    if current == expected {
+        Ok(())
+    } else {
+        Err(Error::EtagMismatch { resource })
     }
+}
+
+/// What every write of a classifier's versions and items passes inside its transaction, against
+/// the rows as they are there: the caller's right to write the classifier, and the version's
+/// etag the client sent (empty: none; see [`reestr_domain::revision`]).
+#[derive(Clone, Copy)]
+pub struct DraftGuard<'a> {
+    /// Approves the caller for the classifier as it is in the transaction (its owner).
+    pub authorize: &'a (dyn Fn(&Classifier) -> Result<(), Error> + Send + Sync),
+    /// The version's etag from the request.
+    pub etag: &'a str,
 }

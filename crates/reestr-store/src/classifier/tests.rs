@@ -16,7 +16,10 @@ use reestr_domain::text::{Language, LocalizedText};
 use reestr_domain::time::Timestamp;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
-use super::ClassifierQuery;
+use reestr_domain::classifier::version::version_name;
+use reestr_domain::revision::{Deletion, Revisioned, etag};
+
+use super::{ClassifierQuery, DraftGuard, VersionChange};
 use crate::Store;
 use crate::audit::AuditContext;
 use crate::idempotency::{Idempotency, Outcome};
@@ -37,6 +40,29 @@ fn cid(s: &str) -> ClassifierId {
 
 fn vid(s: &str) -> VersionId {
     VersionId::from_trusted(s.into())
+}
+
+/// Approves every caller: these tests are about the store, not about access.
+fn anyone(_: &Classifier) -> Result<(), Error> {
+    Ok(())
+}
+
+/// The guard of a draft write by anyone, with `etag` (empty: none).
+fn guard(etag: &str) -> DraftGuard<'_> {
+    DraftGuard {
+        authorize: &anyone,
+        etag,
+    }
+}
+
+/// The etag of revision `revision` of version `v` of `c`.
+fn rev(c: &ClassifierId, v: &VersionId, revision: i64) -> String {
+    etag(&version_name(c, v), revision)
+}
+
+/// The etag of revision `revision` of classifier `c`.
+fn rev_c(c: &ClassifierId, revision: i64) -> String {
+    etag(&c.name(), revision)
 }
 
 async fn organization(store: &Store, id: &str, tin: &str) {
@@ -132,6 +158,7 @@ async fn new_draft(store: &Store, c: &str, v: &str, source: Option<&str>) -> Ver
             format!("version {v}"),
             None,
             source.map(vid),
+            &anyone,
             None,
             |_| Vec::new(),
         )
@@ -271,16 +298,33 @@ async fn classifiers_are_created_updated_deleted_and_restored_with_etags() {
         assert!(matches!(bad_owner, Error::ReferenceNotFound { .. }));
 
         let stale = repo
-            .delete(&ctx(), &cid("soato"), Some(1))
+            .set_deleted(
+                &ctx(),
+                &cid("soato"),
+                &rev_c(&cid("soato"), 1),
+                Deletion::Delete,
+                anyone,
+            )
             .await
             .unwrap_err();
         assert!(matches!(stale, Error::EtagMismatch { .. }));
-        let deleted = repo.delete(&ctx(), &cid("soato"), Some(2)).await.unwrap();
+        let deleted = repo
+            .set_deleted(
+                &ctx(),
+                &cid("soato"),
+                &rev_c(&cid("soato"), 2),
+                Deletion::Delete,
+                anyone,
+            )
+            .await
+            .unwrap();
         assert!(deleted.delete_time.is_some());
         assert_eq!(deleted.revision, 3);
         assert_eq!(repo.get(&cid("soato")).await.unwrap(), deleted);
         for err in [
-            repo.delete(&ctx(), &cid("soato"), None).await.unwrap_err(),
+            repo.set_deleted(&ctx(), &cid("soato"), "", Deletion::Delete, anyone)
+                .await
+                .unwrap_err(),
             repo.update(&ctx(), &cid("soato"), "", |_| Ok(spec("stat", "X", true)))
                 .await
                 .unwrap_err(),
@@ -291,6 +335,7 @@ async fn classifiers_are_created_updated_deleted_and_restored_with_etags() {
                 String::new(),
                 None,
                 None,
+                &anyone,
                 None,
                 |_| Vec::new(),
             )
@@ -300,15 +345,30 @@ async fn classifiers_are_created_updated_deleted_and_restored_with_etags() {
             assert!(matches!(err, Error::Deleted { .. }), "{err:?}");
         }
         let stale = repo
-            .undelete(&ctx(), &cid("soato"), Some(2))
+            .set_deleted(
+                &ctx(),
+                &cid("soato"),
+                &rev_c(&cid("soato"), 2),
+                Deletion::Undelete,
+                anyone,
+            )
             .await
             .unwrap_err();
         assert!(matches!(stale, Error::EtagMismatch { .. }));
-        let restored = repo.undelete(&ctx(), &cid("soato"), Some(3)).await.unwrap();
+        let restored = repo
+            .set_deleted(
+                &ctx(),
+                &cid("soato"),
+                &rev_c(&cid("soato"), 3),
+                Deletion::Undelete,
+                anyone,
+            )
+            .await
+            .unwrap();
         assert_eq!(restored.delete_time, None);
         assert_eq!(restored.revision, 4);
         let err = repo
-            .undelete(&ctx(), &cid("soato"), None)
+            .set_deleted(&ctx(), &cid("soato"), "", Deletion::Undelete, anyone)
             .await
             .unwrap_err();
         assert!(matches!(err, Error::NotDeleted { .. }));
@@ -340,7 +400,9 @@ async fn lists_filter_and_page_by_id() {
             .await
             .unwrap();
         }
-        repo.delete(&ctx(), &cid("units"), None).await.unwrap();
+        repo.set_deleted(&ctx(), &cid("units"), "", Deletion::Delete, anyone)
+            .await
+            .unwrap();
         let list = |filter: &str, show_deleted: bool, page_token: String| {
             let repo = store.classifiers();
             let filter = compile_classifier_filter(filter).unwrap();
@@ -442,6 +504,7 @@ async fn drafts_are_written_published_copied_and_retired() {
                 String::new(),
                 None,
                 None,
+                &anyone,
                 None,
                 |_| Vec::new(),
             )
@@ -461,6 +524,7 @@ async fn drafts_are_written_published_copied_and_retired() {
                 String::new(),
                 None,
                 None,
+                &anyone,
                 None,
                 |_| Vec::new(),
             )
@@ -474,7 +538,7 @@ async fn drafts_are_written_published_copied_and_retired() {
                 &ctx(),
                 &c,
                 &v1,
-                Some(1),
+                guard(&rev(&c, &v1, 1)),
                 &[
                     item("10", "a"),
                     item("20", "b"),
@@ -486,7 +550,7 @@ async fn drafts_are_written_published_copied_and_retired() {
             .unwrap();
         assert_eq!((v.revision, v.item_count), (2, 3));
         let stale = repo
-            .upsert_items(&ctx(), &c, &v1, Some(1), &[item("40", "d")])
+            .upsert_items(&ctx(), &c, &v1, guard(&rev(&c, &v1, 1)), &[item("40", "d")])
             .await
             .unwrap_err();
         assert!(matches!(stale, Error::EtagMismatch { .. }));
@@ -495,7 +559,7 @@ async fn drafts_are_written_published_copied_and_retired() {
                 &ctx(),
                 &c,
                 &v1,
-                Some(2),
+                guard(&rev(&c, &v1, 2)),
                 &[item("20", "b2"), item("40", "d")],
             )
             .await
@@ -511,7 +575,7 @@ async fn drafts_are_written_published_copied_and_retired() {
                 &ctx(),
                 &c,
                 &v1,
-                None,
+                guard(""),
                 &[
                     Code::from_trusted("10".into()),
                     Code::from_trusted("77".into()),
@@ -534,7 +598,7 @@ async fn drafts_are_written_published_copied_and_retired() {
                 &ctx(),
                 &c,
                 &v1,
-                Some(3),
+                guard(&rev(&c, &v1, 3)),
                 &[
                     Code::from_trusted("10".into()),
                     Code::from_trusted("77".into()),
@@ -549,7 +613,7 @@ async fn drafts_are_written_published_copied_and_retired() {
                 &ctx(),
                 &c,
                 &v1,
-                None,
+                guard(""),
                 &[Code::from_trusted("77".into())],
                 true,
             )
@@ -562,9 +626,11 @@ async fn drafts_are_written_published_copied_and_retired() {
                 &ctx(),
                 &c,
                 &v1,
-                Some(4),
-                "First".into(),
-                Some(Timestamp::from_micros(5)),
+                guard(&rev(&c, &v1, 4)),
+                VersionChange {
+                    description: Some("First".into()),
+                    effective_time: Some(Some(Timestamp::from_micros(5))),
+                },
             )
             .await
             .unwrap();
@@ -578,6 +644,7 @@ async fn drafts_are_written_published_copied_and_retired() {
                 &ctx(),
                 &c,
                 &v1,
+                &anyone,
                 0,
                 5,
                 "h".into(),
@@ -597,6 +664,7 @@ async fn drafts_are_written_published_copied_and_retired() {
                 &ctx(),
                 &c,
                 &v1,
+                &anyone,
                 1,
                 4,
                 "h".into(),
@@ -611,6 +679,7 @@ async fn drafts_are_written_published_copied_and_retired() {
                 &ctx(),
                 &c,
                 &v1,
+                &anyone,
                 1,
                 5,
                 "abc".into(),
@@ -628,26 +697,35 @@ async fn drafts_are_written_published_copied_and_retired() {
 
         // A published version never changes.
         let refusals = [
-            repo.update_version(&ctx(), &c, &v1, None, "x".into(), None)
-                .await
-                .unwrap_err(),
-            repo.upsert_items(&ctx(), &c, &v1, None, &[item("50", "e")])
+            repo.update_version(
+                &ctx(),
+                &c,
+                &v1,
+                guard(""),
+                VersionChange {
+                    description: Some("x".into()),
+                    effective_time: Some(None),
+                },
+            )
+            .await
+            .unwrap_err(),
+            repo.upsert_items(&ctx(), &c, &v1, guard(""), &[item("50", "e")])
                 .await
                 .unwrap_err(),
             repo.delete_items(
                 &ctx(),
                 &c,
                 &v1,
-                None,
+                guard(""),
                 &[Code::from_trusted("20".into())],
                 true,
             )
             .await
             .unwrap_err(),
-            repo.delete_version(&ctx(), &c, &v1, None)
+            repo.delete_version(&ctx(), &c, &v1, guard(""))
                 .await
                 .unwrap_err(),
-            repo.begin_import(&ctx(), &c, &v1, None)
+            repo.begin_import(&ctx(), &c, &v1, guard(""))
                 .await
                 .err()
                 .unwrap(),
@@ -661,6 +739,7 @@ async fn drafts_are_written_published_copied_and_retired() {
                 &ctx(),
                 &c,
                 &v1,
+                &anyone,
                 1,
                 6,
                 "h".into(),
@@ -680,12 +759,17 @@ async fn drafts_are_written_published_copied_and_retired() {
         let mut got = repo.items(&c, &vid("2026-2"), &["20"]).await.unwrap();
         assert_eq!(got.pop(), Some(item("20", "b2")));
         // Writing the copy leaves the source alone.
-        repo.upsert_items(&ctx(), &c, &vid("2026-2"), None, &[item("60", "f")])
+        repo.upsert_items(&ctx(), &c, &vid("2026-2"), guard(""), &[item("60", "f")])
             .await
             .unwrap();
         assert_eq!(codes(&store, "soato", "2026-1").await, ["20", "30", "40"]);
         let deleted = repo
-            .delete_version(&ctx(), &c, &vid("2026-2"), Some(2))
+            .delete_version(
+                &ctx(),
+                &c,
+                &vid("2026-2"),
+                guard(&rev(&c, &vid("2026-2"), 2)),
+            )
             .await
             .unwrap();
         assert_eq!(deleted.item_count, 4);
@@ -710,6 +794,7 @@ async fn drafts_are_written_published_copied_and_retired() {
                 String::new(),
                 None,
                 Some(vid("2026-4")),
+                &anyone,
                 None,
                 |_| Vec::new(),
             )
@@ -724,13 +809,14 @@ async fn drafts_are_written_published_copied_and_retired() {
                 String::new(),
                 None,
                 Some(vid("2026-1")),
+                &anyone,
                 None,
                 |_| Vec::new(),
             )
             .await
             .unwrap_err();
         assert_eq!(reason(err), Reason::DraftExists);
-        repo.delete_version(&ctx(), &c, &vid("2026-4"), None)
+        repo.delete_version(&ctx(), &c, &vid("2026-4"), guard(""))
             .await
             .unwrap();
         let err = repo
@@ -741,6 +827,7 @@ async fn drafts_are_written_published_copied_and_retired() {
                 String::new(),
                 None,
                 Some(vid("nope")),
+                &anyone,
                 None,
                 |_| Vec::new(),
             )
@@ -749,10 +836,13 @@ async fn drafts_are_written_published_copied_and_retired() {
         assert!(matches!(err, Error::ReferenceNotFound { .. }), "{err:?}");
 
         // Retiring.
-        let retired = repo.retire(&ctx(), &c, &v1, Some(6)).await.unwrap();
+        let retired = repo
+            .retire(&ctx(), &c, &v1, guard(&rev(&c, &v1, 6)))
+            .await
+            .unwrap();
         assert_eq!(retired.state, VersionState::Retired);
         assert!(retired.retire_time.is_some());
-        let err = repo.retire(&ctx(), &c, &v1, None).await.unwrap_err();
+        let err = repo.retire(&ctx(), &c, &v1, guard("")).await.unwrap_err();
         assert!(matches!(err, Error::IllegalTransition { .. }), "{err:?}");
         let mut all = repo.versions(&c).await.unwrap();
         all.sort_by(|a, b| a.id.cmp(&b.id));
@@ -779,6 +869,7 @@ async fn a_version_cannot_be_copied_from_a_draft() {
                     String::new(),
                     None,
                     Some(vid(source)),
+                    &anyone,
                     None,
                     |_| Vec::new(),
                 )
@@ -820,7 +911,7 @@ async fn concurrent_writers_of_one_draft_do_not_both_win() {
             tokio::spawn(async move {
                 store
                     .classifiers()
-                    .upsert_items(&ctx(), &c, &v, Some(1), &[item(code, "n")])
+                    .upsert_items(&ctx(), &c, &v, guard(&rev(&c, &v, 1)), &[item(code, "n")])
                     .await
             })
         };
@@ -850,6 +941,7 @@ async fn concurrent_writers_of_one_draft_do_not_both_win() {
                         String::new(),
                         None,
                         None,
+                        &anyone,
                         None,
                         |_| Vec::new(),
                     )
@@ -858,7 +950,7 @@ async fn concurrent_writers_of_one_draft_do_not_both_win() {
         };
         store
             .classifiers()
-            .delete_version(&ctx(), &c, &v, None)
+            .delete_version(&ctx(), &c, &v, guard(""))
             .await
             .unwrap();
         let (a, b) = (opener("x"), opener("y"));
@@ -881,7 +973,13 @@ async fn the_migration_rolls_back_and_reapplies() {
         new_draft(&store, "soato", "1", None).await;
         store
             .classifiers()
-            .upsert_items(&ctx(), &cid("soato"), &vid("1"), None, &[item("a", "n")])
+            .upsert_items(
+                &ctx(),
+                &cid("soato"),
+                &vid("1"),
+                guard(""),
+                &[item("a", "n")],
+            )
             .await
             .unwrap();
         let db = store.database();
@@ -916,17 +1014,20 @@ async fn imports_report_duplicates_and_roll_back_when_dropped() {
         let repo = store.classifiers();
         let (c, v) = (cid("soato"), vid("1"));
         new_draft(&store, "soato", "1", None).await;
-        repo.upsert_items(&ctx(), &c, &v, None, &[item("old", "x")])
+        repo.upsert_items(&ctx(), &c, &v, guard(""), &[item("old", "x")])
             .await
             .unwrap();
 
         let err = repo
-            .begin_import(&ctx(), &c, &v, Some(1))
+            .begin_import(&ctx(), &c, &v, guard(&rev(&c, &v, 1)))
             .await
             .err()
             .unwrap();
         assert!(matches!(err, Error::EtagMismatch { .. }), "{err:?}");
-        let mut sink = repo.begin_import(&ctx(), &c, &v, Some(2)).await.unwrap();
+        let mut sink = repo
+            .begin_import(&ctx(), &c, &v, guard(&rev(&c, &v, 2)))
+            .await
+            .unwrap();
         // 1,200 rows: more than two statements' worth, with repeats within one call, within
         // one statement, and of an earlier call.
         let rows: Vec<(u64, Item)> = (0..1200u64)
@@ -955,13 +1056,19 @@ async fn imports_report_duplicates_and_roll_back_when_dropped() {
         let v2 = repo.version(&c, &v).await.unwrap();
         assert_eq!((v2.revision, v2.item_count), (2, 1));
 
-        let mut sink = repo.begin_import(&ctx(), &c, &v, Some(2)).await.unwrap();
+        let mut sink = repo
+            .begin_import(&ctx(), &c, &v, guard(&rev(&c, &v, 2)))
+            .await
+            .unwrap();
         assert!(sink.insert(&rows[..10]).await.unwrap().is_empty());
         drop(sink);
         assert_eq!(codes(&store, "soato", "1").await, ["old"]);
         assert_eq!(repo.version(&c, &v).await.unwrap(), v2);
 
-        let mut sink = repo.begin_import(&ctx(), &c, &v, Some(2)).await.unwrap();
+        let mut sink = repo
+            .begin_import(&ctx(), &c, &v, guard(&rev(&c, &v, 2)))
+            .await
+            .unwrap();
         assert_eq!(sink.insert(&rows).await.unwrap().len(), 100);
         assert!(sink.insert(&more[1..2]).await.unwrap().is_empty());
         let done = sink.commit(1101).await.unwrap();
@@ -987,7 +1094,7 @@ async fn items_are_scanned_in_byte_order_of_code() {
         new_draft(&store, "soato", "1", None).await;
         let given = ["a", "B", "ä", "10", "9", "Z", "b", "A"];
         let items: Vec<Item> = given.iter().map(|c| item(c, "n")).collect();
-        repo.upsert_items(&ctx(), &c, &v, None, &items)
+        repo.upsert_items(&ctx(), &c, &v, guard(""), &items)
             .await
             .unwrap();
         let mut expected: Vec<&str> = given.to_vec();
@@ -1032,7 +1139,7 @@ async fn import_speed() {
         let started = std::time::Instant::now();
         let mut sink = store
             .classifiers()
-            .begin_import(&ctx(), &c, &v, None)
+            .begin_import(&ctx(), &c, &v, guard(""))
             .await
             .unwrap();
         let mut chunk = Vec::with_capacity(5000);
@@ -1051,7 +1158,7 @@ async fn import_speed() {
         let v2 = vid("2");
         store
             .classifiers()
-            .delete_version(&ctx(), &c, &v, None)
+            .delete_version(&ctx(), &c, &v, guard(""))
             .await
             .unwrap();
         new_draft(&store, "soato", "2", None).await;

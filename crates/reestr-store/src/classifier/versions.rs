@@ -4,15 +4,18 @@
 use reestr_domain::Error;
 use reestr_domain::audit::{FieldChange, diff_fields};
 use reestr_domain::classifier::version::version_name;
-use reestr_domain::classifier::{ClassifierId, Version, VersionId, VersionState};
+use reestr_domain::classifier::{Classifier, ClassifierId, Version, VersionId, VersionState};
 use reestr_domain::error::Reason;
+use reestr_domain::revision::Revisioned;
 use reestr_domain::time::Timestamp;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, SqlErr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr,
+};
 
 use super::classifiers::{find_classifier_row, live_classifier};
 use super::items::{copy_items, delete_all_items};
 use super::stored::{version_audit_fields, version_from_row, version_to_active};
-use super::{ClassifierRepo, check_revision};
+use super::{ClassifierRepo, DraftGuard, unchanged_since};
 use crate::audit::AuditContext;
 use crate::entity::classifier_version as version_row;
 use crate::error::{OrNotFound, not_found};
@@ -67,6 +70,7 @@ impl ClassifierRepo<'_> {
         description: String,
         effective_time: Option<Timestamp>,
         source: Option<VersionId>,
+        authorize: &(dyn Fn(&Classifier) -> Result<(), Error> + Send + Sync),
         idempotency: Option<&Idempotency>,
         encode: impl Fn(&Version) -> Vec<u8>,
     ) -> Result<Outcome<Version>, Error> {
@@ -78,7 +82,7 @@ impl ClassifierRepo<'_> {
             {
                 return Ok(Outcome::Replayed(response));
             }
-            live_classifier(txn, id).await?;
+            authorize(&live_classifier(txn, id).await?)?;
             if find_version(txn, id, &v).await?.is_some() {
                 return Err(Error::AlreadyExists {
                     resource: version_name(id, &v),
@@ -147,19 +151,23 @@ impl ClassifierRepo<'_> {
         }
     }
 
-    /// Changes a draft's description and effective time. Values equal to the current ones
-    /// leave the draft (and its revision) as it was.
+    /// Changes a draft's description and effective time: each field `change` sets, merged
+    /// into the draft as it is in this transaction. Values equal to the current ones leave the
+    /// draft (and its revision) as it was.
     pub async fn update_version(
         &self,
         ctx: &AuditContext,
         id: &ClassifierId,
         v: &VersionId,
-        expected_revision: Option<i64>,
-        description: String,
-        effective_time: Option<Timestamp>,
+        guard: DraftGuard<'_>,
+        change: VersionChange,
     ) -> Result<Version, Error> {
         let write = self.store.write(ctx).await?;
-        let current = writable_draft(write.txn(), id, v, expected_revision).await?;
+        let current = writable_draft(write.txn(), id, v, guard).await?;
+        let description = change
+            .description
+            .unwrap_or_else(|| current.description.clone());
+        let effective_time = change.effective_time.unwrap_or(current.effective_time);
         if current.description == description && current.effective_time == effective_time {
             write.commit(&current.name(), Vec::new()).await?;
             return Ok(current);
@@ -182,11 +190,11 @@ impl ClassifierRepo<'_> {
         ctx: &AuditContext,
         id: &ClassifierId,
         v: &VersionId,
-        expected_revision: Option<i64>,
+        guard: DraftGuard<'_>,
     ) -> Result<Version, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let current = writable_draft(txn, id, v, expected_revision).await?;
+        let current = writable_draft(txn, id, v, guard).await?;
         claim(txn, self.store.now(), &current).await?;
         delete_all_items(txn, id, v).await?;
         version_row::Entity::delete_many()
@@ -208,13 +216,15 @@ impl ClassifierRepo<'_> {
     /// the requirements of the classifier at `classifier_revision`: refused with
     /// [`Error::EtagMismatch`] if either changed since, so that what is published was checked
     /// against the requirements in force when it commits (the caller checks again and
-    /// retries). Sets the state, content hash and times; the revision goes up by one.
+    /// retries). `authorize` approves the caller for the classifier as it is then. Sets the
+    /// state, content hash and times; the revision goes up by one.
     #[allow(clippy::too_many_arguments)]
     pub async fn publish(
         &self,
         ctx: &AuditContext,
         id: &ClassifierId,
         v: &VersionId,
+        authorize: &(dyn Fn(&Classifier) -> Result<(), Error> + Send + Sync),
         classifier_revision: i64,
         expected_revision: i64,
         content_hash: String,
@@ -223,16 +233,15 @@ impl ClassifierRepo<'_> {
     ) -> Result<Version, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let revision = live_classifier(txn, id).await?;
-        check_revision(id.name(), revision, Some(classifier_revision))?;
-        let current = find_version(txn, id, v)
-            .await?
-            .or_not_found(|| version_name(id, v))?;
+        let classifier = live_classifier(txn, id).await?;
+        authorize(&classifier)?;
+        unchanged_since(id.name(), classifier.revision, classifier_revision)?;
+        let current = find_version_for_update(txn, id, v).await?;
         let state = current
             .state
             .publish()
             .map_err(|e| e.into_error(current.name()))?;
-        check_revision(current.name(), current.revision, Some(expected_revision))?;
+        unchanged_since(current.name(), current.revision, expected_revision)?;
         let next = Version {
             state,
             content_hash,
@@ -253,19 +262,17 @@ impl ClassifierRepo<'_> {
         ctx: &AuditContext,
         id: &ClassifierId,
         v: &VersionId,
-        expected_revision: Option<i64>,
+        guard: DraftGuard<'_>,
     ) -> Result<Version, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        live_classifier(txn, id).await?;
-        let current = find_version(txn, id, v)
-            .await?
-            .or_not_found(|| version_name(id, v))?;
+        (guard.authorize)(&live_classifier(txn, id).await?)?;
+        let current = find_version_for_update(txn, id, v).await?;
         let state = current
             .state
             .retire()
             .map_err(|e| e.into_error(current.name()))?;
-        check_revision(current.name(), current.revision, expected_revision)?;
+        current.check_etag(guard.etag)?;
         let t = self.store.now();
         let next = Version {
             state,
@@ -278,6 +285,15 @@ impl ClassifierRepo<'_> {
         commit_version(write, &current, &next).await?;
         Ok(next)
     }
+}
+
+/// The fields an UpdateClassifierVersion sets: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionChange {
+    /// The new description.
+    pub description: Option<String>,
+    /// The new effective time (`Some(None)` clears it).
+    pub effective_time: Option<Option<Timestamp>>,
 }
 
 fn draft_exists(id: &ClassifierId, draft: Option<&str>) -> Error {
@@ -313,17 +329,16 @@ fn version_insert_err(err: sea_orm::DbErr, version: &Version) -> Error {
     }
 }
 
-/// The version `v` of a live classifier, which must be a draft at `expected` (if set).
+/// The version `v` of a live classifier the caller may write (`guard`), which must be a draft
+/// and at the guard's etag (if set).
 pub(super) async fn writable_draft(
     conn: &impl ConnectionTrait,
     id: &ClassifierId,
     v: &VersionId,
-    expected: Option<i64>,
+    guard: DraftGuard<'_>,
 ) -> Result<Version, Error> {
-    live_classifier(conn, id).await?;
-    let version = find_version(conn, id, v)
-        .await?
-        .or_not_found(|| version_name(id, v))?;
+    (guard.authorize)(&live_classifier(conn, id).await?)?;
+    let version = find_version_for_update(conn, id, v).await?;
     if !version.state.is_editable() {
         return Err(Error::Precondition {
             reason: Reason::VersionNotEditable,
@@ -335,7 +350,7 @@ pub(super) async fn writable_draft(
             ),
         });
     }
-    check_revision(version.name(), version.revision, expected)?;
+    version.check_etag(guard.etag)?;
     Ok(version)
 }
 
@@ -402,6 +417,24 @@ async fn find_version(
         .map_err(db_err)?
         .map(version_from_row)
         .transpose()
+}
+
+/// The version as a write in this transaction finds it: its row locked on PostgreSQL until the
+/// transaction ends, so that a concurrent write is waited for and read as it committed (on
+/// SQLite writers are serialised anyway).
+async fn find_version_for_update(
+    conn: &impl ConnectionTrait,
+    id: &ClassifierId,
+    v: &VersionId,
+) -> Result<Version, Error> {
+    version_row::Entity::find_by_id((id.as_str().to_string(), v.as_str().to_string()))
+        .lock_exclusive()
+        .one(conn)
+        .await
+        .map_err(db_err)?
+        .map(version_from_row)
+        .transpose()?
+        .or_not_found(|| version_name(id, v))
 }
 
 async fn find_draft(
