@@ -35,6 +35,7 @@ pub mod organization;
 pub mod paging;
 pub mod query;
 pub mod request_id;
+pub mod resource_id;
 pub mod revision;
 pub mod submission;
 pub mod system;

@@ -6,13 +6,13 @@
 //! disagree about what a valid organisation is.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use crate::contact::{Contacts, ContactsDraft};
 use crate::error::{Error, FieldViolation, Violations};
 use crate::filter::{CompareOp, Value};
 use crate::input::Choice;
 use crate::query::{self, Equality, Predicate};
+use crate::resource_id::{check_resource_id, resource_id};
 use crate::revision::{Revisioned, SoftDeleted};
 use crate::text::{LocalizedText, fold};
 use crate::time::Timestamp;
@@ -21,83 +21,15 @@ use crate::update_mask::UpdateMask;
 /// The collection part of organisation names.
 pub const COLLECTION: &str = "organizations";
 
-/// The final segment of an organisation's name: 1 to 63 lowercase Latin letters, digits and
-/// hyphens, starting with a letter and not ending with a hyphen (AIP-122).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct OrganizationId(String);
-
-/// Checks a resource id segment against the AIP-122 rules shared by every collection.
-pub fn check_resource_id(id: &str) -> Result<(), &'static str> {
-    if id.is_empty() {
-        return Err("is required");
-    }
-    if id.len() > 63 {
-        return Err("must be at most 63 characters");
-    }
-    let bytes = id.as_bytes();
-    if !bytes[0].is_ascii_lowercase() {
-        return Err("must start with a lowercase Latin letter");
-    }
-    if bytes[bytes.len() - 1] == b'-' {
-        return Err("must not end with a hyphen");
-    }
-    if !bytes
-        .iter()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-    {
-        return Err("may contain only lowercase Latin letters, digits and hyphens");
-    }
-    Ok(())
-}
-
-impl OrganizationId {
-    /// Validates a bare id, e.g. `organization_id` of a create request.
-    pub fn parse(id: &str, field: &str) -> Result<Self, FieldViolation> {
-        check_resource_id(id)
-            .map(|()| Self(id.to_string()))
-            .map_err(|d| FieldViolation::new(field, d))
-    }
-
-    /// Validates a resource name `organizations/{organization}`.
-    pub fn from_name(name: &str, field: &str) -> Result<Self, FieldViolation> {
-        if name.is_empty() {
-            return Err(FieldViolation::new(field, "is required"));
-        }
-        let Some(id) = name.strip_prefix("organizations/") else {
-            return Err(FieldViolation::new(
-                field,
-                format!("{name:?} is not an organisation name (organizations/{{organization}})"),
-            ));
-        };
-        Self::parse(id, field).map_err(|v| {
-            FieldViolation::new(
-                field,
-                format!("{name:?}: organisation id {}", v.description),
-            )
-        })
-    }
-
-    /// Rebuilds an id read back from the database.
-    pub fn from_trusted(id: String) -> Self {
-        Self(id)
-    }
-
-    /// The bare id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The resource name, `organizations/{id}`.
-    pub fn name(&self) -> String {
-        format!("{COLLECTION}/{}", self.0)
-    }
-}
-
-impl fmt::Display for OrganizationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{COLLECTION}/{}", self.0)
-    }
-}
+resource_id!(
+    /// The final segment of an organisation's name: 1 to 63 lowercase Latin letters, digits and
+    /// hyphens, starting with a letter and not ending with a hyphen (AIP-122).
+    OrganizationId,
+    check = check_resource_id,
+    collection = COLLECTION,
+    segment = "organization",
+    noun = "an" "organisation"
+);
 
 /// The kind of an organisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -7,7 +7,6 @@
 //! register ([`registration_number`]).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,8 +14,9 @@ use crate::classifier::{LegalActDraft, LegalActKind};
 use crate::error::{Error, FieldViolation, Violations};
 use crate::filter::{CompareOp, Value};
 use crate::input::Choice;
-use crate::organization::{OrganizationId, check_resource_id};
+use crate::organization::OrganizationId;
 use crate::query::{self, Equality, Predicate};
+use crate::resource_id::{check_resource_id, resource_id};
 use crate::revision::{Revisioned, SoftDeleted};
 use crate::text::{self, Language, LocalizedText, fold};
 use crate::time::Timestamp;
@@ -25,55 +25,14 @@ use crate::update_mask::UpdateMask;
 /// The collection part of system names.
 pub const COLLECTION: &str = "systems";
 
-/// A system's id, the last segment of `systems/{system}` (AIP-122 rules).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SystemId(String);
-
-impl SystemId {
-    /// Validates a bare id (`system_id`).
-    pub fn parse(id: &str, field: &str) -> Result<Self, FieldViolation> {
-        check_resource_id(id)
-            .map(|()| Self(id.to_string()))
-            .map_err(|d| FieldViolation::new(field, d))
-    }
-
-    /// Validates `systems/{system}`.
-    pub fn from_name(name: &str, field: &str) -> Result<Self, FieldViolation> {
-        if name.is_empty() {
-            return Err(FieldViolation::new(field, "is required"));
-        }
-        let Some(id) = name.strip_prefix("systems/") else {
-            return Err(FieldViolation::new(
-                field,
-                format!("{name:?} is not a system name (systems/{{system}})"),
-            ));
-        };
-        Self::parse(id, field).map_err(|v| {
-            FieldViolation::new(field, format!("{name:?}: system id {}", v.description))
-        })
-    }
-
-    /// Rebuilds an id read from the database.
-    pub fn from_trusted(id: String) -> Self {
-        Self(id)
-    }
-
-    /// The bare id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// `systems/{id}`.
-    pub fn name(&self) -> String {
-        format!("{COLLECTION}/{}", self.0)
-    }
-}
-
-impl fmt::Display for SystemId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{COLLECTION}/{}", self.0)
-    }
-}
+resource_id!(
+    /// A system's id, the last segment of `systems/{system}` (AIP-122 rules).
+    SystemId,
+    check = check_resource_id,
+    collection = COLLECTION,
+    segment = "system",
+    noun = "a" "system"
+);
 
 /// The lifecycle state of a system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::access::Role;
 use crate::error::{Reason, Violations};
 use crate::organization::OrganizationId;
+use crate::resource_id::resource_id;
 use crate::time::Timestamp;
 use crate::{Error, FieldViolation};
 
@@ -21,40 +22,38 @@ pub const SECRET_PREFIX: &str = "rst_";
 /// Longest token display name, in characters.
 const MAX_DISPLAY_NAME: usize = 100;
 
-/// A token's id: 32 lowercase hex characters, `tokens/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TokenId(String);
+/// Checks a token id: 32 lowercase hex digits (the register makes them; clients never choose).
+pub fn check_token_id(id: &str) -> Result<(), &'static str> {
+    if id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        Err("must be 32 lowercase hex digits")
+    }
+}
+
+resource_id!(
+    /// A token's id: 32 lowercase hex characters, `tokens/{id}`.
+    TokenId,
+    check = check_token_id
+);
 
 impl TokenId {
     /// Parses `tokens/{id}`.
     pub fn from_name(name: &str, field: &str) -> Result<TokenId, FieldViolation> {
-        let id = name
-            .strip_prefix("tokens/")
-            .filter(|id| {
-                id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            })
+        name.strip_prefix("tokens/")
+            .filter(|id| check_token_id(id).is_ok())
+            .map(|id| TokenId(id.to_string()))
             .ok_or_else(|| {
                 FieldViolation::new(
                     field,
                     format!("{name:?} is not a token name (tokens/{{32 hex digits}})"),
                 )
-            })?;
-        Ok(TokenId(id.to_string()))
+            })
     }
 
     /// A new id from 16 random bytes.
     pub fn from_random(bytes: [u8; 16]) -> TokenId {
         TokenId(hex::encode(bytes))
-    }
-
-    /// Rebuilds an id read from the database.
-    pub fn from_trusted(id: String) -> TokenId {
-        TokenId(id)
-    }
-
-    /// The bare id.
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 
     /// `tokens/{id}`.

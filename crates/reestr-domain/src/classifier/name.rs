@@ -11,7 +11,7 @@ use std::borrow::Borrow;
 use std::fmt;
 
 use crate::error::FieldViolation;
-use crate::organization::check_resource_id;
+use crate::resource_id::{check_resource_id, resource_id};
 
 /// The collection part of classifier names.
 pub const COLLECTION: &str = "classifiers";
@@ -29,56 +29,15 @@ pub const MAX_VERSION_ID_CHARS: usize = 63;
 /// Longest item code, in characters.
 pub const MAX_CODE_CHARS: usize = 64;
 
-/// The final segment of a classifier's name: 1 to 63 lowercase Latin letters, digits and
-/// hyphens, starting with a letter and not ending with a hyphen (AIP-122), e.g. `soato`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ClassifierId(String);
-
-impl ClassifierId {
-    /// Validates a bare id, e.g. `classifier_id` of a create request.
-    pub fn parse(id: &str, field: &str) -> Result<Self, FieldViolation> {
-        check_resource_id(id)
-            .map(|()| Self(id.to_string()))
-            .map_err(|d| FieldViolation::new(field, d))
-    }
-
-    /// Validates a resource name `classifiers/{classifier}`.
-    pub fn from_name(name: &str, field: &str) -> Result<Self, FieldViolation> {
-        if name.is_empty() {
-            return Err(FieldViolation::new(field, "is required"));
-        }
-        let Some(id) = name.strip_prefix("classifiers/") else {
-            return Err(FieldViolation::new(
-                field,
-                format!("{name:?} is not a classifier name (classifiers/{{classifier}})"),
-            ));
-        };
-        Self::parse(id, field).map_err(|v| {
-            FieldViolation::new(field, format!("{name:?}: classifier id {}", v.description))
-        })
-    }
-
-    /// Rebuilds an id read back from the database.
-    pub fn from_trusted(id: String) -> Self {
-        Self(id)
-    }
-
-    /// The bare id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The resource name, `classifiers/{id}`.
-    pub fn name(&self) -> String {
-        format!("{COLLECTION}/{}", self.0)
-    }
-}
-
-impl fmt::Display for ClassifierId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{COLLECTION}/{}", self.0)
-    }
-}
+resource_id!(
+    /// The final segment of a classifier's name: 1 to 63 lowercase Latin letters, digits and
+    /// hyphens, starting with a letter and not ending with a hyphen (AIP-122), e.g. `soato`.
+    ClassifierId,
+    check = check_resource_id,
+    collection = COLLECTION,
+    segment = "classifier",
+    noun = "a" "classifier"
+);
 
 /// Checks a version id chosen by a classifier's owner.
 ///
@@ -116,28 +75,11 @@ pub fn check_version_id(id: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// The final segment of a version's name, chosen by the owner (see [`check_version_id`]).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct VersionId(String);
-
-impl VersionId {
-    /// Validates a bare id, e.g. `version_id` of a create request.
-    pub fn parse(id: &str, field: &str) -> Result<Self, FieldViolation> {
-        check_version_id(id)
-            .map(|()| Self(id.to_string()))
-            .map_err(|d| FieldViolation::new(field, d))
-    }
-
-    /// Rebuilds an id read back from the database.
-    pub fn from_trusted(id: String) -> Self {
-        Self(id)
-    }
-
-    /// The bare id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+resource_id!(
+    /// The final segment of a version's name, chosen by the owner (see [`check_version_id`]).
+    VersionId,
+    check = check_version_id
+);
 
 impl fmt::Display for VersionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -3,34 +3,17 @@
 use std::fmt;
 
 use crate::error::FieldViolation;
-use crate::organization::check_resource_id;
+use crate::resource_id::{check_resource_id, resource_id};
 use crate::system::SystemId;
 
 /// The collection part of submission names, under a system.
 pub const COLLECTION: &str = "submissions";
 
-/// A submission's id, the last segment of its name (AIP-122 rules), unique within its system.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SubmissionId(String);
-
-impl SubmissionId {
-    /// Validates a bare id (`submission_id`).
-    pub fn parse(id: &str, field: &str) -> Result<Self, FieldViolation> {
-        check_resource_id(id)
-            .map(|()| Self(id.to_string()))
-            .map_err(|d| FieldViolation::new(field, d))
-    }
-
-    /// Rebuilds an id read from the database.
-    pub fn from_trusted(id: String) -> Self {
-        Self(id)
-    }
-
-    /// The bare id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+resource_id!(
+    /// A submission's id, the last segment of its name (AIP-122 rules), unique within its system.
+    SubmissionId,
+    check = check_resource_id
+);
 
 /// The full name of a submission: its system and its id.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
