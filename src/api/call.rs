@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use reestr_domain::Error;
 use reestr_domain::access::{Action, Caller, authorize};
+use reestr_store::CallId;
 use reestr_store::{AuditContext, Store};
 use tonic::{Code, Request, Status, Streaming};
 
@@ -184,6 +185,7 @@ impl Call {
                 .unwrap_or_default(),
             method: method.to_string(),
             request_id: String::new(),
+            call: CallId::next(),
         };
         Call {
             caller,

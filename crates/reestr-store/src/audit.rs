@@ -30,6 +30,36 @@ pub struct AuditContext {
     pub method: String,
     /// The request's `request_id`, or empty.
     pub request_id: String,
+    /// The call, from [`CallId::next`]; [`CallId::NONE`] outside a call.
+    pub call: CallId,
+}
+
+/// Names one call among all the calls of every server of the register: a random prefix drawn
+/// once per process and a counter. A call writes exactly one audit event; its id lets the
+/// recorder of a call dropped in flight see that the call's own event committed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallId(u64);
+
+impl CallId {
+    /// No call (events the register writes for itself).
+    pub const NONE: CallId = CallId(0);
+
+    /// The next call of this process.
+    pub fn next() -> CallId {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        CallId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// The stored form: empty for [`CallId::NONE`], else `{process}-{counter}`.
+    fn stored(self) -> String {
+        static PROCESS: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| format!("{:016x}", rand::random::<u64>()));
+        if self == CallId::NONE {
+            String::new()
+        } else {
+            format!("{}-{:x}", *PROCESS, self.0)
+        }
+    }
 }
 
 impl AuditContext {
@@ -53,6 +83,10 @@ impl AuditContext {
     }
 }
 
+fn conn_is_postgres(conn: &impl ConnectionTrait) -> bool {
+    conn.get_database_backend() == DatabaseBackend::Postgres
+}
+
 /// Appends one event inside `conn`'s transaction. On PostgreSQL the transaction first locks
 /// `audit_lock`, so that concurrent writers append one after another: each then sees the
 /// previous one's event, and sequence numbers have no gaps. (SQLite writers are serialised
@@ -62,9 +96,10 @@ pub(crate) async fn append(
     conn: &impl ConnectionTrait,
     event_time: Timestamp,
     record: AuditRecord,
+    call: CallId,
 ) -> Result<AuditEvent, Error> {
     let record = record.fitted();
-    if conn.get_database_backend() == DatabaseBackend::Postgres {
+    if conn_is_postgres(conn) {
         conn.execute_unprepared("SELECT id FROM audit_lock WHERE id = 1 FOR UPDATE")
             .await
             .map_err(db_err)?;
@@ -86,7 +121,9 @@ pub(crate) async fn append(
         record,
         hash,
     };
-    to_active(&event).insert(conn).await.map_err(db_err)?;
+    let mut row = to_active(&event);
+    row.call_id = Set(call.stored());
+    row.insert(conn).await.map_err(db_err)?;
     Ok(event)
 }
 
@@ -110,23 +147,46 @@ const VERIFY_BATCH: u64 = 1000;
 
 impl Store {
     /// Records, in a transaction of its own, a call that changed nothing: one that failed or
-    /// was refused (its own transaction, if it had one, was rolled back), or a retry answered
-    /// from its `request_id`.
+    /// was refused (its own transaction, if it had one, was rolled back), a retry answered
+    /// from its `request_id`, or a call dropped unfinished. Writes nothing when the call
+    /// already has its event: a call dropped while its successful COMMIT was in flight did
+    /// change something, and that change's event is the call's one event. (This transaction
+    /// waits for that COMMIT's outcome: on PostgreSQL on the audit lock, on SQLite as every
+    /// writer waits for the one before.) Returns whether it wrote the event.
     pub async fn record_call(
         &self,
         ctx: &AuditContext,
         resource: &str,
         outcome: &str,
         reason: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let write = self.begin_write().await?;
+        if conn_is_postgres(write.txn()) {
+            write
+                .txn()
+                .execute_unprepared("SELECT id FROM audit_lock WHERE id = 1 FOR UPDATE")
+                .await
+                .map_err(db_err)?;
+        }
+        if ctx.call != CallId::NONE {
+            let recorded = row::Entity::find()
+                .filter(Column::CallId.eq(ctx.call.stored()))
+                .one(write.txn())
+                .await
+                .map_err(db_err)?;
+            if recorded.is_some() {
+                return Ok(false);
+            }
+        }
         append(
             write.txn(),
             write.now(),
             ctx.record(resource, outcome, reason, Vec::new()),
+            ctx.call,
         )
         .await?;
-        write.commit_unaudited().await
+        write.commit_unaudited().await?;
+        Ok(true)
     }
 
     /// One page of the audit trail.
@@ -218,6 +278,7 @@ fn to_active(e: &AuditEvent) -> row::ActiveModel {
         reason: Set(e.record.reason.clone()),
         changes: Set(serde_json::to_string(&e.record.changes).unwrap_or_default()),
         hash: Set(e.hash.clone()),
+        call_id: Set(String::new()),
     }
 }
 
@@ -246,4 +307,77 @@ fn from_row(m: row::Model) -> Result<AuditEvent, Error> {
         },
         hash: m.hash,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use reestr_domain::paging::ListQuery;
+
+    use super::*;
+    use crate::testing::on_every_engine;
+
+    fn ctx(call: CallId) -> AuditContext {
+        AuditContext {
+            caller: "test".into(),
+            method: "/reestr.v1.Test/Write".into(),
+            call,
+            ..AuditContext::default()
+        }
+    }
+
+    async fn events(store: &Store) -> Vec<String> {
+        let page = store
+            .list_audit_events(&ListQuery {
+                selection: None,
+                order_by: Vec::new(),
+                show_deleted: false,
+                page_size: 100,
+                page_token: String::new(),
+                fingerprint: "fp".into(),
+            })
+            .await
+            .unwrap();
+        page.items.into_iter().map(|e| e.record.outcome).collect()
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_change_committed_is_not_recorded_again_as_abandoned() {
+        on_every_engine(|store| async move {
+            let committed = ctx(CallId::next());
+            let write = store.write(&committed).await.unwrap();
+            write.commit("things/a", Vec::new()).await.unwrap();
+            // The call's future was dropped while that COMMIT was in flight: its recorder
+            // runs afterwards and finds the call's event.
+            let wrote = store
+                .record_call(&committed, "things/a", "CANCELLED", "CANCELLED")
+                .await
+                .unwrap();
+            assert!(!wrote);
+            assert_eq!(events(&store).await, ["OK"]);
+
+            // Another call, which changed nothing, gets its event; so do calls outside any call.
+            let refused = ctx(CallId::next());
+            assert!(
+                store
+                    .record_call(&refused, "things/a", "CANCELLED", "CANCELLED")
+                    .await
+                    .unwrap()
+            );
+            let outside = ctx(CallId::NONE);
+            for _ in 0..2 {
+                assert!(
+                    store
+                        .record_call(&outside, "things/a", "INTERNAL", "INTERNAL")
+                        .await
+                        .unwrap()
+                );
+            }
+            assert_eq!(
+                events(&store).await,
+                ["OK", "CANCELLED", "INTERNAL", "INTERNAL"]
+            );
+            assert_eq!(store.verify_audit_chain().await.unwrap().first_broken, None);
+        })
+        .await;
+    }
 }

@@ -42,7 +42,7 @@ use sea_orm::{
 };
 use tokio::sync::{Mutex, MutexGuard};
 
-pub use audit::{AuditCondition, AuditContext, AuditQuery, ChainReport};
+pub use audit::{AuditCondition, AuditContext, AuditQuery, CallId, ChainReport};
 pub use classifier::{ClassifierQuery, ClassifierRepo, DraftGuard, ImportSink, VersionChange};
 pub use clock::Clock;
 pub use error::db_err;
@@ -250,6 +250,7 @@ impl Write<'_> {
             &self.txn,
             self.now,
             self.ctx.record(resource, "OK", "", changes),
+            self.ctx.call,
         )
         .await?;
         self.txn.commit().await.map_err(db_err)

@@ -30,6 +30,8 @@ pub struct Model {
     pub changes: String,
     /// Chain hash.
     pub hash: String,
+    /// The call that wrote the event (not hashed; see the migration `audit_call`).
+    pub call_id: String,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
