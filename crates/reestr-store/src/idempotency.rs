@@ -5,8 +5,11 @@ use reestr_domain::Error;
 use reestr_domain::request_id::RequestId;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 
-use crate::db_err;
+use reestr_domain::audit::FieldChange;
+
+use crate::audit::AuditContext;
 use crate::entity::idempotency_key;
+use crate::{Store, Write, db_err};
 
 /// What identifies a retry: who sent it, to which method, with which key, and a hash of the
 /// request itself so that reusing a key for a different request is refused.
@@ -29,6 +32,50 @@ pub enum Outcome<T> {
     Fresh(T),
     /// A retry: the encoded response of the first call.
     Replayed(Vec<u8>),
+}
+
+/// What a create made inside [`create`]'s transaction: the resource, its name and the
+/// changes its audit event lists.
+pub(crate) struct Created<T> {
+    /// The new resource.
+    pub value: T,
+    /// Its name, for the audit event.
+    pub resource: String,
+    /// Its fields, for the audit event.
+    pub changes: Vec<FieldChange>,
+}
+
+/// The one create-with-replay transaction of every Create method: in one write transaction,
+/// answers a retry of `key` with the first response; otherwise runs `make` (the resource's
+/// checks and inserts), stores the response (`encode`) under `key` and commits with the
+/// audit event. A create that fails because a concurrent retry of the same key committed
+/// first answers as that retry would.
+pub(crate) async fn create<T>(
+    store: &Store,
+    ctx: &AuditContext,
+    key: Option<&Idempotency>,
+    encode: impl Fn(&T) -> Vec<u8>,
+    make: impl AsyncFnOnce(&Write<'_>) -> Result<Created<T>, Error>,
+) -> Result<Outcome<T>, Error> {
+    let result = async {
+        let write = store.write(ctx).await?;
+        if let Some(key) = key
+            && let Some(response) = lookup(write.txn(), key).await?
+        {
+            return Ok(Outcome::Replayed(response));
+        }
+        let created = make(&write).await?;
+        if let Some(key) = key {
+            remember(write.txn(), write.now(), key, encode(&created.value)).await?;
+        }
+        write.commit(&created.resource, created.changes).await?;
+        Ok(Outcome::Fresh(created.value))
+    }
+    .await;
+    match result {
+        Err(err) => recover(store.conn(), key, err).await,
+        ok => ok,
+    }
 }
 
 /// The stored response for `key`, if the key was used before with the same request.

@@ -26,7 +26,7 @@ use crate::entity::organization::{self as row, Column};
 use crate::entity::system as system_row;
 use crate::error::OrNotFound;
 use crate::filter_sql::{self, SqlLeaf};
-use crate::idempotency::{self, Idempotency, Outcome};
+use crate::idempotency::{self, Created, Idempotency, Outcome};
 use crate::{Store, db_err, keyset};
 
 /// How far up the parent chain a cycle check walks before it calls the hierarchy too deep.
@@ -57,14 +57,8 @@ impl<'s> OrganizationRepo<'s> {
         idempotency: Option<&Idempotency>,
         encode: impl Fn(&Organization) -> Vec<u8>,
     ) -> Result<Outcome<Organization>, Error> {
-        let result = async {
-            let write = self.store.write(ctx).await?;
+        idempotency::create(self.store, ctx, idempotency, encode, async |write| {
             let txn = write.txn();
-            if let Some(key) = idempotency
-                && let Some(response) = idempotency::lookup(txn, key).await?
-            {
-                return Ok(Outcome::Replayed(response));
-            }
             if find(txn, &id).await?.is_some() {
                 return Err(Error::AlreadyExists {
                     resource: id.name(),
@@ -75,7 +69,7 @@ impl<'s> OrganizationRepo<'s> {
             if let Some(parent) = &spec.parent {
                 check_live(txn, parent, "organization.parent").await?;
             }
-            let t = self.store.now();
+            let t = write.now();
             let org = Organization {
                 id,
                 spec,
@@ -85,19 +79,13 @@ impl<'s> OrganizationRepo<'s> {
                 revision: 1,
             };
             to_active(&org).insert(txn).await.map_err(db_err)?;
-            if let Some(key) = idempotency {
-                idempotency::remember(txn, t, key, encode(&org)).await?;
-            }
-            write
-                .commit(&org.id.name(), diff_fields(None, &org.audit_fields()))
-                .await?;
-            Ok(Outcome::Fresh(org))
-        }
-        .await;
-        match result {
-            Err(err) => idempotency::recover(self.store.conn(), idempotency, err).await,
-            ok => ok,
-        }
+            Ok(Created {
+                resource: org.id.name(),
+                changes: diff_fields(None, &org.audit_fields()),
+                value: org,
+            })
+        })
+        .await
     }
 
     /// The organisation `id`, deleted or not.

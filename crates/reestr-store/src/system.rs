@@ -30,7 +30,7 @@ use crate::entity::system_label as label_row;
 use crate::entity::system_revision as rev_row;
 use crate::error::OrNotFound;
 use crate::filter_sql::{self, SqlLeaf};
-use crate::idempotency::{self, Idempotency, Outcome};
+use crate::idempotency::{self, Created, Idempotency, Outcome};
 use crate::{Store, db_err, keyset};
 
 /// How many dependents an in-use error names.
@@ -148,14 +148,8 @@ impl<'s> SystemRepo<'s> {
         idempotency: Option<&Idempotency>,
         encode: impl Fn(&InformationSystem) -> Vec<u8>,
     ) -> Result<Outcome<InformationSystem>, Error> {
-        let result = async {
-            let write = self.store.write(ctx).await?;
+        idempotency::create(self.store, ctx, idempotency, encode, async |write| {
             let txn = write.txn();
-            if let Some(key) = idempotency
-                && let Some(response) = idempotency::lookup(txn, key).await?
-            {
-                return Ok(Outcome::Replayed(response));
-            }
             if row::Entity::find_by_id(id.as_str())
                 .one(txn)
                 .await
@@ -188,19 +182,13 @@ impl<'s> SystemRepo<'s> {
             to_active(&system).insert(txn).await.map_err(db_err)?;
             project(txn, &system, true).await?;
             record_revision(txn, ctx, &system, changed_fields(None, &system.spec), "").await?;
-            if let Some(key) = idempotency {
-                idempotency::remember(txn, t, key, encode(&system)).await?;
-            }
-            write
-                .commit(&system.id.name(), diff_fields(None, &system.audit_fields()))
-                .await?;
-            Ok(Outcome::Fresh(system))
-        }
-        .await;
-        match result {
-            Err(err) => idempotency::recover(self.store.conn(), idempotency, err).await,
-            ok => ok,
-        }
+            Ok(Created {
+                resource: system.id.name(),
+                changes: diff_fields(None, &system.audit_fields()),
+                value: system,
+            })
+        })
+        .await
     }
 
     /// The current state of `id`, deleted or not.

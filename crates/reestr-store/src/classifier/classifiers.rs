@@ -19,7 +19,7 @@ use crate::audit::AuditContext;
 use crate::entity::classifier::{self as row, Column};
 use crate::error::{OrNotFound, not_found};
 use crate::filter_sql::{self, SqlLeaf};
-use crate::idempotency::{self, Idempotency, Outcome};
+use crate::idempotency::{self, Created, Idempotency, Outcome};
 use crate::{Write, db_err, keyset};
 
 /// A ListClassifiers query: selects by the typed filter (see
@@ -38,14 +38,8 @@ impl ClassifierRepo<'_> {
         idempotency: Option<&Idempotency>,
         encode: impl Fn(&Classifier) -> Vec<u8>,
     ) -> Result<Outcome<Classifier>, Error> {
-        let result = async {
-            let write = self.store.write(ctx).await?;
+        idempotency::create(self.store, ctx, idempotency, encode, async |write| {
             let txn = write.txn();
-            if let Some(key) = idempotency
-                && let Some(response) = idempotency::lookup(txn, key).await?
-            {
-                return Ok(Outcome::Replayed(response));
-            }
             if find_classifier(txn, &id).await?.is_some() {
                 return Err(Error::AlreadyExists {
                     resource: id.name(),
@@ -63,18 +57,14 @@ impl ClassifierRepo<'_> {
                 revision: 1,
             };
             to_active(&classifier)?.insert(txn).await.map_err(db_err)?;
-            if let Some(key) = idempotency {
-                idempotency::remember(txn, t, key, encode(&classifier)).await?;
-            }
             let changes = diff_fields(None, &audit_fields(&classifier)?);
-            write.commit(&classifier.id.name(), changes).await?;
-            Ok(Outcome::Fresh(classifier))
-        }
-        .await;
-        match result {
-            Err(err) => idempotency::recover(self.store.conn(), idempotency, err).await,
-            ok => ok,
-        }
+            Ok(Created {
+                resource: classifier.id.name(),
+                changes: changes,
+                value: classifier,
+            })
+        })
+        .await
     }
 
     /// The classifier `id`, deleted or not.

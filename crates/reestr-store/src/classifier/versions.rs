@@ -19,7 +19,7 @@ use super::{ClassifierRepo, DraftGuard, unchanged_since};
 use crate::audit::AuditContext;
 use crate::entity::classifier_version as version_row;
 use crate::error::{OrNotFound, not_found};
-use crate::idempotency::{self, Idempotency, Outcome};
+use crate::idempotency::{self, Created, Idempotency, Outcome};
 use crate::{Write, db_err};
 
 /// The partial unique index allowing one draft per classifier (see the migration).
@@ -74,14 +74,8 @@ impl ClassifierRepo<'_> {
         idempotency: Option<&Idempotency>,
         encode: impl Fn(&Version) -> Vec<u8>,
     ) -> Result<Outcome<Version>, Error> {
-        let result = async {
-            let write = self.store.write(ctx).await?;
+        idempotency::create(self.store, ctx, idempotency, encode, async |write| {
             let txn = write.txn();
-            if let Some(key) = idempotency
-                && let Some(response) = idempotency::lookup(txn, key).await?
-            {
-                return Ok(Outcome::Replayed(response));
-            }
             authorize(&live_classifier(txn, id).await?)?;
             if find_version(txn, id, &v).await?.is_some() {
                 return Err(Error::AlreadyExists {
@@ -137,18 +131,14 @@ impl ClassifierRepo<'_> {
             if let Some(s) = &version.source {
                 copy_items(txn, id, s, &version.id).await?;
             }
-            if let Some(key) = idempotency {
-                idempotency::remember(txn, t, key, encode(&version)).await?;
-            }
             let changes = diff_fields(None, &version_audit_fields(&version));
-            write.commit(&version.name(), changes).await?;
-            Ok(Outcome::Fresh(version))
-        }
-        .await;
-        match result {
-            Err(err) => idempotency::recover(self.store.conn(), idempotency, err).await,
-            ok => ok,
-        }
+            Ok(Created {
+                resource: version.name(),
+                changes: changes,
+                value: version,
+            })
+        })
+        .await
     }
 
     /// Changes a draft's description and effective time: each field `change` sets, merged
