@@ -60,7 +60,7 @@ impl ClassifierRepo<'_> {
             let changes = diff_fields(None, &audit_fields(&classifier)?);
             Ok(Created {
                 resource: classifier.id.name(),
-                changes: changes,
+                changes,
                 value: classifier,
             })
         })

@@ -134,7 +134,7 @@ impl ClassifierRepo<'_> {
             let changes = diff_fields(None, &version_audit_fields(&version));
             Ok(Created {
                 resource: version.name(),
-                changes: changes,
+                changes,
                 value: version,
             })
         })
