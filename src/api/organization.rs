@@ -194,22 +194,9 @@ impl OrganizationService for OrganizationApi {
         &self,
         request: Request<pb::DeleteOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
-        let store = self.store.get()?;
         let call = Call::of(&request);
         let pb::DeleteOrganizationRequest { name, etag } = request.into_inner();
-        let audit = call.audit(store, &name);
-        let result = async {
-            call.authorize(Action::WriteOrganizations)?;
-            let id = OrganizationId::from_name(&name, "name")?;
-            store
-                .organizations()
-                .set_deleted(&call.ctx, &id, &etag, Deletion::Delete)
-                .await
-        }
-        .await;
-        let org = audit.finish(result).await?;
-        self.cache.clear();
-        Ok(Response::new(to_proto(&org)))
+        self.set_deleted(call, name, etag, Deletion::Delete).await
     }
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
@@ -217,16 +204,29 @@ impl OrganizationService for OrganizationApi {
         &self,
         request: Request<pb::UndeleteOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
-        let store = self.store.get()?;
         let call = Call::of(&request);
         let pb::UndeleteOrganizationRequest { name, etag } = request.into_inner();
+        self.set_deleted(call, name, etag, Deletion::Undelete).await
+    }
+}
+
+impl OrganizationApi {
+    /// DeleteOrganization and UndeleteOrganization.
+    async fn set_deleted(
+        &self,
+        call: Call,
+        name: String,
+        etag: String,
+        deletion: Deletion,
+    ) -> Result<Response<pb::Organization>, Status> {
+        let store = self.store.get()?;
         let audit = call.audit(store, &name);
         let result = async {
             call.authorize(Action::WriteOrganizations)?;
             let id = OrganizationId::from_name(&name, "name")?;
             store
                 .organizations()
-                .set_deleted(&call.ctx, &id, &etag, Deletion::Undelete)
+                .set_deleted(&call.ctx, &id, &etag, deletion)
                 .await
         }
         .await;

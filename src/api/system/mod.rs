@@ -44,6 +44,34 @@ impl SystemApi {
     pub fn new(store: ReadyStore) -> Self {
         Self { store }
     }
+
+    /// DeleteSystem and UndeleteSystem: the owner is authorised against the system as it is
+    /// in the write's transaction.
+    async fn set_deleted(
+        &self,
+        call: Call,
+        name: String,
+        etag: String,
+        deletion: Deletion,
+    ) -> Result<Response<pb::InformationSystem>, Status> {
+        let store = self.store.get()?;
+        let audit = call.audit(store, &name);
+        let result = async {
+            call.authorize(Action::WriteResources)?;
+            let id = SystemId::from_name(&name, "name")?;
+            store
+                .systems()
+                .set_deleted(&call.ctx, &id, &etag, deletion, |s| {
+                    authorize_owner(&call, &s.spec.owner)
+                })
+                .await
+        }
+        .await;
+        audit
+            .finish(result)
+            .await
+            .map(|s| Response::new(to_proto(&s)))
+    }
 }
 
 /// May `call` write resources of the organisation named `owner`?
@@ -269,25 +297,9 @@ impl InformationSystemService for SystemApi {
         &self,
         request: Request<pb::DeleteSystemRequest>,
     ) -> Result<Response<pb::InformationSystem>, Status> {
-        let store = self.store.get()?;
         let call = Call::of(&request);
         let pb::DeleteSystemRequest { name, etag } = request.into_inner();
-        let audit = call.audit(store, &name);
-        let result = async {
-            call.authorize(Action::WriteResources)?;
-            let id = SystemId::from_name(&name, "name")?;
-            store
-                .systems()
-                .set_deleted(&call.ctx, &id, &etag, Deletion::Delete, |s| {
-                    authorize_owner(&call, &s.spec.owner)
-                })
-                .await
-        }
-        .await;
-        audit
-            .finish(result)
-            .await
-            .map(|s| Response::new(to_proto(&s)))
+        self.set_deleted(call, name, etag, Deletion::Delete).await
     }
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
@@ -295,25 +307,9 @@ impl InformationSystemService for SystemApi {
         &self,
         request: Request<pb::UndeleteSystemRequest>,
     ) -> Result<Response<pb::InformationSystem>, Status> {
-        let store = self.store.get()?;
         let call = Call::of(&request);
         let pb::UndeleteSystemRequest { name, etag } = request.into_inner();
-        let audit = call.audit(store, &name);
-        let result = async {
-            call.authorize(Action::WriteResources)?;
-            let id = SystemId::from_name(&name, "name")?;
-            store
-                .systems()
-                .set_deleted(&call.ctx, &id, &etag, Deletion::Undelete, |s| {
-                    authorize_owner(&call, &s.spec.owner)
-                })
-                .await
-        }
-        .await;
-        audit
-            .finish(result)
-            .await
-            .map(|s| Response::new(to_proto(&s)))
+        self.set_deleted(call, name, etag, Deletion::Undelete).await
     }
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
