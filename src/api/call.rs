@@ -31,7 +31,7 @@ use super::error::status;
 #[derive(Debug, Clone)]
 pub struct CallInfo {
     /// The caller.
-    pub caller: Caller,
+    pub caller: Arc<Caller>,
     /// The full gRPC method path.
     pub method: &'static str,
     /// When the call must be over.
@@ -153,8 +153,8 @@ const DEFAULT_MESSAGE_LIMIT: usize = 4 * 1024 * 1024;
 /// One call being served.
 #[derive(Debug, Clone)]
 pub struct Call {
-    /// The caller.
-    pub caller: Caller,
+    /// The caller (shared with the rpc layer and, for a token, with every call presenting it).
+    pub caller: Arc<Caller>,
     /// Audit context for the store.
     pub ctx: AuditContext,
     /// The call's deadline, when the rpc layer set one.
@@ -174,7 +174,12 @@ impl Call {
                     info.deadline,
                     info.max_message_bytes,
                 ),
-                None => (Caller::anonymous(), "", None, DEFAULT_MESSAGE_LIMIT),
+                None => (
+                    Arc::new(Caller::anonymous()),
+                    "",
+                    None,
+                    DEFAULT_MESSAGE_LIMIT,
+                ),
             };
         let ctx = AuditContext {
             caller: caller.id(),

@@ -7,9 +7,11 @@
 //! ([`CallerCache::clear`]). The cache lives here, beside the handlers that empty it; the
 //! authentication layer (`crate::server::auth`) fills it.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use reestr_domain::access::{Caller, Principal};
 use reestr_domain::token::Token;
 
 /// How long a verified token, or an organisation's deleted state, is trusted without asking
@@ -23,7 +25,7 @@ pub struct CallerCache {
     /// Advanced by every [`CallerCache::clear`], so that a lookup that began before it does not
     /// keep what it read (which may predate the change that emptied the cache).
     generation: AtomicU64,
-    tokens: moka::sync::Cache<String, Token>,
+    tokens: moka::sync::Cache<String, Arc<VerifiedToken>>,
     organizations_deleted: moka::sync::Cache<String, bool>,
 }
 
@@ -50,12 +52,12 @@ impl CallerCache {
     }
 
     /// The verified token whose secret hashes to `hash`.
-    pub fn token(&self, hash: &str) -> Option<Token> {
+    pub fn token(&self, hash: &str) -> Option<Arc<VerifiedToken>> {
         self.tokens.get(hash)
     }
 
     /// Keeps `token`, read by a lookup that started at `generation`.
-    pub fn put_token(&self, generation: u64, hash: String, token: Token) {
+    pub fn put_token(&self, generation: u64, hash: String, token: Arc<VerifiedToken>) {
         put(&self.generation, &self.tokens, generation, hash, token);
     }
 
@@ -81,6 +83,31 @@ impl CallerCache {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.tokens.invalidate_all();
         self.organizations_deleted.invalidate_all();
+    }
+}
+
+/// A token as the database holds it, with the caller it makes while it is valid: built once
+/// per lookup, shared by every call that presents the token (a call copies a pointer, not
+/// the token's names and roles).
+#[derive(Debug)]
+pub struct VerifiedToken {
+    /// The token.
+    pub token: Token,
+    /// Its caller while the token is valid (the organisation taken as live).
+    pub caller: Arc<Caller>,
+}
+
+impl VerifiedToken {
+    /// The token and its caller.
+    pub fn new(token: Token) -> Self {
+        let caller = Arc::new(Caller {
+            principal: Principal::Token(token.id.name()),
+            organization: token.organization.clone(),
+            roles: token.roles.clone(),
+            credential_error: None,
+            organization_deleted: false,
+        });
+        Self { token, caller }
     }
 }
 

@@ -27,7 +27,7 @@ use reestr_domain::error::Reason;
 use reestr_domain::token::{bearer_secret, secret_hash};
 
 use crate::api::ReadyStore;
-use crate::api::callers::CallerCache;
+use crate::api::callers::{CallerCache, VerifiedToken};
 
 /// Turns a request's credentials into its caller, through the [`CallerCache`].
 pub struct Authenticator {
@@ -48,19 +48,19 @@ impl Authenticator {
         &self,
         headers: &HeaderMap,
         certificate: Option<&[u8]>,
-    ) -> Result<Caller, Error> {
+    ) -> Result<Arc<Caller>, Error> {
         let caller = match headers.get(http::header::AUTHORIZATION) {
             Some(value) => match value.to_str().ok().and_then(bearer_secret) {
                 Some(secret) => identify_token(self, secret).await?,
-                None => Caller::rejected(
+                None => Arc::new(Caller::rejected(
                     Reason::TokenInvalid,
                     "the authorization header must be `Bearer <secret>`",
-                ),
+                )),
             },
-            None => match certificate {
+            None => Arc::new(match certificate {
                 Some(der) => super::tls::caller_from_certificate(der),
                 None => Caller::anonymous(),
-            },
+            }),
         };
         with_organization_state(self, caller).await
     }
@@ -71,52 +71,50 @@ pub fn is_authenticated(caller: &Caller) -> bool {
     caller.principal != Principal::Anonymous && caller.credential_error.is_none()
 }
 
-async fn identify_token(shared: &Authenticator, secret: &str) -> Result<Caller, Error> {
+async fn identify_token(shared: &Authenticator, secret: &str) -> Result<Arc<Caller>, Error> {
     let hash = secret_hash(secret);
     let generation = shared.cache.generation();
-    let token = match shared.cache.token(&hash) {
+    let verified = match shared.cache.token(&hash) {
         Some(t) => Some(t),
         None => {
             let Ok(store) = shared.store.get() else {
                 // Still starting: the handler will answer UNAVAILABLE.
-                return Ok(Caller::anonymous());
+                return Ok(Arc::new(Caller::anonymous()));
             };
             match store.tokens().find_by_secret_hash(&hash).await? {
                 Some(t) => {
-                    shared.cache.put_token(generation, hash, t.clone());
-                    Some(t)
+                    let verified = Arc::new(VerifiedToken::new(t));
+                    shared.cache.put_token(generation, hash, verified.clone());
+                    Some(verified)
                 }
                 None => None,
             }
         }
     };
-    let Some(token) = token else {
-        return Ok(Caller::rejected(Reason::TokenInvalid, "unknown token"));
+    let Some(verified) = verified else {
+        return Ok(Arc::new(Caller::rejected(
+            Reason::TokenInvalid,
+            "unknown token",
+        )));
     };
     let Ok(store) = shared.store.get() else {
-        return Ok(Caller::anonymous());
+        return Ok(Arc::new(Caller::anonymous()));
     };
-    if let Some((reason, message)) = token.refusal(store.now()) {
+    if let Some((reason, message)) = verified.token.refusal(store.now()) {
         // Known but no longer valid: the audit trail still names the token that was presented.
-        return Ok(Caller {
-            principal: Principal::Token(token.id.name()),
+        return Ok(Arc::new(Caller {
+            principal: verified.caller.principal.clone(),
             ..Caller::rejected(reason, message)
-        });
+        }));
     }
-    Ok(Caller {
-        principal: Principal::Token(token.id.name()),
-        organization: token.organization,
-        roles: token.roles,
-        credential_error: None,
-        organization_deleted: false,
-    })
+    Ok(verified.caller.clone())
 }
 
 /// `caller`, with whether the organisation it acts for (if any) is deleted.
 async fn with_organization_state(
     shared: &Authenticator,
-    mut caller: Caller,
-) -> Result<Caller, Error> {
+    caller: Arc<Caller>,
+) -> Result<Arc<Caller>, Error> {
     let Some(organization) = &caller.organization else {
         return Ok(caller);
     };
@@ -124,7 +122,7 @@ async fn with_organization_state(
         return Ok(caller);
     }
     let generation = shared.cache.generation();
-    caller.organization_deleted = match shared.cache.organization_deleted(organization.as_str()) {
+    let deleted = match shared.cache.organization_deleted(organization.as_str()) {
         Some(deleted) => deleted,
         None => {
             let Ok(store) = shared.store.get() else {
@@ -145,5 +143,11 @@ async fn with_organization_state(
             deleted
         }
     };
-    Ok(caller)
+    if deleted == caller.organization_deleted {
+        return Ok(caller);
+    }
+    Ok(Arc::new(Caller {
+        organization_deleted: deleted,
+        ..(*caller).clone()
+    }))
 }
