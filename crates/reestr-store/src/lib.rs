@@ -14,6 +14,7 @@
 mod audit;
 mod classifier;
 mod clock;
+mod counter;
 mod entity;
 mod error;
 mod filter_sql;

@@ -15,7 +15,7 @@ use reestr_domain::system::{
 };
 use reestr_domain::text::fold;
 use reestr_domain::time::Timestamp;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query, SelectStatement};
+use sea_orm::sea_query::{Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -23,7 +23,6 @@ use sea_orm::{
 
 use crate::audit::AuditContext;
 use crate::entity::organization as org_row;
-use crate::entity::registration_counter as counter_row;
 use crate::entity::system::{self as row, Column};
 use crate::entity::system_dependency as dep_row;
 use crate::entity::system_label as label_row;
@@ -31,7 +30,7 @@ use crate::entity::system_revision as rev_row;
 use crate::error::OrNotFound;
 use crate::filter_sql::{self, SqlLeaf};
 use crate::idempotency::{self, Created, Idempotency, Outcome};
-use crate::{Store, db_err, keyset};
+use crate::{Store, counter, db_err, keyset};
 
 /// How many dependents an in-use error names.
 const MAX_NAMED: usize = 20;
@@ -168,7 +167,8 @@ impl<'s> SystemRepo<'s> {
                 .calendar()
                 .date_of(t)
                 .map_or(1970, |d| i32::from(d.year()));
-            let number = next_registration_number(txn, year).await?;
+            let number =
+                registration_number(year, counter::next(txn, counter::REGISTRATION, year).await?);
             let system = InformationSystem {
                 id,
                 spec,
@@ -731,34 +731,6 @@ async fn refuse_if_live_dependents(
             .map(|s| SystemId::from_trusted(s).name())
             .collect(),
     })
-}
-
-async fn next_registration_number(conn: &impl ConnectionTrait, year: i32) -> Result<String, Error> {
-    // One atomic upsert: concurrent registrations (PostgreSQL) queue on the year's row and each
-    // gets the next number; none is issued twice or skipped.
-    let insert = Query::insert()
-        .into_table(counter_row::Entity)
-        .columns([counter_row::Column::Year, counter_row::Column::Last])
-        .values([year.into(), 1i64.into()])
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .on_conflict(
-            OnConflict::column(counter_row::Column::Year)
-                .value(
-                    counter_row::Column::Last,
-                    Expr::col((counter_row::Entity, counter_row::Column::Last)).add(1),
-                )
-                .to_owned(),
-        )
-        .returning_col(counter_row::Column::Last)
-        .to_owned();
-    let statement = conn.get_database_backend().build(&insert);
-    let row = conn
-        .query_one_raw(statement)
-        .await
-        .map_err(db_err)?
-        .ok_or_else(|| Error::Internal("registration counter returned no row".into()))?;
-    let next: i64 = row.try_get("", "last").map_err(db_err)?;
-    Ok(registration_number(year, next))
 }
 
 /// Rewrites the label and dependency projections of `system`.
