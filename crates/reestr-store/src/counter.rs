@@ -11,6 +11,9 @@ use crate::entity::number_counter::{self as row, Column};
 /// The series of registration numbers of systems.
 pub(crate) const REGISTRATION: &str = "IS";
 
+/// The series of conclusion numbers of submissions.
+pub(crate) const CONCLUSION: &str = reestr_domain::submission::ConclusionNumber::PREFIX;
+
 /// The next number of `series` in `year`, from 1, inside `conn`'s transaction. One atomic
 /// upsert: concurrent writers (PostgreSQL) queue on the year's row and each gets the next
 /// number; none is issued twice or skipped, and a number whose transaction rolls back is
