@@ -45,6 +45,7 @@ mod m20261128_000002_access_audit;
 mod m20261128_000003_systems;
 mod m20261128_000004_classifiers;
 mod m20261203_000005_audit_call;
+mod m20261203_000006_submissions;
 mod runner;
 
 use runner::Direction;
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_systems::Migration),
             Box::new(m20261128_000004_classifiers::Migration),
             Box::new(m20261203_000005_audit_call::Migration),
+            Box::new(m20261203_000006_submissions::Migration),
         ]
     }
 

@@ -131,6 +131,9 @@ reasons! {
     RequestCancelled = "REQUEST_CANCELLED",
     /// `ERROR_REASON_TOO_MANY_CALLS` (RESOURCE_EXHAUSTED).
     TooManyCalls = "TOO_MANY_CALLS",
+    /// `ERROR_REASON_SUBMISSION_OPEN` (FAILED_PRECONDITION): the system already has an open
+    /// submission of the kind.
+    SubmissionOpen = "SUBMISSION_OPEN",
 }
 
 impl fmt::Display for Reason {

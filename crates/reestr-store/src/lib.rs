@@ -2,7 +2,8 @@
 //!
 //! [`Database`] is a connection pool with the schema operations (migrate, status, ping).
 //! [`Store`] is built from a migrated database and hands out one repository per aggregate
-//! ([`Store::organizations`], [`Store::systems`], [`Store::classifiers`], …). Every write goes
+//! ([`Store::organizations`], [`Store::systems`], [`Store::classifiers`],
+//! [`Store::submissions`], …). Every write goes
 //! through [`Store::write`], one transaction that the repository fills and that later also
 //! carries the audit and change events.
 //!
@@ -14,6 +15,7 @@
 mod audit;
 mod classifier;
 mod clock;
+mod counter;
 mod entity;
 mod error;
 mod filter_sql;
@@ -21,6 +23,7 @@ mod idempotency;
 mod keyset;
 mod organization;
 mod settings;
+mod submission;
 mod system;
 mod token;
 
@@ -48,6 +51,10 @@ pub use clock::Clock;
 pub use error::db_err;
 pub use idempotency::{Idempotency, Outcome};
 pub use organization::{OrganizationQuery, OrganizationRepo};
+pub use submission::{
+    Deadlines, EventQuery, ReviewOutcome, ReviewQuery, ReviewSelection, SubmissionQuery,
+    SubmissionRepo,
+};
 pub use system::{
     DependentInfo, GraphEdge, GraphNode, RevisionInfo, RevisionQuery, Statistics, SystemQuery,
     SystemRepo, Transition,
@@ -359,6 +366,11 @@ impl Store {
     /// Reference classifiers, their versions and items.
     pub fn classifiers(&self) -> ClassifierRepo<'_> {
         ClassifierRepo::new(self)
+    }
+
+    /// Submissions of design documentation, their reviews and timelines.
+    pub fn submissions(&self) -> SubmissionRepo<'_> {
+        SubmissionRepo::new(self)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use reestr_domain::Error;
-use reestr_domain::audit::diff_fields;
+use reestr_domain::audit::{FieldChange, diff_fields};
 use reestr_domain::error::Violations;
 use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::{KeyKind, KeyValue, ListQuery, Page, PageKey, SortKey};
@@ -15,7 +15,7 @@ use reestr_domain::system::{
 };
 use reestr_domain::text::fold;
 use reestr_domain::time::Timestamp;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query, SelectStatement};
+use sea_orm::sea_query::{Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -23,7 +23,6 @@ use sea_orm::{
 
 use crate::audit::AuditContext;
 use crate::entity::organization as org_row;
-use crate::entity::registration_counter as counter_row;
 use crate::entity::system::{self as row, Column};
 use crate::entity::system_dependency as dep_row;
 use crate::entity::system_label as label_row;
@@ -31,7 +30,7 @@ use crate::entity::system_revision as rev_row;
 use crate::error::OrNotFound;
 use crate::filter_sql::{self, SqlLeaf};
 use crate::idempotency::{self, Created, Idempotency, Outcome};
-use crate::{Store, db_err, keyset};
+use crate::{Store, Write, counter, db_err, keyset};
 
 /// How many dependents an in-use error names.
 const MAX_NAMED: usize = 20;
@@ -168,7 +167,8 @@ impl<'s> SystemRepo<'s> {
                 .calendar()
                 .date_of(t)
                 .map_or(1970, |d| i32::from(d.year()));
-            let number = next_registration_number(txn, year).await?;
+            let number =
+                registration_number(year, counter::next(txn, counter::REGISTRATION, year).await?);
             let system = InformationSystem {
                 id,
                 spec,
@@ -303,35 +303,7 @@ impl<'s> SystemRepo<'s> {
         authorize: impl FnOnce(&InformationSystem) -> Result<(), Error>,
     ) -> Result<InformationSystem, Error> {
         let write = self.store.write(ctx).await?;
-        let txn = write.txn();
-        let current = find(txn, id).await?.or_not_found(|| id.name())?;
-        authorize(&current)?;
-        if current.delete_time.is_some() {
-            return Err(Error::Deleted {
-                resource: id.name(),
-            });
-        }
-        current.check_etag(&t.etag)?;
-        check_transition(&id.name(), current.state, t.to)?;
-        if t.to == SystemState::Decommissioned && !t.force {
-            refuse_if_live_dependents(txn, id).await?;
-        }
-        let next = InformationSystem {
-            state: t.to,
-            update_time: self.store.now(),
-            revision: current.revision + 1,
-            ..current.clone()
-        };
-        save_guarded(txn, &next, current.revision).await?;
-        record_revision(txn, ctx, &next, vec!["state".into()], &t.reason).await?;
-        let mut changes = diff_fields(Some(&current.audit_fields()), &next.audit_fields());
-        if t.force {
-            changes.push(reestr_domain::audit::FieldChange {
-                field: "force".into(),
-                old: String::new(),
-                new: "true".into(),
-            });
-        }
+        let (next, changes) = transition_in(&write, id, t, authorize).await?;
         write.commit(&id.name(), changes).await?;
         Ok(next)
     }
@@ -577,7 +549,11 @@ async fn find(
         .transpose()
 }
 
-async fn live(conn: &impl ConnectionTrait, id: &SystemId) -> Result<InformationSystem, Error> {
+/// The system `id`; it must exist and be live.
+pub(crate) async fn live(
+    conn: &impl ConnectionTrait,
+    id: &SystemId,
+) -> Result<InformationSystem, Error> {
     let current = find(conn, id).await?.or_not_found(|| id.name())?;
     if current.delete_time.is_some() {
         return Err(Error::Deleted {
@@ -585,6 +561,64 @@ async fn live(conn: &impl ConnectionTrait, id: &SystemId) -> Result<InformationS
         });
     }
     Ok(current)
+}
+
+/// A lifecycle transition of `id` inside `write`'s transaction, after `authorize` approves the
+/// system as it is there (its row locked on PostgreSQL): the one rule of every state change of
+/// a system, whether asked for directly or caused by an approved submission. Records the new
+/// revision and returns the system after the change and the changes its audit event lists;
+/// the caller commits.
+pub(crate) async fn transition_in(
+    write: &Write<'_>,
+    id: &SystemId,
+    t: &Transition,
+    authorize: impl FnOnce(&InformationSystem) -> Result<(), Error>,
+) -> Result<(InformationSystem, Vec<FieldChange>), Error> {
+    let txn = write.txn();
+    let current = find_for_update(txn, id).await?.or_not_found(|| id.name())?;
+    authorize(&current)?;
+    if current.delete_time.is_some() {
+        return Err(Error::Deleted {
+            resource: id.name(),
+        });
+    }
+    current.check_etag(&t.etag)?;
+    check_transition(&id.name(), current.state, t.to)?;
+    if t.to == SystemState::Decommissioned && !t.force {
+        refuse_if_live_dependents(txn, id).await?;
+    }
+    let next = InformationSystem {
+        state: t.to,
+        update_time: write.now(),
+        revision: current.revision + 1,
+        ..current.clone()
+    };
+    save_guarded(txn, &next, current.revision).await?;
+    record_revision(txn, &write.ctx, &next, vec!["state".into()], &t.reason).await?;
+    let mut changes = diff_fields(Some(&current.audit_fields()), &next.audit_fields());
+    if t.force {
+        changes.push(FieldChange {
+            field: "force".into(),
+            old: String::new(),
+            new: "true".into(),
+        });
+    }
+    Ok((next, changes))
+}
+
+/// The system `id` as a write in this transaction finds it: its row locked on PostgreSQL until
+/// the transaction ends (on SQLite writers are serialised anyway).
+async fn find_for_update(
+    conn: &impl ConnectionTrait,
+    id: &SystemId,
+) -> Result<Option<InformationSystem>, Error> {
+    row::Entity::find_by_id(id.as_str())
+        .lock_exclusive()
+        .one(conn)
+        .await
+        .map_err(db_err)?
+        .map(from_row)
+        .transpose()
 }
 
 async fn nodes_of(
@@ -731,34 +765,6 @@ async fn refuse_if_live_dependents(
             .map(|s| SystemId::from_trusted(s).name())
             .collect(),
     })
-}
-
-async fn next_registration_number(conn: &impl ConnectionTrait, year: i32) -> Result<String, Error> {
-    // One atomic upsert: concurrent registrations (PostgreSQL) queue on the year's row and each
-    // gets the next number; none is issued twice or skipped.
-    let insert = Query::insert()
-        .into_table(counter_row::Entity)
-        .columns([counter_row::Column::Year, counter_row::Column::Last])
-        .values([year.into(), 1i64.into()])
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .on_conflict(
-            OnConflict::column(counter_row::Column::Year)
-                .value(
-                    counter_row::Column::Last,
-                    Expr::col((counter_row::Entity, counter_row::Column::Last)).add(1),
-                )
-                .to_owned(),
-        )
-        .returning_col(counter_row::Column::Last)
-        .to_owned();
-    let statement = conn.get_database_backend().build(&insert);
-    let row = conn
-        .query_one_raw(statement)
-        .await
-        .map_err(db_err)?
-        .ok_or_else(|| Error::Internal("registration counter returned no row".into()))?;
-    let next: i64 = row.try_get("", "last").map_err(db_err)?;
-    Ok(registration_number(year, next))
 }
 
 /// Rewrites the label and dependency projections of `system`.

@@ -14,6 +14,8 @@
 //! - [`remark`]: the state of reviewers' remarks.
 //! - [`spec`]: the fields of a submission and their validation.
 //! - [`document`]: document types, and the validation of an upload's declared metadata.
+//! - [`record`]: a submission as stored, its reviews and its timeline.
+//! - [`filter`]: the filter of ListSubmissions.
 //! - [`deadline`]: working-day deadlines, over a calendar of days off read from a plain-text
 //!   file (Uzbekistan's is shipped, `holidays-uz.txt`).
 //! - [`number`]: conclusion numbers `EX-{year}-{sequence}`.
@@ -24,9 +26,11 @@
 pub mod deadline;
 pub mod digest;
 pub mod document;
+pub mod filter;
 pub mod kind;
 pub mod name;
 pub mod number;
+pub mod record;
 pub mod remark;
 pub mod review;
 pub mod spec;
@@ -35,9 +39,11 @@ pub mod state;
 pub use deadline::{DEFAULT_WORKING_DAYS, HolidayCalendar, HolidayFileError, LineProblem};
 pub use digest::{ConclusionContent, RoundDecision, RoundDocument};
 pub use document::{DocumentDraft, DocumentSpec, DocumentType};
+pub use filter::{SubmissionCondition, compile_submission_filter};
 pub use kind::{SubmissionKind, lifecycle_effect};
 pub use name::{SubmissionId, SubmissionName};
 pub use number::ConclusionNumber;
+pub use record::{Conclusion, EventKind, Review, Submission, SubmissionEvent, conclusion_text};
 pub use remark::RemarkState;
 pub use review::{Decision, RoundTally, round_outcome};
 pub use spec::{DefaultReviewers, SubmissionDraft, SubmissionSpec};
