@@ -25,13 +25,17 @@ pub struct CallerCache {
     /// Advanced by every [`CallerCache::clear`], so that a lookup that began before it does not
     /// keep what it read (which may predate the change that emptied the cache).
     generation: AtomicU64,
-    tokens: moka::sync::Cache<String, Arc<VerifiedToken>>,
+    tokens: moka::sync::Cache<[u8; 32], Arc<VerifiedToken>>,
     organizations_deleted: moka::sync::Cache<String, bool>,
 }
 
 impl Default for CallerCache {
     fn default() -> Self {
-        fn cache<V: Clone + Send + Sync + 'static>() -> moka::sync::Cache<String, V> {
+        fn cache<K, V>() -> moka::sync::Cache<K, V>
+        where
+            K: std::hash::Hash + Eq + Send + Sync + 'static,
+            V: Clone + Send + Sync + 'static,
+        {
             moka::sync::Cache::builder()
                 .max_capacity(CALLER_CACHE_MAX)
                 .time_to_live(CALLER_CACHE_TTL)
@@ -51,14 +55,14 @@ impl CallerCache {
         self.generation.load(Ordering::SeqCst)
     }
 
-    /// The verified token whose secret hashes to `hash`.
-    pub fn token(&self, hash: &str) -> Option<Arc<VerifiedToken>> {
-        self.tokens.get(hash)
+    /// The verified token whose secret's SHA-256 is `digest`.
+    pub fn token(&self, digest: &[u8; 32]) -> Option<Arc<VerifiedToken>> {
+        self.tokens.get(digest)
     }
 
     /// Keeps `token`, read by a lookup that started at `generation`.
-    pub fn put_token(&self, generation: u64, hash: String, token: Arc<VerifiedToken>) {
-        put(&self.generation, &self.tokens, generation, hash, token);
+    pub fn put_token(&self, generation: u64, digest: [u8; 32], token: Arc<VerifiedToken>) {
+        put(&self.generation, &self.tokens, generation, digest, token);
     }
 
     /// Whether the organisation `id` is deleted.
@@ -114,13 +118,16 @@ impl VerifiedToken {
 /// Inserts unless a [`CallerCache::clear`] came after the lookup began. A clear that lands
 /// between the check and the insert is caught by the second check (a clear after the insert
 /// removes the entry itself).
-fn put<V: Clone + Send + Sync + 'static>(
+fn put<K, V>(
     current: &AtomicU64,
-    cache: &moka::sync::Cache<String, V>,
+    cache: &moka::sync::Cache<K, V>,
     generation: u64,
-    key: String,
+    key: K,
     value: V,
-) {
+) where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
     if current.load(Ordering::SeqCst) != generation {
         return;
     }

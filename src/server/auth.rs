@@ -24,7 +24,7 @@ use http::HeaderMap;
 use reestr_domain::Error;
 use reestr_domain::access::{Caller, Principal};
 use reestr_domain::error::Reason;
-use reestr_domain::token::{bearer_secret, secret_hash};
+use reestr_domain::token::{bearer_secret, secret_digest};
 
 use crate::api::ReadyStore;
 use crate::api::callers::{CallerCache, VerifiedToken};
@@ -72,19 +72,23 @@ pub fn is_authenticated(caller: &Caller) -> bool {
 }
 
 async fn identify_token(shared: &Authenticator, secret: &str) -> Result<Arc<Caller>, Error> {
-    let hash = secret_hash(secret);
+    let digest = secret_digest(secret);
     let generation = shared.cache.generation();
-    let verified = match shared.cache.token(&hash) {
+    let verified = match shared.cache.token(&digest) {
         Some(t) => Some(t),
         None => {
             let Ok(store) = shared.store.get() else {
                 // Still starting: the handler will answer UNAVAILABLE.
                 return Ok(Arc::new(Caller::anonymous()));
             };
-            match store.tokens().find_by_secret_hash(&hash).await? {
+            match store
+                .tokens()
+                .find_by_secret_hash(&hex::encode(digest))
+                .await?
+            {
                 Some(t) => {
                     let verified = Arc::new(VerifiedToken::new(t));
-                    shared.cache.put_token(generation, hash, verified.clone());
+                    shared.cache.put_token(generation, digest, verified.clone());
                     Some(verified)
                 }
                 None => None,

@@ -194,9 +194,15 @@ pub fn secret_text(bytes: &[u8; 32]) -> String {
     )
 }
 
-/// The stored form of a secret: hex SHA-256 of its text.
+/// The stored form of a secret: hex SHA-256 of its text ([`secret_digest`] in hex).
 pub fn secret_hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    hex::encode(secret_digest(secret))
+}
+
+/// SHA-256 of a secret's text: what identifies a presented secret without keeping it (the
+/// authentication cache's key; no hex text is made for a secret already verified).
+pub fn secret_digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
 }
 
 /// The secret of an `authorization` header value `Bearer <secret>` (scheme case-insensitive).
