@@ -230,6 +230,28 @@ struct Inner {
     calendar: Calendar,
 }
 
+/// The row `select` finds, read as a write in this transaction must read it: locked until the
+/// transaction ends on PostgreSQL (`FOR UPDATE`: a concurrent writer of the row waits, then
+/// reads what this one wrote); on SQLite writers are serialised anyway. `convert` makes the
+/// domain value of the row.
+pub(crate) async fn find_for_update<E, T>(
+    conn: &impl sea_orm::ConnectionTrait,
+    select: sea_orm::Select<E>,
+    convert: impl FnOnce(E::Model) -> Result<T, reestr_domain::Error>,
+) -> Result<Option<T>, reestr_domain::Error>
+where
+    E: sea_orm::EntityTrait,
+{
+    use sea_orm::QuerySelect;
+    select
+        .lock_exclusive()
+        .one(conn)
+        .await
+        .map_err(db_err)?
+        .map(convert)
+        .transpose()
+}
+
 /// An open write transaction, carrying who makes the change. Dropping it without
 /// [`Write::commit`] rolls back.
 pub struct Write<'a> {

@@ -151,13 +151,8 @@ impl<'s> OrganizationRepo<'s> {
     ) -> Result<Organization, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let current = row::Entity::find_by_id(id.as_str())
-            .lock_exclusive()
-            .one(txn)
-            .await
-            .map_err(db_err)?
-            .map(from_row)
-            .transpose()?
+        let current = crate::find_for_update(txn, row::Entity::find_by_id(id.as_str()), from_row)
+            .await?
             .or_not_found(|| id.name())?;
         let t = self.store.now();
         let delete_time = deletion.apply(&current, etag, t)?;

@@ -575,7 +575,9 @@ pub(crate) async fn transition_in(
     authorize: impl FnOnce(&InformationSystem) -> Result<(), Error>,
 ) -> Result<(InformationSystem, Vec<FieldChange>), Error> {
     let txn = write.txn();
-    let current = find_for_update(txn, id).await?.or_not_found(|| id.name())?;
+    let current = crate::find_for_update(txn, row::Entity::find_by_id(id.as_str()), from_row)
+        .await?
+        .or_not_found(|| id.name())?;
     authorize(&current)?;
     if current.delete_time.is_some() {
         return Err(Error::Deleted {
@@ -604,21 +606,6 @@ pub(crate) async fn transition_in(
         });
     }
     Ok((next, changes))
-}
-
-/// The system `id` as a write in this transaction finds it: its row locked on PostgreSQL until
-/// the transaction ends (on SQLite writers are serialised anyway).
-async fn find_for_update(
-    conn: &impl ConnectionTrait,
-    id: &SystemId,
-) -> Result<Option<InformationSystem>, Error> {
-    row::Entity::find_by_id(id.as_str())
-        .lock_exclusive()
-        .one(conn)
-        .await
-        .map_err(db_err)?
-        .map(from_row)
-        .transpose()
 }
 
 async fn nodes_of(

@@ -101,7 +101,7 @@ impl ClassifierRepo<'_> {
     ) -> Result<Classifier, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let current = find_classifier_for_update(txn, id)
+        let current = crate::find_for_update(txn, row::Entity::find_by_id(id.as_str()), from_row)
             .await?
             .or_not_found(|| id.name())?;
         if current.delete_time.is_some() {
@@ -138,7 +138,7 @@ impl ClassifierRepo<'_> {
     ) -> Result<Classifier, Error> {
         let write = self.store.write(ctx).await?;
         let txn = write.txn();
-        let current = find_classifier_for_update(txn, id)
+        let current = crate::find_for_update(txn, row::Entity::find_by_id(id.as_str()), from_row)
             .await?
             .or_not_found(|| id.name())?;
         authorize(&current)?;
@@ -224,21 +224,6 @@ async fn find_classifier(
 ) -> Result<Option<Classifier>, Error> {
     find_classifier_row(conn, id)
         .await?
-        .map(from_row)
-        .transpose()
-}
-
-/// The classifier `id`, its row locked for this transaction on PostgreSQL (`FOR UPDATE`):
-/// another writer of it waits, then reads what this one wrote.
-async fn find_classifier_for_update(
-    conn: &impl ConnectionTrait,
-    id: &ClassifierId,
-) -> Result<Option<Classifier>, Error> {
-    row::Entity::find_by_id(id.as_str())
-        .lock_exclusive()
-        .one(conn)
-        .await
-        .map_err(db_err)?
         .map(from_row)
         .transpose()
 }

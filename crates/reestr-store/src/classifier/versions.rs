@@ -8,9 +8,7 @@ use reestr_domain::classifier::{Classifier, ClassifierId, Version, VersionId, Ve
 use reestr_domain::error::Reason;
 use reestr_domain::revision::Revisioned;
 use reestr_domain::time::Timestamp;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, SqlErr};
 
 use super::classifiers::{find_classifier_row, live_classifier};
 use super::items::{copy_items, delete_all_items};
@@ -417,13 +415,9 @@ async fn find_version_for_update(
     id: &ClassifierId,
     v: &VersionId,
 ) -> Result<Version, Error> {
-    version_row::Entity::find_by_id((id.as_str().to_string(), v.as_str().to_string()))
-        .lock_exclusive()
-        .one(conn)
-        .await
-        .map_err(db_err)?
-        .map(version_from_row)
-        .transpose()?
+    let select = version_row::Entity::find_by_id((id.as_str().to_string(), v.as_str().to_string()));
+    crate::find_for_update(conn, select, version_from_row)
+        .await?
         .or_not_found(|| version_name(id, v))
 }
 

@@ -78,13 +78,8 @@ async fn find_for_update(
     conn: &impl ConnectionTrait,
     name: &SubmissionName,
 ) -> Result<Submission, Error> {
-    row::Entity::find_by_id(key(name))
-        .lock_exclusive()
-        .one(conn)
-        .await
-        .map_err(db_err)?
-        .map(from_row)
-        .transpose()?
+    crate::find_for_update(conn, row::Entity::find_by_id(key(name)), from_row)
+        .await?
         .or_not_found(|| name.name())
 }
 
