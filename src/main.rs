@@ -303,6 +303,24 @@ struct ServeArgs {
     /// recently used version is evicted when a new one does not fit.
     #[arg(long, env = "REESTR_CLASSIFIER_CACHE_MIB", default_value_t = 512)]
     classifier_cache_mib: usize,
+    /// The calendar of days off that review deadlines skip besides weekends: a text file, one
+    /// `YYYY-MM-DD name` (or `YYYY-MM-DD working reason`) a line; default: Uzbekistan's public
+    /// holidays, shipped with the server (README, "Review deadlines").
+    #[arg(long, env = "REESTR_HOLIDAYS")]
+    holidays: Option<PathBuf>,
+    /// Working days a review round, and an owner's revision, may take.
+    #[arg(long, env = "REESTR_REVIEW_WORKING_DAYS", default_value_t = reestr_domain::submission::DEFAULT_WORKING_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=250))]
+    review_working_days: u32,
+    /// The reviewers a submission of a kind requires when it names none:
+    /// `KIND=organizations/a,organizations/b`, once per kind (the environment variable takes
+    /// them separated by spaces).
+    #[arg(
+        long = "default-reviewers",
+        env = "REESTR_DEFAULT_REVIEWERS",
+        value_delimiter = ' '
+    )]
+    default_reviewers: Vec<String>,
 }
 
 /// Parses `250ms`, `30s`, `5m` or `1h`.
@@ -556,6 +574,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     config.shutdown_grace = args.shutdown_grace;
     config.classifier_cache_bytes = args.classifier_cache_mib.saturating_mul(1 << 20);
     config.health_probe_interval = args.health_probe_interval;
+    config.review = review_settings(
+        args.holidays.as_deref(),
+        args.review_working_days,
+        &args.default_reviewers,
+    )?;
     config.tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles {
             cert,
@@ -572,6 +595,34 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     server::run(listener, config, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The review settings of the `serve` flags.
+fn review_settings(
+    holidays: Option<&std::path::Path>,
+    working_days: u32,
+    default_reviewers: &[String],
+) -> Result<reestr::api::submission::ReviewSettings, String> {
+    use reestr_domain::submission::HolidayCalendar;
+    let mut settings = reestr::api::submission::ReviewSettings {
+        working_days,
+        ..Default::default()
+    };
+    if let Some(path) = holidays {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--holidays {}: {e}", path.display()))?;
+        let calendar = HolidayCalendar::parse(&text)
+            .map_err(|e| format!("--holidays {}: {e}", path.display()))?;
+        settings.holidays = std::sync::Arc::new(calendar);
+    }
+    for entry in default_reviewers.iter().filter(|e| !e.is_empty()) {
+        let (kind, reviewers) = reestr::api::submission::parse_default_reviewers(entry)
+            .map_err(|e| format!("--default-reviewers {entry:?}: {e}"))?;
+        if settings.default_reviewers.insert(kind, reviewers).is_some() {
+            return Err(format!("--default-reviewers: {kind} is given twice"));
+        }
+    }
+    Ok(settings)
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -46,6 +46,7 @@ mod m20261128_000003_systems;
 mod m20261128_000004_classifiers;
 mod m20261203_000005_audit_call;
 mod m20261203_000006_submissions;
+mod m20261204_000007_submission_parties;
 mod runner;
 
 use runner::Direction;
@@ -63,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_classifiers::Migration),
             Box::new(m20261203_000005_audit_call::Migration),
             Box::new(m20261203_000006_submissions::Migration),
+            Box::new(m20261204_000007_submission_parties::Migration),
         ]
     }
 

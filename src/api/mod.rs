@@ -13,6 +13,7 @@ pub mod legal_act;
 pub mod list;
 pub mod organization;
 pub mod server_info;
+pub mod submission;
 pub mod system;
 pub mod token;
 

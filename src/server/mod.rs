@@ -35,6 +35,7 @@ use crate::api::audit::AuditApi;
 use crate::api::classifier::ClassifierApi;
 use crate::api::organization::OrganizationApi;
 use crate::api::server_info::ServerInfoApi;
+use crate::api::submission::{ReviewSettings, SubmissionApi};
 use crate::api::system::SystemApi;
 use crate::api::token::TokenApi;
 use crate::proto;
@@ -43,12 +44,14 @@ use crate::proto::v1::classifier_service_server::ClassifierServiceServer;
 use crate::proto::v1::information_system_service_server::InformationSystemServiceServer;
 use crate::proto::v1::organization_service_server::OrganizationServiceServer;
 use crate::proto::v1::server_info_service_server::ServerInfoServiceServer;
+use crate::proto::v1::submission_service_server::SubmissionServiceServer;
 use crate::proto::v1::token_service_server::TokenServiceServer;
 
 /// Fully qualified names of the register's own gRPC services, as health reports them.
-pub const SERVICE_NAMES: [&str; 6] = [
+pub const SERVICE_NAMES: [&str; 7] = [
     "reestr.v1.OrganizationService",
     "reestr.v1.InformationSystemService",
+    "reestr.v1.SubmissionService",
     "reestr.v1.ClassifierService",
     "reestr.v1.TokenService",
     "reestr.v1.AuditService",
@@ -154,6 +157,9 @@ pub struct ServerConfig {
     pub clock: Clock,
     /// The register's time zone.
     pub calendar: Calendar,
+    /// How submissions are reviewed: the calendar of days off, the working days of a round,
+    /// the default reviewers.
+    pub review: ReviewSettings,
 }
 
 /// PEM files for TLS.
@@ -181,6 +187,7 @@ impl ServerConfig {
             classifier_cache_bytes: crate::api::classifier::DEFAULT_CACHE_BYTES,
             clock: Clock::system(),
             calendar: Calendar::default(),
+            review: ReviewSettings::default(),
         }
     }
 }
@@ -235,6 +242,9 @@ pub async fn run(
         config.classifier_cache_bytes,
     ))
     .max_decoding_message_size(limits.max_message_bytes);
+    let submissions =
+        SubmissionServiceServer::new(SubmissionApi::new(ready.clone(), config.review.clone()))
+            .max_decoding_message_size(limits.max_message_bytes);
     let server_info = ServerInfoServiceServer::new(ServerInfoApi::new(ready.clone()))
         .max_decoding_message_size(limits.max_message_bytes);
     let mut builder = Server::builder();
@@ -269,6 +279,7 @@ pub async fn run(
         .add_service(reflection_v1alpha)
         .add_service(organizations)
         .add_service(systems)
+        .add_service(submissions)
         .add_service(tokens)
         .add_service(audit)
         .add_service(classifiers)

@@ -39,6 +39,11 @@ use reestr::proto::v1::{
     ListSystemRevisionsRequest, ListSystemsRequest, LookupSystemRequest,
     TransitionSystemStateRequest, UndeleteSystemRequest, UpdateSystemRequest,
 };
+use reestr::proto::v1::{
+    Decision, DeleteSubmissionRequest, ListReviewsRequest, ListSubmissionEventsRequest,
+    ListSubmissionsRequest, Submission, SubmissionKind, UndeleteSubmissionRequest,
+    UpdateSubmissionRequest, VerifyConclusionRequest,
+};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -153,6 +158,19 @@ enum Rpc {
     TranslateCode,
     DiffClassifierVersions,
     GetServerInfo,
+    CreateSubmission,
+    GetSubmission,
+    ListSubmissions,
+    UpdateSubmission,
+    DeleteSubmission,
+    UndeleteSubmission,
+    SubmitSubmission,
+    ResubmitSubmission,
+    WithdrawSubmission,
+    CreateReview,
+    ListReviews,
+    ListSubmissionEvents,
+    VerifyConclusion,
 }
 
 const OK: Code = Code::Ok;
@@ -216,7 +234,64 @@ const POLICY: &[(Rpc, [Code; 8])] = &[
     (Rpc::TranslateCode,        [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
     (Rpc::DiffClassifierVersions,[UNAUTH,  OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
     (Rpc::GetServerInfo,        [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    // Submissions of `stat`'s systems, reviewed by `stat` itself (so that the table's
+    // reviewer is a required one): written by its editors, decided by its reviewers, read by
+    // its callers (the parties), not by `minfin`'s. Every caller lists (its own) and verifies.
+    (Rpc::CreateSubmission,     [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::GetSubmission,        [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::ListSubmissions,      [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::UpdateSubmission,     [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::DeleteSubmission,     [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::UndeleteSubmission,   [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::SubmitSubmission,     [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::ResubmitSubmission,   [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::WithdrawSubmission,   [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::CreateReview,         [UNAUTH,   OK,   DENIED,  DENIED,  OK,      DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::ListReviews,          [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::ListSubmissionEvents, [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::VerifyConclusion,     [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
 ];
+
+/// A CREATION submission of a `stat` system, reviewed by `stat`.
+fn stat_submission() -> Submission {
+    Submission {
+        kind: SubmissionKind::Creation as i32,
+        title: "Policy table".into(),
+        required_reviewers: vec!["organizations/stat".into()],
+        ..Default::default()
+    }
+}
+
+/// The submission `x` of a new system `system` of `stat`, made by the administrator and
+/// taken to `state` (`draft`, `review`, `changes`, `deleted`); returns its name.
+async fn submission_in(app: &TestApp, system: &str, state: &str) -> String {
+    live_system(app, system).await;
+    let mut admin = crate::submission::client(app, Some(&app.admin_secret));
+    let name = crate::submission::create(&mut admin, system, "x", stat_submission())
+        .await
+        .unwrap_or_else(|e| panic!("submission of {system}: {e:?}"))
+        .name;
+    if matches!(state, "review" | "changes") {
+        crate::submission::submit(&mut admin, &name)
+            .await
+            .expect("submit");
+    }
+    if state == "changes" {
+        crate::submission::review(&mut admin, &name, "stat", Decision::RequestChanges, "More")
+            .await
+            .expect("request changes");
+    }
+    if state == "deleted" {
+        admin
+            .delete_submission(DeleteSubmissionRequest {
+                name: name.clone(),
+                etag: String::new(),
+            })
+            .await
+            .expect("delete");
+    }
+    name
+}
 
 /// A valid system of `stat` with a unique short name.
 fn stat_system(short_name: &str) -> InformationSystem {
@@ -341,6 +416,9 @@ struct Fixture {
     some_token: String,
     /// The registration number of `systems/shared`, which every read of systems names.
     shared_system_number: String,
+    /// The submission every read of submissions names (`systems/concluded/submissions/x`,
+    /// approved), with its conclusion's number and digest.
+    concluded: (String, String, String),
 }
 
 impl Fixture {
@@ -417,8 +495,28 @@ impl Fixture {
             })
             .await
             .expect("the shared classifier's draft items");
+        let concluded = submission_in(app, "concluded", "review").await;
+        let approved = crate::submission::review(
+            &mut crate::submission::client(app, Some(&app.admin_secret)),
+            &concluded,
+            "stat",
+            Decision::Approve,
+            "",
+        )
+        .await
+        .expect("approve");
+        assert_eq!(approved.round, 1);
+        let conclusion = crate::submission::get(
+            &mut crate::submission::client(app, Some(&app.admin_secret)),
+            &concluded,
+        )
+        .await
+        .expect("the concluded submission")
+        .conclusion
+        .expect("its conclusion");
         app.clock.advance(Duration::from_secs(61));
         Fixture {
+            concluded: (concluded, conclusion.number, conclusion.digest),
             secrets: [
                 None,
                 Some(app.admin_secret.clone()),
@@ -457,6 +555,8 @@ impl Rpc {
         let shared = || "systems/shared".to_string();
         let mut classifiers = app.classifiers_as(secret);
         let shared_version = |v: &str| format!("classifiers/shared/versions/{v}");
+        let mut submissions = crate::submission::client(app, secret);
+        let cell_system = format!("s{cell}");
         match self {
             Rpc::CreateOrganization => organizations
                 .create_organization(CreateOrganizationRequest {
@@ -915,6 +1015,103 @@ impl Rpc {
                     source_version: shared_version("d"),
                     code: "01".into(),
                     target_version: String::new(),
+                })
+                .await
+                .map(drop),
+            Rpc::CreateSubmission => {
+                live_system(app, &cell_system).await;
+                crate::submission::create(&mut submissions, &cell_system, "x", stat_submission())
+                    .await
+                    .map(drop)
+            }
+            Rpc::GetSubmission => crate::submission::get(&mut submissions, &fx.concluded.0)
+                .await
+                .map(drop),
+            Rpc::ListSubmissions => submissions
+                .list_submissions(ListSubmissionsRequest {
+                    parent: "systems/-".into(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Rpc::UpdateSubmission => {
+                let name = submission_in(app, &cell_system, "draft").await;
+                submissions
+                    .update_submission(UpdateSubmissionRequest {
+                        submission: Some(Submission {
+                            name,
+                            title: format!("Title {cell}"),
+                            ..Default::default()
+                        }),
+                        update_mask: Some(FieldMask {
+                            paths: vec!["title".into()],
+                        }),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::DeleteSubmission => {
+                let name = submission_in(app, &cell_system, "draft").await;
+                submissions
+                    .delete_submission(DeleteSubmissionRequest {
+                        name,
+                        etag: String::new(),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::UndeleteSubmission => {
+                let name = submission_in(app, &cell_system, "deleted").await;
+                submissions
+                    .undelete_submission(UndeleteSubmissionRequest {
+                        name,
+                        etag: String::new(),
+                    })
+                    .await
+                    .map(drop)
+            }
+            Rpc::SubmitSubmission => {
+                let name = submission_in(app, &cell_system, "draft").await;
+                crate::submission::submit(&mut submissions, &name)
+                    .await
+                    .map(drop)
+            }
+            Rpc::ResubmitSubmission => {
+                let name = submission_in(app, &cell_system, "changes").await;
+                crate::submission::resubmit(&mut submissions, &name)
+                    .await
+                    .map(drop)
+            }
+            Rpc::WithdrawSubmission => {
+                let name = submission_in(app, &cell_system, "review").await;
+                crate::submission::withdraw(&mut submissions, &name)
+                    .await
+                    .map(drop)
+            }
+            Rpc::CreateReview => {
+                let name = submission_in(app, &cell_system, "review").await;
+                crate::submission::review(&mut submissions, &name, "stat", Decision::Approve, "")
+                    .await
+                    .map(drop)
+            }
+            Rpc::ListReviews => submissions
+                .list_reviews(ListReviewsRequest {
+                    parent: fx.concluded.0.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Rpc::ListSubmissionEvents => submissions
+                .list_submission_events(ListSubmissionEventsRequest {
+                    parent: fx.concluded.0.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Rpc::VerifyConclusion => submissions
+                .verify_conclusion(VerifyConclusionRequest {
+                    number: fx.concluded.1.clone(),
+                    digest: fx.concluded.2.clone(),
                 })
                 .await
                 .map(drop),

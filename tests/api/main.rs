@@ -17,6 +17,7 @@ mod helpers;
 mod hostile;
 mod organization;
 mod server;
+mod submission;
 mod system;
 mod tls;
 mod token;

@@ -174,17 +174,34 @@ pub enum Action<'a> {
     /// Write resources of some organisation (checked again per resource with
     /// [`Action::WriteOwned`] once the owner is known).
     WriteResources,
+    /// Post the review decisions of the organisation `reviewer`: its REVIEWER callers.
+    Review {
+        /// The reviewing organisation.
+        reviewer: &'a OrganizationId,
+    },
+    /// Read what only the parties of a submission see: its owner's and its required
+    /// reviewers' callers, whatever their role.
+    Participate {
+        /// The owner organisation.
+        owner: &'a OrganizationId,
+        /// The required reviewers.
+        reviewers: &'a [OrganizationId],
+    },
 }
 
 impl Action<'_> {
     /// Whether the action changes the register (or its tokens), as opposed to reading it.
     pub fn writes(&self) -> bool {
         match self {
-            Action::ReadOrganizations | Action::ReadAudit | Action::ReadRegister => false,
+            Action::ReadOrganizations
+            | Action::ReadAudit
+            | Action::ReadRegister
+            | Action::Participate { .. } => false,
             Action::WriteOrganizations
             | Action::ManageTokens
             | Action::WriteOwned { .. }
-            | Action::WriteResources => true,
+            | Action::WriteResources
+            | Action::Review { .. } => true,
         }
     }
 
@@ -198,6 +215,8 @@ impl Action<'_> {
             Action::WriteOwned { .. } => "write an organization's resources",
             Action::ReadRegister => "read the register",
             Action::WriteResources => "write the register's resources",
+            Action::Review { .. } => "review a submission",
+            Action::Participate { .. } => "read a submission",
         }
     }
 }
@@ -247,6 +266,16 @@ pub fn authorize(caller: &Caller, action: Action<'_>) -> Result<(), Error> {
         Action::WriteResources => caller.has(Role::Editor),
         Action::WriteOwned { owner } => {
             caller.has(Role::Editor) && caller.organization.as_ref() == Some(owner)
+        }
+        Action::Review { reviewer } => {
+            caller.has(Role::Reviewer) && caller.organization.as_ref() == Some(reviewer)
+        }
+        Action::Participate { owner, reviewers } => {
+            reads.iter().any(|r| caller.has(*r))
+                && caller
+                    .organization
+                    .as_ref()
+                    .is_some_and(|o| o == owner || reviewers.contains(o))
         }
     };
     if allowed {
@@ -323,6 +352,51 @@ mod tests {
             assert!(authorize(&c, Action::ManageTokens).is_err());
             assert!(authorize(&c, Action::ReadAudit).is_err());
         }
+    }
+
+    #[test]
+    fn only_a_reviewer_organisations_reviewer_callers_review_for_it() {
+        let csec = OrganizationId::from_trusted("csec".into());
+        assert!(
+            authorize(
+                &caller(&[Role::Reviewer], Some("csec")),
+                Action::Review { reviewer: &csec }
+            )
+            .is_ok()
+        );
+        for (roles, org) in [
+            (&[Role::Editor, Role::Reader][..], Some("csec")),
+            (&[Role::Reviewer][..], Some("stat")),
+            (&[Role::Reviewer][..], None),
+        ] {
+            let err =
+                authorize(&caller(roles, org), Action::Review { reviewer: &csec }).unwrap_err();
+            assert_eq!(err.reason(), Reason::PermissionDenied, "{roles:?} {org:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_submissions_parties_read_it() {
+        let owner = OrganizationId::from_trusted("stat".into());
+        let reviewers = [OrganizationId::from_trusted("csec".into())];
+        let action = || Action::Participate {
+            owner: &owner,
+            reviewers: &reviewers,
+        };
+        for (role, org) in [
+            (Role::Reader, "stat"),
+            (Role::Editor, "stat"),
+            (Role::Reviewer, "csec"),
+            (Role::Reader, "csec"),
+        ] {
+            assert!(
+                authorize(&caller(&[role], Some(org)), action()).is_ok(),
+                "{role:?} {org}"
+            );
+        }
+        let err = authorize(&caller(&[Role::Reviewer], Some("minfin")), action()).unwrap_err();
+        assert_eq!(err.reason(), Reason::PermissionDenied);
+        assert!(authorize(&caller(&[Role::RegistryAdmin], None), action()).is_ok());
     }
 
     #[test]

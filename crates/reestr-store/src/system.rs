@@ -283,6 +283,9 @@ impl<'s> SystemRepo<'s> {
         };
         save_guarded(txn, &next, current.revision).await?;
         project(txn, &next, false).await?;
+        if next.owner() != current.owner() {
+            crate::submission::follow_owner(txn, id, &next.owner()).await?;
+        }
         record_revision(txn, ctx, &next, changed, "").await?;
         write
             .commit(

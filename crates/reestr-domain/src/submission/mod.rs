@@ -46,7 +46,9 @@ pub use number::ConclusionNumber;
 pub use record::{Conclusion, EventKind, Review, Submission, SubmissionEvent, conclusion_text};
 pub use remark::RemarkState;
 pub use review::{Decision, RoundTally, round_outcome};
-pub use spec::{DefaultReviewers, SubmissionDraft, SubmissionSpec};
+pub use spec::{
+    DefaultReviewers, SUBMISSION_UPDATE_MASK, SubmissionDraft, SubmissionField, SubmissionSpec,
+};
 pub use state::{
     Outcome, Party, SubmissionState, SubmissionStatus, Transition, is_open, next_state,
 };

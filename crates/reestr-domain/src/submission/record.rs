@@ -26,6 +26,12 @@ pub struct Submission {
     pub name: SubmissionName,
     /// Kind, title, description and required reviewers.
     pub spec: SubmissionSpec,
+    /// The owner organisation: the owner of the system, followed when the system changes
+    /// hands. Its editors prepare, submit and withdraw.
+    pub owner: OrganizationId,
+    /// The required reviewers that have decided on the current round, in ascending order;
+    /// empty when a round starts.
+    pub decided: Vec<OrganizationId>,
     /// State and review round.
     pub status: SubmissionStatus,
     /// When the current round started; `None` for a draft never submitted.
@@ -69,6 +75,28 @@ impl Submission {
     /// The kind.
     pub fn kind(&self) -> SubmissionKind {
         self.spec.kind
+    }
+
+    /// The required reviewers that have not decided on the current round, in ascending order;
+    /// empty unless the submission is under review.
+    pub fn pending_reviewers(&self) -> Vec<OrganizationId> {
+        if self.status.state != super::state::SubmissionState::UnderReview {
+            return Vec::new();
+        }
+        let mut pending: Vec<OrganizationId> = self
+            .spec
+            .required_reviewers
+            .iter()
+            .filter(|r| !self.decided.contains(r))
+            .cloned()
+            .collect();
+        pending.sort();
+        pending
+    }
+
+    /// Whether `organization` takes part in the submission: its owner or a required reviewer.
+    pub fn is_party(&self, organization: &OrganizationId) -> bool {
+        &self.owner == organization || self.spec.required_reviewers.contains(organization)
     }
 
     /// Whether the party the submission waits for has let its deadline pass at `now`: the
@@ -215,7 +243,7 @@ impl EventKind {
         EventKind::Undeleted,
     ];
 
-    /// The kind's name in the API (without the `SUBMISSION_EVENT_` prefix) and the database.
+    /// The kind's name in the API (without the `KIND_` prefix of `SubmissionEvent.Kind`) and the database.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Created => "CREATED",
@@ -237,7 +265,7 @@ impl fmt::Display for EventKind {
     }
 }
 
-crate::api_enum!(EventKind, "SUBMISSION_EVENT_");
+crate::api_enum!(EventKind, "KIND_");
 
 /// One entry of a submission's timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,8 +299,13 @@ mod tests {
                 kind: SubmissionKind::Creation,
                 title: "TZ".into(),
                 description: String::new(),
-                required_reviewers: vec![OrganizationId::from_trusted("csec".into())],
+                required_reviewers: vec![
+                    OrganizationId::from_trusted("csec".into()),
+                    OrganizationId::from_trusted("agency".into()),
+                ],
             },
+            owner: OrganizationId::from_trusted("soliq".into()),
+            decided: vec![OrganizationId::from_trusted("csec".into())],
             status: SubmissionStatus { state, round: 1 },
             round_start_time: Some(Timestamp::from_micros(0)),
             due_time: Some(Timestamp::from_micros(100)),
@@ -295,6 +328,23 @@ mod tests {
         assert!(!changes.is_overdue(t(199)) && changes.is_overdue(t(200)));
         assert!(!submission(SubmissionState::Approved).is_overdue(t(1_000)));
         assert!(!submission(SubmissionState::Draft).is_overdue(t(1_000)));
+    }
+
+    #[test]
+    fn pending_reviewers_are_those_required_that_have_not_decided_under_review() {
+        let review = submission(SubmissionState::UnderReview);
+        assert_eq!(
+            review.pending_reviewers(),
+            vec![OrganizationId::from_trusted("agency".into())]
+        );
+        assert!(
+            submission(SubmissionState::Draft)
+                .pending_reviewers()
+                .is_empty()
+        );
+        assert!(review.is_party(&OrganizationId::from_trusted("soliq".into())));
+        assert!(review.is_party(&OrganizationId::from_trusted("agency".into())));
+        assert!(!review.is_party(&OrganizationId::from_trusted("other".into())));
     }
 
     #[test]

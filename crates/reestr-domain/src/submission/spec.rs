@@ -16,6 +16,7 @@ use super::kind::SubmissionKind;
 use crate::error::{Error, Violations};
 use crate::input::Choice;
 use crate::organization::OrganizationId;
+use crate::update_mask::UpdateMask;
 
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 300;
@@ -144,6 +145,77 @@ impl SubmissionSpec {
                 .map(OrganizationId::name)
                 .collect(),
         }
+    }
+}
+
+/// A field UpdateSubmission can change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SubmissionField {
+    /// `title`.
+    Title,
+    /// `description`.
+    Description,
+    /// `required_reviewers`.
+    RequiredReviewers,
+}
+
+/// The update mask of a submission: its kind is chosen on create, the rest is output only.
+pub const SUBMISSION_UPDATE_MASK: UpdateMask<'static, SubmissionField> = UpdateMask {
+    resource: "Submission",
+    paths: &[
+        ("title", &[SubmissionField::Title]),
+        ("description", &[SubmissionField::Description]),
+        ("required_reviewers", &[SubmissionField::RequiredReviewers]),
+    ],
+    output_only: &[
+        "name",
+        "kind",
+        "state",
+        "round",
+        "pending_reviewers",
+        "round_start_time",
+        "due_time",
+        "owner_due_time",
+        "overdue",
+        "conclusion",
+        "owner",
+        "create_time",
+        "update_time",
+        "submit_time",
+        "delete_time",
+        "etag",
+    ],
+};
+
+impl SubmissionDraft {
+    /// Whether the request sets `field` (for an update without a mask).
+    pub fn sets(&self, field: SubmissionField) -> bool {
+        match field {
+            SubmissionField::Title => !self.title.is_empty(),
+            SubmissionField::Description => !self.description.is_empty(),
+            SubmissionField::RequiredReviewers => !self.required_reviewers.is_empty(),
+        }
+    }
+
+    /// `current` with the `fields` of `requested`; the kind stays `current`'s.
+    pub fn merge(
+        current: &SubmissionSpec,
+        requested: &SubmissionDraft,
+        fields: &[SubmissionField],
+    ) -> SubmissionDraft {
+        let mut merged = current.to_draft();
+        for field in fields {
+            match field {
+                SubmissionField::Title => merged.title = requested.title.clone(),
+                SubmissionField::Description => {
+                    merged.description = requested.description.clone();
+                }
+                SubmissionField::RequiredReviewers => {
+                    merged.required_reviewers = requested.required_reviewers.clone();
+                }
+            }
+        }
+        merged
     }
 }
 

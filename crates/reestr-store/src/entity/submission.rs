@@ -51,6 +51,10 @@ pub struct Model {
     pub delete_time: Option<i64>,
     /// Current revision.
     pub revision: i64,
+    /// The owner organisation's id (the system's owner).
+    pub owner_id: String,
+    /// JSON array of the ids of the required reviewers that decided on the current round.
+    pub decided_reviewers: String,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -116,6 +116,7 @@ impl SubmissionRepo<'_> {
                 let system = system::live(txn, &name.system).await?;
                 lifecycle_effect(&system.id.name(), current.kind(), system.state)?;
                 next.round_start_time = Some(now);
+                next.decided = Vec::new();
                 next.due_time = Some(deadlines.due(now, self.store.calendar()));
                 next.owner_due_time = None;
                 next.submit_time = current.submit_time.or(Some(now));
@@ -245,6 +246,7 @@ impl SubmissionRepo<'_> {
             new: decision.to_string(),
         });
         let mut next = Submission {
+            decided: decisions.keys().cloned().collect(),
             update_time: now,
             revision: current.revision + 1,
             ..current.clone()
@@ -282,21 +284,8 @@ impl SubmissionRepo<'_> {
             let year = ConclusionNumber::year_at(self.store.calendar(), now);
             let number =
                 ConclusionNumber::new(year, counter::next(txn, counter::CONCLUSION, year).await?);
-            let round_reviews: Vec<Review> = current
-                .spec
-                .required_reviewers
-                .iter()
-                .filter_map(|r| reviews.get(r).cloned())
-                .collect();
-            let content = ConclusionContent {
-                submission: name.name(),
-                kind: current.kind(),
-                round,
-                outcome,
-                number: number.clone(),
-                documents: Vec::new(),
-                decisions: round_reviews.iter().map(Review::round_decision).collect(),
-            };
+            let round_reviews = in_required_order(&current, &reviews);
+            let content = conclusion_content(&current, number.clone(), outcome, &round_reviews);
             next.conclusion = Some(Conclusion {
                 text: conclusion_text(&content, &round_reviews),
                 digest: content.digest(),
@@ -316,6 +305,52 @@ impl SubmissionRepo<'_> {
             review,
             system: moved,
         })
+    }
+
+    /// The submission conclusion `number` concludes, with the content its conclusion
+    /// certifies as the register's rows give it now: a record that is as it was when the
+    /// round was decided gives back the digest stored with the conclusion. NOT_FOUND for a
+    /// number the register never issued.
+    pub async fn concluded(
+        &self,
+        number: &ConclusionNumber,
+    ) -> Result<(Submission, ConclusionContent), Error> {
+        let conn = self.store.conn();
+        let submission = super::row::Entity::find()
+            .filter(super::row::Column::ConclusionNumber.eq(number.as_str()))
+            .one(conn)
+            .await
+            .map_err(db_err)?
+            .map(super::stored::from_row)
+            .transpose()?
+            .ok_or_else(|| Error::NotFound {
+                resource: format!("conclusions/{number}"),
+            })?;
+        let Some(conclusion) = &submission.conclusion else {
+            return Err(Error::Internal(format!(
+                "{}: conclusion number without conclusion",
+                submission.name
+            )));
+        };
+        let name = &submission.name;
+        let reviews: BTreeMap<OrganizationId, Review> = review_row::Entity::find()
+            .filter(review_row::Column::SystemId.eq(name.system.as_str()))
+            .filter(review_row::Column::SubmissionId.eq(name.submission.as_str()))
+            .filter(review_row::Column::Round.eq(round_column(submission.status.round)?))
+            .all(conn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| review_from_row(m).map(|r| (r.reviewer.clone(), r)))
+            .collect::<Result<_, _>>()?;
+        let round_reviews = in_required_order(&submission, &reviews);
+        let content = conclusion_content(
+            &submission,
+            conclusion.number.clone(),
+            conclusion.outcome,
+            &round_reviews,
+        );
+        Ok((submission, content))
     }
 
     /// One page of the reviews of a submission (one round's, or every round's), by round
@@ -363,6 +398,35 @@ impl SubmissionRepo<'_> {
             |e: &SubmissionEvent, _| KeyValue::Int(e.sequence),
         )
         .await
+    }
+}
+
+/// The decisions of a round, in the order of the submission's required reviewers (those of
+/// the round: a submission under review cannot change them).
+fn in_required_order(s: &Submission, reviews: &BTreeMap<OrganizationId, Review>) -> Vec<Review> {
+    s.spec
+        .required_reviewers
+        .iter()
+        .filter_map(|r| reviews.get(r).cloned())
+        .collect()
+}
+
+/// What the conclusion `number` of `s`'s current round, decided with `outcome` by
+/// `reviews`, certifies.
+fn conclusion_content(
+    s: &Submission,
+    number: ConclusionNumber,
+    outcome: Outcome,
+    reviews: &[Review],
+) -> ConclusionContent {
+    ConclusionContent {
+        submission: s.name.name(),
+        kind: s.kind(),
+        round: s.status.round,
+        outcome,
+        number,
+        documents: Vec::new(),
+        decisions: reviews.iter().map(Review::round_decision).collect(),
     }
 }
 

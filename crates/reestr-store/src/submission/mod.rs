@@ -163,6 +163,25 @@ fn write_err(err: sea_orm::DbErr, s: &Submission) -> Error {
     }
 }
 
+/// Makes `owner` the owner of every submission of `system`, in the transaction that gives
+/// the system to it: a submission's owner is its system's owner.
+pub(crate) async fn follow_owner(
+    conn: &impl ConnectionTrait,
+    system: &SystemId,
+    owner: &reestr_domain::organization::OrganizationId,
+) -> Result<(), Error> {
+    row::Entity::update_many()
+        .col_expr(
+            Column::OwnerId,
+            sea_orm::sea_query::Expr::value(owner.as_str()),
+        )
+        .filter(Column::SystemId.eq(system.as_str()))
+        .exec(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
 /// Writes `next` if the row is still at `expected` (else [`Error::EtagMismatch`]).
 async fn save_guarded(
     conn: &impl ConnectionTrait,

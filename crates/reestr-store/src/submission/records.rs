@@ -3,6 +3,7 @@
 use reestr_domain::Error;
 use reestr_domain::audit::diff_fields;
 use reestr_domain::error::Reason;
+use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::{KeyKind, KeyValue, ListQuery, Page, PageKey};
 use reestr_domain::query::{Equality, Predicate};
 use reestr_domain::revision::{Deletion, Revisioned};
@@ -10,7 +11,6 @@ use reestr_domain::submission::{
     EventKind, Submission, SubmissionCondition, SubmissionName, SubmissionSpec, SubmissionState,
     SubmissionStatus, is_open,
 };
-use sea_orm::sea_query::{Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
 };
@@ -23,7 +23,6 @@ use super::{
 };
 use crate::audit::AuditContext;
 use crate::entity::submission::{self as row, Column};
-use crate::entity::system as system_row;
 use crate::error::OrNotFound;
 use crate::filter_sql::{self, SqlLeaf};
 use crate::idempotency::{self, Created, Idempotency, Outcome};
@@ -35,10 +34,11 @@ use crate::keyset;
 pub type SubmissionQuery = ListQuery<Option<Predicate<SubmissionCondition>>>;
 
 impl SubmissionRepo<'_> {
-    /// Creates a DRAFT submission (round 0) of a live system. Its required reviewers must be
-    /// live organisations, and the system may have no other open submission of its kind
-    /// (FAILED_PRECONDITION `SUBMISSION_OPEN`). With `idempotency`, a retry returns the first
-    /// response (encoded by `encode`) instead of creating again.
+    /// Creates a DRAFT submission (round 0) of a live system, owned by the system's owner,
+    /// after `authorize` approves that owner as the system is in this transaction. Its
+    /// required reviewers must be live organisations, and the system may have no other open
+    /// submission of its kind (FAILED_PRECONDITION `SUBMISSION_OPEN`). With `idempotency`, a
+    /// retry returns the first response (encoded by `encode`) instead of creating again.
     pub async fn create(
         &self,
         ctx: &AuditContext,
@@ -46,16 +46,18 @@ impl SubmissionRepo<'_> {
         spec: SubmissionSpec,
         idempotency: Option<&Idempotency>,
         encode: impl Fn(&Submission) -> Vec<u8>,
+        authorize: impl Fn(&OrganizationId) -> Result<(), Error>,
     ) -> Result<Outcome<Submission>, Error> {
         idempotency::create(self.store, ctx, idempotency, encode, async |write| {
             let txn = write.txn();
+            let owner = crate::system::live(txn, &name.system).await?.owner();
+            authorize(&owner)?;
             if find(txn, &name).await?.is_some() {
                 return Err(Error::AlreadyExists {
                     resource: name.name(),
                     field: None,
                 });
             }
-            crate::system::live(txn, &name.system).await?;
             check_reviewers(txn, &spec).await?;
             if let Some(open) = find_open(txn, &name.system, spec.kind, None).await? {
                 return Err(already_open(&name.system, spec.kind, Some(&open)));
@@ -64,6 +66,8 @@ impl SubmissionRepo<'_> {
             let submission = Submission {
                 name,
                 spec,
+                owner,
+                decided: Vec::new(),
                 status: SubmissionStatus::NEW,
                 round_start_time: None,
                 due_time: None,
@@ -271,15 +275,6 @@ fn sort_value(s: &Submission, c: Column) -> KeyValue {
     }
 }
 
-/// The systems `owner` owns.
-fn owned_by(owner: &str) -> SelectStatement {
-    Query::select()
-        .column(system_row::Column::Id)
-        .from(system_row::Entity)
-        .and_where(system_row::Column::OwnerId.eq(owner))
-        .to_owned()
-}
-
 /// The reviewers' deadline (under review) or the owner's (changes requested) passed at `now`,
 /// as [`Submission::is_overdue`] says.
 fn overdue(now: reestr_domain::time::Timestamp) -> Condition {
@@ -306,7 +301,7 @@ impl SqlLeaf for SubmissionCondition {
                 filter_sql::equals(Column::SystemId, *eq, s.as_str())
             }
             SubmissionCondition::Owner(eq, o) => {
-                filter_sql::in_subquery(Column::SystemId, *eq, owned_by(o.as_str()))
+                filter_sql::equals(Column::OwnerId, *eq, o.as_str())
             }
             // The column is a JSON array of ids, and an id never contains a quote: the quoted
             // id occurs in it exactly when the organisation is one of the reviewers.

@@ -37,12 +37,6 @@ fn name_of(system: String, submission: String) -> SubmissionName {
 }
 
 pub(super) fn to_active(s: &Submission) -> Result<row::ActiveModel, Error> {
-    let reviewers: Vec<&str> = s
-        .spec
-        .required_reviewers
-        .iter()
-        .map(OrganizationId::as_str)
-        .collect();
     let c = s.conclusion.as_ref();
     Ok(row::ActiveModel {
         system_id: Set(s.name.system.as_str().to_string()),
@@ -50,9 +44,7 @@ pub(super) fn to_active(s: &Submission) -> Result<row::ActiveModel, Error> {
         kind: Set(s.spec.kind.as_str().to_string()),
         title: Set(s.spec.title.clone()),
         description: Set(s.spec.description.clone()),
-        required_reviewers: Set(
-            serde_json::to_string(&reviewers).map_err(|e| Error::Internal(e.to_string()))?
-        ),
+        required_reviewers: Set(id_list(&s.spec.required_reviewers)?),
         state: Set(s.status.state.as_str().to_string()),
         round: Set(round_column(s.status.round)?),
         round_start_time: Set(s.round_start_time.map(Timestamp::micros)),
@@ -68,14 +60,29 @@ pub(super) fn to_active(s: &Submission) -> Result<row::ActiveModel, Error> {
         submit_time: Set(s.submit_time.map(Timestamp::micros)),
         delete_time: Set(s.delete_time.map(Timestamp::micros)),
         revision: Set(s.revision),
+        owner_id: Set(s.owner.as_str().to_string()),
+        decided_reviewers: Set(id_list(&s.decided)?),
     })
+}
+
+/// Organisation ids as a JSON array.
+fn id_list(ids: &[OrganizationId]) -> Result<String, Error> {
+    let ids: Vec<&str> = ids.iter().map(OrganizationId::as_str).collect();
+    serde_json::to_string(&ids).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// The organisations of a JSON array of ids.
+fn ids_of(what: &str, column: &str, text: &str) -> Result<Vec<OrganizationId>, Error> {
+    let ids: Vec<String> = serde_json::from_str(text)
+        .map_err(|e| Error::Internal(format!("{what}: bad {column}: {e}")))?;
+    Ok(ids.into_iter().map(OrganizationId::from_trusted).collect())
 }
 
 pub(super) fn from_row(m: row::Model) -> Result<Submission, Error> {
     let name = name_of(m.system_id, m.submission_id);
     let what = name.name();
-    let reviewers: Vec<String> = serde_json::from_str(&m.required_reviewers)
-        .map_err(|e| Error::Internal(format!("{what}: bad required_reviewers: {e}")))?;
+    let required_reviewers = ids_of(&what, "required_reviewers", &m.required_reviewers)?;
+    let decided = ids_of(&what, "decided_reviewers", &m.decided_reviewers)?;
     let conclusion = match (
         m.conclusion_number,
         m.conclusion_outcome,
@@ -102,11 +109,10 @@ pub(super) fn from_row(m: row::Model) -> Result<Submission, Error> {
             kind: parsed(&what, "kind", &m.kind)?,
             title: m.title,
             description: m.description,
-            required_reviewers: reviewers
-                .into_iter()
-                .map(OrganizationId::from_trusted)
-                .collect(),
+            required_reviewers,
         },
+        owner: OrganizationId::from_trusted(m.owner_id),
+        decided,
         status: SubmissionStatus {
             state: parsed(&what, "state", &m.state)?,
             round: round_of(&what, m.round)?,

@@ -118,7 +118,14 @@ fn spec(kind: SubmissionKind) -> SubmissionSpec {
 async fn create(store: &Store, name: &SubmissionName, kind: SubmissionKind) -> Submission {
     match store
         .submissions()
-        .create(&ctx(), name.clone(), spec(kind), None, |_| Vec::new())
+        .create(
+            &ctx(),
+            name.clone(),
+            spec(kind),
+            None,
+            |_| Vec::new(),
+            |_| Ok(()),
+        )
         .await
         .unwrap()
     {
@@ -462,6 +469,7 @@ async fn a_second_open_submission_of_a_kind_is_refused() {
                 spec(SubmissionKind::Creation),
                 None,
                 |_| Vec::new(),
+                |_| Ok(()),
             )
             .await
             .unwrap_err();
@@ -486,6 +494,7 @@ async fn a_second_open_submission_of_a_kind_is_refused() {
                 spec(SubmissionKind::Creation),
                 None,
                 |_| Vec::new(),
+                |_| Ok(()),
             )
             .await
             .unwrap_err();

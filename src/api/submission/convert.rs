@@ -1,0 +1,200 @@
+//! Conversions between `reestr.v1` submission messages and the domain.
+//!
+//! Enumerations convert by their names: the proto's value names are the domain's short names
+//! with the enum's prefix ([`ApiEnum`]), so one pair of functions serves them all.
+
+use reestr_domain::input::{ApiEnum, Choice};
+use reestr_domain::submission::{Conclusion, Review, Submission, SubmissionDraft, SubmissionEvent};
+use reestr_domain::time::Timestamp;
+
+use crate::api::timestamp;
+use crate::proto::v1 as pb;
+
+/// The domain value of a request's enum field `value`, whose proto name `name_of` gives.
+pub(super) fn choice<T: ApiEnum>(
+    value: i32,
+    name_of: impl Fn(i32) -> Option<&'static str>,
+) -> Choice<T> {
+    if value == 0 {
+        return Choice::Unset;
+    }
+    match name_of(value).and_then(T::from_name) {
+        Some(v) => Choice::Known(v),
+        None => Choice::Unknown(value),
+    }
+}
+
+/// The proto number of `value`, whose enum `number_of` looks up by proto name.
+pub(super) fn number<T: ApiEnum>(value: T, number_of: impl Fn(&str) -> Option<i32>) -> i32 {
+    number_of(&format!("{}{}", T::PROTO_PREFIX, value.short_name())).unwrap_or(0)
+}
+
+fn kind_name(v: i32) -> Option<&'static str> {
+    pb::SubmissionKind::try_from(v)
+        .ok()
+        .map(|k| k.as_str_name())
+}
+
+pub(super) fn decision_name(v: i32) -> Option<&'static str> {
+    pb::Decision::try_from(v).ok().map(|k| k.as_str_name())
+}
+
+fn kind_number(name: &str) -> Option<i32> {
+    pb::SubmissionKind::from_str_name(name).map(|k| k as i32)
+}
+
+fn outcome_number(name: &str) -> Option<i32> {
+    pb::Outcome::from_str_name(name).map(|k| k as i32)
+}
+
+/// The fields of a submission as a request gives them.
+pub(super) fn draft_from_proto(s: &pb::Submission) -> SubmissionDraft {
+    SubmissionDraft {
+        kind: choice(s.kind, kind_name),
+        title: s.title.clone(),
+        description: s.description.clone(),
+        required_reviewers: s.required_reviewers.clone(),
+    }
+}
+
+fn round(r: u32) -> i32 {
+    i32::try_from(r).unwrap_or(i32::MAX)
+}
+
+/// The message of a submission, `now` telling whether it is overdue.
+pub(super) fn to_proto(s: &Submission, now: Timestamp) -> pb::Submission {
+    use reestr_domain::revision::Revisioned;
+    let names = |ids: &[reestr_domain::organization::OrganizationId]| -> Vec<String> {
+        ids.iter().map(|o| o.name()).collect()
+    };
+    pb::Submission {
+        name: s.name.name(),
+        kind: number(s.kind(), kind_number),
+        title: s.spec.title.clone(),
+        description: s.spec.description.clone(),
+        required_reviewers: names(&s.spec.required_reviewers),
+        state: number(s.status.state, |n| {
+            pb::SubmissionState::from_str_name(n).map(|v| v as i32)
+        }),
+        round: round(s.status.round),
+        pending_reviewers: names(&s.pending_reviewers()),
+        round_start_time: s.round_start_time.map(timestamp),
+        due_time: s.due_time.map(timestamp),
+        owner_due_time: s.owner_due_time.map(timestamp),
+        overdue: s.is_overdue(now),
+        conclusion: s
+            .conclusion
+            .as_ref()
+            .map(|c| conclusion_to_proto(c, s.status.round)),
+        owner: s.owner.name(),
+        create_time: Some(timestamp(s.create_time)),
+        update_time: Some(timestamp(s.update_time)),
+        submit_time: s.submit_time.map(timestamp),
+        delete_time: s.delete_time.map(timestamp),
+        etag: s.etag(),
+    }
+}
+
+fn conclusion_to_proto(c: &Conclusion, round_of: u32) -> pb::Conclusion {
+    pb::Conclusion {
+        number: c.number.to_string(),
+        outcome: number(c.outcome, outcome_number),
+        decide_time: Some(timestamp(c.decide_time)),
+        round: round(round_of),
+        text: c.text.clone(),
+        digest: c.digest.clone(),
+    }
+}
+
+/// The message of a review.
+pub(super) fn review_to_proto(r: &Review) -> pb::Review {
+    pb::Review {
+        name: format!(
+            "{}/rounds/{}/reviews/{}",
+            r.submission.name(),
+            r.round,
+            r.reviewer.as_str()
+        ),
+        reviewer: r.reviewer.name(),
+        round: round(r.round),
+        decision: number(r.decision, |n| {
+            pb::Decision::from_str_name(n).map(|v| v as i32)
+        }),
+        comment: r.comment.clone(),
+        create_time: Some(timestamp(r.create_time)),
+        update_time: Some(timestamp(r.update_time)),
+    }
+}
+
+/// The message of a timeline entry.
+pub(super) fn event_to_proto(e: &SubmissionEvent) -> pb::SubmissionEvent {
+    pb::SubmissionEvent {
+        sequence: e.sequence,
+        event_time: Some(timestamp(e.event_time)),
+        caller: e.caller.clone(),
+        kind: number(e.kind, |n| {
+            pb::submission_event::Kind::from_str_name(n).map(|v| v as i32)
+        }),
+        round: round(e.round),
+        detail: e.detail.clone(),
+    }
+}
+
+/// The response of VerifyConclusion.
+pub(super) fn verified(
+    s: &Submission,
+    c: &Conclusion,
+    valid: bool,
+) -> pb::VerifyConclusionResponse {
+    pb::VerifyConclusionResponse {
+        valid,
+        submission: s.name.name(),
+        kind: number(s.kind(), kind_number),
+        round: round(s.status.round),
+        outcome: number(c.outcome, outcome_number),
+        decide_time: Some(timestamp(c.decide_time)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reestr_domain::submission::{
+        Decision, EventKind, Outcome, SubmissionKind, SubmissionState,
+    };
+
+    use super::*;
+
+    #[test]
+    fn every_domain_value_has_its_proto_number_and_back() {
+        for k in SubmissionKind::ALL {
+            let n = number(k, kind_number);
+            assert_ne!(n, 0, "{k:?}");
+            assert_eq!(choice::<SubmissionKind>(n, kind_name), Choice::Known(k));
+        }
+        for d in Decision::ALL {
+            let n = number(d, |n| pb::Decision::from_str_name(n).map(|v| v as i32));
+            assert_ne!(n, 0, "{d:?}");
+            assert_eq!(choice::<Decision>(n, decision_name), Choice::Known(d));
+        }
+        for s in SubmissionState::ALL {
+            assert_ne!(
+                number(s, |n| pb::SubmissionState::from_str_name(n)
+                    .map(|v| v as i32)),
+                0
+            );
+        }
+        for o in Outcome::ALL {
+            assert_ne!(number(o, outcome_number), 0);
+        }
+        for e in EventKind::ALL {
+            assert_ne!(
+                number(e, |n| pb::submission_event::Kind::from_str_name(n)
+                    .map(|v| v as i32)),
+                0,
+                "{e:?}"
+            );
+        }
+        assert_eq!(choice::<SubmissionKind>(0, kind_name), Choice::Unset);
+        assert_eq!(choice::<SubmissionKind>(99, kind_name), Choice::Unknown(99));
+    }
+}
