@@ -1052,3 +1052,37 @@ async fn an_approved_decommissioning_with_live_dependents_is_refused_and_not_sto
     assert!(reviews(&mut r.owner, name, 0).await.is_empty());
     assert_eq!(system_state(&r.app).await, State::InOperation);
 }
+
+#[tokio::test]
+async fn a_system_given_to_another_owner_takes_its_submissions_with_it() {
+    let mut r = cast(MONDAY, 20).await;
+    create(
+        &mut r.owner,
+        "e-soliq",
+        "tz",
+        submission(SubmissionKind::Creation, &["csec"]),
+    )
+    .await
+    .expect("create");
+    r.app
+        .admin_systems()
+        .update_system(reestr::proto::v1::UpdateSystemRequest {
+            system: Some(InformationSystem {
+                name: "systems/e-soliq".into(),
+                owner: "organizations/minfin".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["owner".into()],
+            }),
+        })
+        .await
+        .expect("change the owner");
+    let s = get(&mut r.outsider, TZ).await.expect("the new owner reads");
+    assert_eq!(s.owner, "organizations/minfin");
+    let err = submit(&mut r.owner, TZ).await.expect_err("the old owner");
+    assert_status(&err, Code::PermissionDenied, "PERMISSION_DENIED");
+    submit(&mut r.outsider, TZ)
+        .await
+        .expect("the new owner submits");
+}
