@@ -1,4 +1,7 @@
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use object_store::local::LocalFileSystem;
 use object_store::throttle::{ThrottleConfig, ThrottledStore};
@@ -510,5 +513,121 @@ fn describe_keeps_secrets_out() {
     for secret in ["hunter2", "user", "AKIDKEY", "SECRET"] {
         assert!(!text.contains(secret), "{text}");
         assert!(!format!("{blobs:?}").contains(secret));
+    }
+}
+
+/// A moto S3 server on a free port, killed when dropped.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run moto_server ({e}): the S3 tests need it; run `bash tests/run`, \
+                     which installs it (PyPI: moto[server])"
+                )
+            });
+        let mut moto = Moto { child, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = moto.child.try_wait().unwrap() {
+                panic!(
+                    "moto_server exited at once ({status}): is it installed? run \
+                     `bash tests/run`, which installs it (PyPI: moto[server])"
+                );
+            }
+            if moto
+                .request("GET", "/", "")
+                .is_ok_and(|(status, _)| status == 200)
+            {
+                return moto;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not answer on port {port} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// One plain HTTP/1.1 request: the status and the body.
+    fn request(&self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        )?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("not HTTP: {response:.100}")))?;
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        Ok((status, body))
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_round_trip_under_a_prefix() {
+    let moto = Moto::start();
+    let (status, body) = moto.request("PUT", "/reestr-docs", "").unwrap();
+    assert_eq!(status, 200, "creating the bucket: {body}");
+    let url = format!(
+        "s3://reestr-docs/register/documents?endpoint=http://127.0.0.1:{}&region=us-east-1\
+         &allow_http=true&access_key_id=testing&secret_access_key=testing",
+        moto.port
+    );
+    let blobs = Blobs::open(Some(&url), std::path::Path::new("/nonexistent/unused")).unwrap();
+    assert!(
+        blobs
+            .describe()
+            .starts_with("s3://reestr-docs/register/documents")
+    );
+
+    round_trip(&blobs).await;
+
+    // Every key is under the prefix, and no staging is left.
+    let (status, listing) = moto.request("GET", "/reestr-docs?list-type=2", "").unwrap();
+    assert_eq!(status, 200, "{listing}");
+    let keys: Vec<&str> = listing
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|k| k.split_once("</Key>").map(|(k, _)| k))
+        .collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    for key in keys {
+        assert!(
+            key.starts_with("register/documents/content/sha256/"),
+            "{key}"
+        );
     }
 }
