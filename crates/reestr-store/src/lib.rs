@@ -11,8 +11,12 @@
 //! with `SQLITE_BUSY` when they upgrade their lock, the store serialises writes in process
 //! (reads stay concurrent thanks to WAL). PostgreSQL needs no such lock: updates are guarded
 //! by the row's revision, so a concurrent change makes the loser's update match no row.
+//!
+//! [`blob`] keeps the content of uploaded documents, apart from the database: in a local
+//! directory or an S3 bucket, addressed by SHA-256, with resumable uploads staged in segments.
 
 mod audit;
+pub mod blob;
 mod classifier;
 mod clock;
 mod counter;
