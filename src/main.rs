@@ -321,6 +321,18 @@ struct ServeArgs {
         value_delimiter = ' '
     )]
     default_reviewers: Vec<String>,
+    /// Where document content is kept: a local directory `file:///path`, or an S3-compatible
+    /// bucket `s3://bucket/prefix?endpoint=…` (credentials from the AWS_* environment
+    /// variables); default: `documents/` in the data directory.
+    #[arg(long, env = "REESTR_DOCUMENT_STORE")]
+    document_store: Option<String>,
+    /// Largest document, in MiB.
+    #[arg(long, env = "REESTR_MAX_DOCUMENT_MIB", default_value_t = 100)]
+    max_document_mib: u64,
+    /// The media types documents may have, comma-separated; default: PDF, Word, Excel, ODT,
+    /// ZIP, PNG, JPEG and plain text.
+    #[arg(long, env = "REESTR_DOCUMENT_MEDIA_TYPES", value_delimiter = ',')]
+    document_media_types: Vec<String>,
 }
 
 /// Parses `250ms`, `30s`, `5m` or `1h`.
@@ -579,6 +591,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         args.review_working_days,
         &args.default_reviewers,
     )?;
+    config.documents.store_url = args.document_store.clone();
+    config.documents.max_bytes = args.max_document_mib.saturating_mul(1 << 20);
+    if !args.document_media_types.is_empty() {
+        config.documents.media_types = args
+            .document_media_types
+            .iter()
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect();
+    }
     config.tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles {
             cert,

@@ -47,6 +47,7 @@ mod m20261128_000004_classifiers;
 mod m20261203_000005_audit_call;
 mod m20261203_000006_submissions;
 mod m20261204_000007_submission_parties;
+mod m20261204_000008_documents;
 mod runner;
 
 use runner::Direction;
@@ -65,6 +66,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000005_audit_call::Migration),
             Box::new(m20261203_000006_submissions::Migration),
             Box::new(m20261204_000007_submission_parties::Migration),
+            Box::new(m20261204_000008_documents::Migration),
         ]
     }
 

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod call;
 pub mod callers;
 pub mod classifier;
+pub mod document;
 pub mod error;
 pub mod legal_act;
 pub mod list;

@@ -33,6 +33,7 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use crate::api::ReadyStore;
 use crate::api::audit::AuditApi;
 use crate::api::classifier::ClassifierApi;
+use crate::api::document::{DocumentApi, DocumentSettings};
 use crate::api::organization::OrganizationApi;
 use crate::api::server_info::ServerInfoApi;
 use crate::api::submission::{ReviewSettings, SubmissionApi};
@@ -41,6 +42,7 @@ use crate::api::token::TokenApi;
 use crate::proto;
 use crate::proto::v1::audit_service_server::AuditServiceServer;
 use crate::proto::v1::classifier_service_server::ClassifierServiceServer;
+use crate::proto::v1::document_service_server::DocumentServiceServer;
 use crate::proto::v1::information_system_service_server::InformationSystemServiceServer;
 use crate::proto::v1::organization_service_server::OrganizationServiceServer;
 use crate::proto::v1::server_info_service_server::ServerInfoServiceServer;
@@ -48,10 +50,11 @@ use crate::proto::v1::submission_service_server::SubmissionServiceServer;
 use crate::proto::v1::token_service_server::TokenServiceServer;
 
 /// Fully qualified names of the register's own gRPC services, as health reports them.
-pub const SERVICE_NAMES: [&str; 7] = [
+pub const SERVICE_NAMES: [&str; 8] = [
     "reestr.v1.OrganizationService",
     "reestr.v1.InformationSystemService",
     "reestr.v1.SubmissionService",
+    "reestr.v1.DocumentService",
     "reestr.v1.ClassifierService",
     "reestr.v1.TokenService",
     "reestr.v1.AuditService",
@@ -160,6 +163,8 @@ pub struct ServerConfig {
     /// How submissions are reviewed: the calendar of days off, the working days of a round,
     /// the default reviewers.
     pub review: ReviewSettings,
+    /// Where documents are kept, how large they may be and of which media types.
+    pub documents: DocumentSettings,
 }
 
 /// PEM files for TLS.
@@ -188,6 +193,7 @@ impl ServerConfig {
             clock: Clock::system(),
             calendar: Calendar::default(),
             review: ReviewSettings::default(),
+            documents: DocumentSettings::default(),
         }
     }
 }
@@ -245,6 +251,18 @@ pub async fn run(
     let submissions =
         SubmissionServiceServer::new(SubmissionApi::new(ready.clone(), config.review.clone()))
             .max_decoding_message_size(limits.max_message_bytes);
+    let blobs = reestr_store::blob::Blobs::open(
+        config.documents.store_url.as_deref(),
+        &config.data_dir.join("documents"),
+    )
+    .map_err(ServerError::Startup)?;
+    tracing::info!(store = blobs.describe(), "document store");
+    let documents = DocumentServiceServer::new(DocumentApi::new(
+        ready.clone(),
+        blobs,
+        config.documents.clone(),
+    ))
+    .max_decoding_message_size(limits.max_message_bytes);
     let server_info = ServerInfoServiceServer::new(ServerInfoApi::new(ready.clone()))
         .max_decoding_message_size(limits.max_message_bytes);
     let mut builder = Server::builder();
@@ -280,6 +298,7 @@ pub async fn run(
         .add_service(organizations)
         .add_service(systems)
         .add_service(submissions)
+        .add_service(documents)
         .add_service(tokens)
         .add_service(audit)
         .add_service(classifiers)

@@ -129,9 +129,12 @@ pub const QUIET_METHODS: [&str; 6] = [
 ];
 
 /// Methods the server's request timeout does not apply to: a whole version streamed in, or
-/// checked and hashed, takes as long as the version is large.
-pub const UNBOUNDED_METHODS: [&str; 3] = [
+/// checked and hashed, takes as long as the version is large, and a document streamed in or
+/// out as long as the document (an upload still ends after a minute without a message).
+pub const UNBOUNDED_METHODS: [&str; 5] = [
     "/reestr.v1.ClassifierService/ImportItems",
+    "/reestr.v1.DocumentService/UploadDocument",
+    "/reestr.v1.DocumentService/DownloadDocument",
     "/reestr.v1.ClassifierService/ValidateClassifierVersion",
     "/reestr.v1.ClassifierService/PublishClassifierVersion",
 ];

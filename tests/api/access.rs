@@ -44,6 +44,7 @@ use reestr::proto::v1::{
     ListSubmissionsRequest, Submission, SubmissionKind, UndeleteSubmissionRequest,
     UpdateSubmissionRequest, VerifyConclusionRequest,
 };
+use reestr::proto::v1::{GetDocumentRequest, GetUploadRequest, ListDocumentsRequest};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -171,6 +172,11 @@ enum Rpc {
     ListReviews,
     ListSubmissionEvents,
     VerifyConclusion,
+    UploadDocument,
+    GetUpload,
+    GetDocument,
+    ListDocuments,
+    DownloadDocument,
 }
 
 const OK: Code = Code::Ok;
@@ -250,6 +256,12 @@ const POLICY: &[(Rpc, [Code; 8])] = &[
     (Rpc::ListReviews,          [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
     (Rpc::ListSubmissionEvents, [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
     (Rpc::VerifyConclusion,     [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    // Documents: uploaded by the owner's editors; a restricted one read by the parties.
+    (Rpc::UploadDocument,       [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::GetUpload,            [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::GetDocument,          [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::ListDocuments,        [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::DownloadDocument,     [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
 ];
 
 /// A CREATION submission of a `stat` system, reviewed by `stat`.
@@ -419,6 +431,9 @@ struct Fixture {
     /// The submission every read of submissions names (`systems/concluded/submissions/x`,
     /// approved), with its conclusion's number and digest.
     concluded: (String, String, String),
+    /// A restricted document of `systems/docs/submissions/x` (a draft), and an upload of it
+    /// under way.
+    documents: (String, String),
 }
 
 impl Fixture {
@@ -514,8 +529,24 @@ impl Fixture {
         .expect("the concluded submission")
         .conclusion
         .expect("its conclusion");
+        let drafted = submission_in(app, "docs", "draft").await;
+        let mut admin_documents = crate::document::client(app, Some(&app.admin_secret));
+        let bytes = crate::document::content(1000, 1);
+        let document = crate::document::upload(&mut admin_documents, &drafted, "d", &bytes, true)
+            .await
+            .expect("a restricted document")
+            .name;
+        let upload_id = uuid::Uuid::new_v4().to_string();
+        crate::document::send(
+            &mut admin_documents,
+            crate::document::start(&drafted, "d", &upload_id, &bytes, true),
+            &bytes[..100],
+        )
+        .await
+        .expect("an upload under way");
         app.clock.advance(Duration::from_secs(61));
         Fixture {
+            documents: (document, format!("{drafted}/uploads/{upload_id}")),
             concluded: (concluded, conclusion.number, conclusion.digest),
             secrets: [
                 None,
@@ -556,6 +587,7 @@ impl Rpc {
         let mut classifiers = app.classifiers_as(secret);
         let shared_version = |v: &str| format!("classifiers/shared/versions/{v}");
         let mut submissions = crate::submission::client(app, secret);
+        let mut documents = crate::document::client(app, secret);
         let cell_system = format!("s{cell}");
         match self {
             Rpc::CreateOrganization => organizations
@@ -1115,6 +1147,38 @@ impl Rpc {
                 })
                 .await
                 .map(drop),
+            Rpc::UploadDocument => {
+                let name = submission_in(app, &cell_system, "draft").await;
+                let bytes = crate::document::content(100, 2);
+                crate::document::upload(&mut documents, &name, "d", &bytes, false)
+                    .await
+                    .map(drop)
+            }
+            Rpc::GetUpload => documents
+                .get_upload(GetUploadRequest {
+                    name: fx.documents.1.clone(),
+                })
+                .await
+                .map(drop),
+            Rpc::GetDocument => documents
+                .get_document(GetDocumentRequest {
+                    name: fx.documents.0.clone(),
+                    version: 0,
+                })
+                .await
+                .map(drop),
+            Rpc::ListDocuments => documents
+                .list_documents(ListDocumentsRequest {
+                    parent: "systems/docs/submissions/x".into(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Rpc::DownloadDocument => {
+                crate::document::download(&mut documents, &fx.documents.0, 0, 0)
+                    .await
+                    .map(drop)
+            }
             Rpc::DiffClassifierVersions => match classifiers
                 .diff_classifier_versions(DiffClassifierVersionsRequest {
                     base_version: shared_version("d"),

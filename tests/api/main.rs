@@ -11,6 +11,7 @@ mod access;
 mod audit;
 mod calendar;
 mod classifier;
+mod document;
 mod first_start;
 mod grpcurl;
 mod helpers;

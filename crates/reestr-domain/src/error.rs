@@ -134,6 +134,9 @@ reasons! {
     /// `ERROR_REASON_SUBMISSION_OPEN` (FAILED_PRECONDITION): the system already has an open
     /// submission of the kind.
     SubmissionOpen = "SUBMISSION_OPEN",
+    /// `ERROR_REASON_DOCUMENTS_FROZEN` (FAILED_PRECONDITION): the submission's documents
+    /// change only while it is a DRAFT or changes are requested.
+    DocumentsFrozen = "DOCUMENTS_FROZEN",
 }
 
 impl fmt::Display for Reason {

@@ -56,8 +56,8 @@ pub use error::db_err;
 pub use idempotency::{Idempotency, Outcome};
 pub use organization::{OrganizationQuery, OrganizationRepo};
 pub use submission::{
-    Deadlines, EventQuery, ReviewOutcome, ReviewQuery, ReviewSelection, SubmissionQuery,
-    SubmissionRepo,
+    Deadlines, DocumentQuery, EventQuery, ReviewOutcome, ReviewQuery, ReviewSelection,
+    SubmissionQuery, SubmissionRepo,
 };
 pub use system::{
     DependentInfo, GraphEdge, GraphNode, RevisionInfo, RevisionQuery, Statistics, SystemQuery,

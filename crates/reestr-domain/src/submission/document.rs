@@ -8,8 +8,83 @@
 
 use std::fmt;
 
+use super::name::SubmissionName;
 use crate::error::{Error, FieldViolation, Violations};
 use crate::input::Choice;
+use crate::resource_id::{check_resource_id, resource_id};
+use crate::time::Timestamp;
+
+/// The collection part of document names, under a submission.
+pub const COLLECTION: &str = "documents";
+
+/// The collection part of upload names, under a submission.
+pub const UPLOADS: &str = "uploads";
+
+resource_id!(
+    /// A document's id, unique within its submission (AIP-122 rules).
+    DocumentId,
+    check = check_resource_id
+);
+
+/// One version of a document of a submission, as the register keeps it. A version never
+/// changes once it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// The submission.
+    pub submission: SubmissionName,
+    /// Its id within the submission.
+    pub id: DocumentId,
+    /// The version, from 1: each upload of the document makes the next.
+    pub version: u32,
+    /// What was declared, and checked against the bytes.
+    pub spec: DocumentSpec,
+    /// Who uploaded it.
+    pub caller: String,
+    /// When its upload completed.
+    pub create_time: Timestamp,
+}
+
+impl Document {
+    /// `systems/{system}/submissions/{submission}/documents/{document}`.
+    pub fn name(&self) -> String {
+        format!(
+            "{}/{COLLECTION}/{}",
+            self.submission.name(),
+            self.id.as_str()
+        )
+    }
+}
+
+/// An upload of a document under way: what it declared, and how much of it the register has
+/// kept so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// The submission.
+    pub submission: SubmissionName,
+    /// The client's id of the upload (a UUID).
+    pub id: String,
+    /// The document it makes the next version of.
+    pub document: DocumentId,
+    /// The declared metadata.
+    pub spec: DocumentSpec,
+    /// Bytes received and kept: a resumed upload continues from here.
+    pub committed_size: u64,
+    /// The start offsets of the segments the content is staged in, ascending.
+    pub segments: Vec<u64>,
+    /// Who started it.
+    pub caller: String,
+    /// When it started.
+    pub create_time: Timestamp,
+    /// When it is dropped if not completed.
+    pub expire_time: Timestamp,
+}
+
+impl Upload {
+    /// `systems/{system}/submissions/{submission}/uploads/{upload}`.
+    pub fn name(&self) -> String {
+        format!("{}/{UPLOADS}/{}", self.submission.name(), self.id)
+    }
+}
 
 /// Longest file name, in characters.
 pub const MAX_FILE_NAME_CHARS: usize = 255;

@@ -38,7 +38,7 @@ pub mod state;
 
 pub use deadline::{DEFAULT_WORKING_DAYS, HolidayCalendar, HolidayFileError, LineProblem};
 pub use digest::{ConclusionContent, RoundDecision, RoundDocument};
-pub use document::{DocumentDraft, DocumentSpec, DocumentType};
+pub use document::{Document, DocumentDraft, DocumentId, DocumentSpec, DocumentType, Upload};
 pub use filter::{SubmissionCondition, compile_submission_filter};
 pub use kind::{SubmissionKind, lifecycle_effect};
 pub use name::{SubmissionId, SubmissionName};

@@ -227,11 +227,13 @@ pub enum EventKind {
     Deleted,
     /// Restored.
     Undeleted,
+    /// A document version was uploaded.
+    Uploaded,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::Created,
         EventKind::Updated,
         EventKind::Submitted,
@@ -241,6 +243,7 @@ impl EventKind {
         EventKind::Withdrawn,
         EventKind::Deleted,
         EventKind::Undeleted,
+        EventKind::Uploaded,
     ];
 
     /// The kind's name in the API (without the `KIND_` prefix of `SubmissionEvent.Kind`) and the database.
@@ -255,6 +258,7 @@ impl EventKind {
             EventKind::Withdrawn => "WITHDRAWN",
             EventKind::Deleted => "DELETED",
             EventKind::Undeleted => "UNDELETED",
+            EventKind::Uploaded => "UPLOADED",
         }
     }
 }

@@ -285,7 +285,9 @@ impl SubmissionRepo<'_> {
             let number =
                 ConclusionNumber::new(year, counter::next(txn, counter::CONCLUSION, year).await?);
             let round_reviews = in_required_order(&current, &reviews);
-            let content = conclusion_content(&current, number.clone(), outcome, &round_reviews);
+            let documents = super::documents::current_documents(txn, name).await?;
+            let content =
+                conclusion_content(&current, number.clone(), outcome, &round_reviews, documents);
             next.conclusion = Some(Conclusion {
                 text: conclusion_text(&content, &round_reviews),
                 digest: content.digest(),
@@ -344,11 +346,14 @@ impl SubmissionRepo<'_> {
             .map(|m| review_from_row(m).map(|r| (r.reviewer.clone(), r)))
             .collect::<Result<_, _>>()?;
         let round_reviews = in_required_order(&submission, &reviews);
+        // A concluded submission is final, so its newest versions are still the round's.
+        let documents = super::documents::current_documents(conn, name).await?;
         let content = conclusion_content(
             &submission,
             conclusion.number.clone(),
             conclusion.outcome,
             &round_reviews,
+            documents,
         );
         Ok((submission, content))
     }
@@ -418,6 +423,7 @@ fn conclusion_content(
     number: ConclusionNumber,
     outcome: Outcome,
     reviews: &[Review],
+    documents: Vec<reestr_domain::submission::RoundDocument>,
 ) -> ConclusionContent {
     ConclusionContent {
         submission: s.name.name(),
@@ -425,7 +431,7 @@ fn conclusion_content(
         round: s.status.round,
         outcome,
         number,
-        documents: Vec::new(),
+        documents,
         decisions: reviews.iter().map(Review::round_decision).collect(),
     }
 }

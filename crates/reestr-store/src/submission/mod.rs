@@ -13,6 +13,7 @@
 //!   conclusion and its effect on the system; the lists of reviews and events.
 //! - [`stored`]: how submissions, reviews and events are stored in their rows.
 
+mod documents;
 mod lifecycle;
 mod records;
 mod stored;
@@ -29,6 +30,7 @@ use sea_orm::{
     QuerySelect,
 };
 
+pub use self::documents::DocumentQuery;
 pub use self::lifecycle::{Deadlines, EventQuery, ReviewOutcome, ReviewQuery, ReviewSelection};
 pub use self::records::SubmissionQuery;
 use self::stored::{from_row, to_active};
