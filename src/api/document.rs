@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use reestr_domain::access::Action;
 use reestr_domain::error::{Error, Violations};
-use reestr_domain::input::Choice;
 use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::Page;
 use reestr_domain::request_id::RequestId;
@@ -28,7 +27,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::call::{Call, CallInfo, RequestEnd};
 use super::error::status;
-use super::{ReadyStore, list, timestamp};
+use super::{ReadyStore, choice, list, number, timestamp};
 use crate::proto::v1 as pb;
 use crate::proto::v1::document_service_server::DocumentService;
 
@@ -94,20 +93,8 @@ fn type_name(v: i32) -> Option<&'static str> {
     pb::DocumentType::try_from(v).ok().map(|t| t.as_str_name())
 }
 
-fn choice(v: i32) -> Choice<DocumentType> {
-    use reestr_domain::input::ApiEnum;
-    if v == 0 {
-        return Choice::Unset;
-    }
-    match type_name(v).and_then(DocumentType::from_name) {
-        Some(t) => Choice::Known(t),
-        None => Choice::Unknown(v),
-    }
-}
-
 fn type_number(t: DocumentType) -> i32 {
-    pb::DocumentType::from_str_name(&format!("DOCUMENT_TYPE_{}", t.as_str()))
-        .map_or(0, |t| t as i32)
+    number(t, |n| pb::DocumentType::from_str_name(n).map(|t| t as i32))
 }
 
 fn size(n: u64) -> i64 {
@@ -281,7 +268,7 @@ impl UploadRun {
         v.check(RequestId::parse(&start.upload_id, "start.upload_id"));
         let spec = match &start.document {
             Some(d) => DocumentDraft {
-                document_type: choice(d.document_type),
+                document_type: choice(d.document_type, type_name),
                 file_name: d.file_name.clone(),
                 media_type: d.media_type.clone(),
                 size_bytes: d.size_bytes,

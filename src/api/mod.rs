@@ -21,6 +21,7 @@ pub mod token;
 use std::sync::{Arc, OnceLock};
 
 use reestr_domain::Error;
+use reestr_domain::input::{ApiEnum, Choice};
 use reestr_domain::request_id::RequestId;
 use reestr_store::{Idempotency, Outcome, Store};
 use sha2::{Digest, Sha256};
@@ -69,6 +70,26 @@ pub(crate) fn instant(
             .ok_or_else(|| reestr_domain::FieldViolation::new(field, "is not a valid timestamp"))
     })
     .transpose()
+}
+
+/// The domain value of a request's enum field (the proto's value names are the domain's
+/// short names with the enum's prefix, [`ApiEnum`], so this one function serves every enum): `value`, whose proto name `name_of` gives.
+pub(crate) fn choice<T: ApiEnum>(
+    value: i32,
+    name_of: impl Fn(i32) -> Option<&'static str>,
+) -> Choice<T> {
+    if value == 0 {
+        return Choice::Unset;
+    }
+    match name_of(value).and_then(T::from_name) {
+        Some(v) => Choice::Known(v),
+        None => Choice::Unknown(value),
+    }
+}
+
+/// The proto number of `value`, whose enum `number_of` looks up by proto name.
+pub(crate) fn number<T: ApiEnum>(value: T, number_of: impl Fn(&str) -> Option<i32>) -> i32 {
+    number_of(&format!("{}{}", T::PROTO_PREFIX, value.short_name())).unwrap_or(0)
 }
 
 /// The answer of an idempotent create (Create* with a `request_id`): the resource made now, or the first answer again (the

@@ -1,33 +1,13 @@
 //! Conversions between `reestr.v1` submission messages and the domain.
 //!
-//! Enumerations convert by their names: the proto's value names are the domain's short names
-//! with the enum's prefix ([`ApiEnum`]), so one pair of functions serves them all.
+//! Enumerations convert by their names, through [`crate::api::choice`] and
+//! [`crate::api::number`].
 
-use reestr_domain::input::{ApiEnum, Choice};
 use reestr_domain::submission::{Conclusion, Review, Submission, SubmissionDraft, SubmissionEvent};
 use reestr_domain::time::Timestamp;
 
-use crate::api::timestamp;
+use crate::api::{choice, number, timestamp};
 use crate::proto::v1 as pb;
-
-/// The domain value of a request's enum field `value`, whose proto name `name_of` gives.
-pub(super) fn choice<T: ApiEnum>(
-    value: i32,
-    name_of: impl Fn(i32) -> Option<&'static str>,
-) -> Choice<T> {
-    if value == 0 {
-        return Choice::Unset;
-    }
-    match name_of(value).and_then(T::from_name) {
-        Some(v) => Choice::Known(v),
-        None => Choice::Unknown(value),
-    }
-}
-
-/// The proto number of `value`, whose enum `number_of` looks up by proto name.
-pub(super) fn number<T: ApiEnum>(value: T, number_of: impl Fn(&str) -> Option<i32>) -> i32 {
-    number_of(&format!("{}{}", T::PROTO_PREFIX, value.short_name())).unwrap_or(0)
-}
 
 fn kind_name(v: i32) -> Option<&'static str> {
     pb::SubmissionKind::try_from(v)
@@ -161,6 +141,8 @@ mod tests {
     use reestr_domain::submission::{
         Decision, EventKind, Outcome, SubmissionKind, SubmissionState,
     };
+
+    use reestr_domain::input::Choice;
 
     use super::*;
 

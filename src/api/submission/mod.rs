@@ -39,11 +39,11 @@ use reestr_store::{Deadlines, ReviewSelection, Store};
 use tonic::{Request, Response, Status};
 
 use self::convert::{
-    choice, decision_name, draft_from_proto, event_to_proto, review_to_proto, to_proto, verified,
+    decision_name, draft_from_proto, event_to_proto, review_to_proto, to_proto, verified,
 };
 use super::call::Call;
 use super::list;
-use super::{ReadyStore, idempotency_of, request_hash, settle};
+use super::{ReadyStore, choice, idempotency_of, request_hash, settle};
 use crate::proto::v1 as pb;
 use crate::proto::v1::submission_service_server::SubmissionService;
 
