@@ -642,6 +642,10 @@ async fn fifty_mib_stream_through_with_memory_growth_well_below_the_file_size() 
     }
     assert_eq!((total, hex::encode(back.finalize())), (SIZE, sha256));
     let growth = peak_rss().saturating_sub(before);
+    eprintln!(
+        "peak memory growth streaming 50 MiB up and down: {} MiB",
+        growth >> 20
+    );
     assert!(
         growth < (SIZE as u64) / 2,
         "peak memory grew by {} MiB streaming 50 MiB up and down",
