@@ -171,6 +171,25 @@ pub(super) async fn current_documents(
         .collect())
 }
 
+/// The upload `upload_id` of `name`; NOT_FOUND when there is none (never begun, completed,
+/// expired, or of another submission).
+async fn find_upload(
+    conn: &impl ConnectionTrait,
+    name: &SubmissionName,
+    upload_id: &str,
+) -> Result<Upload, Error> {
+    upload_row::Entity::find_by_id(upload_id.to_string())
+        .one(conn)
+        .await
+        .map_err(db_err)?
+        .map(upload_from_row)
+        .transpose()?
+        .filter(|u| u.submission == *name)
+        .ok_or_else(|| Error::NotFound {
+            resource: format!("{name}/uploads/{upload_id}"),
+        })
+}
+
 impl SubmissionRepo<'_> {
     /// Begins the upload `upload_id` of the next version of document `document` of `name`, or
     /// returns it as it stands when it was begun before with the same document and metadata
@@ -251,16 +270,7 @@ impl SubmissionRepo<'_> {
     /// The upload `upload_id` of `name`. NOT_FOUND when there is none (never begun,
     /// completed, or expired).
     pub async fn upload(&self, name: &SubmissionName, upload_id: &str) -> Result<Upload, Error> {
-        let found = upload_row::Entity::find_by_id(upload_id.to_string())
-            .one(self.store.conn())
-            .await
-            .map_err(db_err)?
-            .map(upload_from_row)
-            .transpose()?
-            .filter(|u| u.submission == *name);
-        found.ok_or_else(|| Error::NotFound {
-            resource: format!("{name}/uploads/{upload_id}"),
-        })
+        find_upload(self.store.conn(), name, upload_id).await
     }
 
     /// Records that the segment starting at `offset` holds the upload's bytes up to
@@ -318,16 +328,7 @@ impl SubmissionRepo<'_> {
         let current = live_for_update(txn, name).await?;
         authorize(&current)?;
         check_uploadable(&current)?;
-        let upload = upload_row::Entity::find_by_id(upload_id.to_string())
-            .one(txn)
-            .await
-            .map_err(db_err)?
-            .map(upload_from_row)
-            .transpose()?
-            .filter(|u| u.submission == *name)
-            .ok_or_else(|| Error::NotFound {
-                resource: format!("{name}/uploads/{upload_id}"),
-            })?;
+        let upload = find_upload(txn, name, upload_id).await?;
         let last: Option<i32> = doc_row::Entity::find()
             .select_only()
             .column(doc_row::Column::Version)
