@@ -48,6 +48,7 @@ mod m20261203_000005_audit_call;
 mod m20261203_000006_submissions;
 mod m20261204_000007_submission_parties;
 mod m20261204_000008_documents;
+mod m20261205_000009_remarks_comments;
 mod runner;
 
 use runner::Direction;
@@ -67,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000006_submissions::Migration),
             Box::new(m20261204_000007_submission_parties::Migration),
             Box::new(m20261204_000008_documents::Migration),
+            Box::new(m20261205_000009_remarks_comments::Migration),
         ]
     }
 

@@ -44,6 +44,9 @@ use reestr::proto::v1::{
     ListSubmissionsRequest, Submission, SubmissionKind, UndeleteSubmissionRequest,
     UpdateSubmissionRequest, VerifyConclusionRequest,
 };
+use reestr::proto::v1::{
+    GetCommentRequest, GetRemarkRequest, ListCommentsRequest, ListRemarksRequest,
+};
 use reestr::proto::v1::{GetDocumentRequest, GetUploadRequest, ListDocumentsRequest};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -170,6 +173,13 @@ enum Rpc {
     WithdrawSubmission,
     CreateReview,
     ListReviews,
+    CreateRemark,
+    GetRemark,
+    ListRemarks,
+    ResolveRemark,
+    CreateComment,
+    GetComment,
+    ListComments,
     ListSubmissionEvents,
     VerifyConclusion,
     UploadDocument,
@@ -254,6 +264,15 @@ const POLICY: &[(Rpc, [Code; 8])] = &[
     (Rpc::WithdrawSubmission,   [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
     (Rpc::CreateReview,         [UNAUTH,   OK,   DENIED,  DENIED,  OK,      DENIED,  UNAUTH, UNAUTH]),
     (Rpc::ListReviews,          [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
+    // Remarks: opened and resolved by the reviewer's REVIEWER callers; comments posted by the
+    // owner's editors and the reviewers' REVIEWER callers; both read by the parties.
+    (Rpc::CreateRemark,         [UNAUTH,   OK,   DENIED,  DENIED,  OK,      DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::GetRemark,            [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::ListRemarks,          [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::ResolveRemark,        [UNAUTH,   OK,   DENIED,  DENIED,  OK,      DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::CreateComment,        [UNAUTH,   OK,   OK,      DENIED,  OK,      DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::GetComment,           [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::ListComments,         [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
     (Rpc::ListSubmissionEvents, [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
     (Rpc::VerifyConclusion,     [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
     // Documents: uploaded by the owner's editors; a restricted one read by the parties.
@@ -303,6 +322,25 @@ async fn submission_in(app: &TestApp, system: &str, state: &str) -> String {
             .expect("delete");
     }
     name
+}
+
+/// The submission `x` of a new system `system` of `stat` with a document `d`, submitted for
+/// review (by the administrator); returns its name and the document's.
+async fn under_review_with_document(app: &TestApp, system: &str) -> (String, String) {
+    let name = submission_in(app, system, "draft").await;
+    let mut documents = crate::document::client(app, Some(&app.admin_secret));
+    let bytes = crate::document::content(100, 3);
+    let document = crate::document::upload(&mut documents, &name, "d", &bytes, false)
+        .await
+        .expect("a document")
+        .name;
+    crate::submission::submit(
+        &mut crate::submission::client(app, Some(&app.admin_secret)),
+        &name,
+    )
+    .await
+    .expect("submit");
+    (name, document)
 }
 
 /// A valid system of `stat` with a unique short name.
@@ -434,6 +472,9 @@ struct Fixture {
     /// A restricted document of `systems/docs/submissions/x` (a draft), and an upload of it
     /// under way.
     documents: (String, String),
+    /// A remark of `stat` on `systems/discussed/submissions/x` (under review) and a comment
+    /// answering it.
+    discussion: (String, String),
 }
 
 impl Fixture {
@@ -544,8 +585,26 @@ impl Fixture {
         )
         .await
         .expect("an upload under way");
+        let (discussed, discussed_document) = under_review_with_document(app, "discussed").await;
+        let mut admin_submissions = crate::submission::client(app, Some(&app.admin_secret));
+        let remark = crate::submission::remark(
+            &mut admin_submissions,
+            &discussed,
+            &discussed_document,
+            "stat",
+            "Name the backup site",
+        )
+        .await
+        .expect("a remark")
+        .name;
+        let comment =
+            crate::submission::comment(&mut admin_submissions, &discussed, &remark, "Done")
+                .await
+                .expect("a comment")
+                .name;
         app.clock.advance(Duration::from_secs(61));
         Fixture {
+            discussion: (remark, comment),
             documents: (document, format!("{drafted}/uploads/{upload_id}")),
             concluded: (concluded, conclusion.number, conclusion.digest),
             secrets: [
@@ -1129,6 +1188,62 @@ impl Rpc {
             Rpc::ListReviews => submissions
                 .list_reviews(ListReviewsRequest {
                     parent: fx.concluded.0.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Rpc::CreateRemark => {
+                let (name, document) = under_review_with_document(app, &cell_system).await;
+                crate::submission::remark(&mut submissions, &name, &document, "stat", "Why?")
+                    .await
+                    .map(drop)
+            }
+            Rpc::GetRemark => submissions
+                .get_remark(GetRemarkRequest {
+                    name: fx.discussion.0.clone(),
+                })
+                .await
+                .map(drop),
+            Rpc::ListRemarks => submissions
+                .list_remarks(ListRemarksRequest {
+                    parent: "systems/discussed/submissions/x".into(),
+                    filter: "state = OPEN".into(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Rpc::ResolveRemark => {
+                let (name, document) = under_review_with_document(app, &cell_system).await;
+                let remark = crate::submission::remark(
+                    &mut crate::submission::client(app, Some(&app.admin_secret)),
+                    &name,
+                    &document,
+                    "stat",
+                    "Why?",
+                )
+                .await
+                .expect("a remark to resolve");
+                crate::submission::resolve(&mut submissions, &remark.name, "Answered")
+                    .await
+                    .map(drop)
+            }
+            Rpc::CreateComment => crate::submission::comment(
+                &mut submissions,
+                "systems/discussed/submissions/x",
+                "",
+                &format!("Comment {cell}"),
+            )
+            .await
+            .map(drop),
+            Rpc::GetComment => submissions
+                .get_comment(GetCommentRequest {
+                    name: fx.discussion.1.clone(),
+                })
+                .await
+                .map(drop),
+            Rpc::ListComments => submissions
+                .list_comments(ListCommentsRequest {
+                    parent: "systems/discussed/submissions/x".into(),
                     ..Default::default()
                 })
                 .await

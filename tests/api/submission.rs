@@ -13,6 +13,10 @@ use reestr::proto::v1::information_system::State;
 use reestr::proto::v1::submission_event::Kind as EventKind;
 use reestr::proto::v1::submission_service_client::SubmissionServiceClient;
 use reestr::proto::v1::{
+    Comment, CreateCommentRequest, CreateRemarkRequest, GetRemarkRequest, ListCommentsRequest,
+    ListRemarksRequest, Remark, RemarkState, ResolveRemarkRequest,
+};
+use reestr::proto::v1::{
     CreateReviewRequest, CreateSubmissionRequest, Decision, DeleteSubmissionRequest,
     GetSubmissionRequest, GetSystemRequest, InformationSystem, ListReviewsRequest,
     ListSubmissionEventsRequest, ListSubmissionsRequest, Outcome, ResubmitSubmissionRequest,
@@ -116,6 +120,63 @@ pub async fn review(
             comment: comment.into(),
             ..Default::default()
         }),
+    })
+    .await
+    .map(tonic::Response::into_inner)
+}
+
+/// Opens a remark of `reviewer` (when not empty) on `document` of `parent`.
+pub async fn remark(
+    c: &mut Client,
+    parent: &str,
+    document: &str,
+    reviewer: &str,
+    text: &str,
+) -> Result<Remark, tonic::Status> {
+    c.create_remark(CreateRemarkRequest {
+        parent: parent.into(),
+        remark: Some(Remark {
+            reviewer: if reviewer.is_empty() {
+                String::new()
+            } else {
+                format!("organizations/{reviewer}")
+            },
+            document: document.into(),
+            text: text.into(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    })
+    .await
+    .map(tonic::Response::into_inner)
+}
+
+/// Resolves the remark `name`.
+pub async fn resolve(c: &mut Client, name: &str, why: &str) -> Result<Remark, tonic::Status> {
+    c.resolve_remark(ResolveRemarkRequest {
+        name: name.into(),
+        resolution: why.into(),
+        etag: String::new(),
+    })
+    .await
+    .map(tonic::Response::into_inner)
+}
+
+/// Posts a comment on `parent`, answering `remark` when it is not empty.
+pub async fn comment(
+    c: &mut Client,
+    parent: &str,
+    remark: &str,
+    text: &str,
+) -> Result<Comment, tonic::Status> {
+    c.create_comment(CreateCommentRequest {
+        parent: parent.into(),
+        comment: Some(Comment {
+            text: text.into(),
+            remark: remark.into(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
     })
     .await
     .map(tonic::Response::into_inner)
@@ -1085,4 +1146,297 @@ async fn a_system_given_to_another_owner_takes_its_submissions_with_it() {
     submit(&mut r.outsider, TZ)
         .await
         .expect("the new owner submits");
+}
+
+/// The remarks of `TZ` that `filter` selects, as (number in the name, round, state).
+async fn remarks(c: &mut Client, filter: &str) -> Vec<(String, i32, RemarkState)> {
+    c.list_remarks(ListRemarksRequest {
+        parent: TZ.into(),
+        page_size: 100,
+        page_token: String::new(),
+        filter: filter.into(),
+    })
+    .await
+    .expect("remarks")
+    .into_inner()
+    .remarks
+    .into_iter()
+    .map(|r| {
+        (
+            r.name,
+            r.round,
+            RemarkState::try_from(r.state).expect("a state"),
+        )
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn a_remark_outlives_its_round_and_only_the_reviewer_that_opened_it_resolves_it() {
+    let mut r = cast(MONDAY, 20).await;
+    create(
+        &mut r.owner,
+        "e-soliq",
+        "tz",
+        submission(SubmissionKind::Creation, &["csec", "uzinfocom"]),
+    )
+    .await
+    .expect("create");
+    let owner_token = r.app.create_token(Some("stat"), &[Role::Editor]).await.1;
+    let mut owner_documents = crate::document::client(&r.app, Some(&owner_token));
+    let document = crate::document::upload(
+        &mut owner_documents,
+        TZ,
+        "tz-doc",
+        &crate::document::content(1000, 7),
+        false,
+    )
+    .await
+    .expect("upload")
+    .name;
+
+    // No remark on a draft: nothing is under review yet.
+    let err = remark(&mut r.csec, TZ, &document, "", "Too early")
+        .await
+        .expect_err("a draft");
+    assert_status(&err, Code::FailedPrecondition, "ILLEGAL_STATE_TRANSITION");
+    submit(&mut r.owner, TZ).await.expect("submit");
+
+    let mut opened = r
+        .csec
+        .create_remark(CreateRemarkRequest {
+            parent: TZ.into(),
+            remark: Some(Remark {
+                document: document.clone(),
+                location: "p. 14, 3.2".into(),
+                normative_reference: "O'z DSt 2814:2014, 5.3".into(),
+                text: "Name the backup site".into(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("open")
+        .into_inner();
+    assert_eq!(opened.name, format!("{TZ}/remarks/1"));
+    assert_eq!(
+        (
+            opened.reviewer.as_str(),
+            opened.round,
+            opened.document_version,
+            opened.state
+        ),
+        ("organizations/csec", 1, 1, RemarkState::Open as i32)
+    );
+    assert_eq!(opened.location, "p. 14, 3.2");
+    assert!(opened.resolve_time.is_none());
+
+    // Who may not open one: the owner, a reviewer that is not required, a reader of csec.
+    for (who, c) in [
+        ("the owner", &mut r.owner),
+        ("a reviewer not required", &mut r.outsider_reviewer),
+        ("a reader of a reviewer", &mut r.csec_reader),
+    ] {
+        let err = remark(c, TZ, &document, "", "Mine").await.expect_err(who);
+        assert_eq!(err.code(), Code::PermissionDenied, "{who}: {err:?}");
+    }
+    // A document the submission does not have.
+    let err = remark(&mut r.csec, TZ, &format!("{TZ}/documents/nothing"), "", "?")
+        .await
+        .expect_err("no such document");
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    // An empty text.
+    let err = remark(&mut r.csec, TZ, &document, "", "")
+        .await
+        .expect_err("no text");
+    assert!(
+        bad_request_fields(&err).contains(&"remark.text".to_string()),
+        "{err:?}"
+    );
+
+    // The owner answers the remark; an outsider may not join in.
+    let answer = comment(&mut r.owner, TZ, &opened.name, "The site is in Samarkand")
+        .await
+        .expect("answer");
+    assert_eq!(answer.name, format!("{TZ}/comments/1"));
+    assert_eq!(
+        (answer.author.as_str(), answer.remark.as_str(), answer.round),
+        ("organizations/stat", opened.name.as_str(), 1)
+    );
+    let err = comment(&mut r.outsider, TZ, "", "Me too")
+        .await
+        .expect_err("outsider");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    let err = comment(&mut r.owner, TZ, &format!("{TZ}/remarks/9"), "To what?")
+        .await
+        .expect_err("no such remark");
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    comment(&mut r.uzinfocom, TZ, "", "Agreed with csec")
+        .await
+        .expect("a reviewer comments");
+
+    // csec asks for changes; the remark stays open into round 2.
+    review(&mut r.uzinfocom, TZ, "", Decision::Approve, "")
+        .await
+        .expect("approve");
+    review(
+        &mut r.csec,
+        TZ,
+        "",
+        Decision::RequestChanges,
+        "See remark 1",
+    )
+    .await
+    .expect("request changes");
+    let err = remark(&mut r.csec, TZ, &document, "", "Late")
+        .await
+        .expect_err("not under review");
+    assert_status(&err, Code::FailedPrecondition, "ILLEGAL_STATE_TRANSITION");
+    crate::document::upload(
+        &mut owner_documents,
+        TZ,
+        "tz-doc",
+        &crate::document::content(1000, 8),
+        false,
+    )
+    .await
+    .expect("version 2");
+    resubmit(&mut r.owner, TZ).await.expect("resubmit");
+    let second = remark(&mut r.uzinfocom, TZ, &document, "", "Section 2 too")
+        .await
+        .expect("a remark of round 2");
+    assert_eq!(
+        (second.name.as_str(), second.round, second.document_version),
+        (format!("{TZ}/remarks/2").as_str(), 2, 2)
+    );
+    assert_eq!(
+        remarks(&mut r.owner, "state = OPEN").await,
+        [
+            (opened.name.clone(), 1, RemarkState::Open),
+            (second.name.clone(), 2, RemarkState::Open),
+        ]
+    );
+
+    // Only csec resolves its remark: not uzinfocom, not the owner; a stale etag is ABORTED.
+    for (who, c) in [
+        ("another reviewer", &mut r.uzinfocom),
+        ("the owner", &mut r.owner),
+    ] {
+        let err = resolve(c, &opened.name, "Fine").await.expect_err(who);
+        assert_eq!(err.code(), Code::PermissionDenied, "{who}: {err:?}");
+    }
+    let err = r
+        .csec
+        .resolve_remark(ResolveRemarkRequest {
+            name: opened.name.clone(),
+            resolution: String::new(),
+            etag: "\"stale\"".into(),
+        })
+        .await
+        .expect_err("stale etag");
+    assert_eq!(err.code(), Code::Aborted, "{err:?}");
+    let resolved = r
+        .csec
+        .resolve_remark(ResolveRemarkRequest {
+            name: opened.name.clone(),
+            resolution: "The backup site is named in 3.2".into(),
+            etag: opened.etag.clone(),
+        })
+        .await
+        .expect("resolve")
+        .into_inner();
+    assert_eq!(resolved.state, RemarkState::Resolved as i32);
+    assert_eq!(resolved.resolution, "The backup site is named in 3.2");
+    assert!(resolved.resolve_time.is_some());
+    assert_ne!(resolved.etag, opened.etag);
+    let err = resolve(&mut r.csec, &opened.name, "Again")
+        .await
+        .expect_err("resolved twice");
+    assert_status(&err, Code::FailedPrecondition, "ILLEGAL_STATE_TRANSITION");
+    opened = r
+        .owner
+        .get_remark(GetRemarkRequest {
+            name: opened.name.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(
+        opened, resolved,
+        "GetRemark reads what ResolveRemark returned"
+    );
+
+    assert_eq!(
+        remarks(&mut r.owner, "state = OPEN").await,
+        [(second.name.clone(), 2, RemarkState::Open)]
+    );
+    assert_eq!(
+        remarks(
+            &mut r.csec,
+            r#"round = 1 AND reviewer = "organizations/csec""#
+        )
+        .await,
+        [(opened.name.clone(), 1, RemarkState::Resolved)]
+    );
+    let err = r
+        .outsider
+        .list_remarks(ListRemarksRequest {
+            parent: TZ.into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("an outsider reads no remark");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+
+    let comments: Vec<(String, String)> = r
+        .csec_reader
+        .list_comments(ListCommentsRequest {
+            parent: TZ.into(),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .expect("comments")
+        .into_inner()
+        .comments
+        .into_iter()
+        .map(|c| (c.author, c.text))
+        .collect();
+    assert_eq!(
+        comments,
+        [
+            (
+                "organizations/stat".to_string(),
+                "The site is in Samarkand".to_string()
+            ),
+            (
+                "organizations/uzinfocom".to_string(),
+                "Agreed with csec".to_string()
+            ),
+        ]
+    );
+
+    let kinds: Vec<EventKind> = events(&mut r.owner, TZ)
+        .await
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Created,
+            EventKind::Uploaded,
+            EventKind::Submitted,
+            EventKind::RemarkOpened,
+            EventKind::Commented,
+            EventKind::Commented,
+            EventKind::Reviewed,
+            EventKind::Reviewed,
+            EventKind::Decided,
+            EventKind::Uploaded,
+            EventKind::Resubmitted,
+            EventKind::RemarkOpened,
+            EventKind::RemarkResolved,
+        ]
+    );
 }

@@ -179,6 +179,14 @@ pub enum Action<'a> {
         /// The reviewing organisation.
         reviewer: &'a OrganizationId,
     },
+    /// Take part in the discussion of a submission (comment on it): its owner's editors and
+    /// its required reviewers' REVIEWER callers.
+    Discuss {
+        /// The owner organisation.
+        owner: &'a OrganizationId,
+        /// The required reviewers.
+        reviewers: &'a [OrganizationId],
+    },
     /// Read what only the parties of a submission see: its owner's and its required
     /// reviewers' callers, whatever their role.
     Participate {
@@ -201,7 +209,8 @@ impl Action<'_> {
             | Action::ManageTokens
             | Action::WriteOwned { .. }
             | Action::WriteResources
-            | Action::Review { .. } => true,
+            | Action::Review { .. }
+            | Action::Discuss { .. } => true,
         }
     }
 
@@ -216,6 +225,7 @@ impl Action<'_> {
             Action::ReadRegister => "read the register",
             Action::WriteResources => "write the register's resources",
             Action::Review { .. } => "review a submission",
+            Action::Discuss { .. } => "comment on a submission",
             Action::Participate { .. } => "read a submission",
         }
     }
@@ -270,6 +280,10 @@ pub fn authorize(caller: &Caller, action: Action<'_>) -> Result<(), Error> {
         Action::Review { reviewer } => {
             caller.has(Role::Reviewer) && caller.organization.as_ref() == Some(reviewer)
         }
+        Action::Discuss { owner, reviewers } => caller.organization.as_ref().is_some_and(|o| {
+            (o == owner && caller.has(Role::Editor))
+                || (reviewers.contains(o) && caller.has(Role::Reviewer))
+        }),
         Action::Participate { owner, reviewers } => {
             reads.iter().any(|r| caller.has(*r))
                 && caller
@@ -397,6 +411,30 @@ mod tests {
         let err = authorize(&caller(&[Role::Reviewer], Some("minfin")), action()).unwrap_err();
         assert_eq!(err.reason(), Reason::PermissionDenied);
         assert!(authorize(&caller(&[Role::RegistryAdmin], None), action()).is_ok());
+    }
+
+    #[test]
+    fn the_owners_editors_and_the_reviewers_reviewers_discuss_a_submission() {
+        let owner = OrganizationId::from_trusted("stat".into());
+        let reviewers = [OrganizationId::from_trusted("csec".into())];
+        let action = || Action::Discuss {
+            owner: &owner,
+            reviewers: &reviewers,
+        };
+        for (role, org, allowed) in [
+            (Role::Editor, "stat", true),
+            (Role::Reviewer, "csec", true),
+            (Role::Reader, "stat", false),
+            (Role::Reader, "csec", false),
+            (Role::Reviewer, "stat", false),
+            (Role::Editor, "csec", false),
+            (Role::Editor, "minfin", false),
+        ] {
+            let result = authorize(&caller(&[role], Some(org)), action());
+            assert_eq!(result.is_ok(), allowed, "{role:?} {org}");
+        }
+        assert!(authorize(&caller(&[Role::RegistryAdmin], None), action()).is_ok());
+        assert!(action().writes());
     }
 
     #[test]

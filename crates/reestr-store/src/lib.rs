@@ -56,8 +56,8 @@ pub use error::db_err;
 pub use idempotency::{Idempotency, Outcome};
 pub use organization::{OrganizationQuery, OrganizationRepo};
 pub use submission::{
-    Deadlines, DocumentQuery, EventQuery, ReviewOutcome, ReviewQuery, ReviewSelection,
-    SubmissionQuery, SubmissionRepo,
+    CommentQuery, Deadlines, DocumentQuery, EventQuery, RemarkQuery, RemarkSelection,
+    ReviewOutcome, ReviewQuery, ReviewSelection, SubmissionQuery, SubmissionRepo,
 };
 pub use system::{
     DependentInfo, GraphEdge, GraphNode, RevisionInfo, RevisionQuery, Statistics, SystemQuery,

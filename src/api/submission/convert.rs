@@ -3,7 +3,11 @@
 //! Enumerations convert by their names, through [`crate::api::choice`] and
 //! [`crate::api::number`].
 
-use reestr_domain::submission::{Conclusion, Review, Submission, SubmissionDraft, SubmissionEvent};
+use reestr_domain::revision::Revisioned as _;
+use reestr_domain::submission::{
+    Comment, CommentDraft, Conclusion, Remark, RemarkDraft, Review, Submission, SubmissionDraft,
+    SubmissionEvent,
+};
 use reestr_domain::time::Timestamp;
 
 use crate::api::{choice, number, timestamp};
@@ -43,7 +47,6 @@ fn round(r: u32) -> i32 {
 
 /// The message of a submission, `now` telling whether it is overdue.
 pub(super) fn to_proto(s: &Submission, now: Timestamp) -> pb::Submission {
-    use reestr_domain::revision::Revisioned;
     let names = |ids: &[reestr_domain::organization::OrganizationId]| -> Vec<String> {
         ids.iter().map(|o| o.name()).collect()
     };
@@ -117,6 +120,61 @@ pub(super) fn event_to_proto(e: &SubmissionEvent) -> pb::SubmissionEvent {
         }),
         round: round(e.round),
         detail: e.detail.clone(),
+    }
+}
+
+/// The fields of a remark as a request gives them.
+pub(super) fn remark_draft(r: &pb::Remark) -> RemarkDraft {
+    RemarkDraft {
+        document: r.document.clone(),
+        location: r.location.clone(),
+        normative_reference: r.normative_reference.clone(),
+        text: r.text.clone(),
+    }
+}
+
+/// The message of a remark.
+pub(super) fn remark_to_proto(r: &Remark) -> pb::Remark {
+    pb::Remark {
+        name: r.name.name(),
+        reviewer: r.reviewer.name(),
+        round: round(r.round),
+        document: r.document_name(),
+        document_version: round(r.document_version),
+        location: r.spec.location.clone(),
+        normative_reference: r.spec.normative_reference.clone(),
+        text: r.spec.text.clone(),
+        state: number(r.state, |n| {
+            pb::RemarkState::from_str_name(n).map(|v| v as i32)
+        }),
+        resolution: r.resolution.clone(),
+        creator: r.creator.clone(),
+        create_time: Some(timestamp(r.create_time)),
+        resolve_time: r.resolve_time.map(timestamp),
+        etag: r.etag(),
+    }
+}
+
+/// The fields of a comment as a request gives them.
+pub(super) fn comment_draft(c: &pb::Comment) -> CommentDraft {
+    CommentDraft {
+        text: c.text.clone(),
+        remark: c.remark.clone(),
+        document: c.document.clone(),
+    }
+}
+
+/// The message of a comment.
+pub(super) fn comment_to_proto(c: &Comment) -> pb::Comment {
+    pb::Comment {
+        name: c.name.name(),
+        author: c.author.as_ref().map(|o| o.name()).unwrap_or_default(),
+        creator: c.creator.clone(),
+        text: c.spec.text.clone(),
+        remark: c.remark_name().unwrap_or_default(),
+        document: c.document_name().unwrap_or_default(),
+        round: round(c.round),
+        create_time: Some(timestamp(c.create_time)),
     }
 }
 

@@ -4,10 +4,13 @@
 //! - creating, changing, submitting, resubmitting, withdrawing and deleting is for the editors
 //!   of the owner organisation (the system's owner), authorised against the submission as it
 //!   is in the write's transaction ([`Action::WriteOwned`]);
-//! - a decision is for the REVIEWER callers of the organisation it is posted for
-//!   ([`Action::Review`]); the store then requires that organisation to be a required
-//!   reviewer (PERMISSION_DENIED otherwise);
-//! - reading a submission, its reviews and its timeline is for its parties
+//! - a decision, and opening a remark, is for the REVIEWER callers of the organisation it is
+//!   posted for ([`Action::Review`]); the store then requires that organisation to be a
+//!   required reviewer (PERMISSION_DENIED otherwise); resolving a remark is for the REVIEWER
+//!   callers of the organisation that opened it;
+//! - commenting is for the owner's editors and the required reviewers' REVIEWER callers
+//!   ([`Action::Discuss`]);
+//! - reading a submission, its reviews, remarks, comments and timeline is for its parties
 //!   ([`Action::Participate`]: the owner's and the required reviewers' callers); every
 //!   authenticated caller may learn whether a submission exists (NOT_FOUND comes before the
 //!   parties can be known), and ListSubmissions shows a caller only what its organisation
@@ -34,12 +37,14 @@ use reestr_domain::submission::{
     self as domain, ConclusionNumber, Decision, DefaultReviewers, HolidayCalendar, Submission,
     SubmissionCondition, SubmissionDraft, SubmissionId, SubmissionName, Transition,
 };
+use reestr_domain::submission::{NumberedName, comment, remark};
 use reestr_domain::system::SystemId;
-use reestr_store::{Deadlines, ReviewSelection, Store};
+use reestr_store::{Deadlines, RemarkSelection, ReviewSelection, Store};
 use tonic::{Request, Response, Status};
 
 use self::convert::{
-    decision_name, draft_from_proto, event_to_proto, review_to_proto, to_proto, verified,
+    comment_draft, comment_to_proto, decision_name, draft_from_proto, event_to_proto, remark_draft,
+    remark_to_proto, review_to_proto, to_proto, verified,
 };
 use super::call::Call;
 use super::list;
@@ -51,7 +56,7 @@ use crate::proto::v1::submission_service_server::SubmissionService;
 const ORDER_FIELDS: [&str; 3] = ["name", "create_time", "update_time"];
 
 /// Longest review comment, in characters.
-const MAX_COMMENT_CHARS: usize = 5000;
+const MAX_COMMENT_CHARS: usize = remark::MAX_TEXT_CHARS;
 
 /// How the register runs reviews (server configuration).
 #[derive(Debug, Clone)]
@@ -285,23 +290,20 @@ fn checked_review(review: &pb::Review, v: &mut Violations) -> Option<Decision> {
     decision
 }
 
-/// The organisation a CreateReview decides for: the caller's, or (for an administrator) the
-/// one `review.reviewer` names.
-fn reviewer_of(call: &Call, review: &pb::Review) -> Result<OrganizationId, Error> {
-    let named = if review.reviewer.is_empty() {
+/// The organisation a CreateReview decides for, or a CreateRemark opens a remark for: the
+/// caller's, or (for an administrator) the one `named` (the request's field `field`) names.
+fn reviewer_of(call: &Call, named: &str, field: &str) -> Result<OrganizationId, Error> {
+    let named = if named.is_empty() {
         None
     } else {
-        Some(OrganizationId::from_name(
-            &review.reviewer,
-            "review.reviewer",
-        )?)
+        Some(OrganizationId::from_name(named, field)?)
     };
     let reviewer = match (named, &call.caller.organization) {
         (Some(named), _) => named,
         (None, Some(own)) => own.clone(),
         (None, None) => {
             return Err(Error::invalid(
-                "review.reviewer",
+                field,
                 "is required of a caller without an organisation: name the reviewer organisation",
             ));
         }
@@ -310,6 +312,18 @@ fn reviewer_of(call: &Call, review: &pb::Review) -> Result<OrganizationId, Error
         reviewer: &reviewer,
     })?;
     Ok(reviewer)
+}
+
+/// The `round` of a ListReviews: 0 for every round.
+fn round_selection(round: i32) -> Result<Option<u32>, reestr_domain::FieldViolation> {
+    match u32::try_from(round) {
+        Ok(0) => Ok(None),
+        Ok(r) => Ok(Some(r)),
+        Err(_) => Err(reestr_domain::FieldViolation::new(
+            "round",
+            "must be 0 (every round) or a round number",
+        )),
+    }
 }
 
 #[tonic::async_trait]
@@ -562,7 +576,7 @@ impl SubmissionService for SubmissionApi {
         let result = async {
             call.authorize(Action::ReadRegister)?;
             let review = review.ok_or_else(|| Error::invalid("review", "is required"))?;
-            let reviewer = reviewer_of(&call, &review)?;
+            let reviewer = reviewer_of(&call, &review.reviewer, "review.reviewer")?;
             let mut v = Violations::new();
             let name = v.check(SubmissionName::from_name(&parent, "parent"));
             let decision = checked_review(&review, &mut v);
@@ -606,14 +620,7 @@ impl SubmissionService for SubmissionApi {
         } = request.into_inner();
         let result = async {
             let s = self.readable(store, &call, &parent, "parent").await?;
-            let round = match u32::try_from(round) {
-                Ok(0) => Ok(None),
-                Ok(r) => Ok(Some(r)),
-                Err(_) => Err(reestr_domain::FieldViolation::new(
-                    "round",
-                    "must be 0 (every round) or a round number",
-                )),
-            };
+            let round = round_selection(round);
             let fingerprint = round_text(&round);
             let query = list::query(
                 page_size,
@@ -642,6 +649,266 @@ impl SubmissionService for SubmissionApi {
         } = Call::read(result)?;
         Ok(Response::new(pb::ListReviewsResponse {
             reviews,
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn create_remark(
+        &self,
+        request: Request<pb::CreateRemarkRequest>,
+    ) -> Result<Response<pb::Remark>, Status> {
+        let store = self.store.get()?;
+        let mut call = Call::of(&request);
+        let hash = request_hash(request.get_ref());
+        let pb::CreateRemarkRequest {
+            parent,
+            remark,
+            request_id,
+        } = request.into_inner();
+        call.ctx.request_id = request_id.clone();
+        let audit = call.audit(store, &parent);
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            let remark = remark.ok_or_else(|| Error::invalid("remark", "is required"))?;
+            let reviewer = reviewer_of(&call, &remark.reviewer, "remark.reviewer")?;
+            let mut v = Violations::new();
+            let name = v.check(SubmissionName::from_name(&parent, "parent"));
+            let request_id = v.check(RequestId::parse(&request_id, "request_id"));
+            let spec = name
+                .as_ref()
+                .and_then(|n| remark_draft(&remark).validate_into(n, "remark", &mut v));
+            v.into_result()?;
+            let (Some(name), Some(request_id), Some(spec)) = (name, request_id, spec) else {
+                return Err(Error::Internal("validated values missing".into()));
+            };
+            let idempotency = idempotency_of(&call, request_id, hash);
+            let outcome = store
+                .submissions()
+                .open_remark(
+                    &call.ctx,
+                    &name,
+                    &reviewer,
+                    spec,
+                    idempotency.as_ref(),
+                    |r| remark_to_proto(r).encode_to_vec(),
+                    |_| Ok(()),
+                )
+                .await?;
+            settle(&audit, outcome, remark_to_proto).await
+        }
+        .await;
+        audit.finish(result).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_remark(
+        &self,
+        request: Request<pb::GetRemarkRequest>,
+    ) -> Result<Response<pb::Remark>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            let name = NumberedName::parse(&request.get_ref().name, remark::COLLECTION, "name")?;
+            let (s, r) = store.submissions().remark(&name).await?;
+            authorize_party(&call, &s)?;
+            Ok(r)
+        }
+        .await;
+        Call::read(result).map(|r| Response::new(remark_to_proto(&r)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_remarks(
+        &self,
+        request: Request<pb::ListRemarksRequest>,
+    ) -> Result<Response<pb::ListRemarksResponse>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::ListRemarksRequest {
+            parent,
+            page_size,
+            page_token,
+            filter,
+        } = request.into_inner();
+        let result = async {
+            let s = self.readable(store, &call, &parent, "parent").await?;
+            let query = list::query(
+                page_size,
+                page_token,
+                domain::compile_remark_filter(&filter, &s.name).map(|filter| RemarkSelection {
+                    submission: s.name.clone(),
+                    filter,
+                }),
+                Ok(Vec::new()),
+                false,
+                &[remark::COLLECTION, &parent, &filter],
+            )?;
+            list::page(call.max_message_bytes, &query, |query| async move {
+                Ok(store
+                    .submissions()
+                    .remarks(&query)
+                    .await?
+                    .map(|r| remark_to_proto(&r)))
+            })
+            .await
+        }
+        .await;
+        let Page {
+            items: remarks,
+            next_page_token,
+        } = Call::read(result)?;
+        Ok(Response::new(pb::ListRemarksResponse {
+            remarks,
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn resolve_remark(
+        &self,
+        request: Request<pb::ResolveRemarkRequest>,
+    ) -> Result<Response<pb::Remark>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::ResolveRemarkRequest {
+            name,
+            resolution,
+            etag,
+        } = request.into_inner();
+        let audit = call.audit(store, &name);
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            let mut v = Violations::new();
+            let name = v.check(NumberedName::parse(&name, remark::COLLECTION, "name"));
+            v.check(remark::check_resolution(&resolution, "resolution"));
+            v.into_result()?;
+            let name = name.ok_or_else(|| Error::Internal("validated name missing".into()))?;
+            store
+                .submissions()
+                .resolve_remark(&call.ctx, &name, &etag, &resolution, |_, r| {
+                    call.authorize(Action::Review {
+                        reviewer: &r.reviewer,
+                    })
+                })
+                .await
+        }
+        .await;
+        audit
+            .finish(result)
+            .await
+            .map(|r| Response::new(remark_to_proto(&r)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn create_comment(
+        &self,
+        request: Request<pb::CreateCommentRequest>,
+    ) -> Result<Response<pb::Comment>, Status> {
+        let store = self.store.get()?;
+        let mut call = Call::of(&request);
+        let hash = request_hash(request.get_ref());
+        let pb::CreateCommentRequest {
+            parent,
+            comment,
+            request_id,
+        } = request.into_inner();
+        call.ctx.request_id = request_id.clone();
+        let audit = call.audit(store, &parent);
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            let comment = comment.ok_or_else(|| Error::invalid("comment", "is required"))?;
+            let mut v = Violations::new();
+            let name = v.check(SubmissionName::from_name(&parent, "parent"));
+            let request_id = v.check(RequestId::parse(&request_id, "request_id"));
+            let spec = name
+                .as_ref()
+                .and_then(|n| comment_draft(&comment).validate_into(n, "comment", &mut v));
+            v.into_result()?;
+            let (Some(name), Some(request_id), Some(spec)) = (name, request_id, spec) else {
+                return Err(Error::Internal("validated values missing".into()));
+            };
+            let idempotency = idempotency_of(&call, request_id, hash);
+            let outcome = store
+                .submissions()
+                .post_comment(
+                    &call.ctx,
+                    &name,
+                    call.caller.organization.as_ref(),
+                    spec,
+                    idempotency.as_ref(),
+                    |c| comment_to_proto(c).encode_to_vec(),
+                    |s| {
+                        call.authorize(Action::Discuss {
+                            owner: &s.owner,
+                            reviewers: &s.spec.required_reviewers,
+                        })
+                    },
+                )
+                .await?;
+            settle(&audit, outcome, comment_to_proto).await
+        }
+        .await;
+        audit.finish(result).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_comment(
+        &self,
+        request: Request<pb::GetCommentRequest>,
+    ) -> Result<Response<pb::Comment>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let result = async {
+            call.authorize(Action::ReadRegister)?;
+            let name = NumberedName::parse(&request.get_ref().name, comment::COLLECTION, "name")?;
+            let (s, c) = store.submissions().comment(&name).await?;
+            authorize_party(&call, &s)?;
+            Ok(c)
+        }
+        .await;
+        Call::read(result).map(|c| Response::new(comment_to_proto(&c)))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_comments(
+        &self,
+        request: Request<pb::ListCommentsRequest>,
+    ) -> Result<Response<pb::ListCommentsResponse>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::ListCommentsRequest {
+            parent,
+            page_size,
+            page_token,
+        } = request.into_inner();
+        let result = async {
+            let s = self.readable(store, &call, &parent, "parent").await?;
+            let query = list::query(
+                page_size,
+                page_token,
+                Ok(s.name.clone()),
+                Ok(Vec::new()),
+                false,
+                &[comment::COLLECTION, &parent],
+            )?;
+            list::page(call.max_message_bytes, &query, |query| async move {
+                Ok(store
+                    .submissions()
+                    .comments(&query)
+                    .await?
+                    .map(|c| comment_to_proto(&c)))
+            })
+            .await
+        }
+        .await;
+        let Page {
+            items: comments,
+            next_page_token,
+        } = Call::read(result)?;
+        Ok(Response::new(pb::ListCommentsResponse {
+            comments,
             next_page_token,
         }))
     }

@@ -26,6 +26,15 @@ resource_id!(
     check = check_resource_id
 );
 
+/// Validates `systems/{system}/submissions/{submission}/documents/{document}`.
+pub fn parse_document_name(
+    name: &str,
+    field: &str,
+) -> Result<(SubmissionName, DocumentId), FieldViolation> {
+    let (submission, id) = super::name::split_child(name, COLLECTION, field)?;
+    Ok((submission, DocumentId::parse(id, field)?))
+}
+
 /// One version of a document of a submission, as the register keeps it. A version never
 /// changes once it exists.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,8 @@
 //! - [`state`]: the submission lifecycle DRAFT → UNDER_REVIEW → APPROVED / REJECTED /
 //!   CHANGES_REQUESTED (→ UNDER_REVIEW again, next round), WITHDRAWN; review rounds.
 //! - [`review`]: reviewers' decisions and the outcome of a round.
-//! - [`remark`]: the state of reviewers' remarks.
+//! - [`remark`]: reviewers' remarks on documents, their state and their filter.
+//! - [`comment`]: the parties' comments.
 //! - [`spec`]: the fields of a submission and their validation.
 //! - [`document`]: document types, and the validation of an upload's declared metadata.
 //! - [`record`]: a submission as stored, its reviews and its timeline.
@@ -23,6 +24,7 @@
 //!
 //! A system has at most one open submission ([`is_open`]) of each kind.
 
+pub mod comment;
 pub mod deadline;
 pub mod digest;
 pub mod document;
@@ -36,15 +38,20 @@ pub mod review;
 pub mod spec;
 pub mod state;
 
+pub use comment::{Comment, CommentDraft, CommentSpec};
 pub use deadline::{DEFAULT_WORKING_DAYS, HolidayCalendar, HolidayFileError, LineProblem};
 pub use digest::{ConclusionContent, RoundDecision, RoundDocument};
 pub use document::{Document, DocumentDraft, DocumentId, DocumentSpec, DocumentType, Upload};
 pub use filter::{SubmissionCondition, compile_submission_filter};
 pub use kind::{SubmissionKind, lifecycle_effect};
+pub use name::NumberedName;
 pub use name::{SubmissionId, SubmissionName};
 pub use number::ConclusionNumber;
 pub use record::{Conclusion, EventKind, Review, Submission, SubmissionEvent, conclusion_text};
-pub use remark::RemarkState;
+pub use remark::{
+    Remark, RemarkCondition, RemarkDraft, RemarkSpec, RemarkState, can_open, can_resolve,
+    compile_remark_filter,
+};
 pub use review::{Decision, RoundTally, round_outcome};
 pub use spec::{
     DefaultReviewers, SUBMISSION_UPDATE_MASK, SubmissionDraft, SubmissionField, SubmissionSpec,

@@ -1,4 +1,6 @@
-//! Submission names: `systems/{system}/submissions/{submission}`.
+//! Submission names, `systems/{system}/submissions/{submission}`, and the names of what is
+//! under a submission: `{submission}/{collection}/{id}` ([`split_child`]), with the numbered
+//! ids the register assigns to remarks and comments ([`NumberedName`]).
 
 use std::fmt;
 
@@ -69,9 +71,114 @@ impl fmt::Display for SubmissionName {
     }
 }
 
+/// `{submission}/{collection}/{id}` split into the submission and the id (not checked: its
+/// rules are the collection's). Every problem is a violation of `field`.
+pub fn split_child<'n>(
+    name: &'n str,
+    collection: &str,
+    field: &str,
+) -> Result<(SubmissionName, &'n str), FieldViolation> {
+    if name.is_empty() {
+        return Err(FieldViolation::new(field, "is required"));
+    }
+    let bad = || {
+        FieldViolation::new(
+            field,
+            format!(
+                "{name:?} is not a name of the form \
+                 systems/{{system}}/submissions/{{submission}}/{collection}/{{id}}"
+            ),
+        )
+    };
+    let (parent, id) = name.rsplit_once('/').ok_or_else(bad)?;
+    let parent = parent
+        .strip_suffix(collection)
+        .and_then(|p| p.strip_suffix('/'))
+        .ok_or_else(bad)?;
+    let submission = SubmissionName::from_name(parent, field).map_err(|_| bad())?;
+    if id.is_empty() {
+        return Err(bad());
+    }
+    Ok((submission, id))
+}
+
+/// The name of something under a submission that the register numbers, from 1 in the order
+/// they are made: `{submission}/{collection}/{number}` (remarks, comments).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NumberedName {
+    /// The submission.
+    pub submission: SubmissionName,
+    /// The collection, e.g. `remarks`.
+    pub collection: &'static str,
+    /// The number, from 1.
+    pub number: u32,
+}
+
+impl NumberedName {
+    /// Validates `{submission}/{collection}/{number}`: a decimal number from 1, without
+    /// leading zeros (one spelling per name).
+    pub fn parse(
+        name: &str,
+        collection: &'static str,
+        field: &str,
+    ) -> Result<Self, FieldViolation> {
+        let (submission, id) = split_child(name, collection, field)?;
+        let number = id
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0 && !id.starts_with('0') && id.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| {
+                FieldViolation::new(
+                    field,
+                    format!("{name:?}: the id of a {collection} entry is a number from 1"),
+                )
+            })?;
+        Ok(Self {
+            submission,
+            collection,
+            number,
+        })
+    }
+
+    /// `{submission}/{collection}/{number}`.
+    pub fn name(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for NumberedName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.submission, self.collection, self.number)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbered_names_take_one_spelling_of_a_number_from_one() {
+        let n =
+            NumberedName::parse("systems/a/submissions/b/remarks/12", "remarks", "name").unwrap();
+        assert_eq!(n.number, 12);
+        assert_eq!(n.submission.name(), "systems/a/submissions/b");
+        assert_eq!(n.name(), "systems/a/submissions/b/remarks/12");
+        for bad in [
+            "",
+            "systems/a/submissions/b/remarks/0",
+            "systems/a/submissions/b/remarks/012",
+            "systems/a/submissions/b/remarks/+1",
+            "systems/a/submissions/b/remarks/x",
+            "systems/a/submissions/b/remarks/",
+            "systems/a/submissions/b/comments/1",
+            "systems/a/submissions/b/xremarks/1",
+            "systems/a/submissions/b/remarks/99999999999",
+            "systems/a/remarks/1",
+        ] {
+            let err = NumberedName::parse(bad, "remarks", "remark.name").unwrap_err();
+            assert_eq!(err.field, "remark.name", "{bad:?}");
+        }
+    }
 
     #[test]
     fn a_submission_name_round_trips_through_its_parts() {

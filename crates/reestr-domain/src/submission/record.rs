@@ -229,11 +229,17 @@ pub enum EventKind {
     Undeleted,
     /// A document version was uploaded.
     Uploaded,
+    /// A reviewer opened a remark.
+    RemarkOpened,
+    /// A reviewer resolved a remark.
+    RemarkResolved,
+    /// A party posted a comment.
+    Commented,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::Created,
         EventKind::Updated,
         EventKind::Submitted,
@@ -244,6 +250,9 @@ impl EventKind {
         EventKind::Deleted,
         EventKind::Undeleted,
         EventKind::Uploaded,
+        EventKind::RemarkOpened,
+        EventKind::RemarkResolved,
+        EventKind::Commented,
     ];
 
     /// The kind's name in the API (without the `KIND_` prefix of `SubmissionEvent.Kind`) and the database.
@@ -259,6 +268,9 @@ impl EventKind {
             EventKind::Deleted => "DELETED",
             EventKind::Undeleted => "UNDELETED",
             EventKind::Uploaded => "UPLOADED",
+            EventKind::RemarkOpened => "REMARK_OPENED",
+            EventKind::RemarkResolved => "REMARK_RESOLVED",
+            EventKind::Commented => "COMMENTED",
         }
     }
 }

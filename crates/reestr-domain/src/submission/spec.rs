@@ -220,28 +220,43 @@ impl SubmissionDraft {
 }
 
 fn check_title(title: &str) -> Result<(), String> {
-    if title.trim().is_empty() {
-        return Err("is required".into());
+    check_line(title, MAX_TITLE_CHARS, true)
+}
+
+fn check_description(description: &str) -> Result<(), String> {
+    check_text(description, MAX_DESCRIPTION_CHARS)
+}
+
+/// One line of at most `max` characters, without white space at its ends or control
+/// characters; empty only when not `required`. The one rule of the submission's one-line
+/// fields (a title, a remark's location and normative reference).
+pub(crate) fn check_line(text: &str, max: usize, required: bool) -> Result<(), String> {
+    if text.trim().is_empty() {
+        return match (required, text.is_empty()) {
+            (false, true) => Ok(()),
+            (true, _) => Err("is required".into()),
+            (false, false) => Err("must not be only white space".into()),
+        };
     }
-    if title.trim() != title {
+    if text.trim() != text {
         return Err("must not start or end with white space".into());
     }
-    if title.chars().count() > MAX_TITLE_CHARS {
-        return Err(format!("must be at most {MAX_TITLE_CHARS} characters"));
+    if text.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
     }
-    if title.chars().any(char::is_control) {
+    if text.chars().any(char::is_control) {
         return Err("must be one line without control characters".into());
     }
     Ok(())
 }
 
-fn check_description(description: &str) -> Result<(), String> {
-    if description.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(format!(
-            "must be at most {MAX_DESCRIPTION_CHARS} characters"
-        ));
+/// Text of at most `max` characters, with line breaks and tabs but no other control
+/// characters. The one rule of the submission's free-text fields.
+pub(crate) fn check_text(text: &str, max: usize) -> Result<(), String> {
+    if text.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
     }
-    if description
+    if text
         .chars()
         .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
     {

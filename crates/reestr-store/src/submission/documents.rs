@@ -37,6 +37,35 @@ use crate::entity::submission_document as doc_row;
 use crate::entity::submission_upload as upload_row;
 use crate::{db_err, keyset};
 
+/// Version `version` of document `id` of `name`, or its newest with `None` (NOT_FOUND when
+/// there is none), as `conn` (a connection or a write's transaction) sees it.
+pub(super) async fn find_document(
+    conn: &impl ConnectionTrait,
+    name: &SubmissionName,
+    id: &DocumentId,
+    version: Option<u32>,
+) -> Result<Document, Error> {
+    let mut q = doc_row::Entity::find()
+        .filter(doc_row::Column::SystemId.eq(name.system.as_str()))
+        .filter(doc_row::Column::SubmissionId.eq(name.submission.as_str()))
+        .filter(doc_row::Column::DocumentId.eq(id.as_str()));
+    if let Some(v) = version {
+        q = q.filter(doc_row::Column::Version.eq(i32::try_from(v).unwrap_or(i32::MAX)));
+    }
+    q.order_by(doc_row::Column::Version, Order::Desc)
+        .one(conn)
+        .await
+        .map_err(db_err)?
+        .map(document_from_row)
+        .transpose()?
+        .ok_or_else(|| Error::NotFound {
+            resource: match version {
+                Some(v) => format!("{name}/documents/{}@{v}", id.as_str()),
+                None => format!("{name}/documents/{}", id.as_str()),
+            },
+        })
+}
+
 /// A list of a submission's documents: every version, by document id and then version.
 pub type DocumentQuery = ListQuery<SubmissionName>;
 
@@ -436,25 +465,7 @@ impl SubmissionRepo<'_> {
         id: &DocumentId,
         version: Option<u32>,
     ) -> Result<Document, Error> {
-        let mut q = doc_row::Entity::find()
-            .filter(doc_row::Column::SystemId.eq(name.system.as_str()))
-            .filter(doc_row::Column::SubmissionId.eq(name.submission.as_str()))
-            .filter(doc_row::Column::DocumentId.eq(id.as_str()));
-        if let Some(v) = version {
-            q = q.filter(doc_row::Column::Version.eq(i32::try_from(v).unwrap_or(i32::MAX)));
-        }
-        q.order_by(doc_row::Column::Version, Order::Desc)
-            .one(self.store.conn())
-            .await
-            .map_err(db_err)?
-            .map(document_from_row)
-            .transpose()?
-            .ok_or_else(|| Error::NotFound {
-                resource: match version {
-                    Some(v) => format!("{name}/documents/{}@{v}", id.as_str()),
-                    None => format!("{name}/documents/{}", id.as_str()),
-                },
-            })
+        find_document(self.store.conn(), name, id, version).await
     }
 
     /// One page of the documents of a submission: every version, by document id, then

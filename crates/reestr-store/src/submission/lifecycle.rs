@@ -163,13 +163,7 @@ impl SubmissionRepo<'_> {
         let txn = write.txn();
         let current = live_for_update(txn, name).await?;
         authorize(&current)?;
-        if !current.spec.required_reviewers.contains(reviewer) {
-            return Err(Error::PermissionDenied {
-                reason: Reason::PermissionDenied,
-                action: "review a submission".into(),
-                message: format!("{} is not a required reviewer of {name}", reviewer.name()),
-            });
-        }
+        require_reviewer(&current, reviewer, "review a submission")?;
         // Decisions are posted only under review: anything else is refused as the lifecycle
         // refuses a decision.
         next_state(
@@ -404,6 +398,27 @@ impl SubmissionRepo<'_> {
         )
         .await
     }
+}
+
+/// PERMISSION_DENIED unless `reviewer` is one of `s`'s required reviewers: only they decide,
+/// and open remarks (`action`).
+pub(super) fn require_reviewer(
+    s: &Submission,
+    reviewer: &OrganizationId,
+    action: &str,
+) -> Result<(), Error> {
+    if s.spec.required_reviewers.contains(reviewer) {
+        return Ok(());
+    }
+    Err(Error::PermissionDenied {
+        reason: Reason::PermissionDenied,
+        action: action.into(),
+        message: format!(
+            "{} is not a required reviewer of {}",
+            reviewer.name(),
+            s.name
+        ),
+    })
 }
 
 /// The decisions of a round, in the order of the submission's required reviewers (those of

@@ -11,8 +11,11 @@
 //! - [`records`]: create, read, list, update and soft delete.
 //! - [`lifecycle`]: submit, resubmit and withdraw; reviews, the outcome of a round, its
 //!   conclusion and its effect on the system; the lists of reviews and events.
+//! - [`discussion`]: reviewers' remarks and the parties' comments.
+//! - [`documents`]: document versions and their uploads.
 //! - [`stored`]: how submissions, reviews and events are stored in their rows.
 
+mod discussion;
 mod documents;
 mod lifecycle;
 mod records;
@@ -30,6 +33,7 @@ use sea_orm::{
     QuerySelect,
 };
 
+pub use self::discussion::{CommentQuery, RemarkQuery, RemarkSelection};
 pub use self::documents::DocumentQuery;
 pub use self::lifecycle::{Deadlines, EventQuery, ReviewOutcome, ReviewQuery, ReviewSelection};
 pub use self::records::SubmissionQuery;

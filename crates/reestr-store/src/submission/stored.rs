@@ -20,7 +20,7 @@ pub(super) fn round_column(round: u32) -> Result<i32, Error> {
     i32::try_from(round).map_err(|_| Error::Internal(format!("review round {round} overflows")))
 }
 
-fn round_of(what: &str, round: i32) -> Result<u32, Error> {
+pub(super) fn round_of(what: &str, round: i32) -> Result<u32, Error> {
     u32::try_from(round).map_err(|_| Error::Internal(format!("{what}: bad round {round}")))
 }
 
@@ -29,7 +29,7 @@ fn parsed<T: std::str::FromStr>(what: &str, column: &str, text: &str) -> Result<
         .map_err(|_| Error::Internal(format!("{what}: bad {column} {text:?}")))
 }
 
-fn name_of(system: String, submission: String) -> SubmissionName {
+pub(super) fn name_of(system: String, submission: String) -> SubmissionName {
     SubmissionName {
         system: SystemId::from_trusted(system),
         submission: SubmissionId::from_trusted(submission),
