@@ -95,6 +95,47 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Upload a file as the next version of a document of a submission, through a running
+    /// server, with a progress bar. A broken connection is resumed where the server's copy
+    /// ends; running the same command again after an interruption resumes too.
+    Upload {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The file.
+        file: PathBuf,
+        /// The submission, `systems/{system}/submissions/{submission}`.
+        #[arg(long)]
+        submission: String,
+        /// The document's id, e.g. `technical-assignment`; an existing document gets its next
+        /// version.
+        #[arg(long)]
+        document: String,
+        /// What the document is.
+        #[arg(long = "type", value_enum, ignore_case = true)]
+        document_type: DocumentTypeArg,
+        /// The media type; by default taken from the file's extension (pdf, doc, docx, xlsx,
+        /// odt, zip, png, jpg, txt).
+        #[arg(long)]
+        media_type: Option<String>,
+        /// Readable only by the submission's parties and administrators.
+        #[arg(long)]
+        restricted: bool,
+    },
+    /// Download a document version through a running server, with a progress bar; its
+    /// SHA-256 is checked before the file is put in place.
+    Download {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The document, `systems/{system}/submissions/{submission}/documents/{document}`.
+        name: String,
+        /// A version; the newest by default.
+        #[arg(long, default_value_t = 0)]
+        version: i32,
+        /// Output file (written as `FILE.part` until whole and verified); standard output if
+        /// not given.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Apply, roll back or list database migrations.
     Migrate {
         #[command(flatten)]
@@ -102,6 +143,40 @@ enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+}
+
+/// What a document is, as `reestr upload --type` takes it.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum DocumentTypeArg {
+    /// Technical assignment.
+    TechnicalAssignment,
+    /// Technical project.
+    TechnicalProject,
+    /// Working documentation.
+    WorkingDocumentation,
+    /// Information security assessment.
+    SecurityAssessment,
+    /// Report of tests or trial operation.
+    TestReport,
+    /// Operating manual.
+    OperatingManual,
+    /// Anything else.
+    Other,
+}
+
+impl From<DocumentTypeArg> for reestr::proto::v1::DocumentType {
+    fn from(arg: DocumentTypeArg) -> Self {
+        use reestr::proto::v1::DocumentType as T;
+        match arg {
+            DocumentTypeArg::TechnicalAssignment => T::TechnicalAssignment,
+            DocumentTypeArg::TechnicalProject => T::TechnicalProject,
+            DocumentTypeArg::WorkingDocumentation => T::WorkingDocumentation,
+            DocumentTypeArg::SecurityAssessment => T::SecurityAssessment,
+            DocumentTypeArg::TestReport => T::TestReport,
+            DocumentTypeArg::OperatingManual => T::OperatingManual,
+            DocumentTypeArg::Other => T::Other,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -436,6 +511,65 @@ async fn execute(command: Command) -> Result<(), String> {
                 report.version.name,
                 if publish { "published" } else { "draft" }
             );
+            Ok(())
+        }
+        Command::Upload {
+            client,
+            file,
+            submission,
+            document,
+            document_type,
+            media_type,
+            restricted,
+        } => {
+            let request = reestr::client::document::UploadRequest {
+                submission,
+                document_id: document,
+                document_type: document_type.into(),
+                media_type,
+                restricted,
+            };
+            let uploaded = reestr::client::document::upload_file(
+                &client.target()?,
+                &file,
+                &request,
+                !client.quiet,
+            )
+            .await?;
+            println!(
+                "uploaded {} version {} ({} bytes, SHA-256 {})",
+                uploaded.name, uploaded.version, uploaded.size_bytes, uploaded.sha256
+            );
+            Ok(())
+        }
+        Command::Download {
+            client,
+            name,
+            version,
+            output,
+        } => {
+            use reestr::client::document::Destination;
+            let destination = match &output {
+                Some(path) => Destination::File(path.clone()),
+                None => Destination::Stdout,
+            };
+            let document = reestr::client::document::download_file(
+                &client.target()?,
+                &name,
+                version,
+                &destination,
+                !client.quiet && output.is_some(),
+            )
+            .await?;
+            if let Some(path) = output {
+                eprintln!(
+                    "wrote {} version {} ({} bytes, SHA-256 verified) to {}",
+                    document.name,
+                    document.version,
+                    document.size_bytes,
+                    path.display()
+                );
+            }
             Ok(())
         }
         Command::Export {

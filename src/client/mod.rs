@@ -1,5 +1,5 @@
-//! The operator commands that talk to a running server: `reestr import`, `reestr export` and
-//! `reestr seed`.
+//! The operator commands that talk to a running server: `reestr import`, `reestr export`,
+//! `reestr seed`, and `reestr upload` and `reestr download` of documents ([`document`]).
 //!
 //! They are ordinary gRPC clients: every change goes through the same checks, authorisation
 //! and audit trail as any agency's call. The token comes from `--token` (`REESTR_TOKEN`) or,
@@ -19,13 +19,16 @@ use tonic::{Code, Status};
 
 use crate::proto::v1 as pb;
 use crate::proto::v1::classifier_service_client::ClassifierServiceClient;
+use crate::proto::v1::document_service_client::DocumentServiceClient;
 use crate::proto::v1::organization_service_client::OrganizationServiceClient;
+
+pub mod document;
 
 /// Bytes per ImportItems message when a file is streamed.
 const CHUNK_BYTES: usize = 64 * 1024;
 
 /// The seed classifier: the top-level administrative regions of Uzbekistan (SOATO).
-pub const SOATO_REGIONS_CSV: &str = include_str!("../seed/soato-regions.csv");
+pub const SOATO_REGIONS_CSV: &str = include_str!("../../seed/soato-regions.csv");
 
 /// Adds `authorization: Bearer <secret>` to every call.
 #[derive(Clone)]
@@ -70,7 +73,8 @@ impl Target {
         Ok(Target { server, token })
     }
 
-    async fn channel(&self) -> Result<Authed, String> {
+    /// A channel to the server whose calls carry the token.
+    pub async fn channel(&self) -> Result<Authed, String> {
         let endpoint = Endpoint::from_str(&self.server)
             .map_err(|e| format!("{}: {e}", self.server))?
             .connect_timeout(Duration::from_secs(5));
@@ -94,7 +98,32 @@ impl Target {
     pub async fn organizations(&self) -> Result<OrganizationServiceClient<Authed>, String> {
         Ok(OrganizationServiceClient::new(self.channel().await?))
     }
+
+    /// A document client.
+    pub async fn documents(&self) -> Result<DocumentServiceClient<Authed>, String> {
+        Ok(DocumentServiceClient::new(self.channel().await?)
+            .max_decoding_message_size(4 * 1024 * 1024))
+    }
 }
+
+/// A progress bar on standard error drawn with `template` (indicatif's), or a hidden one when
+/// `shown` is false.
+fn progress_bar(total: u64, template: &str, shown: bool) -> Result<ProgressBar, String> {
+    if !shown {
+        return Ok(ProgressBar::hidden());
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .map_err(|e| e.to_string())?
+            .progress_chars("=> "),
+    );
+    Ok(bar)
+}
+
+/// The template of a progress bar counting bytes.
+const BYTES_BAR: &str =
+    "{spinner} {msg} {bytes}/{total_bytes} [{bar:40}] {bytes_per_sec}, {eta} left";
 
 /// A status as one readable line, with its field violations.
 pub fn describe(status: &Status) -> String {
@@ -169,19 +198,7 @@ pub async fn import_csv(
 ) -> Result<ImportReport, String> {
     let mut client = target.classifiers().await?;
     let draft = ensure_draft(&mut client, classifier, version).await?;
-    let bar = if progress {
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {bytes}/{total_bytes} [{bar:40}] {bytes_per_sec}, {eta} left",
-            )
-            .map_err(|e| e.to_string())?
-            .progress_chars("=> "),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(total, BYTES_BAR, progress)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<pb::ImportItemsRequest>(4);
     let parent = draft.name.clone();
     let reader_bar = bar.clone();
@@ -248,17 +265,11 @@ pub async fn export_csv(
         .await
         .map_err(|s| describe(&s))?
         .into_inner();
-    let bar = if progress {
-        let bar = ProgressBar::new(u64::try_from(meta.item_count).unwrap_or_default());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {pos}/{len} items [{bar:40}] {per_sec}")
-                .map_err(|e| e.to_string())?
-                .progress_chars("=> "),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(
+        u64::try_from(meta.item_count).unwrap_or_default(),
+        "{spinner} {pos}/{len} items [{bar:40}] {per_sec}",
+        progress,
+    )?;
     let mut stream = client
         .export_items(pb::ExportItemsRequest {
             name,

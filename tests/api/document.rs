@@ -652,3 +652,150 @@ async fn fifty_mib_stream_through_with_memory_growth_well_below_the_file_size() 
         growth >> 20
     );
 }
+
+/// Runs the `reestr` binary as an operator's client of `app` (its `admin.token`), quietly;
+/// returns the exit code, standard output and standard error.
+async fn cli(app: &TestApp, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_reestr"))
+        .args(args)
+        .arg("--server")
+        .arg(format!("http://{}", app.addr))
+        .arg("--data-dir")
+        .arg(&app.data_dir)
+        .arg("--quiet")
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "error")
+        .stdin(std::process::Stdio::null())
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("the reestr command finished within 60 s")
+        .expect("run the reestr binary");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_resumes_the_upload_it_began_and_downloads_the_same_bytes_verified() {
+    let mut d = docs(|_| {}).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bytes = content(2 * 1024 * 1024 + 17, 5);
+    let file = dir.path().join("tz-doc.pdf");
+    std::fs::write(&file, &bytes).expect("write the file");
+
+    // An earlier run of the same command broke off after its first MiB: the server kept it.
+    let start = start(TZ, "tz-doc", "", &bytes, false);
+    let request = reestr::client::document::UploadRequest {
+        submission: TZ.into(),
+        document_id: "tz-doc".into(),
+        document_type: DocumentType::TechnicalAssignment,
+        media_type: None,
+        restricted: false,
+    };
+    let id = reestr::client::document::upload_id(&request, start.document.as_ref().expect("doc"));
+    let partial = send(
+        &mut d.owner,
+        UploadStart {
+            upload_id: id.clone(),
+            ..start
+        },
+        &bytes[..1024 * 1024],
+    )
+    .await
+    .expect("a first part");
+    assert!(partial.document.is_none(), "the upload is not complete");
+    let upload = format!("{TZ}/uploads/{id}");
+    let kept = d
+        .owner
+        .get_upload(GetUploadRequest {
+            name: upload.clone(),
+        })
+        .await
+        .expect("the upload")
+        .into_inner();
+    assert_eq!(kept.committed_size, 1024 * 1024);
+
+    // The command continues from the server's offset: starting from 0 would be refused.
+    let path = file.to_str().expect("UTF-8 path");
+    let (code, out, err) = cli(
+        &d.app,
+        &[
+            "upload",
+            path,
+            "--submission",
+            TZ,
+            "--document",
+            "tz-doc",
+            "--type",
+            "TECHNICAL-ASSIGNMENT",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "upload failed: {err}");
+    let sha = hex::encode(Sha256::digest(&bytes));
+    assert!(
+        out.contains(&format!("{TZ}/documents/tz-doc version 1")) && out.contains(&sha),
+        "{out}"
+    );
+    let err = d
+        .owner
+        .get_upload(GetUploadRequest { name: upload })
+        .await
+        .expect_err("a completed upload is gone");
+    assert_eq!(err.code(), Code::NotFound);
+
+    let target = dir.path().join("downloaded.pdf");
+    let (code, _, err) = cli(
+        &d.app,
+        &[
+            "download",
+            &format!("{TZ}/documents/tz-doc"),
+            "--output",
+            target.to_str().expect("UTF-8 path"),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "download failed: {err}");
+    assert!(err.contains("SHA-256 verified"), "{err}");
+    assert!(std::fs::read(&target).expect("the download") == bytes);
+    assert!(
+        !dir.path().join("downloaded.pdf.part").exists(),
+        "the partial file was renamed into place"
+    );
+
+    // A file whose type the command cannot tell, and a document that does not exist.
+    let odd = dir.path().join("scheme.dwg");
+    std::fs::write(&odd, b"drawing").expect("write");
+    let (code, _, err) = cli(
+        &d.app,
+        &[
+            "upload",
+            odd.to_str().expect("UTF-8 path"),
+            "--submission",
+            TZ,
+            "--document",
+            "scheme",
+            "--type",
+            "other",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("--media-type"), "{err}");
+    let (code, _, err) = cli(
+        &d.app,
+        &[
+            "download",
+            &format!("{TZ}/documents/nothing"),
+            "--output",
+            dir.path().join("nothing").to_str().expect("UTF-8 path"),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("NotFound"), "{err}");
+    assert!(!dir.path().join("nothing.part").exists());
+}
