@@ -84,6 +84,7 @@ async fn serve(dir: &Path, database_url: Option<&str>, rust_log: Option<&str>) -
             database_url,
             rust_log,
             request_timeout: Some(&timeout),
+            args: &[],
         },
     )
     .await

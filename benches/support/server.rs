@@ -27,6 +27,8 @@ pub struct Options<'a> {
     pub rust_log: Option<&'a str>,
     /// `--request-timeout`; the server's default when `None`.
     pub request_timeout: Option<&'a str>,
+    /// Further flags of `reestr serve`.
+    pub args: &'a [&'a str],
 }
 
 /// A server child process, killed when dropped.
@@ -78,6 +80,7 @@ impl Server {
         if let Some(filter) = options.rust_log {
             command.env("RUST_LOG", filter);
         }
+        command.args(options.args);
         let mut server = Server::spawn(command, addr, dir).await;
         server.token = std::fs::read_to_string(dir.join("admin.token"))
             .expect("admin.token")
