@@ -8,8 +8,8 @@
 //! 3. download through `reestr download`'s code (streamed in 256 KiB chunks, hashed and
 //!    checked by the client, written and renamed into place);
 //!
-//! each with MiB/s, its ratio to `cp`, and the server's RSS before and its peak during the
-//! transfer. `REESTR_BENCH_DIR` sets where the files go (default: the system's temp dir).
+//! each with MiB/s, its ratio to `cp`, the server's CPU time, and the server's RSS before and
+//! its peak during the transfer. `REESTR_BENCH_DIR` sets where the files go (default: the system's temp dir).
 //!
 //! Run: `cargo bench --bench documents`.
 
@@ -26,7 +26,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-use reestr::client::document::{Destination, UploadRequest, download_file, upload_file};
+use reestr::client::document::{Destination, UploadRequest, digest_of, download_file, upload_file};
 use reestr::client::{Target, describe};
 use reestr::proto::v1 as pb;
 use reestr::proto::v1::information_system_service_client::InformationSystemServiceClient;
@@ -157,8 +157,13 @@ async fn run() {
         media_type: None,
         restricted: false,
     };
+    // The client's own pass over the file before it streams (the SHA-256 it declares).
+    let started = Instant::now();
+    digest_of(&source, false).await.expect("hash");
+    let hash_seconds = started.elapsed().as_secs_f64();
     let before_upload = server.mem();
     server.reset_peak();
+    let upload_cpu = server.cpu_seconds();
     let started = Instant::now();
     let uploaded = upload_file(&target, &source, &request, false)
         .await
@@ -166,11 +171,13 @@ async fn run() {
     std::process::Command::new("sync").status().expect("sync");
     let upload_seconds = started.elapsed().as_secs_f64();
     let upload_peak = server.mem().peak;
+    let upload_cpu = server.cpu_seconds() - upload_cpu;
     assert_eq!(uploaded.size_bytes, i64::try_from(size).expect("size"));
 
     let target_file = dir.path().join("downloaded.pdf");
     let before_download = server.mem();
     server.reset_peak();
+    let download_cpu = server.cpu_seconds();
     let started = Instant::now();
     let downloaded = download_file(
         &target,
@@ -184,6 +191,7 @@ async fn run() {
     std::process::Command::new("sync").status().expect("sync");
     let download_seconds = started.elapsed().as_secs_f64();
     let download_peak = server.mem().peak;
+    let download_cpu = server.cpu_seconds() - download_cpu;
     assert_eq!(downloaded.sha256, uploaded.sha256);
     assert_eq!(
         std::fs::metadata(&target_file).expect("download").len(),
@@ -197,6 +205,7 @@ async fn run() {
         "seconds",
         "MiB/s",
         "÷ cp",
+        "server CPU seconds",
         "server RSS before → peak",
     ]);
     table.row(vec![
@@ -205,17 +214,20 @@ async fn run() {
         format!("{:.0}", rate(cp_seconds)),
         "1.00".into(),
         "—".into(),
+        "—".into(),
     ]);
-    for (what, seconds, before, peak) in [
+    for (what, seconds, cpu, before, peak) in [
         (
             "upload (reestr upload)",
             upload_seconds,
+            upload_cpu,
             before_upload.rss,
             upload_peak,
         ),
         (
             "download (reestr download)",
             download_seconds,
+            download_cpu,
             before_download.rss,
             download_peak,
         ),
@@ -225,9 +237,18 @@ async fn run() {
             format!("{seconds:.2}"),
             format!("{:.0}", rate(seconds)),
             format!("{:.2}", cp_seconds / seconds),
+            format!("{cpu:.2}"),
             format!("{} → {}", mib(before), mib(peak)),
         ]);
     }
+    table.row(vec![
+        "of the upload: the client's SHA-256 pass".into(),
+        format!("{hash_seconds:.2}"),
+        format!("{:.0}", rate(hash_seconds)),
+        "—".into(),
+        "—".into(),
+        "—".into(),
+    ]);
     table.print();
     let mut goals = Table::default();
     for (what, seconds) in [("upload", upload_seconds), ("download", download_seconds)] {

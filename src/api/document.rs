@@ -403,7 +403,7 @@ impl UploadRun {
                     break;
                 }
                 hasher.update(&data);
-                if let Err(e) = writer.write(bytes::Bytes::from(data)).await {
+                if let Err(e) = writer.write(data).await {
                     failure = Some(e);
                     break;
                 }
@@ -624,13 +624,13 @@ impl DocumentService for DocumentApi {
         let mut at = start;
         let stream = bytes.map(move |chunk| match chunk {
             Ok(data) => {
-                let message = pb::DownloadDocumentResponse {
-                    document: first.take(),
-                    offset: size(at),
-                    data: data.to_vec(),
-                };
+                let offset = size(at);
                 at += data.len() as u64;
-                Ok(message)
+                Ok(pb::DownloadDocumentResponse {
+                    document: first.take(),
+                    offset,
+                    data,
+                })
             }
             Err(e) => Err(status(e)),
         });

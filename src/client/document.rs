@@ -123,7 +123,7 @@ async fn client(target: &Target) -> Result<DocumentServiceClient<Authed>, Interr
 }
 
 /// The SHA-256 (lowercase hex) and size of the file at `path`, read once.
-async fn digest_of(path: &Path, progress: bool) -> Result<(String, u64), String> {
+pub async fn digest_of(path: &Path, progress: bool) -> Result<(String, u64), String> {
     let shown = |e: std::io::Error| format!("{}: {e}", path.display());
     let mut file = tokio::fs::File::open(path).await.map_err(shown)?;
     let size = file.metadata().await.map_err(shown)?.len();
@@ -293,7 +293,7 @@ async fn send_from(
             }
             chunk.truncate(filled);
             let message = pb::UploadDocumentRequest {
-                message: Some(pb::upload_document_request::Message::Data(chunk)),
+                message: Some(pb::upload_document_request::Message::Data(chunk.into())),
             };
             if tx.send(message).await.is_err() {
                 return Ok(());

@@ -30,6 +30,12 @@ const CHUNK_BYTES: usize = 64 * 1024;
 /// The seed classifier: the top-level administrative regions of Uzbekistan (SOATO).
 pub const SOATO_REGIONS_CSV: &str = include_str!("../../seed/soato-regions.csv");
 
+/// The largest HTTP/2 frame a command-line client takes: a 256 KiB chunk fits in one.
+const TRANSFER_FRAME_BYTES: u32 = 1024 * 1024;
+
+/// The HTTP/2 flow-control window of a command-line client's streams and connection.
+const TRANSFER_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
+
 /// Adds `authorization: Bearer <secret>` to every call.
 #[derive(Clone)]
 pub struct Bearer(MetadataValue<Ascii>);
@@ -77,7 +83,12 @@ impl Target {
     pub async fn channel(&self) -> Result<Authed, String> {
         let endpoint = Endpoint::from_str(&self.server)
             .map_err(|e| format!("{}: {e}", self.server))?
-            .connect_timeout(Duration::from_secs(5));
+            .connect_timeout(Duration::from_secs(5))
+            // Bulk transfers (documents, imports, exports) move whole chunks per frame and are
+            // not held up by HTTP/2's default 64 KiB windows.
+            .max_frame_size(TRANSFER_FRAME_BYTES)
+            .initial_stream_window_size(TRANSFER_WINDOW_BYTES)
+            .initial_connection_window_size(TRANSFER_WINDOW_BYTES);
         let channel = endpoint
             .connect()
             .await

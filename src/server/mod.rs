@@ -49,6 +49,9 @@ use crate::proto::v1::server_info_service_server::ServerInfoServiceServer;
 use crate::proto::v1::submission_service_server::SubmissionServiceServer;
 use crate::proto::v1::token_service_server::TokenServiceServer;
 
+/// The largest HTTP/2 frame the server takes.
+const MAX_FRAME_BYTES: u32 = 1024 * 1024 + 1024;
+
 /// Fully qualified names of the register's own gRPC services, as health reports them.
 pub const SERVICE_NAMES: [&str; 8] = [
     "reestr.v1.OrganizationService",
@@ -277,6 +280,9 @@ pub async fn run(
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = builder
         .max_concurrent_streams(limits.max_concurrent_streams)
+        // A document chunk (up to 1 MiB) arrives in one frame instead of 64 of the default
+        // 16 KiB; what a connection may hold unread stays bounded by its flow-control window.
+        .max_frame_size(Some(MAX_FRAME_BYTES))
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .http2_max_header_list_size(

@@ -64,7 +64,7 @@ pub async fn send(
         message: Some(Message::Start(start)),
     }];
     messages.extend(data.chunks(CHUNK).map(|c| UploadDocumentRequest {
-        message: Some(Message::Data(c.to_vec())),
+        message: Some(Message::Data(c.to_vec().into())),
     }));
     c.upload_document(futures::stream::iter(messages))
         .await
@@ -394,7 +394,7 @@ async fn an_oversize_upload_stops_before_its_bytes_or_as_soon_as_they_pass_the_d
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(20)).await;
             UploadDocumentRequest {
-                message: Some(Message::Data(content(64 * 1024, i))),
+                message: Some(Message::Data(content(64 * 1024, i).into())),
             }
         }
     });
@@ -463,7 +463,7 @@ async fn an_interrupted_upload_resumes_from_its_committed_offset_to_the_same_sha
     });
     for chunk in bytes[1024 * 1024..3 * 1024 * 1024].chunks(CHUNK) {
         tx.send(UploadDocumentRequest {
-            message: Some(Message::Data(chunk.to_vec())),
+            message: Some(Message::Data(chunk.to_vec().into())),
         })
         .await
         .expect("send");
@@ -614,7 +614,7 @@ async fn fifty_mib_stream_through_with_memory_growth_well_below_the_file_size() 
             message: Some(Message::Start(start)),
         })
         .chain((0..chunks).map(move |i| UploadDocumentRequest {
-            message: Some(Message::Data(chunk_of(i))),
+            message: Some(Message::Data(chunk_of(i).into())),
         })),
     );
     let document = d
