@@ -226,6 +226,8 @@ struct UploadRun {
     call: Call,
     stream: Streaming<pb::UploadDocumentRequest>,
     end: Option<RequestEnd>,
+    /// Told the submission `start` names, as soon as it arrives: the audit record's resource.
+    named: Option<tokio::sync::oneshot::Sender<String>>,
 }
 
 /// How a stream's next message came.
@@ -341,6 +343,9 @@ impl UploadRun {
                 return Err(Error::invalid("start", "the stream ended before `start`"));
             }
         };
+        if let Some(named) = self.named.take() {
+            let _ = named.send(start.parent.clone());
+        }
         let (mut upload, offset) = self.begin(start).await?;
         let committed = upload.committed_size;
         if u64::try_from(offset).ok() != Some(committed) {
@@ -479,7 +484,9 @@ impl DocumentService for DocumentApi {
             .extensions()
             .get::<CallInfo>()
             .map(|i| i.end.clone());
-        let audit = call.audit(&store, "uploads");
+        // Audited under the submission once `start` names it; `uploads` until then.
+        let mut audit = call.audit(&store, "uploads");
+        let (named, submission) = tokio::sync::oneshot::channel();
         let run = UploadRun {
             store,
             blobs: self.blobs.clone(),
@@ -487,9 +494,15 @@ impl DocumentService for DocumentApi {
             call,
             stream: request.into_inner(),
             end,
+            named: Some(named),
         };
         // The task outlives this handler when the client goes away (see the module docs).
-        let result = match tokio::spawn(run.run()).await {
+        let task = tokio::spawn(run.run());
+        // Answered when `start` arrives, or dropped when the task ends without one.
+        if let Ok(submission) = submission.await {
+            audit.set_resource(&submission);
+        }
+        let result = match task.await {
             Ok(result) => result,
             Err(e) => Err(Error::Internal(format!("upload task: {e}"))),
         };

@@ -8,8 +8,8 @@ use reestr::proto::v1::document_service_client::DocumentServiceClient;
 use reestr::proto::v1::upload_document_request::Message;
 use reestr::proto::v1::{
     Decision, Document, DocumentType, DownloadDocumentRequest, GetDocumentRequest,
-    GetUploadRequest, ListDocumentsRequest, Role, SubmissionKind, UploadDocumentRequest,
-    UploadDocumentResponse, UploadStart, VerifyConclusionRequest,
+    GetUploadRequest, ListAuditEventsRequest, ListDocumentsRequest, Role, SubmissionKind,
+    UploadDocumentRequest, UploadDocumentResponse, UploadStart, VerifyConclusionRequest,
 };
 use sha2::{Digest, Sha256};
 use tonic::Code;
@@ -360,6 +360,24 @@ async fn a_checksum_mismatch_keeps_nothing() {
     assert!(listed.documents.is_empty());
     let staged = walk(&d.app.data_dir.join("documents/uploads"));
     assert_eq!(staged, 0, "no staging left");
+
+    // The refusal is audited under the submission the upload named.
+    let events = d
+        .app
+        .audit
+        .list_audit_events(ListAuditEventsRequest {
+            filter: "method = \"/reestr.v1.DocumentService/UploadDocument\"".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("audit events")
+        .into_inner()
+        .events;
+    let refused: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.resource.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(refused, [(TZ, "INVALID_ARGUMENT")]);
 }
 
 #[tokio::test]
