@@ -11,7 +11,9 @@ announces more bytes than follow, no body at all, an empty DATA frame, frames of
 and frames of random well-formed protobuf (from a seeded RNG; the seed is printed, `--seed`
 replays it). Calls go one at a time, round-robin over a few long-lived connections.
 
-Every answer must carry a gRPC status other than INTERNAL and UNKNOWN, no connection may be
+Every answer must carry a gRPC status other than INTERNAL and UNKNOWN (a watch, which never
+ends by itself, may instead answer with its response headers: see ENDLESS_METHODS), no
+connection may be
 dropped, the server must log nothing at ERROR, and health must answer SERVING within a second:
 between the methods, every 200 ms beside the calls on a connection of its own, and at the end
 on every connection. The counts by status are printed; any violation makes the exit status 1.
@@ -76,6 +78,11 @@ HEALTH = "/grpc.health.v1.Health/Check"
 REFLECTION = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 SERVING = 1
 CALL_TIMEOUT = 10.0
+
+# Streams that do not end by themselves (a watch goes on until the client leaves): for these an
+# answer is either a gRPC status, or response headers with HTTP 200 and no status yet, after
+# which the suite cancels the stream (RST_STREAM CANCEL) and counts the call as OK.
+ENDLESS_METHODS = {"/reestr.v1.ChangeService/WatchChanges"}
 HEALTH_TIMEOUT = 1.0
 GET_ORGANIZATION = "/reestr.v1.OrganizationService/GetOrganization"
 # The stalled-client phase: connections x streams that send headers and never a body.
@@ -271,6 +278,15 @@ class Connection:
                             answer.code = int(value)
                         elif name == "grpc-message":
                             answer.message = urllib.parse.unquote(value)
+                    if (path in ENDLESS_METHODS and isinstance(event, h2.events.ResponseReceived)
+                            and answer.http == 200 and answer.code is None
+                            and not event.stream_ended):
+                        # A watch that began: leave it, as a client would.
+                        self.h2.reset_stream(stream, error_code=8)
+                        self.flush()
+                        answer.code = 0
+                        answer.data = bytes(data)
+                        return answer
                 elif isinstance(event, h2.events.DataReceived):
                     data += event.data
                     self.h2.acknowledge_received_data(event.flow_controlled_length, stream)

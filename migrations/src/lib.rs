@@ -49,6 +49,7 @@ mod m20261203_000006_submissions;
 mod m20261204_000007_submission_parties;
 mod m20261204_000008_documents;
 mod m20261205_000009_remarks_comments;
+mod m20261207_000010_change_events;
 mod runner;
 
 use runner::Direction;
@@ -69,6 +70,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000007_submission_parties::Migration),
             Box::new(m20261204_000008_documents::Migration),
             Box::new(m20261205_000009_remarks_comments::Migration),
+            Box::new(m20261207_000010_change_events::Migration),
         ]
     }
 

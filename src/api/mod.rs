@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod call;
 pub mod callers;
+pub mod change;
 pub mod classifier;
 pub mod document;
 pub mod error;

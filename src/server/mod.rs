@@ -32,6 +32,7 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::api::ReadyStore;
 use crate::api::audit::AuditApi;
+use crate::api::change::ChangeApi;
 use crate::api::classifier::ClassifierApi;
 use crate::api::document::{DocumentApi, DocumentSettings};
 use crate::api::organization::OrganizationApi;
@@ -41,6 +42,7 @@ use crate::api::system::SystemApi;
 use crate::api::token::TokenApi;
 use crate::proto;
 use crate::proto::v1::audit_service_server::AuditServiceServer;
+use crate::proto::v1::change_service_server::ChangeServiceServer;
 use crate::proto::v1::classifier_service_server::ClassifierServiceServer;
 use crate::proto::v1::document_service_server::DocumentServiceServer;
 use crate::proto::v1::information_system_service_server::InformationSystemServiceServer;
@@ -53,7 +55,7 @@ use crate::proto::v1::token_service_server::TokenServiceServer;
 const MAX_FRAME_BYTES: u32 = 1024 * 1024 + 1024;
 
 /// Fully qualified names of the register's own gRPC services, as health reports them.
-pub const SERVICE_NAMES: [&str; 8] = [
+pub const SERVICE_NAMES: [&str; 9] = [
     "reestr.v1.OrganizationService",
     "reestr.v1.InformationSystemService",
     "reestr.v1.SubmissionService",
@@ -61,6 +63,7 @@ pub const SERVICE_NAMES: [&str; 8] = [
     "reestr.v1.ClassifierService",
     "reestr.v1.TokenService",
     "reestr.v1.AuditService",
+    "reestr.v1.ChangeService",
     "reestr.v1.ServerInfoService",
 ];
 
@@ -246,6 +249,11 @@ pub async fn run(
         .max_decoding_message_size(limits.max_message_bytes);
     let audit = AuditServiceServer::new(AuditApi::new(ready.clone()))
         .max_decoding_message_size(limits.max_message_bytes);
+    // Watches end when the server begins to shut down, so that they do not hold the grace
+    // period.
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let changes = ChangeServiceServer::new(ChangeApi::new(ready.clone(), stopping))
+        .max_decoding_message_size(limits.max_message_bytes);
     let classifiers = ClassifierServiceServer::new(ClassifierApi::new(
         ready.clone(),
         config.classifier_cache_bytes,
@@ -307,6 +315,7 @@ pub async fn run(
         .add_service(documents)
         .add_service(tokens)
         .add_service(audit)
+        .add_service(changes)
         .add_service(classifiers)
         .add_service(server_info)
         .serve_with_incoming_shutdown(incoming, async {
@@ -327,6 +336,7 @@ pub async fn run(
         },
         () = &mut shutdown => {
             health.set_all(false).await;
+            let _ = stopping_tx.send(true);
             let _ = stop_tx.send(());
             return finish(server, config.shutdown_grace).await;
         }
@@ -348,6 +358,7 @@ pub async fn run(
             tracing::info!("shutdown requested: NOT_SERVING, draining in-flight calls");
             probe.abort();
             health.set_all(false).await;
+            let _ = stopping_tx.send(true);
             let _ = stop_tx.send(());
             finish(server, config.shutdown_grace).await
         }

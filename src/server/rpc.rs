@@ -131,7 +131,8 @@ pub const QUIET_METHODS: [&str; 6] = [
 /// Methods the server's request timeout does not apply to: a whole version streamed in, or
 /// checked and hashed, takes as long as the version is large, and a document streamed in or
 /// out as long as the document (an upload still ends after a minute without a message).
-pub const UNBOUNDED_METHODS: [&str; 5] = [
+pub const UNBOUNDED_METHODS: [&str; 6] = [
+    "/reestr.v1.ChangeService/WatchChanges",
     "/reestr.v1.ClassifierService/ImportItems",
     "/reestr.v1.DocumentService/UploadDocument",
     "/reestr.v1.DocumentService/DownloadDocument",

@@ -48,6 +48,7 @@ use reestr::proto::v1::{
     GetCommentRequest, GetRemarkRequest, ListCommentsRequest, ListRemarksRequest,
 };
 use reestr::proto::v1::{GetDocumentRequest, GetUploadRequest, ListDocumentsRequest};
+use reestr::proto::v1::{ListChangesRequest, WatchChangesRequest};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -187,6 +188,8 @@ enum Rpc {
     GetDocument,
     ListDocuments,
     DownloadDocument,
+    WatchChanges,
+    ListChanges,
 }
 
 const OK: Code = Code::Ok;
@@ -210,6 +213,9 @@ const POLICY: &[(Rpc, [Code; 8])] = &[
     (Rpc::RevokeToken,          [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
     (Rpc::ListAuditEvents,      [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
     (Rpc::VerifyAuditChain,     [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    // The change feed: every authenticated caller reads the public changes.
+    (Rpc::WatchChanges,         [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::ListChanges,          [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
     // Systems of `stat`: written by its editors and admins, read by every role.
     (Rpc::CreateSystem,         [UNAUTH,   OK,   OK,      DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
     (Rpc::GetSystem,            [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
@@ -1294,6 +1300,20 @@ impl Rpc {
                     .await
                     .map(drop)
             }
+            Rpc::WatchChanges => {
+                // The history is not empty: the first message comes at once.
+                match crate::change::client(app, secret)
+                    .watch_changes(WatchChangesRequest::default())
+                    .await
+                {
+                    Ok(response) => response.into_inner().message().await.map(drop),
+                    Err(status) => Err(status),
+                }
+            }
+            Rpc::ListChanges => crate::change::client(app, secret)
+                .list_changes(ListChangesRequest::default())
+                .await
+                .map(drop),
             Rpc::DiffClassifierVersions => match classifiers
                 .diff_classifier_versions(DiffClassifierVersionsRequest {
                     base_version: shared_version("d"),

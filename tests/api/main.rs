@@ -10,6 +10,7 @@
 mod access;
 mod audit;
 mod calendar;
+mod change;
 mod classifier;
 mod document;
 mod first_start;

@@ -17,6 +17,7 @@
 
 mod audit;
 pub mod blob;
+mod change;
 mod classifier;
 mod clock;
 mod counter;
@@ -39,6 +40,7 @@ use std::time::Duration;
 
 use reestr_domain::Error;
 use reestr_domain::audit::FieldChange;
+use reestr_domain::change::ChangeKind;
 use reestr_domain::paging::PageTokens;
 use reestr_domain::time::{Calendar, Timestamp};
 use reestr_migrations::{Migrator, MigratorTrait};
@@ -50,6 +52,7 @@ use sea_orm::{
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use audit::{AuditCondition, AuditContext, AuditQuery, CallId, ChainReport};
+pub use change::{ChangeQuery, ChangeSelection};
 pub use classifier::{ClassifierQuery, ClassifierRepo, DraftGuard, ImportSink, VersionChange};
 pub use clock::Clock;
 pub use error::db_err;
@@ -232,6 +235,8 @@ struct Inner {
     page_tokens: PageTokens,
     clock: Clock,
     calendar: Calendar,
+    /// The newest revision this process committed: wakes the change feed's watchers.
+    committed: tokio::sync::watch::Sender<i64>,
 }
 
 /// The row `select` finds, read as a write in this transaction must read it: locked until the
@@ -263,6 +268,9 @@ pub struct Write<'a> {
     ctx: AuditContext,
     /// The time of the change: one clock read when the transaction began.
     now: Timestamp,
+    /// Resources this transaction changes besides the one [`Write::commit`] names.
+    also: std::sync::Mutex<Vec<(String, ChangeKind)>>,
+    committed: &'a tokio::sync::watch::Sender<i64>,
     _serial: Option<MutexGuard<'a, ()>>,
 }
 
@@ -277,7 +285,18 @@ impl Write<'_> {
         self.now
     }
 
-    /// Appends the change's audit event (outcome `OK`) and commits both together.
+    /// Records that this transaction also changes `resource`, in the way `kind` says: it
+    /// joins the change feed's event of the transaction, after the resource
+    /// [`commit`](Self::commit) names (an approval moves the system of its submission).
+    pub fn also_changed(&self, resource: String, kind: ChangeKind) {
+        if let Ok(mut also) = self.also.lock() {
+            also.push((resource, kind));
+        }
+    }
+
+    /// Appends the change's audit event (outcome `OK`) and its change events
+    /// ([`change::append`]: `resource`, then those of [`also_changed`](Self::also_changed),
+    /// under one revision) and commits them together.
     pub async fn commit(self, resource: &str, changes: Vec<FieldChange>) -> Result<(), Error> {
         audit::append(
             &self.txn,
@@ -286,7 +305,22 @@ impl Write<'_> {
             self.ctx.call,
         )
         .await?;
-        self.txn.commit().await.map_err(db_err)
+        let also = self
+            .also
+            .into_inner()
+            .map_err(|_| Error::Internal("the list of changed resources was poisoned".into()))?;
+        let revision = change::append(&self.txn, self.now, &self.ctx, resource, &also).await?;
+        self.txn.commit().await.map_err(db_err)?;
+        if let Some(revision) = revision {
+            self.committed.send_if_modified(|newest| {
+                let newer = revision > *newest;
+                if newer {
+                    *newest = revision;
+                }
+                newer
+            });
+        }
+        Ok(())
     }
 
     /// Commits without an event of its own (used to record failures, which are the event).
@@ -308,6 +342,7 @@ impl Store {
                 page_tokens: PageTokens::new(key),
                 clock,
                 calendar,
+                committed: tokio::sync::watch::Sender::new(0),
             }),
         })
     }
@@ -370,6 +405,8 @@ impl Store {
             txn,
             ctx: AuditContext::default(),
             now: self.now(),
+            also: std::sync::Mutex::new(Vec::new()),
+            committed: &self.inner.committed,
             _serial: serial,
         })
     }

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use reestr_domain::Error;
 use reestr_domain::audit::{FieldChange, diff_fields};
+use reestr_domain::change::ChangeKind;
 use reestr_domain::error::Violations;
 use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::{KeyKind, KeyValue, ListQuery, Page, PageKey, SortKey};
@@ -600,6 +601,9 @@ pub(crate) async fn transition_in(
     };
     save_guarded(txn, &next, current.revision).await?;
     record_revision(txn, &write.ctx, &next, vec!["state".into()], &t.reason).await?;
+    // Named in the change feed whichever resource the transaction commits under (the system
+    // itself, or the submission whose approval moved it).
+    write.also_changed(id.name(), ChangeKind::StateChanged);
     let mut changes = diff_fields(Some(&current.audit_fields()), &next.audit_fields());
     if t.force {
         changes.push(FieldChange {

@@ -2,6 +2,7 @@
 //! crate: repositories convert them to domain types.
 
 pub mod audit_event;
+pub mod change_event;
 pub mod classifier;
 pub mod classifier_item;
 pub mod classifier_version;

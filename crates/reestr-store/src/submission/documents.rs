@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use reestr_domain::Error;
 use reestr_domain::audit::FieldChange;
+use reestr_domain::change::ChangeKind;
 use reestr_domain::error::Reason;
 use reestr_domain::paging::{KeyKind, KeyValue, ListQuery, Page, PageKey};
 use reestr_domain::submission::{
@@ -422,6 +423,13 @@ impl SubmissionRepo<'_> {
             },
             new: format!("v{version} sha256:{}", spec.sha256),
         };
+        // The change feed names the document (a new version of it) beside its submission.
+        let kind = if version > 1 {
+            ChangeKind::Updated
+        } else {
+            ChangeKind::Created
+        };
+        write.also_changed(document.name(), kind);
         commit_change(
             write,
             &current,

@@ -1,0 +1,190 @@
+//! The change feed in the database: `change_events`, appended by [`Write::commit`] in the
+//! transaction of every change, and read in revision order.
+//!
+//! **Gap-free revisions in commit order.** A writing transaction appends its audit event
+//! first, which takes the audit trail's lock (the `audit_lock` row, `FOR UPDATE`, on
+//! PostgreSQL; on SQLite there is one writer at a time) and holds it until the transaction
+//! ends. Its revision is then the largest committed revision plus one. Two transactions can
+//! therefore never hold revisions at once: the second reads the first's revision only after
+//! the first committed, and a rollback hands its number back to the next writer. A reader that
+//! has seen revision N never later sees a committed revision below N, on one server or on
+//! several sharing one PostgreSQL. No timer and no gap-skipping is involved.
+//!
+//! [`Write::commit`]: crate::Write::commit
+
+use reestr_domain::Error;
+use reestr_domain::change::{Change, ChangeKind, ResourceType};
+use reestr_domain::paging::{KeyKind, KeyValue, ListQuery, Page, PageKey};
+use reestr_domain::time::Timestamp;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+
+use crate::audit::AuditContext;
+use crate::entity::change_event::{self as row, Column};
+use crate::{Store, db_err, keyset};
+
+/// What a list of changes selects.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChangeSelection {
+    /// Changes from this revision on (0 and 1 alike: from the first).
+    pub start_revision: i64,
+    /// Only these types; every type when empty.
+    pub types: Vec<ResourceType>,
+    /// Only resources whose name starts with this; every resource when empty.
+    pub name_prefix: String,
+}
+
+/// A list of changes, in revision order.
+pub type ChangeQuery = ListQuery<ChangeSelection>;
+
+/// Appends the changes of the transaction `conn` (the audit event appended, so the audit lock
+/// held): `resource`, changed by the call `ctx` describes, then `also`, under one new
+/// revision. Resources of no type the feed covers are left out; returns the revision, or
+/// `None` when nothing was appended.
+pub(crate) async fn append(
+    conn: &impl ConnectionTrait,
+    now: Timestamp,
+    ctx: &AuditContext,
+    resource: &str,
+    also: &[(String, ChangeKind)],
+) -> Result<Option<i64>, Error> {
+    let mut changed: Vec<(&str, ResourceType, ChangeKind)> = Vec::new();
+    if let Some(of) = ResourceType::of(resource) {
+        changed.push((resource, of, ChangeKind::of_method(&ctx.method, of)));
+    }
+    for (name, kind) in also {
+        if let Some(of) = ResourceType::of(name)
+            && !changed.iter().any(|(n, _, _)| *n == name.as_str())
+        {
+            changed.push((name, of, *kind));
+        }
+    }
+    if changed.is_empty() {
+        return Ok(None);
+    }
+    let last: Option<Option<i64>> = row::Entity::find()
+        .select_only()
+        .column_as(Column::Revision.max(), "last")
+        .into_tuple()
+        .one(conn)
+        .await
+        .map_err(db_err)?;
+    let revision = last.flatten().unwrap_or(0) + 1;
+    for (position, (name, of, kind)) in changed.into_iter().enumerate() {
+        row::ActiveModel {
+            revision: Set(revision),
+            position: Set(i32::try_from(position).unwrap_or(i32::MAX)),
+            resource: Set(name.to_string()),
+            resource_type: Set(of.as_str().to_string()),
+            kind: Set(kind.as_str().to_string()),
+            method: Set(ctx.method.clone()),
+            caller: Set(ctx.caller.clone()),
+            change_time: Set(now.micros()),
+        }
+        .insert(conn)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(Some(revision))
+}
+
+fn from_row(m: row::Model) -> Result<Change, Error> {
+    let bad = |what: &str| Error::Internal(format!("change {}: bad {what}", m.revision));
+    Ok(Change {
+        resource_type: m.resource_type.parse().map_err(|()| bad("type"))?,
+        kind: m.kind.parse().map_err(|()| bad("kind"))?,
+        revision: m.revision,
+        position: m.position,
+        resource: m.resource,
+        method: m.method,
+        caller: m.caller,
+        change_time: Timestamp::from_micros(m.change_time),
+    })
+}
+
+impl ChangeSelection {
+    fn condition(&self) -> Condition {
+        let mut c = Condition::all().add(Column::Revision.gte(self.start_revision));
+        if !self.types.is_empty() {
+            c = c.add(Column::ResourceType.is_in(self.types.iter().map(|t| t.as_str())));
+        }
+        if !self.name_prefix.is_empty() {
+            c = c.add(Column::Resource.starts_with(&self.name_prefix));
+        }
+        c
+    }
+}
+
+impl Store {
+    /// One page of the changes `query` selects, in revision order.
+    pub async fn changes(&self, query: &ChangeQuery) -> Result<Page<Change>, Error> {
+        keyset::page(
+            self,
+            row::Entity::find().filter(query.selection.condition()),
+            &query.page(vec![
+                PageKey::asc(Column::Revision, KeyKind::Int),
+                PageKey::asc(Column::Position, KeyKind::Int),
+            ]),
+            from_row,
+            |c: &Change, col| match col {
+                Column::Position => KeyValue::Int(i64::from(c.position)),
+                _ => KeyValue::Int(c.revision),
+            },
+        )
+        .await
+    }
+
+    /// Up to `limit` changes that `selection` selects after revision `after`, in order, and
+    /// always whole revisions: a revision is never split between two reads.
+    pub async fn changes_after(
+        &self,
+        selection: &ChangeSelection,
+        after: i64,
+        limit: u64,
+    ) -> Result<Vec<Change>, Error> {
+        let mut rows = row::Entity::find()
+            .filter(selection.condition())
+            .filter(Column::Revision.gt(after))
+            .order_by_asc(Column::Revision)
+            .order_by_asc(Column::Position)
+            .limit(limit)
+            .all(self.conn())
+            .await
+            .map_err(db_err)?;
+        if u64::try_from(rows.len()).unwrap_or(u64::MAX) == limit
+            && let Some(last) = rows.last().map(|r| r.revision)
+        {
+            // The last revision may go on past the limit: read the rest of it.
+            let rest = row::Entity::find()
+                .filter(selection.condition())
+                .filter(Column::Revision.eq(last))
+                .filter(Column::Position.gt(rows.last().map_or(0, |r| r.position)))
+                .order_by_asc(Column::Position)
+                .all(self.conn())
+                .await
+                .map_err(db_err)?;
+            rows.extend(rest);
+        }
+        rows.into_iter().map(from_row).collect()
+    }
+
+    /// The newest committed revision (0 before the first change).
+    pub async fn head_revision(&self) -> Result<i64, Error> {
+        let last: Option<Option<i64>> = row::Entity::find()
+            .select_only()
+            .column_as(Column::Revision.max(), "last")
+            .into_tuple()
+            .one(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(last.flatten().unwrap_or(0))
+    }
+
+    /// A receiver told of every revision this process commits: a watcher's wake-up. Another
+    /// server's commits are not told here; a watcher also reads the table every second.
+    pub fn committed(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.inner.committed.subscribe()
+    }
+}

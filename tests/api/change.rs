@@ -1,0 +1,386 @@
+//! ChangeService: every committed change becomes a change with a gap-free revision, listed and
+//! watched in commit order.
+
+use std::time::Duration;
+
+use reestr::proto::v1::change_service_client::ChangeServiceClient;
+use reestr::proto::v1::{
+    ChangeKind, CreateOrganizationRequest, DeleteSystemRequest, ListChangesRequest, Role,
+    SubmissionKind, UndeleteSystemRequest, UpdateSystemRequest, WatchChangesRequest,
+    WatchChangesResponse,
+};
+use tonic::Code;
+
+use crate::helpers::{Authed, Bearer, TestApp, bad_request_fields, organization, spawn_app};
+use crate::{submission, system};
+
+/// A ChangeService client.
+pub type Client = ChangeServiceClient<Authed>;
+
+/// A ChangeService client calling with `secret`.
+pub fn client(app: &TestApp, secret: Option<&str>) -> Client {
+    ChangeServiceClient::with_interceptor(app.channel(), Bearer::new(secret))
+}
+
+/// The register's newest revision.
+async fn head(c: &mut Client) -> i64 {
+    c.list_changes(ListChangesRequest {
+        start_revision: i64::MAX,
+        ..Default::default()
+    })
+    .await
+    .expect("head")
+    .into_inner()
+    .head_revision
+}
+
+/// Every change from `start` on, read page by page, as (revision, position, resource,
+/// type, kind).
+async fn listed(c: &mut Client, start: i64) -> Vec<(i64, i32, String, String, ChangeKind)> {
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = c
+            .list_changes(ListChangesRequest {
+                start_revision: start,
+                page_size: 3,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("list changes")
+            .into_inner();
+        all.extend(page.changes.into_iter().map(|c| {
+            (
+                c.revision,
+                c.position,
+                c.resource,
+                c.resource_type,
+                ChangeKind::try_from(c.kind).expect("a kind"),
+            )
+        }));
+        if page.next_page_token.is_empty() {
+            return all;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// The next message of `stream`, within `seconds`.
+async fn next(
+    stream: &mut tonic::Streaming<WatchChangesResponse>,
+    seconds: u64,
+) -> WatchChangesResponse {
+    tokio::time::timeout(Duration::from_secs(seconds), stream.message())
+        .await
+        .expect("a message in time")
+        .expect("no error")
+        .expect("the stream goes on")
+}
+
+#[tokio::test]
+async fn each_committed_change_is_one_revision_naming_its_resources_in_commit_order() {
+    let mut app = spawn_app().await;
+    let mut changes = client(&app, Some(&app.admin_secret));
+    let start = head(&mut changes).await + 1;
+    app.create_organization("stat", "201234567").await;
+    app.create_organization("csec", "202345678").await;
+    let mut systems = app.admin_systems();
+    system::create(&mut systems, "e-soliq", system::system("stat", "E-SOLIQ"))
+        .await
+        .expect("system");
+    let mut updated = system::system("stat", "E-SOLIQ");
+    updated.purpose = "Tax returns".into();
+    updated.name = "systems/e-soliq".into();
+    systems
+        .update_system(UpdateSystemRequest {
+            system: Some(updated),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["purpose".into()],
+            }),
+        })
+        .await
+        .expect("update");
+    systems
+        .delete_system(DeleteSystemRequest {
+            name: "systems/e-soliq".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("delete");
+    systems
+        .undelete_system(UndeleteSystemRequest {
+            name: "systems/e-soliq".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("undelete");
+    // An approved CREATION moves the system: two resources, one revision.
+    let mut submissions = submission::client(&app, Some(&app.admin_secret));
+    submission::create(
+        &mut submissions,
+        "e-soliq",
+        "tz",
+        submission::submission(SubmissionKind::Creation, &["csec"]),
+    )
+    .await
+    .expect("submission");
+    let tz = "systems/e-soliq/submissions/tz";
+    submission::submit(&mut submissions, tz)
+        .await
+        .expect("submit");
+    submission::review(
+        &mut submissions,
+        tz,
+        "csec",
+        reestr::proto::v1::Decision::Approve,
+        "",
+    )
+    .await
+    .expect("approve");
+    // A refused write changes nothing and makes no revision.
+    let err = app
+        .organizations
+        .create_organization(CreateOrganizationRequest {
+            organization: Some(organization("201234567")),
+            organization_id: "stat".into(),
+            request_id: String::new(),
+        })
+        .await
+        .expect_err("exists");
+    assert_eq!(err.code(), Code::AlreadyExists);
+
+    use ChangeKind as K;
+    let r = |n: i64| start + n;
+    let expected = [
+        (r(0), 0, "organizations/stat", "Organization", K::Created),
+        (r(1), 0, "organizations/csec", "Organization", K::Created),
+        (r(2), 0, "systems/e-soliq", "InformationSystem", K::Created),
+        (r(3), 0, "systems/e-soliq", "InformationSystem", K::Updated),
+        (r(4), 0, "systems/e-soliq", "InformationSystem", K::Deleted),
+        (
+            r(5),
+            0,
+            "systems/e-soliq",
+            "InformationSystem",
+            K::Undeleted,
+        ),
+        (r(6), 0, tz, "Submission", K::Created),
+        (r(7), 0, tz, "Submission", K::StateChanged),
+        (r(8), 0, tz, "Submission", K::Updated),
+        (
+            r(8),
+            1,
+            "systems/e-soliq",
+            "InformationSystem",
+            K::StateChanged,
+        ),
+    ]
+    .map(|(rev, pos, res, t, k)| (rev, pos, res.to_string(), t.to_string(), k));
+    assert_eq!(listed(&mut changes, start).await, expected);
+    assert_eq!(head(&mut changes).await, r(8));
+    // A list from the middle starts there.
+    assert_eq!(listed(&mut changes, r(7)).await, expected[7..]);
+}
+
+#[tokio::test]
+async fn a_watch_sends_the_history_then_each_new_change_and_a_bookmark_when_idle() {
+    let mut app = spawn_app().await;
+    let mut changes = client(&app, Some(&app.admin_secret));
+    app.create_organization("stat", "201234567").await;
+    let start = head(&mut changes).await;
+    let mut stream = changes
+        .watch_changes(WatchChangesRequest {
+            start_revision: start,
+            bookmark_seconds: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let history = next(&mut stream, 5).await;
+    let resources: Vec<&str> = history
+        .changes
+        .iter()
+        .map(|c| c.resource.as_str())
+        .collect();
+    assert_eq!(resources, ["organizations/stat"]);
+    assert_eq!(history.head_revision, start);
+
+    // A change made now arrives at once (well within the 1 s poll).
+    app.create_organization("csec", "202345678").await;
+    let live = next(&mut stream, 5).await;
+    assert_eq!(live.changes.len(), 1);
+    assert_eq!(live.changes[0].resource, "organizations/csec");
+    assert_eq!(live.changes[0].revision, start + 1);
+
+    // Nothing more: a bookmark within the second asked for, naming the head.
+    let bookmark = next(&mut stream, 5).await;
+    assert!(bookmark.changes.is_empty(), "{bookmark:?}");
+    assert_eq!(bookmark.head_revision, start + 1);
+
+    // Resuming from the last revision + 1 sends nothing twice.
+    let mut resumed = changes
+        .watch_changes(WatchChangesRequest {
+            start_revision: start + 2,
+            bookmark_seconds: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("resume")
+        .into_inner();
+    app.create_organization("minfin", "204567890").await;
+    let after = next(&mut resumed, 5).await;
+    let revisions: Vec<i64> = after.changes.iter().map(|c| c.revision).collect();
+    assert_eq!(revisions, [start + 2]);
+}
+
+#[tokio::test]
+async fn callers_who_are_not_administrators_see_only_the_public_changes() {
+    let mut app = spawn_app().await;
+    app.create_organization("stat", "201234567").await;
+    let (_, reader) = app.create_token(Some("stat"), &[Role::Reader]).await;
+    let mut system_client = app.admin_systems();
+    system::create(
+        &mut system_client,
+        "e-soliq",
+        system::system("stat", "E-SOLIQ"),
+    )
+    .await
+    .expect("system");
+    let mut as_reader = client(&app, Some(&reader));
+    let types: Vec<String> = listed(&mut as_reader, 0)
+        .await
+        .into_iter()
+        .map(|c| c.3)
+        .collect();
+    assert!(
+        types.contains(&"InformationSystem".to_string())
+            && types.contains(&"Organization".to_string()),
+        "{types:?}"
+    );
+    assert!(!types.contains(&"Token".to_string()), "{types:?}");
+    let mut as_admin = client(&app, Some(&app.admin_secret));
+    let admin_types: Vec<String> = listed(&mut as_admin, 0)
+        .await
+        .into_iter()
+        .map(|c| c.3)
+        .collect();
+    assert!(
+        admin_types.contains(&"Token".to_string()),
+        "{admin_types:?}"
+    );
+
+    let err = as_reader
+        .list_changes(ListChangesRequest {
+            resource_types: vec!["Token".into()],
+            ..Default::default()
+        })
+        .await
+        .expect_err("tokens are for administrators");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    let err = as_reader
+        .watch_changes(WatchChangesRequest {
+            resource_types: vec!["Submission".into()],
+            ..Default::default()
+        })
+        .await
+        .expect_err("submissions are for administrators");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    let err = as_reader
+        .watch_changes(WatchChangesRequest {
+            resource_types: vec!["Organization".into(), "Planet".into()],
+            start_revision: -1,
+            bookmark_seconds: 7200,
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad request");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    let err = as_reader
+        .list_changes(ListChangesRequest {
+            resource_types: vec!["Planet".into()],
+            start_revision: -1,
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad request");
+    assert_eq!(
+        bad_request_fields(&err),
+        ["start_revision", "resource_types[0]"]
+    );
+
+    // A filter by type and name prefix.
+    let only_systems: Vec<String> = as_reader
+        .list_changes(ListChangesRequest {
+            resource_types: vec!["InformationSystem".into()],
+            name_prefix: "systems/e-".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("filtered")
+        .into_inner()
+        .changes
+        .into_iter()
+        .map(|c| c.resource)
+        .collect();
+    assert_eq!(only_systems, ["systems/e-soliq"]);
+}
+
+#[tokio::test]
+async fn sixteen_concurrent_writers_give_a_watcher_every_revision_once_and_in_order() {
+    const WRITERS: usize = 16;
+    const EACH: usize = 25;
+    let app = spawn_app().await;
+    let mut changes = client(&app, Some(&app.admin_secret));
+    let start = head(&mut changes).await + 1;
+    let mut stream = changes
+        .watch_changes(WatchChangesRequest {
+            start_revision: start,
+            resource_types: vec!["Organization".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..WRITERS {
+        let mut organizations = app.organizations_as(Some(&app.admin_secret));
+        writers.spawn(async move {
+            for i in 0..EACH {
+                let n = w * EACH + i;
+                organizations
+                    .create_organization(CreateOrganizationRequest {
+                        organization: Some(organization(&format!("{:09}", 300_000_000 + n))),
+                        organization_id: format!("o{n}"),
+                        request_id: String::new(),
+                    })
+                    .await
+                    .expect("create");
+            }
+        });
+    }
+    let mut seen: Vec<i64> = Vec::new();
+    let total = WRITERS * EACH;
+    while seen.len() < total {
+        let message = next(&mut stream, 60).await;
+        seen.extend(message.changes.iter().map(|c| c.revision));
+    }
+    while let Some(done) = writers.join_next().await {
+        done.expect("writer");
+    }
+    let expected: Vec<i64> = (start..start + i64::try_from(total).expect("count")).collect();
+    let lost = expected.iter().filter(|r| !seen.contains(r)).count();
+    let duplicated = seen.len() - {
+        let mut unique = seen.clone();
+        unique.dedup();
+        unique.len()
+    };
+    let reordered = seen.windows(2).filter(|w| w[0] >= w[1]).count();
+    println!("{total} writes: lost {lost}, duplicated {duplicated}, reordered {reordered}");
+    assert_eq!(
+        seen, expected,
+        "revisions are exactly {start} and the {total} after it"
+    );
+    assert_eq!(head(&mut changes).await, *expected.last().expect("some"));
+}
