@@ -374,6 +374,11 @@ struct ServeArgs {
     /// How often the health probe pings the database.
     #[arg(long, env = "REESTR_HEALTH_PROBE_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     health_probe_interval: Duration,
+    /// How long the change feed keeps a change, e.g. `30d`; older ones are removed (the
+    /// newest is always kept), and a watch or list from before them is OUT_OF_RANGE
+    /// (`REVISION_COMPACTED`).
+    #[arg(long, env = "REESTR_CHANGE_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    change_retention: Duration,
     /// Memory budget, in MiB, for classifier versions held in memory for lookups; the least
     /// recently used version is evicted when a new one does not fit.
     #[arg(long, env = "REESTR_CLASSIFIER_CACHE_MIB", default_value_t = 512)]
@@ -422,7 +427,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" | "" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
         "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("{s:?}: unit must be ms, s, m or h")),
+        "d" => Ok(Duration::from_secs(n * 86_400)),
+        _ => Err(format!("{s:?}: unit must be ms, s, m, h or d")),
     }
 }
 
@@ -720,6 +726,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     config.shutdown_grace = args.shutdown_grace;
     config.classifier_cache_bytes = args.classifier_cache_mib.saturating_mul(1 << 20);
     config.health_probe_interval = args.health_probe_interval;
+    config.change_retention = args.change_retention;
     config.review = review_settings(
         args.holidays.as_deref(),
         args.review_working_days,

@@ -1,6 +1,10 @@
 //! `reestr.v1.ChangeService`: the change feed (see `proto/reestr/v1/change.proto` for what it
 //! promises, and `reestr_store`'s `change` module for how revisions stay gap-free).
 //!
+//! Changes older than the server's retention are removed (`server::compact_changes`); a list
+//! or watch that starts before the oldest one held, or a watcher that falls that far behind,
+//! is OUT_OF_RANGE (`REVISION_COMPACTED`), with the oldest revision held in the metadata.
+//!
 //! A watch is one task per stream that reads the table and sends what it finds: the history
 //! from `start_revision` in batches of whole revisions, then, each time this process commits
 //! (the store's `committed` wake-up) or at the latest every [`POLL`] (another server's
@@ -157,9 +161,10 @@ impl Watch {
                     .await;
                 return;
             }
-            // The head first: what committed up to it is in the read that follows.
+            // The head first: what committed up to it is in the read that follows. A watcher
+            // that fell behind the feed's retention is told so (and where the feed begins).
             let read = async {
-                let head = self.store.head_revision().await?;
+                let (_, head) = self.store.check_held(self.next).await?;
                 let changes = self
                     .store
                     .changes_after(&self.selection, self.next - 1, BATCH)
@@ -246,6 +251,11 @@ impl ChangeService for ChangeApi {
             (Ok(s), Ok(b)) => (s, b),
             (Err(e), _) | (_, Err(e)) => return Err(status(e)),
         };
+        // A start the feed no longer holds is refused before the stream begins.
+        store
+            .check_held(selection.start_revision)
+            .await
+            .map_err(status)?;
         let (tx, rx) = mpsc::channel(IN_FLIGHT);
         let watch = Watch {
             store,
@@ -286,7 +296,7 @@ impl ChangeService for ChangeApi {
             ]
             .map(str::to_string);
             let selection = selection(&call, start_revision, &resource_types, name_prefix)?;
-            let head = store.head_revision().await?;
+            let (_, head) = store.check_held(start_revision).await?;
             let query = list::query(
                 page_size,
                 page_token,

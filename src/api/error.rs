@@ -78,6 +78,7 @@ pub fn status(err: Error) -> Status {
         Error::RateLimited { .. } | Error::TooManyCalls { .. } | Error::MessageTooLarge { .. } => {
             Code::ResourceExhausted
         }
+        Error::Compacted { .. } => Code::OutOfRange,
         Error::Cancelled => Code::Cancelled,
         Error::DeadlineExceeded => Code::DeadlineExceeded,
         Error::Unavailable(_) => Code::Unavailable,

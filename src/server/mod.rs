@@ -158,6 +158,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// How often the health probe pings the database.
     pub health_probe_interval: Duration,
+    /// How long the change feed keeps a change (the newest is always kept).
+    pub change_retention: Duration,
     /// TLS, and client certificates.
     pub tls: Option<TlsFiles>,
     /// Memory budget of the classifier content held for lookups, in bytes.
@@ -194,6 +196,7 @@ impl ServerConfig {
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(10),
             health_probe_interval: Duration::from_secs(2),
+            change_retention: Duration::from_secs(30 * 86_400),
             tls: None,
             classifier_cache_bytes: crate::api::classifier::DEFAULT_CACHE_BYTES,
             clock: Clock::system(),
@@ -352,6 +355,13 @@ pub async fn run(
         health.clone(),
         config.health_probe_interval,
     ));
+    let _compaction = match ready.get() {
+        Ok(store) => Some(AbortOnDrop(tokio::spawn(compact_changes(
+            store.clone(),
+            config.change_retention,
+        )))),
+        Err(_) => None,
+    };
 
     let result = tokio::select! {
         () = &mut shutdown => {
@@ -418,6 +428,28 @@ fn tls_config(files: &TlsFiles) -> Result<ServerTlsConfig, ServerError> {
         config = config.client_ca_root(Certificate::from_pem(read(ca)?));
     }
     Ok(config)
+}
+
+/// Removes the changes older than `retention` from the change feed now and then (every tenth of
+/// the retention, at most every hour), for as long as the server runs. Several servers on one
+/// database may do it at once: removing is idempotent.
+async fn compact_changes(store: reestr_store::Store, retention: Duration) {
+    let every = (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    loop {
+        let cutoff = store
+            .now()
+            .micros()
+            .saturating_sub(i64::try_from(retention.as_micros()).unwrap_or(i64::MAX));
+        match store
+            .compact_changes(reestr_domain::time::Timestamp::from_micros(cutoff))
+            .await
+        {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "change feed compacted"),
+            Err(e) => tracing::warn!(error = %e, "change feed compaction failed; retrying later"),
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// Waits up to `grace` for the server to finish its in-flight calls, then drops the rest.

@@ -384,3 +384,74 @@ async fn sixteen_concurrent_writers_give_a_watcher_every_revision_once_and_in_or
     );
     assert_eq!(head(&mut changes).await, *expected.last().expect("some"));
 }
+
+#[tokio::test]
+async fn changes_older_than_the_retention_are_removed_and_asking_for_them_is_out_of_range() {
+    use tonic_types::StatusExt as _;
+    let clock = reestr_store::Clock::manual(reestr_store::Clock::system().now());
+    let server_clock = clock.clone();
+    let mut app = crate::helpers::spawn_app_with(move |c| {
+        c.clock = server_clock;
+        // Compaction runs every second (a tenth of the retention, at least a second).
+        c.change_retention = Duration::from_secs(5);
+    })
+    .await;
+    let mut changes = client(&app, Some(&app.admin_secret));
+    app.create_organization("stat", "201234567").await;
+    app.create_organization("csec", "202345678").await;
+    let head_before = head(&mut changes).await;
+    assert!(listed(&mut changes, 0).await.len() >= 2);
+
+    // Ten seconds later by the register's clock, everything but the newest revision goes.
+    clock.advance(Duration::from_secs(10));
+    let compacted = async {
+        loop {
+            match changes.list_changes(ListChangesRequest::default()).await {
+                Err(status) if status.code() == Code::OutOfRange => return status,
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    };
+    let status = tokio::time::timeout(Duration::from_secs(10), compacted)
+        .await
+        .expect("compacted within 10 s");
+    let info = status.get_details_error_info().expect("ErrorInfo");
+    assert_eq!(info.reason, "REVISION_COMPACTED");
+    assert_eq!(info.metadata["oldest_revision"], head_before.to_string());
+    assert_eq!(info.metadata["requested_revision"], "0");
+
+    // The newest revision is kept, and the next one follows it: numbers are never reused.
+    assert_eq!(
+        listed(&mut changes, head_before).await,
+        [(
+            head_before,
+            0,
+            "organizations/csec".to_string(),
+            "Organization".to_string(),
+            ChangeKind::Created
+        )]
+    );
+    app.create_organization("minfin", "204567890").await;
+    assert_eq!(head(&mut changes).await, head_before + 1);
+
+    // A watch from before the oldest revision held is refused before it begins.
+    let err = changes
+        .watch_changes(WatchChangesRequest {
+            start_revision: 1,
+            ..Default::default()
+        })
+        .await
+        .expect_err("compacted");
+    assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
+    let mut resumed = changes
+        .watch_changes(WatchChangesRequest {
+            start_revision: head_before,
+            ..Default::default()
+        })
+        .await
+        .expect("from the oldest held")
+        .into_inner();
+    let first = next(&mut resumed, 5).await;
+    let revisions: Vec<i64> = first.changes.iter().map(|c| c.revision).collect();
+    assert_eq!(revisions, [head_before, head_before + 1]);
+}

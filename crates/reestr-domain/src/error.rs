@@ -137,6 +137,9 @@ reasons! {
     /// `ERROR_REASON_DOCUMENTS_FROZEN` (FAILED_PRECONDITION): the submission's documents
     /// change only while it is a DRAFT or changes are requested.
     DocumentsFrozen = "DOCUMENTS_FROZEN",
+    /// `ERROR_REASON_REVISION_COMPACTED` (OUT_OF_RANGE): the change feed no longer holds the
+    /// revision asked for.
+    RevisionCompacted = "REVISION_COMPACTED",
 }
 
 impl fmt::Display for Reason {
@@ -293,6 +296,17 @@ pub enum Error {
     /// client's deadline).
     #[error("the call did not finish within its deadline")]
     DeadlineExceeded,
+    /// The change feed no longer holds `requested`: its oldest change is `oldest`.
+    #[error(
+        "revision {requested} is no longer held by the change feed (the oldest is {oldest}): \
+         list again, then watch from the head revision noted before"
+    )]
+    Compacted {
+        /// The revision asked for.
+        requested: i64,
+        /// The oldest revision held.
+        oldest: i64,
+    },
     /// The database does not answer.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -350,6 +364,7 @@ impl Error {
             Error::RateLimited { .. } => Reason::RateLimited,
             Error::TooManyCalls { .. } => Reason::TooManyCalls,
             Error::MessageTooLarge { .. } => Reason::MessageTooLarge,
+            Error::Compacted { .. } => Reason::RevisionCompacted,
             Error::Cancelled => Reason::RequestCancelled,
             Error::DeadlineExceeded => Reason::RequestTimeout,
             Error::Unavailable(_) => Reason::StorageUnavailable,
@@ -428,6 +443,10 @@ impl Error {
             Error::MessageTooLarge { part, limit_bytes } => {
                 m.insert("part".into(), (*part).to_string());
                 m.insert("limit_bytes".into(), limit_bytes.to_string());
+            }
+            Error::Compacted { requested, oldest } => {
+                m.insert("requested_revision".into(), requested.to_string());
+                m.insert("oldest_revision".into(), oldest.to_string());
             }
             Error::Cancelled
             | Error::DeadlineExceeded

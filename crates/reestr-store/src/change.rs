@@ -172,14 +172,48 @@ impl Store {
 
     /// The newest committed revision (0 before the first change).
     pub async fn head_revision(&self) -> Result<i64, Error> {
-        let last: Option<Option<i64>> = row::Entity::find()
+        Ok(self.revision_bounds().await?.1)
+    }
+
+    /// The oldest revision the feed still holds and the newest committed one, in one read;
+    /// `(0, 0)` before the first change.
+    pub async fn revision_bounds(&self) -> Result<(i64, i64), Error> {
+        let bounds: Option<(Option<i64>, Option<i64>)> = row::Entity::find()
             .select_only()
-            .column_as(Column::Revision.max(), "last")
+            .column_as(Column::Revision.min(), "oldest")
+            .column_as(Column::Revision.max(), "newest")
             .into_tuple()
             .one(self.conn())
             .await
             .map_err(db_err)?;
-        Ok(last.flatten().unwrap_or(0))
+        let (oldest, newest) = bounds.unwrap_or((None, None));
+        Ok((oldest.unwrap_or(0), newest.unwrap_or(0)))
+    }
+
+    /// Fails with [`Error::Compacted`] when changes from `start` on are no longer all held:
+    /// revisions begin at 1, so an oldest revision above 1 means older ones were removed.
+    pub async fn check_held(&self, start: i64) -> Result<(i64, i64), Error> {
+        let (oldest, head) = self.revision_bounds().await?;
+        if oldest > 1 && start.max(1) < oldest {
+            return Err(Error::Compacted {
+                requested: start,
+                oldest,
+            });
+        }
+        Ok((oldest, head))
+    }
+
+    /// Removes the changes made before `cutoff`, except the newest revision (which the next
+    /// revision is numbered from); returns how many were removed.
+    pub async fn compact_changes(&self, cutoff: Timestamp) -> Result<u64, Error> {
+        let head = self.head_revision().await?;
+        let removed = row::Entity::delete_many()
+            .filter(Column::ChangeTime.lt(cutoff.micros()))
+            .filter(Column::Revision.lt(head))
+            .exec(self.conn())
+            .await
+            .map_err(db_err)?;
+        Ok(removed.rows_affected)
     }
 
     /// A receiver told of every revision this process commits: a watcher's wake-up. Another
