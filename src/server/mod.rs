@@ -355,11 +355,19 @@ pub async fn run(
         health.clone(),
         config.health_probe_interval,
     ));
-    let _compaction = match ready.get() {
-        Ok(store) => Some(AbortOnDrop(tokio::spawn(compact_changes(
-            store.clone(),
-            config.change_retention,
-        )))),
+    // The change feed's housekeeping: removing what is past its retention, and on
+    // PostgreSQL waking this server's watchers when another server commits.
+    let _feed = match ready.get() {
+        Ok(store) => {
+            let follower = store.clone();
+            Some((
+                AbortOnDrop(tokio::spawn(compact_changes(
+                    store.clone(),
+                    config.change_retention,
+                ))),
+                AbortOnDrop(tokio::spawn(async move { follower.follow_commits().await })),
+            ))
+        }
         Err(_) => None,
     };
 

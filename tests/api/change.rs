@@ -455,3 +455,91 @@ async fn changes_older_than_the_retention_are_removed_and_asking_for_them_is_out
     let revisions: Vec<i64> = first.changes.iter().map(|c| c.revision).collect();
     assert_eq!(revisions, [head_before, head_before + 1]);
 }
+
+#[tokio::test]
+async fn a_watch_on_one_server_sees_the_writes_made_through_another_in_order_and_in_time() {
+    let mut a = spawn_app().await;
+    // Server B: another process's worth of server on the same database.
+    let dir = tempfile::tempdir().expect("data dir of B");
+    let mut config = reestr::server::ServerConfig::new(
+        dir.path().to_path_buf(),
+        reestr_store::ConnectionSettings::new(&a.database_url),
+    );
+    config.database.max_connections = 4;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let b_addr = listener.local_addr().expect("address");
+    let (stop_b, stopped) = tokio::sync::oneshot::channel::<()>();
+    let b = tokio::spawn(reestr::server::run(listener, config, async {
+        let _ = stopped.await;
+    }));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{b_addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect to B");
+    let mut on_b =
+        ChangeServiceClient::with_interceptor(channel, Bearer::new(Some(&a.admin_secret)));
+    let start = loop {
+        match on_b
+            .list_changes(ListChangesRequest {
+                start_revision: i64::MAX,
+                ..Default::default()
+            })
+            .await
+        {
+            Ok(r) => break r.into_inner().head_revision + 1,
+            Err(s) if s.code() == Code::Unavailable => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(s) => panic!("B: {s:?}"),
+        }
+    };
+    let mut stream = on_b
+        .watch_changes(WatchChangesRequest {
+            start_revision: start,
+            ..Default::default()
+        })
+        .await
+        .expect("watch on B")
+        .into_inner();
+    // The first write may come before B listens (it begins to as it starts): not timed.
+    let mut slowest = Duration::ZERO;
+    for i in 0..11 {
+        let written = tokio::time::Instant::now();
+        a.organizations
+            .create_organization(CreateOrganizationRequest {
+                organization: Some(organization(&format!("{:09}", 310_000_000 + i))),
+                organization_id: format!("via-a-{i}"),
+                request_id: String::new(),
+            })
+            .await
+            .expect("write through A");
+        let message = next(&mut stream, 5).await;
+        if i > 0 {
+            slowest = slowest.max(written.elapsed());
+        }
+        let got: Vec<(i64, String)> = message
+            .changes
+            .into_iter()
+            .map(|c| (c.revision, c.resource))
+            .collect();
+        assert_eq!(got, [(start + i, format!("organizations/via-a-{i}"))]);
+    }
+    println!("slowest delivery through another server: {slowest:?}");
+    // PostgreSQL wakes B's watchers with each commit (LISTEN/NOTIFY); on SQLite B reads the
+    // table every second.
+    let bound = if a.database_url.starts_with("postgres") {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_millis(1_500)
+    };
+    assert!(
+        slowest < bound,
+        "a write through A reached B's watcher after {slowest:?}"
+    );
+    drop(stream);
+    let _ = stop_b.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(15), b).await;
+}

@@ -21,9 +21,14 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
 };
 
+use crate::Backend;
 use crate::audit::AuditContext;
 use crate::entity::change_event::{self as row, Column};
 use crate::{Store, db_err, keyset};
+
+/// The PostgreSQL channel every writing transaction notifies, with its revision, as it
+/// commits: the wake-up of the other servers' watchers ([`Store::follow_commits`]).
+pub(crate) const CHANNEL: &str = "reestr_changes";
 
 /// What a list of changes selects.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -86,6 +91,12 @@ pub(crate) async fn append(
         .insert(conn)
         .await
         .map_err(db_err)?;
+    }
+    if conn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        // Delivered when (and only if) the transaction commits.
+        conn.execute_unprepared(&format!("NOTIFY {CHANNEL}, '{revision}'"))
+            .await
+            .map_err(db_err)?;
     }
     Ok(Some(revision))
 }
@@ -216,9 +227,61 @@ impl Store {
         Ok(removed.rows_affected)
     }
 
-    /// A receiver told of every revision this process commits: a watcher's wake-up. Another
-    /// server's commits are not told here; a watcher also reads the table every second.
+    /// A receiver told of every revision this process commits, and on PostgreSQL, while
+    /// [`follow_commits`](Self::follow_commits) runs, of every other server's: a watcher's
+    /// wake-up. A wake-up can be missed (a notification lost with its connection); a watcher
+    /// also reads the table every second.
     pub fn committed(&self) -> tokio::sync::watch::Receiver<i64> {
         self.inner.committed.subscribe()
+    }
+
+    /// Tells this process's watchers of the revisions other servers commit on the same
+    /// PostgreSQL database (`LISTEN`, on a connection of the pool), until the pool closes;
+    /// reconnects after a lost connection and wakes the watchers then, since notifications
+    /// may have been missed. Returns at once on SQLite.
+    pub async fn follow_commits(&self) {
+        use sea_orm::sqlx::postgres::PgListener;
+        if self.inner.db.backend() != Backend::Postgres {
+            return;
+        }
+        let pool = self.conn().get_postgres_connection_pool();
+        loop {
+            let mut listener = match PgListener::connect_with(pool).await {
+                Ok(l) => l,
+                Err(sea_orm::sqlx::Error::PoolClosed) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "change feed: cannot listen; retrying in 1 s");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(e) = listener.listen(CHANNEL).await {
+                tracing::warn!(error = %e, "change feed: LISTEN failed; retrying in 1 s");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(n)) => {
+                        let revision = n.payload().parse::<i64>().unwrap_or(0);
+                        self.inner.committed.send_if_modified(|newest| {
+                            let newer = revision > *newest;
+                            if newer {
+                                *newest = revision;
+                            }
+                            newer
+                        });
+                    }
+                    // The connection was lost and is made again: read the table now.
+                    Ok(None) => self.inner.committed.send_modify(|_| {}),
+                    Err(sea_orm::sqlx::Error::PoolClosed) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "change feed: listening failed; again in 1 s");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        break;
+                    }
+                }
+            }
+        }
     }
 }
