@@ -236,19 +236,23 @@ impl Store {
     }
 
     /// Tells this process's watchers of the revisions other servers commit on the same
-    /// PostgreSQL database (`LISTEN`, on a connection of the pool), until the pool closes;
-    /// reconnects after a lost connection and wakes the watchers then, since notifications
-    /// may have been missed. Returns at once on SQLite.
+    /// PostgreSQL database (`LISTEN`, on a connection of its own), for as long as it runs (the
+    /// server aborts it when it stops); reconnects after a lost connection and wakes the
+    /// watchers then, since notifications may have been missed. Returns at once on SQLite.
     pub async fn follow_commits(&self) {
-        use sea_orm::sqlx::postgres::PgListener;
+        use sea_orm::sqlx::postgres::{PgListener, PgPoolOptions};
         if self.inner.db.backend() != Backend::Postgres {
             return;
         }
-        let pool = self.conn().get_postgres_connection_pool();
+        // A connection of its own, beside the pool's, with the pool's settings: the listener
+        // never takes a connection calls need (a server may run with only one).
+        let options = self.conn().get_postgres_connection_pool().connect_options();
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with((*options).clone());
         loop {
-            let mut listener = match PgListener::connect_with(pool).await {
+            let mut listener = match PgListener::connect_with(&own).await {
                 Ok(l) => l,
-                Err(sea_orm::sqlx::Error::PoolClosed) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "change feed: cannot listen; retrying in 1 s");
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -274,7 +278,6 @@ impl Store {
                     }
                     // The connection was lost and is made again: read the table now.
                     Ok(None) => self.inner.committed.send_modify(|_| {}),
-                    Err(sea_orm::sqlx::Error::PoolClosed) => return,
                     Err(e) => {
                         tracing::warn!(error = %e, "change feed: listening failed; again in 1 s");
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
