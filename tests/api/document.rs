@@ -671,31 +671,6 @@ async fn fifty_mib_stream_through_with_memory_growth_well_below_the_file_size() 
     );
 }
 
-/// Runs the `reestr` binary as an operator's client of `app` (its `admin.token`), quietly;
-/// returns the exit code, standard output and standard error.
-async fn cli(app: &TestApp, args: &[&str]) -> (Option<i32>, String, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_reestr"))
-        .args(args)
-        .arg("--server")
-        .arg(format!("http://{}", app.addr))
-        .arg("--data-dir")
-        .arg(&app.data_dir)
-        .arg("--quiet")
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "error")
-        .stdin(std::process::Stdio::null())
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), output)
-        .await
-        .expect("the reestr command finished within 60 s")
-        .expect("run the reestr binary");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn the_cli_resumes_the_upload_it_began_and_downloads_the_same_bytes_verified() {
     let mut d = docs(|_| {}).await;
@@ -738,9 +713,9 @@ async fn the_cli_resumes_the_upload_it_began_and_downloads_the_same_bytes_verifi
 
     // The command continues from the server's offset: starting from 0 would be refused.
     let path = file.to_str().expect("UTF-8 path");
-    let (code, out, err) = cli(
-        &d.app,
-        &[
+    let out = d
+        .app
+        .run_client(&[
             "upload",
             path,
             "--submission",
@@ -749,14 +724,16 @@ async fn the_cli_resumes_the_upload_it_began_and_downloads_the_same_bytes_verifi
             "tz-doc",
             "--type",
             "TECHNICAL-ASSIGNMENT",
-        ],
-    )
-    .await;
-    assert_eq!(code, Some(0), "upload failed: {err}");
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "upload failed: {}", out.stderr);
     let sha = hex::encode(Sha256::digest(&bytes));
     assert!(
-        out.contains(&format!("{TZ}/documents/tz-doc version 1")) && out.contains(&sha),
-        "{out}"
+        out.stdout
+            .contains(&format!("{TZ}/documents/tz-doc version 1"))
+            && out.stdout.contains(&sha),
+        "{}",
+        out.stdout
     );
     let err = d
         .owner
@@ -766,18 +743,17 @@ async fn the_cli_resumes_the_upload_it_began_and_downloads_the_same_bytes_verifi
     assert_eq!(err.code(), Code::NotFound);
 
     let target = dir.path().join("downloaded.pdf");
-    let (code, _, err) = cli(
-        &d.app,
-        &[
+    let out = d
+        .app
+        .run_client(&[
             "download",
             &format!("{TZ}/documents/tz-doc"),
             "--output",
             target.to_str().expect("UTF-8 path"),
-        ],
-    )
-    .await;
-    assert_eq!(code, Some(0), "download failed: {err}");
-    assert!(err.contains("SHA-256 verified"), "{err}");
+        ])
+        .await;
+    assert_eq!(out.code, Some(0), "download failed: {}", out.stderr);
+    assert!(out.stderr.contains("SHA-256 verified"), "{}", out.stderr);
     assert!(std::fs::read(&target).expect("the download") == bytes);
     assert!(
         !dir.path().join("downloaded.pdf.part").exists(),
@@ -787,9 +763,9 @@ async fn the_cli_resumes_the_upload_it_began_and_downloads_the_same_bytes_verifi
     // A file whose type the command cannot tell, and a document that does not exist.
     let odd = dir.path().join("scheme.dwg");
     std::fs::write(&odd, b"drawing").expect("write");
-    let (code, _, err) = cli(
-        &d.app,
-        &[
+    let out = d
+        .app
+        .run_client(&[
             "upload",
             odd.to_str().expect("UTF-8 path"),
             "--submission",
@@ -798,22 +774,20 @@ async fn the_cli_resumes_the_upload_it_began_and_downloads_the_same_bytes_verifi
             "scheme",
             "--type",
             "other",
-        ],
-    )
-    .await;
-    assert_eq!(code, Some(1));
-    assert!(err.contains("--media-type"), "{err}");
-    let (code, _, err) = cli(
-        &d.app,
-        &[
+        ])
+        .await;
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("--media-type"), "{}", out.stderr);
+    let out = d
+        .app
+        .run_client(&[
             "download",
             &format!("{TZ}/documents/nothing"),
             "--output",
             dir.path().join("nothing").to_str().expect("UTF-8 path"),
-        ],
-    )
-    .await;
-    assert_eq!(code, Some(1));
-    assert!(err.contains("NotFound"), "{err}");
+        ])
+        .await;
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("NotFound"), "{}", out.stderr);
     assert!(!dir.path().join("nothing.part").exists());
 }

@@ -427,12 +427,27 @@ impl TestApp {
     /// Runs the `reestr` binary with `args`, then `--data-dir` (this server's) and
     /// `--database-url` (this server's database), as an operator would on the server's host.
     pub async fn run_cli(&self, args: &[&str]) -> CliOutput {
+        let database = ["--database-url", self.database_url.as_str()];
+        self.run_binary(args, &database).await
+    }
+
+    /// Runs the `reestr` binary as a client of this server (`upload`, `download`, `import`…):
+    /// `args`, then `--server`, `--data-dir` (whose `admin.token` it calls with) and
+    /// `--quiet`.
+    pub async fn run_client(&self, args: &[&str]) -> CliOutput {
+        let server = format!("http://{}", self.addr);
+        self.run_binary(args, &["--server", &server, "--quiet"])
+            .await
+    }
+
+    /// Runs the binary with `args`, `--data-dir` of this server and `more`, without input,
+    /// logging only errors; within 60 s.
+    async fn run_binary(&self, args: &[&str], more: &[&str]) -> CliOutput {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_reestr"))
             .args(args)
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .arg("--database-url")
-            .arg(&self.database_url)
+            .args(more)
             .env("NO_COLOR", "1")
             // Logs go to stdout, where the commands print their results: keep them out.
             .env("RUST_LOG", "error")
