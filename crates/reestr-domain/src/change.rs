@@ -59,7 +59,20 @@ impl ChangeKind {
     /// `resource` (of type `of`): `Create{Type}` creates a resource of that type, and so on;
     /// a method that acts on a resource of another type (a review posted on a submission)
     /// updates it.
+    ///
+    /// The register's own writes name no gRPC method: the first token written on start
+    /// (`bootstrap`) and the operator's commands (`cli:token create`).
     pub fn of_method(method: &str, of: ResourceType) -> ChangeKind {
+        if method == "bootstrap" {
+            return ChangeKind::Created;
+        }
+        if let Some(command) = method.strip_prefix("cli:") {
+            return if command.ends_with(" create") {
+                ChangeKind::Created
+            } else {
+                ChangeKind::Updated
+            };
+        }
         let verb = method.rsplit('/').next().unwrap_or(method);
         let noun = of.method_noun();
         let acts_on = |prefix: &str| {
