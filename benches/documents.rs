@@ -34,7 +34,7 @@ use reestr::proto::v1::submission_service_client::SubmissionServiceClient;
 
 use support::report::{Table, mib, verdict};
 use support::server::{Options, Server};
-use support::setup::{ORGANIZATION, create_organization};
+use support::setup::{ORGANIZATION, create_organization, system};
 
 const SUBMISSION: &str = "systems/bench-doc/submissions/tz";
 
@@ -75,18 +75,11 @@ async fn submission(target: &Target) {
     InformationSystemServiceClient::new(channel.clone())
         .create_system(pb::CreateSystemRequest {
             system_id: "bench-doc".into(),
-            system: Some(pb::InformationSystem {
-                short_name: "BENCH-DOC".into(),
-                display_name: [("en".to_string(), "Benchmark system".to_string())].into(),
-                purpose: "Holds the benchmark's documents".into(),
-                owner: format!("organizations/{ORGANIZATION}"),
-                provided_services: vec![pb::ProvidedService {
-                    name: "api".into(),
-                    protocol: pb::provided_service::Protocol::Grpc as i32,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
+            system: Some(system(
+                "BENCH-DOC",
+                "Benchmark system",
+                "Holds the benchmark's documents",
+            )),
             request_id: String::new(),
         })
         .await

@@ -51,7 +51,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use prost::Message;
@@ -71,7 +70,7 @@ use support::generated::{Rows, Shape};
 use support::h2load::{Load, grpc_frame, have, measured};
 use support::report::{Table, thousands, verdict};
 use support::server::{Options, Server};
-use support::setup::{ORGANIZATION, VERSION, create_classifier, grpcurl, import, publish};
+use support::setup::{VERSION, create_classifier, grpcurl, import, publish, system};
 
 /// The classifier the lookups read.
 const CLASSIFIER: &str = "stack";
@@ -184,21 +183,11 @@ async fn create_systems(server: &Server, count: usize) {
         client
             .create_system(pb::CreateSystemRequest {
                 system_id: id.clone(),
-                system: Some(pb::InformationSystem {
-                    short_name: format!("BENCH{i:03}"),
-                    display_name: BTreeMap::from([(
-                        "en".to_string(),
-                        format!("Benchmark system {i}"),
-                    )]),
-                    purpose: "Measures the per-call stack".into(),
-                    owner: format!("organizations/{ORGANIZATION}"),
-                    provided_services: vec![pb::ProvidedService {
-                        name: "api".into(),
-                        protocol: pb::provided_service::Protocol::Grpc as i32,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }),
+                system: Some(system(
+                    &format!("BENCH{i:03}"),
+                    &format!("Benchmark system {i}"),
+                    "Measures the per-call stack",
+                )),
                 request_id: String::new(),
             })
             .await

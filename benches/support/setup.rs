@@ -16,6 +16,23 @@ pub const ORGANIZATION: &str = "bench-owner";
 /// The version every benchmark classifier imports and publishes.
 pub const VERSION: &str = "2026-1";
 
+/// An information system of the owner organisation [`ORGANIZATION`] providing one gRPC
+/// service.
+pub fn system(short_name: &str, display_name: &str, purpose: &str) -> pb::InformationSystem {
+    pb::InformationSystem {
+        short_name: short_name.into(),
+        display_name: [("en".to_string(), display_name.to_string())].into(),
+        purpose: purpose.into(),
+        owner: format!("organizations/{ORGANIZATION}"),
+        provided_services: vec![pb::ProvidedService {
+            name: "api".into(),
+            protocol: pb::provided_service::Protocol::Grpc as i32,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
 /// Creates the owner organisation [`ORGANIZATION`] unless it exists.
 pub async fn create_organization(target: &Target) {
     let mut orgs = target.organizations().await.expect("organization client");
