@@ -10,7 +10,8 @@
 //! (the store's `committed` wake-up) or at the latest every [`POLL`] (another server's
 //! commits), what is new. The stream is a channel of [`IN_FLIGHT`] messages: a watcher that
 //! stops reading holds at most that many batches in the server, and its task waits until it
-//! reads again or goes away. The table is the only truth: a wake-up that is missed costs at
+//! reads again or goes away. A database that stops answering (a restart) holds the stream
+//! open for up to [`OUTAGE`], reading again every [`POLL`]. The table is the only truth: a wake-up that is missed costs at
 //! most one [`POLL`], never a change.
 
 use std::pin::Pin;
@@ -41,6 +42,10 @@ const BATCH: u64 = 500;
 
 /// Messages a watch keeps ready for a client that has not read them yet.
 const IN_FLIGHT: usize = 4;
+
+/// How long a watch rides out a database that does not answer (a restart, a lost
+/// connection), reading again every [`POLL`], before it ends UNAVAILABLE.
+const OUTAGE: Duration = Duration::from_secs(120);
 
 /// The default and the longest silence between two messages of a watch, in seconds.
 const BOOKMARK_SECONDS: (i32, i32) = (30, 3600);
@@ -150,6 +155,7 @@ impl Watch {
     async fn run(mut self) {
         let mut committed = self.store.committed();
         let mut last_sent = Instant::now();
+        let mut unanswered_since: Option<Instant> = None;
         loop {
             if *self.stopping.borrow() {
                 let resume = self.next;
@@ -173,7 +179,24 @@ impl Watch {
             }
             .await;
             let (head, changes) = match read {
-                Ok(read) => read,
+                Ok(read) => {
+                    unanswered_since = None;
+                    read
+                }
+                // The database is away for a while (restarting, a connection lost): the
+                // stream stays open and the same read is tried again, so the watcher misses
+                // nothing and needs to do nothing.
+                Err(Error::Unavailable(why))
+                    if unanswered_since.get_or_insert_with(Instant::now).elapsed() < OUTAGE =>
+                {
+                    tracing::debug!(error = %why, "watch: the database does not answer; again in 1 s");
+                    tokio::select! {
+                        () = tokio::time::sleep(POLL) => {}
+                        _ = self.stopping.changed() => {}
+                        () = self.tx.closed() => return,
+                    }
+                    continue;
+                }
                 Err(e) => {
                     let _ = self.tx.send(Err(status(e))).await;
                     return;

@@ -13,6 +13,7 @@ mod calendar;
 mod change;
 mod classifier;
 mod document;
+mod faults;
 mod first_start;
 mod grpcurl;
 mod helpers;
