@@ -3,7 +3,7 @@
 use reestr_domain::FieldViolation;
 use reestr_domain::access::Action;
 use reestr_domain::audit::{AuditEvent, compile_filter};
-use reestr_domain::paging::{Page, SortKey};
+use reestr_domain::paging::SortKey;
 use tonic::{Request, Response, Status};
 
 use super::call::Call;
@@ -63,19 +63,21 @@ impl AuditService for AuditApi {
                 false,
                 &["audit_events", &filter, &order_by],
             )?;
-            list::page(call.max_message_bytes, &query, |query| async move {
+            list::page(store, call.max_message_bytes, &query, |query| async move {
                 Ok(store.list_audit_events(&query).await?.map(|e| to_proto(&e)))
             })
             .await
         }
         .await;
-        let Page {
+        let list::Listed {
             items: events,
             next_page_token,
+            revision,
         } = Call::read(result)?;
         Ok(Response::new(pb::ListAuditEventsResponse {
             events,
             next_page_token,
+            revision,
         }))
     }
 

@@ -1,58 +1,53 @@
-//! What the authentication layer learned about callers, kept for a short time.
-//!
-//! Verified tokens (by secret hash) and whether organisations are deleted (by organisation id),
-//! each trusted for [`CALLER_CACHE_TTL`] (a `moka` time-to-live), so a busy client costs one
-//! lookup of each per 5 seconds. A revocation, deletion or undeletion is seen by every server
-//! within that time, and at once by the server that made it, which empties its cache
-//! ([`CallerCache::clear`]). The cache lives here, beside the handlers that empty it; the
-//! authentication layer (`crate::server::auth`) fills it.
+//! What the authentication layer learned about callers: verified tokens (by secret hash) and
+//! whether organisations are deleted (by organisation id), so a busy client costs no lookup
+//! of either per call. Both are kept in step with the change feed (`super::fresh`): a token
+//! created, revoked or changed empties the tokens kept, and a change of an organisation
+//! forgets its deleted state; the server that made the change forgets at once
+//! ([`CallerCache::clear`]), every other server within the feed's lag. The cache lives here,
+//! beside the handlers that empty it; the authentication layer (`crate::server::auth`) fills
+//! it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use reestr_domain::access::{Caller, Principal};
+use reestr_domain::change::{Change, ResourceType};
 use reestr_domain::token::Token;
 
-/// How long a verified token, or an organisation's deleted state, is trusted without asking
-/// the database again.
-pub const CALLER_CACHE_TTL: Duration = Duration::from_secs(5);
+use super::fresh::{Follows, Guarded};
+
 /// Entries of each kind kept at most (the least recently used go first).
 const CALLER_CACHE_MAX: u64 = 10_000;
 
 /// See the module documentation.
 pub struct CallerCache {
-    /// Advanced by every [`CallerCache::clear`], so that a lookup that began before it does not
-    /// keep what it read (which may predate the change that emptied the cache).
-    generation: AtomicU64,
-    tokens: moka::sync::Cache<[u8; 32], Arc<VerifiedToken>>,
-    organizations_deleted: moka::sync::Cache<String, bool>,
+    tokens: Guarded<[u8; 32], Arc<VerifiedToken>>,
+    organizations_deleted: Guarded<String, bool>,
+}
+
+/// Where a lookup began, for the `put_` calls that keep what it read: what was forgotten
+/// after it began is not kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Generation {
+    tokens: u64,
+    organizations: u64,
 }
 
 impl Default for CallerCache {
     fn default() -> Self {
-        fn cache<K, V>() -> moka::sync::Cache<K, V>
-        where
-            K: std::hash::Hash + Eq + Send + Sync + 'static,
-            V: Clone + Send + Sync + 'static,
-        {
-            moka::sync::Cache::builder()
-                .max_capacity(CALLER_CACHE_MAX)
-                .time_to_live(CALLER_CACHE_TTL)
-                .build()
-        }
         Self {
-            generation: AtomicU64::new(0),
-            tokens: cache(),
-            organizations_deleted: cache(),
+            tokens: Guarded::new(CALLER_CACHE_MAX),
+            organizations_deleted: Guarded::new(CALLER_CACHE_MAX),
         }
     }
 }
 
 impl CallerCache {
     /// The generation to pass to the `put_` calls of a lookup that starts now.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
+    pub fn generation(&self) -> Generation {
+        Generation {
+            tokens: self.tokens.generation(),
+            organizations: self.organizations_deleted.generation(),
+        }
     }
 
     /// The verified token whose secret's SHA-256 is `digest`.
@@ -61,32 +56,44 @@ impl CallerCache {
     }
 
     /// Keeps `token`, read by a lookup that started at `generation`.
-    pub fn put_token(&self, generation: u64, digest: [u8; 32], token: Arc<VerifiedToken>) {
-        put(&self.generation, &self.tokens, generation, digest, token);
+    pub fn put_token(&self, generation: Generation, digest: [u8; 32], token: Arc<VerifiedToken>) {
+        self.tokens.put(generation.tokens, digest, token);
     }
 
     /// Whether the organisation `id` is deleted.
     pub fn organization_deleted(&self, id: &str) -> Option<bool> {
-        self.organizations_deleted.get(id)
+        self.organizations_deleted.get(&id.to_string())
     }
 
     /// Keeps whether the organisation `id` is deleted, read by a lookup that started at
     /// `generation`.
-    pub fn put_organization_deleted(&self, generation: u64, id: String, deleted: bool) {
-        put(
-            &self.generation,
-            &self.organizations_deleted,
-            generation,
-            id,
-            deleted,
-        );
+    pub fn put_organization_deleted(&self, generation: Generation, id: String, deleted: bool) {
+        self.organizations_deleted
+            .put(generation.organizations, id, deleted);
     }
 
     /// Forgets everything (after a revocation, or a deletion or undeletion of an organisation).
     pub fn clear(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        self.tokens.invalidate_all();
-        self.organizations_deleted.invalidate_all();
+        self.tokens.forget_all();
+        self.organizations_deleted.forget_all();
+    }
+}
+
+impl Follows for CallerCache {
+    fn changed(&self, change: &Change) {
+        match change.resource_type {
+            ResourceType::Token => self.tokens.forget_all(),
+            ResourceType::Organization => {
+                if let Some(id) = change.resource.strip_prefix("organizations/") {
+                    self.organizations_deleted.forget(&id.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn forget_all(&self) {
+        self.clear();
     }
 }
 
@@ -112,28 +119,6 @@ impl VerifiedToken {
             organization_deleted: false,
         });
         Self { token, caller }
-    }
-}
-
-/// Inserts unless a [`CallerCache::clear`] came after the lookup began. A clear that lands
-/// between the check and the insert is caught by the second check (a clear after the insert
-/// removes the entry itself).
-fn put<K, V>(
-    current: &AtomicU64,
-    cache: &moka::sync::Cache<K, V>,
-    generation: u64,
-    key: K,
-    value: V,
-) where
-    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    if current.load(Ordering::SeqCst) != generation {
-        return;
-    }
-    cache.insert(key.clone(), value);
-    if current.load(Ordering::SeqCst) != generation {
-        cache.invalidate(&key);
     }
 }
 

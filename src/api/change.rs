@@ -21,7 +21,6 @@ use reestr_domain::Error;
 use reestr_domain::access::Action;
 use reestr_domain::change::{Change, ResourceType};
 use reestr_domain::error::{Reason, Violations};
-use reestr_domain::paging::Page;
 use reestr_store::{ChangeSelection, Store};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -328,7 +327,7 @@ impl ChangeService for ChangeApi {
                 false,
                 &fingerprint.each_ref().map(String::as_str),
             )?;
-            let page = list::page(call.max_message_bytes, &query, |query| async move {
+            let page = list::page(store, call.max_message_bytes, &query, |query| async move {
                 Ok(store.changes(&query).await?.map(|c| to_proto(&c)))
             })
             .await?;
@@ -337,9 +336,10 @@ impl ChangeService for ChangeApi {
         .await;
         let (
             head_revision,
-            Page {
+            list::Listed {
                 items: changes,
                 next_page_token,
+                ..
             },
         ) = Call::read(result)?;
         Ok(Response::new(pb::ListChangesResponse {

@@ -14,7 +14,6 @@ use std::time::Duration;
 use reestr_domain::access::Action;
 use reestr_domain::error::{Error, Violations};
 use reestr_domain::organization::OrganizationId;
-use reestr_domain::paging::Page;
 use reestr_domain::request_id::RequestId;
 use reestr_domain::submission::{
     Document, DocumentDraft, DocumentId, DocumentType, SubmissionName, Upload,
@@ -574,7 +573,7 @@ impl DocumentService for DocumentApi {
                 false,
                 &["documents", &parent],
             )?;
-            list::page(call.max_message_bytes, &query, |query| async move {
+            list::page(store, call.max_message_bytes, &query, |query| async move {
                 Ok(store
                     .submissions()
                     .documents(&query)
@@ -584,13 +583,15 @@ impl DocumentService for DocumentApi {
             .await
         }
         .await;
-        let Page {
+        let list::Listed {
             items: documents,
             next_page_token,
+            revision,
         } = Call::read(result)?;
         Ok(Response::new(pb::ListDocumentsResponse {
             documents,
             next_page_token,
+            revision,
         }))
     }
 

@@ -12,6 +12,7 @@ use std::future::Future;
 use prost::Message;
 use reestr_domain::paging::{self, ListQuery, Page, SortKey, query_fingerprint};
 use reestr_domain::{Error, FieldViolation, error::Violations};
+use reestr_store::Store;
 
 /// Bytes of a List response left for things other than its items (the token, framing).
 const RESPONSE_OVERHEAD: usize = 4 * 1024;
@@ -50,20 +51,49 @@ pub fn query<S>(
     })
 }
 
+/// A List response's page, and the register's revision it reflects (the response's
+/// `revision`): every change up to it is in what was read, so a client that lists and then
+/// watches from `revision + 1` misses nothing (a change after it may be in the page too, and
+/// comes again).
+#[derive(Debug)]
+pub struct Listed<P> {
+    /// The page's items.
+    pub items: Vec<P>,
+    /// The token of the next page, empty after the last one.
+    pub next_page_token: String,
+    /// See the type's documentation.
+    pub revision: i64,
+}
+
+impl<P> Listed<P> {
+    /// `page`, read after the register stood at `revision`.
+    pub fn new(page: Page<P>, revision: i64) -> Self {
+        Self {
+            items: page.items,
+            next_page_token: page.next_page_token,
+            revision,
+        }
+    }
+}
+
 /// Reads the page `query` asks for with `read` (the store's list, converted to messages),
-/// within the message limit (see [`within_limit`]).
+/// within the message limit (see [`within_limit`]), after the register's newest revision,
+/// which the page then reflects.
 pub async fn page<S, P, F, Fut>(
+    store: &Store,
     limit: usize,
     query: &ListQuery<S>,
     read: F,
-) -> Result<Page<P>, Error>
+) -> Result<Listed<P>, Error>
 where
     S: Clone,
     P: Message,
     F: Fn(ListQuery<S>) -> Fut,
     Fut: Future<Output = Result<Page<P>, Error>>,
 {
-    within_limit(limit, query.page_size, |size| read(query.sized(size))).await
+    let revision = store.head_revision().await?;
+    let page = within_limit(limit, query.page_size, |size| read(query.sized(size))).await?;
+    Ok(Listed::new(page, revision))
 }
 
 /// Reads a page of up to `size` items with `read(size)`, and reads it again with fewer items

@@ -11,6 +11,7 @@ pub mod change;
 pub mod classifier;
 pub mod document;
 pub mod error;
+pub mod fresh;
 pub mod legal_act;
 pub mod list;
 pub mod organization;

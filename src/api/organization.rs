@@ -10,7 +10,7 @@ use reestr_domain::input::Choice;
 use reestr_domain::organization::{
     self as domain, Organization, OrganizationDraft, OrganizationId, OrganizationKind,
 };
-use reestr_domain::paging::{self, Page};
+use reestr_domain::paging;
 use reestr_domain::request_id::RequestId;
 use reestr_domain::revision::{Deletion, Revisioned};
 use tonic::{Request, Response, Status};
@@ -128,7 +128,7 @@ impl OrganizationService for OrganizationApi {
                 show_deleted,
                 &[domain::COLLECTION, &filter, &order_by],
             )?;
-            list::page(call.max_message_bytes, &query, |query| async move {
+            list::page(store, call.max_message_bytes, &query, |query| async move {
                 Ok(store
                     .organizations()
                     .list(&query)
@@ -138,13 +138,15 @@ impl OrganizationService for OrganizationApi {
             .await
         }
         .await;
-        let Page {
+        let list::Listed {
             items: organizations,
             next_page_token,
+            revision,
         } = Call::read(result)?;
         Ok(Response::new(pb::ListOrganizationsResponse {
             organizations,
             next_page_token,
+            revision,
         }))
     }
 

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use reestr_domain::access::{Action, Role};
 use reestr_domain::error::Error;
 use reestr_domain::organization::OrganizationId;
-use reestr_domain::paging::Page;
 use reestr_domain::token::{Token, TokenDraft, TokenId};
 use tonic::{Request, Response, Status};
 
@@ -98,19 +97,21 @@ impl TokenService for TokenApi {
                 show_revoked,
                 &["tokens", &organization],
             )?;
-            list::page(call.max_message_bytes, &query, |query| async move {
+            list::page(store, call.max_message_bytes, &query, |query| async move {
                 Ok(store.tokens().list(&query).await?.map(|t| to_proto(&t)))
             })
             .await
         }
         .await;
-        let Page {
+        let list::Listed {
             items: tokens,
             next_page_token,
+            revision,
         } = Call::read(result)?;
         Ok(Response::new(pb::ListTokensResponse {
             tokens,
             next_page_token,
+            revision,
         }))
     }
 

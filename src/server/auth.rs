@@ -8,9 +8,9 @@
 //!
 //! A caller that acts for an organisation also carries whether that organisation is deleted
 //! (the policy then lets it only read). Verified tokens and organisations' deleted state are
-//! held in the [`CallerCache`] for [`CALLER_CACHE_TTL`](crate::api::callers::CALLER_CACHE_TTL), so a busy client costs one lookup of
-//! each per 5 seconds, and a revocation, deletion or undeletion is seen by every server
-//! within that time (at once by the server that made it, which empties its cache).
+//! kept in the [`CallerCache`] until the change feed says they changed, so a busy client costs
+//! no lookup per call, and a revocation, deletion or undeletion is seen at once by the server
+//! that made it and by every other server within the feed's lag (`crate::api::fresh`).
 //!
 //! Refused credentials (unknown, revoked or expired token) do not end the call here: the
 //! caller is marked rejected and the handler's authorisation turns that into

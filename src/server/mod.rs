@@ -257,11 +257,14 @@ pub async fn run(
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let changes = ChangeServiceServer::new(ChangeApi::new(ready.clone(), stopping))
         .max_decoding_message_size(limits.max_message_bytes);
-    let classifiers = ClassifierServiceServer::new(ClassifierApi::new(
-        ready.clone(),
-        config.classifier_cache_bytes,
-    ))
-    .max_decoding_message_size(limits.max_message_bytes);
+    // The server's copies of the register, kept in step with the change feed.
+    let feed = Arc::new(crate::api::fresh::Feed::default());
+    let classifier_api =
+        ClassifierApi::new(ready.clone(), config.classifier_cache_bytes, feed.clone());
+    let copies: Vec<Arc<dyn crate::api::fresh::Follows>> =
+        vec![cache.clone(), classifier_api.follows()];
+    let classifiers = ClassifierServiceServer::new(classifier_api)
+        .max_decoding_message_size(limits.max_message_bytes);
     let submissions =
         SubmissionServiceServer::new(SubmissionApi::new(ready.clone(), config.review.clone()))
             .max_decoding_message_size(limits.max_message_bytes);
@@ -355,8 +358,9 @@ pub async fn run(
         health.clone(),
         config.health_probe_interval,
     ));
-    // The change feed's housekeeping: removing what is past its retention, and on
-    // PostgreSQL waking this server's watchers when another server commits.
+    // The change feed's housekeeping: removing what is past its retention, on PostgreSQL
+    // waking this server's watchers when another server commits, and keeping the server's
+    // copies in step with it.
     let _feed = match ready.get() {
         Ok(store) => {
             let follower = store.clone();
@@ -366,6 +370,11 @@ pub async fn run(
                     config.change_retention,
                 ))),
                 AbortOnDrop(tokio::spawn(async move { follower.follow_commits().await })),
+                AbortOnDrop(tokio::spawn(crate::api::fresh::follow(
+                    store.clone(),
+                    feed,
+                    copies,
+                ))),
             ))
         }
         Err(_) => None,

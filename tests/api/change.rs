@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use reestr::proto::v1::change_service_client::ChangeServiceClient;
 use reestr::proto::v1::{
-    ChangeKind, CreateOrganizationRequest, DeleteSystemRequest, ListChangesRequest, Role,
-    SubmissionKind, UndeleteSystemRequest, UpdateSystemRequest, WatchChangesRequest,
-    WatchChangesResponse,
+    ChangeKind, CreateOrganizationRequest, DeleteSystemRequest, ListChangesRequest,
+    ListOrganizationsRequest, Role, SubmissionKind, UndeleteSystemRequest, UpdateSystemRequest,
+    WatchChangesRequest, WatchChangesResponse,
 };
 use tonic::Code;
 
@@ -461,43 +461,12 @@ async fn changes_older_than_the_retention_are_removed_and_asking_for_them_is_out
 #[tokio::test]
 async fn a_watch_on_one_server_sees_the_writes_made_through_another_in_order_and_in_time() {
     let mut a = spawn_app().await;
-    // Server B: another process's worth of server on the same database.
-    let dir = tempfile::tempdir().expect("data dir of B");
-    let mut config = reestr::server::ServerConfig::new(
-        dir.path().to_path_buf(),
-        reestr_store::ConnectionSettings::new(&a.database_url),
+    let b = a.other_server().await;
+    let mut on_b = ChangeServiceClient::with_interceptor(
+        b.channel.clone(),
+        Bearer::new(Some(&a.admin_secret)),
     );
-    config.database.max_connections = 4;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let b_addr = listener.local_addr().expect("address");
-    let (stop_b, stopped) = tokio::sync::oneshot::channel::<()>();
-    let b = tokio::spawn(reestr::server::run(listener, config, async {
-        let _ = stopped.await;
-    }));
-    let channel = tonic::transport::Channel::from_shared(format!("http://{b_addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect to B");
-    let mut on_b =
-        ChangeServiceClient::with_interceptor(channel, Bearer::new(Some(&a.admin_secret)));
-    let start = loop {
-        match on_b
-            .list_changes(ListChangesRequest {
-                start_revision: i64::MAX,
-                ..Default::default()
-            })
-            .await
-        {
-            Ok(r) => break r.into_inner().head_revision + 1,
-            Err(s) if s.code() == Code::Unavailable => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(s) => panic!("B: {s:?}"),
-        }
-    };
+    let start = head(&mut on_b).await + 1;
     let mut stream = on_b
         .watch_changes(WatchChangesRequest {
             start_revision: start,
@@ -542,6 +511,196 @@ async fn a_watch_on_one_server_sees_the_writes_made_through_another_in_order_and
         "a write through A reached B's watcher after {slowest:?}"
     );
     drop(stream);
-    let _ = stop_b.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(15), b).await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_list_and_a_watch_from_its_revision_miss_no_change_made_while_listing() {
+    const WRITES: usize = 40;
+    let mut app = spawn_app().await;
+    for i in 0..5 {
+        app.create_organization(&format!("before-{i}"), &format!("{:09}", 320_000_000 + i))
+            .await;
+    }
+    let mut organizations = app.organizations_as(Some(&app.admin_secret));
+    // Quiet: a list reflects exactly the newest revision.
+    let mut changes = client(&app, Some(&app.admin_secret));
+    let quiet = organizations
+        .list_organizations(ListOrganizationsRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(quiet.revision, head(&mut changes).await);
+
+    let mut writer = app.organizations_as(Some(&app.admin_secret));
+    let writing = tokio::spawn(async move {
+        for i in 0..WRITES {
+            writer
+                .create_organization(CreateOrganizationRequest {
+                    organization: Some(organization(&format!("{:09}", 321_000_000 + i))),
+                    organization_id: format!("during-{i}"),
+                    request_id: String::new(),
+                })
+                .await
+                .expect("create");
+        }
+    });
+    // List a page of 2 at a time while the writer writes: the first page's revision is where
+    // the watch begins.
+    let mut listed = std::collections::BTreeSet::new();
+    let mut first_revision = None;
+    let mut page_token = String::new();
+    loop {
+        let page = organizations
+            .list_organizations(ListOrganizationsRequest {
+                page_size: 2,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        assert!(page.revision > 0);
+        first_revision.get_or_insert(page.revision);
+        listed.extend(page.organizations.into_iter().map(|o| o.name));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    writing.await.expect("writer");
+    let from = first_revision.expect("a page") + 1;
+    let end = head(&mut changes).await;
+    let mut watched = std::collections::BTreeSet::new();
+    if from <= end {
+        let mut stream = changes
+            .watch_changes(WatchChangesRequest {
+                start_revision: from,
+                resource_types: vec!["Organization".into()],
+                ..Default::default()
+            })
+            .await
+            .expect("watch")
+            .into_inner();
+        let mut reached = from - 1;
+        while reached < end {
+            let message = next(&mut stream, 10).await;
+            reached = reached.max(message.head_revision);
+            watched.extend(message.changes.into_iter().map(|c| c.resource));
+        }
+    }
+    let missed: Vec<String> = (0..WRITES)
+        .map(|i| format!("organizations/during-{i}"))
+        .chain((0..5).map(|i| format!("organizations/before-{i}")))
+        .filter(|n| !listed.contains(n) && !watched.contains(n))
+        .collect();
+    println!(
+        "listed {}, then watched {} changes from revision {from}",
+        listed.len(),
+        watched.len()
+    );
+    assert!(
+        missed.is_empty(),
+        "missed by both the list and the watch: {missed:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_list_says_the_revision_it_reflects() {
+    let mut app = spawn_app().await;
+    app.create_organization("stat", "201234567").await;
+    let mut changes = client(&app, Some(&app.admin_secret));
+    let newest = head(&mut changes).await;
+    assert!(newest > 0);
+    let tokens = app
+        .tokens
+        .list_tokens(reestr::proto::v1::ListTokensRequest::default())
+        .await
+        .expect("tokens")
+        .into_inner();
+    assert_eq!(tokens.revision, newest);
+    let audit = app
+        .audit
+        .list_audit_events(reestr::proto::v1::ListAuditEventsRequest::default())
+        .await
+        .expect("audit")
+        .into_inner();
+    assert_eq!(audit.revision, newest);
+    let mut systems = app.admin_systems();
+    let listed = systems
+        .list_systems(reestr::proto::v1::ListSystemsRequest::default())
+        .await
+        .expect("systems")
+        .into_inner();
+    assert_eq!(listed.revision, newest);
+    // The classifier lists read this server's copies, which follow the feed: they reflect
+    // the newest revision once the follower has applied it (at once after this server's own
+    // commit, which wakes it).
+    let mut classifiers = app.classifiers();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let listed = classifiers
+            .list_classifiers(reestr::proto::v1::ListClassifiersRequest::default())
+            .await
+            .expect("classifiers")
+            .into_inner();
+        assert!(listed.revision <= newest);
+        if listed.revision == newest {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}",
+            listed.revision
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_token_revoked_through_one_server_is_refused_by_another_within_the_feeds_lag() {
+    let mut app = spawn_app().await;
+    let b = app.other_server().await;
+    app.create_organization("stat", "201234567").await;
+    let (name, secret) = app.create_token(Some("stat"), &[Role::Reader]).await;
+    let mut on_b =
+        reestr::proto::v1::organization_service_client::OrganizationServiceClient::with_interceptor(
+            b.channel.clone(),
+            Bearer::new(Some(&secret)),
+        );
+    // B verifies the token and keeps it.
+    for _ in 0..3 {
+        on_b.list_organizations(ListOrganizationsRequest::default())
+            .await
+            .expect("accepted by B");
+    }
+    app.tokens
+        .revoke_token(reestr::proto::v1::RevokeTokenRequest { name })
+        .await
+        .expect("revoke through A");
+    let revoked = tokio::time::Instant::now();
+    let refused_after = loop {
+        match on_b
+            .list_organizations(ListOrganizationsRequest::default())
+            .await
+        {
+            Err(s) if s.code() == Code::Unauthenticated => break revoked.elapsed(),
+            Ok(_) => {}
+            Err(s) => panic!("{s:?}"),
+        }
+        assert!(
+            revoked.elapsed() < Duration::from_secs(10),
+            "still accepted after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    println!("B refused the revoked token {refused_after:?} after the revocation");
+    // PostgreSQL wakes B's follower at A's commit; on SQLite B reads the feed every second.
+    let bound = if app.is_postgres() {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_millis(2_500)
+    };
+    assert!(refused_after < bound, "refused after {refused_after:?}");
+    b.stop().await;
 }

@@ -59,6 +59,34 @@ impl Interceptor for Bearer {
     }
 }
 
+/// Another server on a test's database: another process's worth of server (its own pool,
+/// caches and change-feed follower), in this process. Stopped when dropped.
+pub struct OtherServer {
+    /// A channel to it, connected once it serves.
+    pub channel: Channel,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), ServerError>>,
+    _dir: TempDir,
+}
+
+impl OtherServer {
+    /// Stops the server and waits (at most 15 s) until it has.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(15), &mut self.task).await;
+    }
+}
+
+impl Drop for OtherServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
 /// A channel whose calls carry a bearer token.
 pub type Authed = InterceptedService<Channel, Bearer>;
 
@@ -253,6 +281,37 @@ impl TestApp {
     /// A new administrator OrganizationService client (for concurrent calls).
     pub fn admin_organizations(&self) -> OrganizationServiceClient<Authed> {
         self.organizations_as(Some(&self.admin_secret))
+    }
+
+    /// Starts another server on this server's database and waits until it serves.
+    pub async fn other_server(&self) -> OtherServer {
+        let dir = tempfile::tempdir().expect("data dir of the other server");
+        let mut config = ServerConfig::new(
+            dir.path().to_path_buf(),
+            ConnectionSettings::new(&self.database_url),
+        );
+        config.database.max_connections = 4;
+        config.limits.rate_limit.per_second = 0;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run(listener, config, async {
+            let _ = stopped.await;
+        }));
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect to the other server");
+        wait_for_serving(HealthClient::new(channel.clone())).await;
+        OtherServer {
+            channel,
+            stop: Some(stop),
+            task,
+            _dir: dir,
+        }
     }
 
     /// Creates a token for `organization` (`None`: operator token) with `roles`, as the

@@ -14,17 +14,18 @@
 //! of one is valid forever. A draft's entry is keyed by the draft's revision too: every write to
 //! the draft makes a new key, and the stale entry ages out.
 //!
-//! [`MetaCache`] keeps each classifier's record and version list for a short time
-//! ([`META_TTL`], a `moka` time-to-live) so that resolving `latest` or `as_of` does not query
-//! the database on every lookup. Writes through this server drop the entry at once; a write
-//! through another replica is seen within [`META_TTL`].
+//! [`MetaCache`] keeps each classifier's record and version list so that resolving `latest` or
+//! `as_of` does not query the database on every lookup, until the change feed says the
+//! classifier or one of its versions changed (`crate::api::fresh`): writes through this server
+//! drop the entry at once, a write through another server within the feed's lag.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use moka::policy::EvictionPolicy;
 
 use reestr_domain::Error;
+use reestr_domain::change::{Change, ResourceType};
 use reestr_domain::classifier::{
     Classifier, ClassifierId, Item, ItemStatus, Timeline, Version, VersionId, VersionState,
     decode_item, encoded_code,
@@ -32,8 +33,7 @@ use reestr_domain::classifier::{
 use reestr_domain::text::fold;
 use reestr_store::Store;
 
-/// How long a classifier's version list is trusted before it is read again.
-pub const META_TTL: Duration = Duration::from_secs(1);
+use crate::api::fresh::{Follows, Guarded};
 
 /// Items read from the database per query while a version loads.
 const LOAD_BATCH: u64 = 5000;
@@ -572,23 +572,41 @@ impl ClassifierMeta {
     }
 }
 
-/// Classifier records and version lists, trusted for [`META_TTL`].
+/// Classifier records and version lists, kept until the change feed says they changed.
 #[derive(Debug)]
 pub struct MetaCache {
-    entries: moka::sync::Cache<ClassifierId, Arc<ClassifierMeta>>,
+    entries: Guarded<ClassifierId, Arc<ClassifierMeta>>,
 }
 
-/// Classifiers whose version lists are kept at most (each is small; the TTL empties them).
+/// Classifiers whose version lists are kept at most (each is small; the least recently used
+/// go first).
 const META_MAX: u64 = 10_000;
 
 impl Default for MetaCache {
     fn default() -> Self {
         Self {
-            entries: moka::sync::Cache::builder()
-                .max_capacity(META_MAX)
-                .time_to_live(META_TTL)
-                .build(),
+            entries: Guarded::new(META_MAX),
         }
+    }
+}
+
+impl Follows for MetaCache {
+    fn changed(&self, change: &Change) {
+        if matches!(
+            change.resource_type,
+            ResourceType::Classifier | ResourceType::ClassifierVersion
+        ) && let Some(id) = change
+            .resource
+            .strip_prefix("classifiers/")
+            .and_then(|rest| rest.split('/').next())
+        {
+            self.entries
+                .forget(&ClassifierId::from_trusted(id.to_string()));
+        }
+    }
+
+    fn forget_all(&self) {
+        self.entries.forget_all();
     }
 }
 
@@ -611,6 +629,7 @@ impl MetaCache {
         store: &Store,
         id: &ClassifierId,
     ) -> Result<Arc<ClassifierMeta>, Error> {
+        let generation = self.entries.generation();
         let repo = store.classifiers();
         let classifier = repo.get(id).await?;
         let versions: Vec<Arc<Version>> =
@@ -621,13 +640,13 @@ impl MetaCache {
             versions,
             timeline,
         });
-        self.entries.insert(id.clone(), meta.clone());
+        self.entries.put(generation, id.clone(), meta.clone());
         Ok(meta)
     }
 
     /// Forgets the classifier `id` (after a write through this server).
     pub fn invalidate(&self, id: &ClassifierId) {
-        self.entries.invalidate(id);
+        self.entries.forget(id);
     }
 }
 

@@ -120,10 +120,14 @@ impl ClassifierApi {
                 show_deleted,
                 &[domain::name::COLLECTION, &filter],
             )?;
-            let Page {
+            // The version lists come from this server's copies: the page reflects what they
+            // reflect, read before anything else.
+            let applied = self.applied();
+            let list::Listed {
                 items: classifiers,
                 next_page_token,
-            } = list::page(call.max_message_bytes, &query, |query| async move {
+                revision,
+            } = list::page(store, call.max_message_bytes, &query, |query| async move {
                 let page = store.classifiers().list(&query).await?;
                 let mut classifiers = Vec::with_capacity(page.items.len());
                 for c in &page.items {
@@ -139,6 +143,7 @@ impl ClassifierApi {
             Ok(pb::ListClassifiersResponse {
                 classifiers,
                 next_page_token,
+                revision: revision.min(applied),
             })
         }
         .await;

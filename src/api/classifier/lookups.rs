@@ -160,6 +160,7 @@ impl ClassifierApi {
         } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadRegister)?;
+            let revision = self.applied();
             let mut v = Violations::new();
             let name = v.check(VersionName::from_name(&parent, "parent"));
             let size = v.check(paging::page_size(page_size));
@@ -265,6 +266,7 @@ impl ClassifierApi {
                 items,
                 next_page_token,
                 version: vname,
+                revision,
             })
         }
         .await;

@@ -44,6 +44,7 @@ use tonic::{Request, Response, Status};
 use self::cache::{ClassifierMeta, LoadedVersion, MetaCache, VersionCache};
 use super::ReadyStore;
 use super::call::Call;
+use crate::api::fresh::{Feed, Follows};
 use crate::proto::v1 as pb;
 use crate::proto::v1::classifier_service_server::ClassifierService;
 
@@ -63,25 +64,39 @@ pub struct ClassifierApi {
 #[derive(Debug)]
 struct Shared {
     versions: VersionCache,
-    meta: MetaCache,
+    meta: Arc<MetaCache>,
+    feed: Arc<Feed>,
 }
 
 impl ClassifierApi {
     /// A service over the store, keeping at most `cache_bytes` of classifier content in
-    /// memory.
-    pub fn new(store: ReadyStore, cache_bytes: usize) -> Self {
+    /// memory; `feed` says how far the server's copies follow the change feed.
+    pub fn new(store: ReadyStore, cache_bytes: usize, feed: Arc<Feed>) -> Self {
         Self {
             store,
             shared: Arc::new(Shared {
                 versions: VersionCache::new(cache_bytes),
-                meta: MetaCache::default(),
+                meta: Arc::default(),
+                feed,
             }),
         }
+    }
+
+    /// The classifier records this service keeps, for the change-feed follower to keep in
+    /// step.
+    pub fn follows(&self) -> Arc<dyn Follows> {
+        self.shared.meta.clone()
     }
 
     /// The version cache (for statistics).
     pub fn cache(&self) -> &VersionCache {
         &self.shared.versions
+    }
+
+    /// The revision every classifier record this server keeps reflects (see
+    /// [`Feed::applied`]): what a List that reads them reflects, read before them.
+    fn applied(&self) -> i64 {
+        self.shared.feed.applied()
     }
 
     /// The classifier with its versions, re-read for writes and draft reads, cached otherwise.

@@ -250,6 +250,7 @@ impl ClassifierApi {
         } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadRegister)?;
+            let revision = self.applied();
             let mut v = Violations::new();
             let id = v.check(ClassifierId::from_name(&parent, "parent"));
             let size = v.check(paging::page_size(page_size));
@@ -295,6 +296,7 @@ impl ClassifierApi {
             Ok(pb::ListClassifierVersionsResponse {
                 versions,
                 next_page_token,
+                revision,
             })
         }
         .await;

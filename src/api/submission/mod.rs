@@ -29,7 +29,7 @@ use reestr_domain::access::Action;
 use reestr_domain::error::{Error, Violations};
 use reestr_domain::input::Choice;
 use reestr_domain::organization::OrganizationId;
-use reestr_domain::paging::{self, Page};
+use reestr_domain::paging;
 use reestr_domain::query::{Equality, Predicate};
 use reestr_domain::request_id::RequestId;
 use reestr_domain::revision::Deletion;
@@ -444,7 +444,7 @@ impl SubmissionService for SubmissionApi {
                     &scope,
                 ],
             )?;
-            list::page(call.max_message_bytes, &query, |query| async move {
+            list::page(store, call.max_message_bytes, &query, |query| async move {
                 Ok(store
                     .submissions()
                     .list(&query)
@@ -454,13 +454,15 @@ impl SubmissionService for SubmissionApi {
             .await
         }
         .await;
-        let Page {
+        let list::Listed {
             items: submissions,
             next_page_token,
+            revision,
         } = Call::read(result)?;
         Ok(Response::new(pb::ListSubmissionsResponse {
             submissions,
             next_page_token,
+            revision,
         }))
     }
 
@@ -633,7 +635,7 @@ impl SubmissionService for SubmissionApi {
                 false,
                 &["reviews", &parent, &fingerprint],
             )?;
-            list::page(call.max_message_bytes, &query, |query| async move {
+            list::page(store, call.max_message_bytes, &query, |query| async move {
                 Ok(store
                     .submissions()
                     .reviews(&query)
@@ -643,13 +645,15 @@ impl SubmissionService for SubmissionApi {
             .await
         }
         .await;
-        let Page {
+        let list::Listed {
             items: reviews,
             next_page_token,
+            revision,
         } = Call::read(result)?;
         Ok(Response::new(pb::ListReviewsResponse {
             reviews,
             next_page_token,
+            revision,
         }))
     }
 
@@ -745,7 +749,7 @@ impl SubmissionService for SubmissionApi {
                 false,
                 &[remark::COLLECTION, &parent, &filter],
             )?;
-            list::page(call.max_message_bytes, &query, |query| async move {
+            list::page(store, call.max_message_bytes, &query, |query| async move {
                 Ok(store
                     .submissions()
                     .remarks(&query)
@@ -755,13 +759,15 @@ impl SubmissionService for SubmissionApi {
             .await
         }
         .await;
-        let Page {
+        let list::Listed {
             items: remarks,
             next_page_token,
+            revision,
         } = Call::read(result)?;
         Ok(Response::new(pb::ListRemarksResponse {
             remarks,
             next_page_token,
+            revision,
         }))
     }
 
@@ -893,7 +899,7 @@ impl SubmissionService for SubmissionApi {
                 false,
                 &[comment::COLLECTION, &parent],
             )?;
-            list::page(call.max_message_bytes, &query, |query| async move {
+            list::page(store, call.max_message_bytes, &query, |query| async move {
                 Ok(store
                     .submissions()
                     .comments(&query)
@@ -903,13 +909,15 @@ impl SubmissionService for SubmissionApi {
             .await
         }
         .await;
-        let Page {
+        let list::Listed {
             items: comments,
             next_page_token,
+            revision,
         } = Call::read(result)?;
         Ok(Response::new(pb::ListCommentsResponse {
             comments,
             next_page_token,
+            revision,
         }))
     }
 
@@ -935,7 +943,7 @@ impl SubmissionService for SubmissionApi {
                 false,
                 &["submission_events", &parent],
             )?;
-            list::page(call.max_message_bytes, &query, |query| async move {
+            list::page(store, call.max_message_bytes, &query, |query| async move {
                 Ok(store
                     .submissions()
                     .events(&query)
@@ -945,13 +953,15 @@ impl SubmissionService for SubmissionApi {
             .await
         }
         .await;
-        let Page {
+        let list::Listed {
             items: events,
             next_page_token,
+            revision,
         } = Call::read(result)?;
         Ok(Response::new(pb::ListSubmissionEventsResponse {
             events,
             next_page_token,
+            revision,
         }))
     }
 

@@ -8,7 +8,7 @@ use prost::Message as _;
 use reestr_domain::access::Action;
 use reestr_domain::error::{Error, Reason, Violations};
 use reestr_domain::organization::OrganizationId;
-use reestr_domain::paging::{self, Page};
+use reestr_domain::paging;
 use reestr_domain::request_id::RequestId;
 use reestr_domain::revision::Deletion;
 use reestr_domain::system::{self as domain, SystemId};
@@ -230,19 +230,21 @@ impl InformationSystemService for SystemApi {
                 show_deleted,
                 &[domain::COLLECTION, &filter, &order_by],
             )?;
-            list::page(call.max_message_bytes, &query, |query| async move {
+            list::page(store, call.max_message_bytes, &query, |query| async move {
                 Ok(store.systems().list(&query).await?.map(|s| to_proto(&s)))
             })
             .await
         }
         .await;
-        let Page {
+        let list::Listed {
             items: systems,
             next_page_token,
+            revision,
         } = Call::read(result)?;
         Ok(Response::new(pb::ListSystemsResponse {
             systems,
             next_page_token,
+            revision,
         }))
     }
 
@@ -399,7 +401,7 @@ impl InformationSystemService for SystemApi {
                 false,
                 &["system_revisions", &name],
             )?;
-            list::page(call.max_message_bytes, &query, |query| async move {
+            list::page(store, call.max_message_bytes, &query, |query| async move {
                 Ok(store
                     .systems()
                     .revisions(&query)
@@ -416,13 +418,15 @@ impl InformationSystemService for SystemApi {
             .await
         }
         .await;
-        let Page {
+        let list::Listed {
             items: revisions,
             next_page_token,
+            revision,
         } = Call::read(result)?;
         Ok(Response::new(pb::ListSystemRevisionsResponse {
             revisions,
             next_page_token,
+            revision,
         }))
     }
 
@@ -437,10 +441,14 @@ impl InformationSystemService for SystemApi {
         let result = async {
             call.authorize(Action::ReadRegister)?;
             let id = SystemId::from_name(&name, "name")?;
-            store.systems().dependents(&id, depth(raw)?).await
+            let revision = store.head_revision().await?;
+            Ok((
+                store.systems().dependents(&id, depth(raw)?).await?,
+                revision,
+            ))
         }
         .await;
-        let list = Call::read(result)?;
+        let (list, revision) = Call::read(result)?;
         Ok(Response::new(pb::ListDependentsResponse {
             dependents: list
                 .into_iter()
@@ -453,6 +461,7 @@ impl InformationSystemService for SystemApi {
                     services: d.services,
                 })
                 .collect(),
+            revision,
         }))
     }
 

@@ -1,0 +1,204 @@
+//! The server's copies of what the register holds (verified tokens, organisations' deleted
+//! state, classifier records and version lists), kept in step with the change feed instead of
+//! trusted for a fixed time.
+//!
+//! - One task per server, [`follow`], reads every change after the last one it applied: woken
+//!   by each commit of this process, on PostgreSQL by another server's (`NOTIFY`), and at the
+//!   latest every [`POLL`](super::change::POLL). It tells every copy ([`Follows`]) what
+//!   changed, and then advances [`Feed::applied`]. A copy is therefore never older than the
+//!   feed's lag: a write through another server is forgotten here within a second, and on
+//!   PostgreSQL within milliseconds.
+//! - A write through this server also forgets what it made stale before it answers, so the
+//!   caller's next read sees it (read-your-writes does not wait for the follower).
+//! - A read that fills a copy from the database keeps what it read only if nothing was
+//!   forgotten while it read ([`Guarded`]): a fill that raced a change never outlives it.
+//! - While the follower cannot read the feed (the database is away, or it fell behind the
+//!   feed's retention), it forgets everything, and again when it can read it again: nothing
+//!   is kept that a missed change could have made stale.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use reestr_domain::Error;
+use reestr_domain::change::Change;
+use reestr_store::{ChangeSelection, Store};
+use tokio::sync::watch;
+
+use super::change::POLL;
+
+/// Changes the follower reads at most at once.
+const BATCH: u64 = 1000;
+
+/// A copy of something the register holds, forgotten as the feed says it changed.
+pub trait Follows: Send + Sync {
+    /// Forgets what `change` made stale.
+    fn changed(&self, change: &Change);
+    /// Forgets everything.
+    fn forget_all(&self);
+}
+
+/// Where the follower stands.
+#[derive(Debug, Default)]
+pub struct Feed {
+    applied: AtomicI64,
+}
+
+impl Feed {
+    /// The newest revision whose changes every copy has applied: a copy read after this is
+    /// read reflects every change up to it.
+    pub fn applied(&self) -> i64 {
+        self.applied.load(Ordering::SeqCst)
+    }
+}
+
+/// A `moka` cache whose fills lose to the changes that race them: [`put`](Self::put) keeps a
+/// value only if no [`forget`](Self::forget) or [`forget_all`](Self::forget_all) came after
+/// the read began (at [`generation`](Self::generation)).
+pub struct Guarded<K, V> {
+    generation: AtomicU64,
+    entries: moka::sync::Cache<K, V>,
+}
+
+impl<K, V> std::fmt::Debug for Guarded<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guarded")
+            .field("generation", &self.generation)
+            .field("entries", &self.entries.entry_count())
+            .finish()
+    }
+}
+
+impl<K, V> Guarded<K, V>
+where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// A cache of at most `max` entries (the least recently used go first).
+    pub fn new(max: u64) -> Self {
+        Self {
+            generation: AtomicU64::new(0),
+            entries: moka::sync::Cache::builder().max_capacity(max).build(),
+        }
+    }
+
+    /// The generation to pass to [`put`](Self::put) by a read that begins now.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The value kept for `key`.
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.entries.get(key)
+    }
+
+    /// Keeps `value`, read by a read that began at `generation`, unless something was
+    /// forgotten since. A forget between the check and the insert is caught by the second
+    /// check; one after the insert removes the entry itself.
+    pub fn put(&self, generation: u64, key: K, value: V) {
+        if self.generation() != generation {
+            return;
+        }
+        self.entries.insert(key.clone(), value);
+        if self.generation() != generation {
+            self.entries.invalidate(&key);
+        }
+    }
+
+    /// Forgets `key`.
+    pub fn forget(&self, key: &K) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.invalidate(key);
+    }
+
+    /// Forgets everything.
+    pub fn forget_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.invalidate_all();
+    }
+}
+
+/// Applies the change feed to `copies` from the head at its start (the copies are empty
+/// then) until the server stops (it aborts the task).
+pub async fn follow(store: Store, feed: Arc<Feed>, copies: Vec<Arc<dyn Follows>>) {
+    let forget_all = || copies.iter().for_each(|c| c.forget_all());
+    let mut committed: watch::Receiver<i64> = store.committed();
+    let every = ChangeSelection::default();
+    let mut lost = false;
+    let start = loop {
+        match store.head_revision().await {
+            Ok(head) => break head,
+            Err(_) => tokio::time::sleep(POLL).await,
+        }
+    };
+    feed.applied.store(start, Ordering::SeqCst);
+    loop {
+        let applied = feed.applied();
+        let read = async {
+            let (_, head) = store.check_held(applied + 1).await?;
+            let changes = store.changes_after(&every, applied, BATCH).await?;
+            Ok::<_, Error>((head, changes))
+        }
+        .await;
+        match read {
+            Ok((head, changes)) => {
+                if lost {
+                    // Changes may have gone by unseen: nothing kept can be trusted.
+                    forget_all();
+                    lost = false;
+                }
+                for change in &changes {
+                    copies.iter().for_each(|c| c.changed(change));
+                }
+                let full = u64::try_from(changes.len()).unwrap_or(u64::MAX) >= BATCH;
+                // A full batch may end before the head; one that is not has every change up
+                // to the head (read before it) and perhaps a few after.
+                let newest = match changes.last() {
+                    Some(last) if full => last.revision,
+                    last => last.map_or(head, |c| c.revision.max(head)),
+                };
+                feed.applied.store(newest.max(applied), Ordering::SeqCst);
+                if full {
+                    continue;
+                }
+            }
+            Err(Error::Compacted { .. }) => {
+                tracing::warn!("the change feed moved past this server's copies: forgetting them");
+                forget_all();
+                if let Ok(head) = store.head_revision().await {
+                    feed.applied.store(head, Ordering::SeqCst);
+                }
+                continue;
+            }
+            Err(e) => {
+                if !lost {
+                    tracing::warn!(error = %e, "cannot read the change feed: forgetting the copies until it can");
+                    forget_all();
+                    lost = true;
+                }
+            }
+        }
+        tokio::select! {
+            _ = committed.changed() => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fill_that_began_before_a_forget_is_not_kept() {
+        let cache: Guarded<&str, i32> = Guarded::new(10);
+        let began = cache.generation();
+        cache.forget(&"a");
+        cache.put(began, "a", 1);
+        assert_eq!(cache.get(&"a"), None);
+        let again = cache.generation();
+        cache.put(again, "a", 2);
+        assert_eq!(cache.get(&"a"), Some(2));
+        cache.forget_all();
+        assert_eq!(cache.get(&"a"), None);
+    }
+}
