@@ -252,7 +252,8 @@ async fn grpcurl_lists_describes_checks_health_and_creates_an_organization() {
     )
     .await
     .json();
-    assert_eq!(listed, json!({"organizations": [created]}));
+    // Revision 1 is the first token, 2 the organisation: the list reflects both.
+    assert_eq!(listed, json!({"organizations": [created], "revision": "2"}));
 }
 
 #[tokio::test]
@@ -384,7 +385,8 @@ async fn grpcurl_updates_with_a_field_mask_and_etag_then_deletes_and_undeletes()
     let live = call(&app, "ListOrganizations", &json!({})).await.json();
     assert_eq!(
         live,
-        json!({}),
+        // Created, updated, deleted: revisions 2 to 4, after the first token's 1.
+        json!({"revision": "4"}),
         "a deleted organisation is hidden from lists"
     );
 
