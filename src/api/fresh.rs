@@ -117,8 +117,10 @@ where
     }
 }
 
-/// Applies the change feed to `copies` from the head at its start (the copies are empty
-/// then) until the server stops (it aborts the task).
+/// Applies the change feed to `copies` from the head at its start until the server stops (it
+/// aborts the task). Calls may have filled copies before it read that head: it forgets them
+/// then, so that what is kept reflects at least the head, and every change after it is
+/// applied.
 pub async fn follow(store: Store, feed: Arc<Feed>, copies: Vec<Arc<dyn Follows>>) {
     let forget_all = || copies.iter().for_each(|c| c.forget_all());
     let mut committed: watch::Receiver<i64> = store.committed();
@@ -130,6 +132,7 @@ pub async fn follow(store: Store, feed: Arc<Feed>, copies: Vec<Arc<dyn Follows>>
             Err(_) => tokio::time::sleep(POLL).await,
         }
     };
+    forget_all();
     feed.applied.store(start, Ordering::SeqCst);
     loop {
         let applied = feed.applied();
