@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use reestr_domain::Error;
-use reestr_domain::change::Change;
+use reestr_domain::change::{Change, ResourceType};
 use reestr_store::{ChangeSelection, Store};
 use tokio::sync::watch;
 
@@ -38,16 +38,33 @@ pub trait Follows: Send + Sync {
 }
 
 /// Where the follower stands.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Feed {
+    /// The newest revision applied; -1 until the follower has read where it starts (nothing
+    /// is kept until then).
     applied: AtomicI64,
+}
+
+impl Default for Feed {
+    fn default() -> Self {
+        Self {
+            applied: AtomicI64::new(-1),
+        }
+    }
 }
 
 impl Feed {
     /// The newest revision whose changes every copy has applied: a copy read after this is
-    /// read reflects every change up to it.
+    /// read reflects every change up to it (0 until the follower has started).
     pub fn applied(&self) -> i64 {
-        self.applied.load(Ordering::SeqCst)
+        self.applied.load(Ordering::SeqCst).max(0)
+    }
+
+    /// Whether answers kept now would be current for a caller of this process: the follower
+    /// has started and applied every revision this process knows committed.
+    fn current(&self, store: &Store) -> bool {
+        let applied = self.applied.load(Ordering::SeqCst);
+        applied >= 0 && applied >= store.newest_known_revision()
     }
 }
 
@@ -117,6 +134,117 @@ where
     }
 }
 
+/// What reads of one resource type answered, kept for the next reads until the change feed
+/// says that resource changed: point reads by name (GetSystem, GetOrganization), or first
+/// pages of lists by request, all forgotten at any change of the type.
+///
+/// **Read-your-writes.** A kept answer is used only while the follower has applied every
+/// revision this process knows committed ([`Store::newest_known_revision`]): after a write
+/// through this server, reads go to the database until the follower has applied it (at once:
+/// the commit wakes it). Another server's write is applied within the feed's lag.
+pub struct Answers<V> {
+    resource_type: ResourceType,
+    /// Every answer is forgotten at any change of the type (lists), not only the one named.
+    whole: bool,
+    entries: Guarded<String, V>,
+    feed: Arc<Feed>,
+}
+
+impl<V> std::fmt::Debug for Answers<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answers")
+            .field("resource_type", &self.resource_type)
+            .field("entries", &self.entries)
+            .finish()
+    }
+}
+
+/// Answers kept per kind at most.
+const ANSWERS_MAX: u64 = 10_000;
+
+impl<V: Clone + Send + Sync + 'static> Answers<V> {
+    /// Point reads of `resource_type`, keyed by resource name.
+    pub fn by_name(resource_type: ResourceType, feed: Arc<Feed>) -> Self {
+        Self {
+            resource_type,
+            whole: false,
+            entries: Guarded::new(ANSWERS_MAX),
+            feed,
+        }
+    }
+
+    /// Lists of `resource_type`, keyed by the whole request; any change of the type forgets
+    /// them all.
+    pub fn lists(resource_type: ResourceType, feed: Arc<Feed>) -> Self {
+        Self {
+            resource_type,
+            whole: true,
+            entries: Guarded::new(ANSWERS_MAX),
+            feed,
+        }
+    }
+
+    /// The answer kept for `key`, or what `read` answers (then kept, unless a change raced
+    /// it). Errors are not kept.
+    pub async fn get_or_read<F, Fut>(&self, store: &Store, key: &str, read: F) -> Result<V, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V, Error>>,
+    {
+        let current = self.feed.current(store);
+        if current && let Some(kept) = self.entries.get(&key.to_string()) {
+            return Ok(kept);
+        }
+        let generation = self.entries.generation();
+        let answer = read().await?;
+        if current {
+            self.entries
+                .put(generation, key.to_string(), answer.clone());
+        }
+        Ok(answer)
+    }
+}
+
+impl<V: Clone + Send + Sync + 'static> Answers<V> {
+    /// A list's page: a first page (no `page_token`) is the one kept for the same request
+    /// (`request`: every field but the token) or what `read` answers; later pages are always
+    /// read.
+    pub async fn first_page_or_read<F, Fut>(
+        &self,
+        store: &Store,
+        page_token: &str,
+        request: &[&str],
+        read: F,
+    ) -> Result<V, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V, Error>>,
+    {
+        if page_token.is_empty() {
+            self.get_or_read(store, &request.join("\u{1f}"), read).await
+        } else {
+            read().await
+        }
+    }
+}
+
+impl<V: Clone + Send + Sync + 'static> Follows for Answers<V> {
+    fn changed(&self, change: &Change) {
+        if change.resource_type != self.resource_type {
+            return;
+        }
+        if self.whole {
+            self.entries.forget_all();
+        } else {
+            self.entries.forget(&change.resource);
+        }
+    }
+
+    fn forget_all(&self) {
+        self.entries.forget_all();
+    }
+}
+
 /// Applies the change feed to `copies` from the head at its start until the server stops (it
 /// aborts the task). Calls may have filled copies before it read that head: it forgets them
 /// then, so that what is kept reflects at least the head, and every change after it is
@@ -135,7 +263,7 @@ pub async fn follow(store: Store, feed: Arc<Feed>, copies: Vec<Arc<dyn Follows>>
     forget_all();
     feed.applied.store(start, Ordering::SeqCst);
     loop {
-        let applied = feed.applied();
+        let applied = feed.applied.load(Ordering::SeqCst);
         let read = async {
             let (_, head) = store.check_held(applied + 1).await?;
             let changes = store.changes_after(&every, applied, BATCH).await?;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use prost::Message as _;
 use reestr_domain::access::Action;
+use reestr_domain::change::ResourceType;
 use reestr_domain::contact::ContactsDraft;
 use reestr_domain::error::{Error, Violations};
 use reestr_domain::input::Choice;
@@ -19,6 +20,7 @@ use super::call::Call;
 use super::list;
 use super::{ReadyStore, idempotency_of, request_hash, settle, timestamp};
 use crate::api::callers::CallerCache;
+use crate::api::fresh::{Answers, Feed, Follows};
 use crate::proto::v1 as pb;
 use crate::proto::v1::organization::Kind;
 use crate::proto::v1::organization_service_server::OrganizationService;
@@ -30,14 +32,28 @@ const ORDER_FIELDS: [&str; 4] = ["name", "tin", "create_time", "update_time"];
 pub struct OrganizationApi {
     store: ReadyStore,
     cache: Arc<CallerCache>,
+    /// GetOrganization's answers by name.
+    gets: Arc<Answers<Arc<pb::Organization>>>,
+    /// ListOrganizations' first pages by request.
+    first_pages: Arc<Answers<Arc<pb::ListOrganizationsResponse>>>,
 }
 
 impl OrganizationApi {
     /// A service over the store that start-up will provide; `cache` is the authentication
     /// layer's, emptied when an organisation is deleted or undeleted so that its callers' new
-    /// rights apply at once.
-    pub fn new(store: ReadyStore, cache: Arc<CallerCache>) -> Self {
-        Self { store, cache }
+    /// rights apply at once; `feed` says how far the server's copies follow the change feed.
+    pub fn new(store: ReadyStore, cache: Arc<CallerCache>, feed: Arc<Feed>) -> Self {
+        Self {
+            store,
+            cache,
+            gets: Arc::new(Answers::by_name(ResourceType::Organization, feed.clone())),
+            first_pages: Arc::new(Answers::lists(ResourceType::Organization, feed)),
+        }
+    }
+
+    /// The answers this service keeps, for the change-feed follower to keep in step.
+    pub fn follows(&self) -> Vec<Arc<dyn Follows>> {
+        vec![self.gets.clone(), self.first_pages.clone()]
     }
 }
 
@@ -98,10 +114,14 @@ impl OrganizationService for OrganizationApi {
         let result = async {
             call.authorize(Action::ReadOrganizations)?;
             let id = OrganizationId::from_name(&request.get_ref().name, "name")?;
-            store.organizations().get(&id).await
+            self.gets
+                .get_or_read(store, &id.name(), || async {
+                    Ok(Arc::new(to_proto(&store.organizations().get(&id).await?)))
+                })
+                .await
         }
         .await;
-        Call::read(result).map(|org| Response::new(to_proto(&org)))
+        Call::read(result).map(|org| Response::new(Arc::unwrap_or_clone(org)))
     }
 
     #[tracing::instrument(skip_all, fields(filter = %request.get_ref().filter))]
@@ -120,34 +140,42 @@ impl OrganizationService for OrganizationApi {
         } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadOrganizations)?;
-            let query = list::query(
-                page_size,
-                page_token,
-                domain::compile_filter(&filter),
-                paging::parse_order_by(&order_by, &ORDER_FIELDS, "name"),
-                show_deleted,
-                &[domain::COLLECTION, &filter, &order_by],
-            )?;
-            list::page(store, call.max_message_bytes, &query, |query| async move {
-                Ok(store
-                    .organizations()
-                    .list(&query)
-                    .await?
-                    .map(|o| to_proto(&o)))
-            })
-            .await
+            let size = page_size.to_string();
+            let deleted = show_deleted.to_string();
+            let request = [size.as_str(), &filter, &order_by, &deleted];
+            let read = || async {
+                let query = list::query(
+                    page_size,
+                    page_token.clone(),
+                    domain::compile_filter(&filter),
+                    paging::parse_order_by(&order_by, &ORDER_FIELDS, "name"),
+                    show_deleted,
+                    &[domain::COLLECTION, &filter, &order_by],
+                )?;
+                let list::Listed {
+                    items: organizations,
+                    next_page_token,
+                    revision,
+                } = list::page(store, call.max_message_bytes, &query, |query| async move {
+                    Ok(store
+                        .organizations()
+                        .list(&query)
+                        .await?
+                        .map(|o| to_proto(&o)))
+                })
+                .await?;
+                Ok(Arc::new(pb::ListOrganizationsResponse {
+                    organizations,
+                    next_page_token,
+                    revision,
+                }))
+            };
+            self.first_pages
+                .first_page_or_read(store, &page_token, &request, read)
+                .await
         }
         .await;
-        let list::Listed {
-            items: organizations,
-            next_page_token,
-            revision,
-        } = Call::read(result)?;
-        Ok(Response::new(pb::ListOrganizationsResponse {
-            organizations,
-            next_page_token,
-            revision,
-        }))
+        Call::read(result).map(|r| Response::new(Arc::unwrap_or_clone(r)))
     }
 
     #[tracing::instrument(skip_all, fields(name))]

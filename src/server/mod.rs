@@ -243,10 +243,15 @@ pub async fn run(
     let ready = ReadyStore::default();
     let limits = &config.limits;
     let cache = Arc::new(crate::api::callers::CallerCache::default());
-    let organizations =
-        OrganizationServiceServer::new(OrganizationApi::new(ready.clone(), cache.clone()))
-            .max_decoding_message_size(limits.max_message_bytes);
-    let systems = InformationSystemServiceServer::new(SystemApi::new(ready.clone()))
+    // The server's copies of the register, kept in step with the change feed.
+    let feed = Arc::new(crate::api::fresh::Feed::default());
+    let organization_api = OrganizationApi::new(ready.clone(), cache.clone(), feed.clone());
+    let system_api = SystemApi::new(ready.clone(), feed.clone());
+    let mut copies: Vec<Arc<dyn crate::api::fresh::Follows>> = organization_api.follows();
+    copies.extend(system_api.follows());
+    let organizations = OrganizationServiceServer::new(organization_api)
+        .max_decoding_message_size(limits.max_message_bytes);
+    let systems = InformationSystemServiceServer::new(system_api)
         .max_decoding_message_size(limits.max_message_bytes);
     let tokens = TokenServiceServer::new(TokenApi::new(ready.clone(), cache.clone()))
         .max_decoding_message_size(limits.max_message_bytes);
@@ -257,12 +262,10 @@ pub async fn run(
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let changes = ChangeServiceServer::new(ChangeApi::new(ready.clone(), stopping))
         .max_decoding_message_size(limits.max_message_bytes);
-    // The server's copies of the register, kept in step with the change feed.
-    let feed = Arc::new(crate::api::fresh::Feed::default());
     let classifier_api =
         ClassifierApi::new(ready.clone(), config.classifier_cache_bytes, feed.clone());
-    let copies: Vec<Arc<dyn crate::api::fresh::Follows>> =
-        vec![cache.clone(), classifier_api.follows()];
+    copies.push(cache.clone());
+    copies.push(classifier_api.follows());
     let classifiers = ClassifierServiceServer::new(classifier_api)
         .max_decoding_message_size(limits.max_message_bytes);
     let submissions =

@@ -702,3 +702,96 @@ async fn a_token_revoked_through_one_server_is_refused_by_another_within_the_fee
     assert!(refused_after < bound, "refused after {refused_after:?}");
     b.stop().await;
 }
+
+#[tokio::test]
+async fn point_reads_come_from_memory_until_the_feed_says_the_resource_changed() {
+    use reestr::proto::v1::{GetOrganizationRequest, Organization, UpdateOrganizationRequest};
+    let mut app = spawn_app().await;
+    app.create_organization("stat", "201234567").await;
+    let b = app.other_server().await;
+    let get = |mut c: reestr::proto::v1::organization_service_client::OrganizationServiceClient<
+        crate::helpers::Authed,
+    >| async move {
+        c.get_organization(GetOrganizationRequest {
+            name: "organizations/stat".into(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+    };
+    let on_a = app.organizations_as(Some(&app.admin_secret));
+    let on_b =
+        reestr::proto::v1::organization_service_client::OrganizationServiceClient::with_interceptor(
+            b.channel.clone(),
+            Bearer::new(Some(&app.admin_secret)),
+        );
+    // B keeps nothing until its follower has read where the feed stands: it has once its
+    // classifier list reflects a revision.
+    let mut classifiers_on_b =
+        reestr::proto::v1::classifier_service_client::ClassifierServiceClient::with_interceptor(
+            b.channel.clone(),
+            Bearer::new(Some(&app.admin_secret)),
+        );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while classifiers_on_b
+        .list_classifiers(reestr::proto::v1::ListClassifiersRequest::default())
+        .await
+        .expect("list on B")
+        .into_inner()
+        .revision
+        == 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B never followed the feed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = get(on_a.clone()).await;
+    assert_eq!(get(on_b.clone()).await, before);
+
+    // Changed behind the register's back: no change in the feed, so both servers keep
+    // answering from memory.
+    app.execute_sql("UPDATE organizations SET region_code = '1703' WHERE id = 'stat'")
+        .await
+        .expect("raw update");
+    assert_eq!(get(on_a.clone()).await.region_code, before.region_code);
+    assert_eq!(get(on_b.clone()).await.region_code, before.region_code);
+
+    // A change through A: A's next read sees it (and reads the row again), B's within the
+    // feed's lag.
+    let mut writer = on_a.clone();
+    writer
+        .update_organization(UpdateOrganizationRequest {
+            organization: Some(Organization {
+                name: "organizations/stat".into(),
+                region_code: "1726".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["region_code".into()],
+            }),
+        })
+        .await
+        .expect("update through A");
+    let after = get(on_a.clone()).await;
+    assert_eq!(after.region_code, "1726");
+    assert_ne!(after.etag, before.etag);
+    let written = tokio::time::Instant::now();
+    loop {
+        let seen = get(on_b.clone()).await;
+        if seen == after {
+            break;
+        }
+        assert!(
+            written.elapsed() < Duration::from_millis(2_500),
+            "B still answers {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "B answered the new state {:?} after the write",
+        written.elapsed()
+    );
+    b.stop().await;
+}

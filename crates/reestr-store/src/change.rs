@@ -227,6 +227,12 @@ impl Store {
         Ok(removed.rows_affected)
     }
 
+    /// The newest revision this process knows committed: its own commits, and on PostgreSQL
+    /// other servers' as they notify them.
+    pub fn newest_known_revision(&self) -> i64 {
+        *self.inner.committed.borrow()
+    }
+
     /// A receiver told of every revision this process commits, and on PostgreSQL, while
     /// [`follow_commits`](Self::follow_commits) runs, of every other server's: a watcher's
     /// wake-up. A wake-up can be missed (a notification lost with its connection); a watcher

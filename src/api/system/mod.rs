@@ -4,8 +4,11 @@
 
 mod convert;
 
+use std::sync::Arc;
+
 use prost::Message as _;
 use reestr_domain::access::Action;
+use reestr_domain::change::ResourceType;
 use reestr_domain::error::{Error, Reason, Violations};
 use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging;
@@ -17,6 +20,7 @@ use tonic::{Request, Response, Status};
 
 use self::convert::{spec_from_proto, state_from_proto, state_to_proto, to_proto};
 use super::call::Call;
+use super::fresh::{Answers, Feed, Follows};
 use super::list;
 use super::{ReadyStore, idempotency_of, request_hash, settle, timestamp};
 use crate::proto::v1 as pb;
@@ -37,12 +41,29 @@ const MAX_DEPTH: i32 = 10;
 #[derive(Debug, Clone)]
 pub struct SystemApi {
     store: ReadyStore,
+    /// GetSystem's answers (current state) by name.
+    gets: Arc<Answers<Arc<pb::InformationSystem>>>,
+    /// ListSystems' first pages by request.
+    first_pages: Arc<Answers<Arc<pb::ListSystemsResponse>>>,
 }
 
 impl SystemApi {
-    /// A service over the store.
-    pub fn new(store: ReadyStore) -> Self {
-        Self { store }
+    /// A service over the store; `feed` says how far the server's copies follow the change
+    /// feed.
+    pub fn new(store: ReadyStore, feed: Arc<Feed>) -> Self {
+        Self {
+            store,
+            gets: Arc::new(Answers::by_name(
+                ResourceType::InformationSystem,
+                feed.clone(),
+            )),
+            first_pages: Arc::new(Answers::lists(ResourceType::InformationSystem, feed)),
+        }
+    }
+
+    /// The answers this service keeps, for the change-feed follower to keep in step.
+    pub fn follows(&self) -> Vec<Arc<dyn Follows>> {
+        vec![self.gets.clone(), self.first_pages.clone()]
     }
 
     /// DeleteSystem and UndeleteSystem: the owner is authorised against the system as it is
@@ -167,12 +188,20 @@ impl InformationSystemService for SystemApi {
                 }
                 (Some(t), _) => store.systems().get_as_of(&id, t).await,
                 (None, r) if r < 0 => Err(Error::invalid("revision", "must be positive")),
-                (None, 0) => store.systems().get(&id).await,
+                (None, 0) => {
+                    return self
+                        .gets
+                        .get_or_read(store, &id.name(), || async {
+                            Ok(Arc::new(to_proto(&store.systems().get(&id).await?)))
+                        })
+                        .await;
+                }
                 (None, r) => store.systems().get_revision(&id, r).await,
             }
+            .map(|s| Arc::new(to_proto(&s)))
         }
         .await;
-        Call::read(result).map(|s| Response::new(to_proto(&s)))
+        Call::read(result).map(|s| Response::new(Arc::unwrap_or_clone(s)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -222,30 +251,38 @@ impl InformationSystemService for SystemApi {
         } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadRegister)?;
-            let query = list::query(
-                page_size,
-                page_token,
-                domain::compile_filter(&filter),
-                paging::parse_order_by(&order_by, &ORDER_FIELDS, "name"),
-                show_deleted,
-                &[domain::COLLECTION, &filter, &order_by],
-            )?;
-            list::page(store, call.max_message_bytes, &query, |query| async move {
-                Ok(store.systems().list(&query).await?.map(|s| to_proto(&s)))
-            })
-            .await
+            let size = page_size.to_string();
+            let deleted = show_deleted.to_string();
+            let request = [size.as_str(), &filter, &order_by, &deleted];
+            let read = || async {
+                let query = list::query(
+                    page_size,
+                    page_token.clone(),
+                    domain::compile_filter(&filter),
+                    paging::parse_order_by(&order_by, &ORDER_FIELDS, "name"),
+                    show_deleted,
+                    &[domain::COLLECTION, &filter, &order_by],
+                )?;
+                let list::Listed {
+                    items: systems,
+                    next_page_token,
+                    revision,
+                } = list::page(store, call.max_message_bytes, &query, |query| async move {
+                    Ok(store.systems().list(&query).await?.map(|s| to_proto(&s)))
+                })
+                .await?;
+                Ok(Arc::new(pb::ListSystemsResponse {
+                    systems,
+                    next_page_token,
+                    revision,
+                }))
+            };
+            self.first_pages
+                .first_page_or_read(store, &page_token, &request, read)
+                .await
         }
         .await;
-        let list::Listed {
-            items: systems,
-            next_page_token,
-            revision,
-        } = Call::read(result)?;
-        Ok(Response::new(pb::ListSystemsResponse {
-            systems,
-            next_page_token,
-            revision,
-        }))
+        Call::read(result).map(|r| Response::new(Arc::unwrap_or_clone(r)))
     }
 
     #[tracing::instrument(skip_all, fields(name))]
