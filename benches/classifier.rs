@@ -62,7 +62,6 @@ use reestr_domain::classifier::{
 use reestr_domain::input::Choice;
 use reestr_domain::organization::{OrganizationDraft, OrganizationId, OrganizationKind};
 use reestr_store::{AuditContext, ConnectionSettings, Database, Store};
-use sea_orm::ConnectionTrait as _;
 use sea_orm::sqlx::{self, Connection as _};
 use tonic_health::pb::HealthCheckRequest;
 
@@ -70,7 +69,7 @@ use support::env_or;
 use support::generated::{CODE_PATTERN, Rows, Shape};
 use support::h2load::{Load, grpc_frame, have, measured};
 use support::report::{Table, mib, thousands, verdict};
-use support::server::{Options, Server, cpu_seconds};
+use support::server::{Options, PgDatabases, Server, cpu_seconds};
 use support::setup::{ORGANIZATION, VERSION, create_classifier, grpcurl};
 
 /// `reestr serve` on the data directory `dir` (SQLite there, or `database_url`), with the
@@ -474,66 +473,6 @@ async fn postgres_tls(database: &Database) -> bool {
         .expect("pg_stat_ssl")
 }
 
-/// Creates databases on a PostgreSQL server and drops them again (also when the benchmark
-/// fails half-way).
-struct PgDatabases {
-    admin: String,
-    names: Vec<String>,
-}
-
-impl PgDatabases {
-    async fn create(&mut self) -> String {
-        let name = format!("reestr_bench_{}", uuid::Uuid::new_v4().simple());
-        let db = Database::connect(&ConnectionSettings::new(&self.admin))
-            .await
-            .expect("connect to PostgreSQL");
-        db.connection()
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create database");
-        db.close().await.expect("close");
-        self.names.push(name.clone());
-        let base = self
-            .admin
-            .rsplit_once('/')
-            .map_or(self.admin.as_str(), |(b, _)| b);
-        format!("{base}/{name}")
-    }
-
-    async fn drop_all(admin: String, names: Vec<String>) {
-        if names.is_empty() {
-            return;
-        }
-        if let Ok(db) = Database::connect(&ConnectionSettings::new(&admin)).await {
-            for name in names {
-                let _ = db
-                    .connection()
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await;
-            }
-            let _ = db.close().await;
-        }
-    }
-}
-
-impl Drop for PgDatabases {
-    fn drop(&mut self) {
-        let admin = self.admin.clone();
-        let names = std::mem::take(&mut self.names);
-        if names.is_empty() {
-            return;
-        }
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(PgDatabases::drop_all(admin, names));
-        })
-        .join();
-    }
-}
-
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
@@ -732,10 +671,7 @@ async fn run() {
     //    when the server offers it) and with `sslmode=disable`.
     let mut pg_runs: Vec<(String, bool, Duration, f64, ServerImport)> = Vec::new();
     if let Some(admin) = &pg_admin {
-        let mut databases = PgDatabases {
-            admin: admin.clone(),
-            names: Vec::new(),
-        };
+        let mut databases = PgDatabases::new(admin.clone());
         let mut variants = vec![("as given", "")];
         if pg_plain {
             variants.push(("sslmode=disable", "?sslmode=disable"));
@@ -766,7 +702,7 @@ async fn run() {
                 mib(pg_import.publish_peak)
             );
             server.stop().await;
-            PgDatabases::drop_all(admin.clone(), std::mem::take(&mut databases.names)).await;
+            databases.drop_now().await;
             pg_runs.push((label.to_string(), tls, copy, copy_cpu, pg_import));
         }
     }

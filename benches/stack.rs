@@ -15,7 +15,8 @@
 //! checks every call once with the tonic clients and, when grpcurl is installed, once more with
 //! grpcurl. Then, `REESTR_BENCH_RUNS` times, it runs h2load (`REESTR_BENCH_H2LOAD`) on each
 //! target in the same order — bare `Health/Check`, reestr `Health/Check`, `GetItem` of a known
-//! code, `ValidateCode` of that code, `GetSystem`, `ListSystems` (one page of 10) — POSTing the
+//! code, `ValidateCode` of that code, `GetSystem`, `ListSystems` (one page of 10),
+//! `GetOrganization`, `ListOrganizations` (one page of 10) — POSTing the
 //! gRPC-framed request with `content-type: application/grpc`, `te: trailers` and the
 //! administrator's bearer token (the same headers for every target, the bare server included).
 //! Every response is checked: all requests done, all HTTP 2xx, and exactly one response
@@ -25,8 +26,9 @@
 //! It prints, per run, requests per second, p50 and p99 (from h2load's `--log-file`) and the
 //! server's CPU time per call (`/proc/<pid>/stat`) of each target, and the ratios of the issue's
 //! goals within each run: reestr Check, GetItem and ValidateCode against bare Check (req/s),
-//! GetItem's p99 against bare Check's p99; GetSystem and ListSystems in req/s, to compare before
-//! and after a change. Compare figures within a run, not across runs.
+//! GetItem's p99 against bare Check's p99; and issue 12's: GetSystem, GetOrganization and the
+//! first pages of ListSystems and ListOrganizations against the same server's Check. Compare
+//! figures within a run, not across runs.
 //!
 //! Needs `h2load` (apt `nghttp2-client`) and the bare server built in release
 //! (`cargo build --release -p reestr-bench-bare-tonic`); `benches/stack-h2load.sh` installs
@@ -39,6 +41,9 @@
 //! - `REESTR_BENCH_ITEMS` (10000): items of the published classifier version;
 //! - `REESTR_BENCH_SYSTEMS` (20): information systems registered (GetSystem reads the first,
 //!   ListSystems pages through 10);
+//! - `REESTR_BENCH_PG` (unset: SQLite): a PostgreSQL server-level URL, e.g.
+//!   `postgres://postgres@127.0.0.1:5432/postgres`; reestr then runs on a fresh database there,
+//!   dropped at the end;
 //! - `REESTR_BENCH_BARE`: the bare server's binary; by default `reestr-bench-bare-tonic` in
 //!   the directory of Cargo's release binaries (where `cargo build --release` puts it).
 //!
@@ -57,6 +62,7 @@ use prost::Message;
 use reestr::client::describe;
 use reestr::proto::v1 as pb;
 use reestr::proto::v1::information_system_service_client::InformationSystemServiceClient;
+use reestr::proto::v1::organization_service_client::OrganizationServiceClient;
 use tonic::Status;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -69,8 +75,8 @@ use support::env_or;
 use support::generated::{Rows, Shape};
 use support::h2load::{Load, grpc_frame, have, measured};
 use support::report::{Table, thousands, verdict};
-use support::server::{Options, Server};
-use support::setup::{VERSION, create_classifier, grpcurl, import, publish, system};
+use support::server::{Options, PgDatabases, Server};
+use support::setup::{ORGANIZATION, VERSION, create_classifier, grpcurl, import, publish, system};
 
 /// The classifier the lookups read.
 const CLASSIFIER: &str = "stack";
@@ -160,10 +166,8 @@ impl Interceptor for Admin {
     }
 }
 
-/// A client of the information systems with the administrator's token.
-async fn systems_client(
-    server: &Server,
-) -> InformationSystemServiceClient<InterceptedService<Channel, Admin>> {
+/// A channel to `server` whose calls carry the administrator's token.
+async fn admin_channel(server: &Server) -> InterceptedService<Channel, Admin> {
     let channel = Endpoint::from_shared(format!("http://{}", server.addr))
         .expect("uri")
         .connect()
@@ -172,7 +176,14 @@ async fn systems_client(
     let bearer = format!("Bearer {}", server.token)
         .parse()
         .expect("ASCII token");
-    InformationSystemServiceClient::with_interceptor(channel, Admin(bearer))
+    InterceptedService::new(channel, Admin(bearer))
+}
+
+/// A client of the information systems with the administrator's token.
+async fn systems_client(
+    server: &Server,
+) -> InformationSystemServiceClient<InterceptedService<Channel, Admin>> {
+    InformationSystemServiceClient::new(admin_channel(server).await)
 }
 
 /// Registers systems `bench-system-000`, … owned by the benchmark's organisation.
@@ -273,6 +284,18 @@ async fn prepare(bare: &Server, reestr: &Server, items: usize, systems: usize) -
         .unwrap_or_else(|s| panic!("GetSystem: {}", describe(&s)))
         .into_inner();
     assert_eq!(system.name, get_system.name, "GetSystem answers the system");
+    // The same system at its revision 1: always read from the database (the point-read
+    // copies hold current states only), the cost every GetSystem had before them.
+    let get_system_revision = pb::GetSystemRequest {
+        revision: 1,
+        ..get_system.clone()
+    };
+    let system_revision = systems_api
+        .get_system(get_system_revision.clone())
+        .await
+        .unwrap_or_else(|s| panic!("GetSystem revision 1: {}", describe(&s)))
+        .into_inner();
+    assert_eq!(system_revision, system, "nothing changed since revision 1");
     let list_systems = pb::ListSystemsRequest {
         page_size: LIST_PAGE,
         ..Default::default()
@@ -286,6 +309,30 @@ async fn prepare(bare: &Server, reestr: &Server, items: usize, systems: usize) -
         listed.systems.len(),
         systems.min(LIST_PAGE as usize),
         "ListSystems: one page"
+    );
+    let mut organizations_api = OrganizationServiceClient::new(admin_channel(reestr).await);
+    let get_organization = pb::GetOrganizationRequest {
+        name: format!("organizations/{ORGANIZATION}"),
+    };
+    let organization = organizations_api
+        .get_organization(get_organization.clone())
+        .await
+        .unwrap_or_else(|s| panic!("GetOrganization: {}", describe(&s)))
+        .into_inner();
+    assert_eq!(organization.name, get_organization.name);
+    let list_organizations = pb::ListOrganizationsRequest {
+        page_size: LIST_PAGE,
+        ..Default::default()
+    };
+    let organizations = organizations_api
+        .list_organizations(list_organizations.clone())
+        .await
+        .unwrap_or_else(|s| panic!("ListOrganizations: {}", describe(&s)))
+        .into_inner();
+    assert_eq!(
+        organizations.organizations.len(),
+        1,
+        "ListOrganizations: the owner"
     );
 
     if have("grpcurl") {
@@ -370,11 +417,32 @@ async fn prepare(bare: &Server, reestr: &Server, items: usize, systems: usize) -
             &system,
         ),
         Call::new(
+            "GetSystem revision 1 (database)",
+            Side::Reestr,
+            "/reestr.v1.InformationSystemService/GetSystem",
+            &get_system_revision,
+            &system_revision,
+        ),
+        Call::new(
             "ListSystems",
             Side::Reestr,
             "/reestr.v1.InformationSystemService/ListSystems",
             &list_systems,
             &listed,
+        ),
+        Call::new(
+            "GetOrganization",
+            Side::Reestr,
+            "/reestr.v1.OrganizationService/GetOrganization",
+            &get_organization,
+            &organization,
+        ),
+        Call::new(
+            "ListOrganizations",
+            Side::Reestr,
+            "/reestr.v1.OrganizationService/ListOrganizations",
+            &list_organizations,
+            &organizations,
         ),
     ]
 }
@@ -385,6 +453,9 @@ async fn run() {
     let runs: usize = env_or("REESTR_BENCH_RUNS", 3).max(1);
     let items: usize = env_or("REESTR_BENCH_ITEMS", 10_000);
     let systems: usize = env_or("REESTR_BENCH_SYSTEMS", 20).max(1);
+    let pg_admin = std::env::var("REESTR_BENCH_PG")
+        .ok()
+        .filter(|url| !url.is_empty() && url != "off");
     assert!(
         have("h2load"),
         "h2load not found: apt-get install -y nghttp2-client (benches/stack-h2load.sh does)"
@@ -402,7 +473,27 @@ async fn run() {
     std::fs::create_dir_all(&bare_dir).expect("dir");
     std::fs::create_dir_all(&reestr_dir).expect("dir");
     let bare = Server::bare(&binary, &bare_dir).await;
-    let reestr = Server::reestr(&reestr_dir, Options::default()).await;
+    let mut databases = pg_admin.clone().map(PgDatabases::new);
+    let database_url = match &mut databases {
+        Some(d) => Some(d.create().await),
+        None => None,
+    };
+    let reestr = Server::reestr(
+        &reestr_dir,
+        Options {
+            database_url: database_url.as_deref(),
+            ..Options::default()
+        },
+    )
+    .await;
+    println!(
+        "reestr on {}",
+        if database_url.is_some() {
+            "PostgreSQL (a fresh database)"
+        } else {
+            "SQLite"
+        }
+    );
     println!(
         "bare tonic server {} (pid {}), reestr {} (pid {}); h2load {options}, {runs} runs",
         bare.addr, bare.pid, reestr.addr, reestr.pid
@@ -464,6 +555,8 @@ fn report(calls: &[Call], loads: &[Vec<Load>]) {
         index("GetSystem"),
         index("ListSystems"),
     );
+    let (get_organization, list_organizations) =
+        (index("GetOrganization"), index("ListOrganizations"));
     let runs: Vec<String> = (1..=loads.len()).map(|r| format!("run {r}")).collect();
     let mut header = vec!["target"];
     header.extend(runs.iter().map(String::as_str));
@@ -536,12 +629,24 @@ fn report(calls: &[Call], loads: &[Vec<Load>]) {
         &|run: &[Load]| run[get].p99_us / run[bare].p99_us,
         Some((false, 1.5)),
     );
+    // Issue 12: point reads and first pages against the same server's Check.
     goal(
-        "GetSystem / bare Check, req/s",
-        &rps(get_system, bare),
+        "GetSystem revision 1 (database) / reestr Check, req/s",
+        &rps(index("GetSystem revision 1 (database)"), check),
         None,
     );
-    goal("ListSystems / bare Check, req/s", &rps(list, bare), None);
+    for (name, at) in [
+        ("GetSystem", get_system),
+        ("ListSystems (first page)", list),
+        ("GetOrganization", get_organization),
+        ("ListOrganizations (first page)", list_organizations),
+    ] {
+        goal(
+            &format!("**{name} / reestr Check, req/s**"),
+            &rps(at, check),
+            Some((true, 0.5)),
+        );
+    }
     goal(
         "server CPU per call: reestr Check / bare Check",
         &cpu(check, bare),
@@ -558,8 +663,6 @@ fn report(calls: &[Call], loads: &[Vec<Load>]) {
         None,
     );
     println!();
-    println!(
-        "Ratios within each run (GetSystem and ListSystems: compare their req/s above before and after a change):"
-    );
+    println!("Ratios within each run:");
     ratios.print();
 }

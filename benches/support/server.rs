@@ -6,6 +6,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reestr::client::Target;
+use reestr_store::{ConnectionSettings, Database};
+use sea_orm::ConnectionTrait as _;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
@@ -267,4 +269,78 @@ fn strip_ansi(line: &str) -> String {
         }
     }
     out
+}
+
+/// Creates databases on a PostgreSQL server and drops them again (also when the benchmark
+/// fails half-way).
+pub struct PgDatabases {
+    admin: String,
+    names: Vec<String>,
+}
+
+impl PgDatabases {
+    /// A databases' keeper on the server whose server-level URL is `admin`.
+    pub fn new(admin: String) -> Self {
+        Self {
+            admin,
+            names: Vec::new(),
+        }
+    }
+
+    /// A new, empty database; its URL.
+    pub async fn create(&mut self) -> String {
+        let name = format!("reestr_bench_{}", uuid::Uuid::new_v4().simple());
+        let db = Database::connect(&ConnectionSettings::new(&self.admin))
+            .await
+            .expect("connect to PostgreSQL");
+        db.connection()
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        db.close().await.expect("close");
+        self.names.push(name.clone());
+        let base = self
+            .admin
+            .rsplit_once('/')
+            .map_or(self.admin.as_str(), |(b, _)| b);
+        format!("{base}/{name}")
+    }
+
+    /// Drops every database made so far.
+    pub async fn drop_now(&mut self) {
+        Self::drop_all(self.admin.clone(), std::mem::take(&mut self.names)).await;
+    }
+
+    async fn drop_all(admin: String, names: Vec<String>) {
+        if names.is_empty() {
+            return;
+        }
+        if let Ok(db) = Database::connect(&ConnectionSettings::new(&admin)).await {
+            for name in names {
+                let _ = db
+                    .connection()
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            }
+            let _ = db.close().await;
+        }
+    }
+}
+
+impl Drop for PgDatabases {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let names = std::mem::take(&mut self.names);
+        if names.is_empty() {
+            return;
+        }
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(PgDatabases::drop_all(admin, names));
+        })
+        .join();
+    }
 }
