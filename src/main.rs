@@ -371,6 +371,10 @@ struct ServeArgs {
     /// How long in-flight calls may take to finish on shutdown.
     #[arg(long, env = "REESTR_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     shutdown_grace: Duration,
+    /// Serve Prometheus metrics (`GET /metrics`, plain HTTP) on this address, e.g.
+    /// `127.0.0.1:9090`; off by default.
+    #[arg(long, env = "REESTR_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// How often the health probe pings the database.
     #[arg(long, env = "REESTR_HEALTH_PROBE_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     health_probe_interval: Duration,
@@ -727,6 +731,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     config.classifier_cache_bytes = args.classifier_cache_mib.saturating_mul(1 << 20);
     config.health_probe_interval = args.health_probe_interval;
     config.change_retention = args.change_retention;
+    config.metrics_listen = args.metrics_listen;
     config.review = review_settings(
         args.holidays.as_deref(),
         args.review_working_days,

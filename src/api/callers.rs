@@ -13,7 +13,7 @@ use reestr_domain::access::{Caller, Principal};
 use reestr_domain::change::{Change, ResourceType};
 use reestr_domain::token::Token;
 
-use super::fresh::{Follows, Guarded};
+use super::fresh::{CacheStats, Follows, Guarded};
 
 /// Entries of each kind kept at most (the least recently used go first).
 const CALLER_CACHE_MAX: u64 = 10_000;
@@ -35,8 +35,8 @@ pub struct Generation {
 impl Default for CallerCache {
     fn default() -> Self {
         Self {
-            tokens: Guarded::new(CALLER_CACHE_MAX),
-            organizations_deleted: Guarded::new(CALLER_CACHE_MAX),
+            tokens: Guarded::new("tokens", CALLER_CACHE_MAX),
+            organizations_deleted: Guarded::new("organizations_deleted", CALLER_CACHE_MAX),
         }
     }
 }
@@ -94,6 +94,10 @@ impl Follows for CallerCache {
 
     fn forget_all(&self) {
         self.clear();
+    }
+
+    fn stats(&self) -> Vec<CacheStats> {
+        vec![self.tokens.stats(), self.organizations_deleted.stats()]
     }
 }
 

@@ -14,7 +14,10 @@
 //! open for up to [`OUTAGE`], reading again every [`POLL`]. The table is the only truth: a wake-up that is missed costs at
 //! most one [`POLL`], never a change.
 
+use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reestr_domain::Error;
@@ -55,12 +58,74 @@ pub struct ChangeApi {
     store: ReadyStore,
     /// Turns true when the server begins to shut down: every watch then ends.
     stopping: watch::Receiver<bool>,
+    watchers: Arc<Watchers>,
 }
 
 impl ChangeApi {
-    /// A service over the store; `stopping` turns true when the server shuts down.
-    pub fn new(store: ReadyStore, stopping: watch::Receiver<bool>) -> Self {
-        Self { store, stopping }
+    /// A service over the store; `stopping` turns true when the server shuts down; the open
+    /// watches are counted in `watchers`.
+    pub fn new(
+        store: ReadyStore,
+        stopping: watch::Receiver<bool>,
+        watchers: Arc<Watchers>,
+    ) -> Self {
+        Self {
+            store,
+            stopping,
+            watchers,
+        }
+    }
+}
+
+/// The open watches, and the revision up to which each has delivered what it selects (for
+/// the metrics).
+#[derive(Debug, Default)]
+pub struct Watchers {
+    next_id: AtomicU64,
+    delivered: Mutex<HashMap<u64, i64>>,
+}
+
+impl Watchers {
+    fn open(self: &Arc<Self>, delivered: i64) -> Watcher {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut d) = self.delivered.lock() {
+            d.insert(id, delivered);
+        }
+        Watcher {
+            watchers: self.clone(),
+            id,
+        }
+    }
+
+    /// How many watches are open, and the smallest revision up to which they have all
+    /// delivered (`None` without watches).
+    pub fn snapshot(&self) -> (usize, Option<i64>) {
+        match self.delivered.lock() {
+            Ok(d) => (d.len(), d.values().min().copied()),
+            Err(_) => (0, None),
+        }
+    }
+}
+
+/// One open watch in [`Watchers`], removed when dropped.
+struct Watcher {
+    watchers: Arc<Watchers>,
+    id: u64,
+}
+
+impl Watcher {
+    fn delivered(&self, revision: i64) {
+        if let Ok(mut d) = self.watchers.delivered.lock() {
+            d.insert(self.id, revision);
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if let Ok(mut d) = self.watchers.delivered.lock() {
+            d.remove(&self.id);
+        }
     }
 }
 
@@ -148,6 +213,7 @@ struct Watch {
     bookmark: Duration,
     tx: mpsc::Sender<Result<pb::WatchChangesResponse, Status>>,
     stopping: watch::Receiver<bool>,
+    watcher: Watcher,
 }
 
 impl Watch {
@@ -220,9 +286,11 @@ impl Watch {
             };
             let more = u64::try_from(changes.len()).unwrap_or(u64::MAX) >= BATCH;
             if let Some(message) = message {
+                let delivered = message.head_revision;
                 if self.tx.send(Ok(message)).await.is_err() {
                     return;
                 }
+                self.watcher.delivered(delivered);
                 last_sent = Instant::now();
             }
             if more {
@@ -281,6 +349,7 @@ impl ChangeService for ChangeApi {
         let (tx, rx) = mpsc::channel(IN_FLIGHT);
         let watch = Watch {
             store,
+            watcher: self.watchers.open(selection.start_revision.max(1) - 1),
             next: selection.start_revision.max(1),
             selection,
             bookmark: Duration::from_secs(u64::from(bookmark.unsigned_abs())),

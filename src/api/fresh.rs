@@ -35,6 +35,23 @@ pub trait Follows: Send + Sync {
     fn changed(&self, change: &Change);
     /// Forgets everything.
     fn forget_all(&self);
+    /// What its caches hold and did, for the metrics.
+    fn stats(&self) -> Vec<CacheStats>;
+}
+
+/// What one cache holds and did since the server started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    /// The cache's name in the metrics.
+    pub name: &'static str,
+    /// Entries held.
+    pub entries: u64,
+    /// Reads it answered.
+    pub hits: u64,
+    /// Reads it could not answer.
+    pub misses: u64,
+    /// Entries dropped to stay within its size.
+    pub evictions: u64,
 }
 
 /// Where the follower stands.
@@ -72,8 +89,12 @@ impl Feed {
 /// value only if no [`forget`](Self::forget) or [`forget_all`](Self::forget_all) came after
 /// the read began (at [`generation`](Self::generation)).
 pub struct Guarded<K, V> {
+    name: &'static str,
     generation: AtomicU64,
     entries: moka::sync::Cache<K, V>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: Arc<AtomicU64>,
 }
 
 impl<K, V> std::fmt::Debug for Guarded<K, V> {
@@ -90,11 +111,38 @@ where
     K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    /// A cache of at most `max` entries (the least recently used go first).
-    pub fn new(max: u64) -> Self {
+    /// A cache named `name` (in the metrics) of at most `max` entries (the least recently
+    /// used go first).
+    pub fn new(name: &'static str, max: u64) -> Self {
+        let evictions = Arc::new(AtomicU64::new(0));
+        let evicted = evictions.clone();
         Self {
+            name,
             generation: AtomicU64::new(0),
-            entries: moka::sync::Cache::builder().max_capacity(max).build(),
+            entries: moka::sync::Cache::builder()
+                .max_capacity(max)
+                .eviction_listener(move |_, _, cause| {
+                    if cause == moka::notification::RemovalCause::Size {
+                        evicted.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+                .build(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            evictions,
+        }
+    }
+
+    /// What it holds and did.
+    pub fn stats(&self) -> CacheStats {
+        // The entry count follows inserts and removals once their pending work is done.
+        self.entries.run_pending_tasks();
+        CacheStats {
+            name: self.name,
+            entries: self.entries.entry_count(),
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
         }
     }
 
@@ -105,7 +153,14 @@ where
 
     /// The value kept for `key`.
     pub fn get(&self, key: &K) -> Option<V> {
-        self.entries.get(key)
+        let found = self.entries.get(key);
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
     }
 
     /// Keeps `value`, read by a read that began at `generation`, unless something was
@@ -163,23 +218,23 @@ impl<V> std::fmt::Debug for Answers<V> {
 const ANSWERS_MAX: u64 = 10_000;
 
 impl<V: Clone + Send + Sync + 'static> Answers<V> {
-    /// Point reads of `resource_type`, keyed by resource name.
-    pub fn by_name(resource_type: ResourceType, feed: Arc<Feed>) -> Self {
+    /// Point reads of `resource_type`, keyed by resource name; `name` in the metrics.
+    pub fn by_name(name: &'static str, resource_type: ResourceType, feed: Arc<Feed>) -> Self {
         Self {
             resource_type,
             whole: false,
-            entries: Guarded::new(ANSWERS_MAX),
+            entries: Guarded::new(name, ANSWERS_MAX),
             feed,
         }
     }
 
     /// Lists of `resource_type`, keyed by the whole request; any change of the type forgets
-    /// them all.
-    pub fn lists(resource_type: ResourceType, feed: Arc<Feed>) -> Self {
+    /// them all; `name` in the metrics.
+    pub fn lists(name: &'static str, resource_type: ResourceType, feed: Arc<Feed>) -> Self {
         Self {
             resource_type,
             whole: true,
-            entries: Guarded::new(ANSWERS_MAX),
+            entries: Guarded::new(name, ANSWERS_MAX),
             feed,
         }
     }
@@ -242,6 +297,10 @@ impl<V: Clone + Send + Sync + 'static> Follows for Answers<V> {
 
     fn forget_all(&self) {
         self.entries.forget_all();
+    }
+
+    fn stats(&self) -> Vec<CacheStats> {
+        vec![self.entries.stats()]
     }
 }
 
@@ -321,7 +380,7 @@ mod tests {
 
     #[test]
     fn a_fill_that_began_before_a_forget_is_not_kept() {
-        let cache: Guarded<&str, i32> = Guarded::new(10);
+        let cache: Guarded<&str, i32> = Guarded::new("test", 10);
         let began = cache.generation();
         cache.forget(&"a");
         cache.put(began, "a", 1);

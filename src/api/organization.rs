@@ -46,8 +46,16 @@ impl OrganizationApi {
         Self {
             store,
             cache,
-            gets: Arc::new(Answers::by_name(ResourceType::Organization, feed.clone())),
-            first_pages: Arc::new(Answers::lists(ResourceType::Organization, feed)),
+            gets: Arc::new(Answers::by_name(
+                "organizations",
+                ResourceType::Organization,
+                feed.clone(),
+            )),
+            first_pages: Arc::new(Answers::lists(
+                "organization_lists",
+                ResourceType::Organization,
+                feed,
+            )),
         }
     }
 

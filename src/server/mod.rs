@@ -16,6 +16,7 @@ pub mod bootstrap;
 pub mod connection;
 pub mod health;
 pub mod limits;
+pub mod metrics;
 pub mod rpc;
 pub mod tls;
 
@@ -173,6 +174,8 @@ pub struct ServerConfig {
     pub review: ReviewSettings,
     /// Where documents are kept, how large they may be and of which media types.
     pub documents: DocumentSettings,
+    /// Where the Prometheus endpoint listens (`metrics`); off when `None`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// PEM files for TLS.
@@ -203,6 +206,7 @@ impl ServerConfig {
             calendar: Calendar::default(),
             review: ReviewSettings::default(),
             documents: DocumentSettings::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -260,12 +264,36 @@ pub async fn run(
     // Watches end when the server begins to shut down, so that they do not hold the grace
     // period.
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let changes = ChangeServiceServer::new(ChangeApi::new(ready.clone(), stopping))
-        .max_decoding_message_size(limits.max_message_bytes);
+    let watchers = Arc::new(crate::api::change::Watchers::default());
+    let changes =
+        ChangeServiceServer::new(ChangeApi::new(ready.clone(), stopping, watchers.clone()))
+            .max_decoding_message_size(limits.max_message_bytes);
     let classifier_api =
         ClassifierApi::new(ready.clone(), config.classifier_cache_bytes, feed.clone());
     copies.push(cache.clone());
     copies.push(classifier_api.follows());
+    // The Prometheus endpoint, when asked for: bound now, so that a taken port stops the start.
+    let _metrics = match config.metrics_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await.map_err(|e| {
+                ServerError::Startup(Error::Unavailable(format!(
+                    "metrics: cannot listen on {addr}: {e}"
+                )))
+            })?;
+            tracing::info!(address = %addr, "metrics at /metrics");
+            Some(AbortOnDrop(tokio::spawn(metrics::serve(
+                listener,
+                metrics::Sources {
+                    store: ready.clone(),
+                    feed: feed.clone(),
+                    copies: copies.clone(),
+                    watchers,
+                    classifiers: classifier_api.clone(),
+                },
+            ))))
+        }
+        None => None,
+    };
     let classifiers = ClassifierServiceServer::new(classifier_api)
         .max_decoding_message_size(limits.max_message_bytes);
     let submissions =

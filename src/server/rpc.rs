@@ -485,8 +485,10 @@ impl CallLog {
         if std::mem::replace(&mut self.logged, true) {
             return;
         }
-        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let latency_ms = elapsed * 1000.0;
         let code_text = code_text(code);
+        super::metrics::record_call(self.method, code_text, elapsed);
         let fault = matches!(code, Code::Internal | Code::Unknown | Code::DataLoss);
         if self.quiet && !fault && matches!(code, Code::Ok | Code::NotFound) {
             let _entered = self.span.enter();

@@ -226,3 +226,125 @@ async fn health_follows_the_database_going_away_and_coming_back() {
         .await
         .expect("serving again without a restart");
 }
+
+/// `GET path` on `addr` over plain HTTP/1.1: the status line and the body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: reestr\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .expect("request");
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut answer))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (
+        head.lines().next().unwrap_or_default().to_string(),
+        body.to_string(),
+    )
+}
+
+/// The value of the sample `name` (with its labels, as the text writes them) in `text`.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_calls_by_method_and_code_and_report_watchers_caches_and_the_feed() {
+    use reestr::proto::v1::change_service_client::ChangeServiceClient;
+    use reestr::proto::v1::{GetOrganizationRequest, WatchChangesRequest};
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let mut app = spawn_app_with(|c| c.metrics_listen = Some(addr)).await;
+    app.create_organization("stat", "201234567").await;
+    for _ in 0..5 {
+        app.organizations
+            .get_organization(GetOrganizationRequest {
+                name: "organizations/stat".into(),
+            })
+            .await
+            .expect("get");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let missing = app
+        .organizations
+        .get_organization(GetOrganizationRequest {
+            name: "organizations/none".into(),
+        })
+        .await
+        .expect_err("not found");
+    assert_eq!(missing.code(), Code::NotFound);
+    let mut changes = ChangeServiceClient::with_interceptor(
+        app.channel(),
+        crate::helpers::Bearer::new(Some(&app.admin_secret)),
+    );
+    let mut stream = changes
+        .watch_changes(WatchChangesRequest::default())
+        .await
+        .expect("watch")
+        .into_inner();
+    stream.message().await.expect("history").expect("a message");
+
+    let (status, text) = http_get(addr, "/metrics").await;
+    assert!(status.contains("200"), "{status}");
+    let get = "/reestr.v1.OrganizationService/GetOrganization";
+    assert_eq!(
+        sample(
+            &text,
+            &format!("reestr_rpcs_total{{method=\"{get}\",code=\"Ok\"}}")
+        ),
+        Some(5.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("reestr_rpcs_total{{method=\"{get}\",code=\"NotFound\"}}")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("reestr_rpc_duration_seconds_count{{method=\"{get}\",code=\"Ok\"}}")
+        ),
+        Some(5.0)
+    );
+    assert!(text.contains("# TYPE reestr_rpc_duration_seconds histogram"));
+    assert_eq!(sample(&text, "reestr_change_watchers"), Some(1.0));
+    // The bootstrap token, then the organisation.
+    assert_eq!(sample(&text, "reestr_change_feed_head_revision"), Some(2.0));
+    assert_eq!(
+        sample(&text, "reestr_change_feed_retained_changes"),
+        Some(2.0)
+    );
+    assert_eq!(sample(&text, "reestr_change_feed_lag_revisions"), Some(0.0));
+    // Five reads of one organisation: the first (or the first few, while the follower had
+    // not yet applied its creation) from the database, the rest from memory.
+    let hits = sample(&text, "reestr_cache_hits_total{cache=\"organizations\"}").expect("hits");
+    assert!((1.0..=4.0).contains(&hits), "{hits}");
+    assert!(sample(&text, "reestr_database_max_connections").expect("max") >= 1.0);
+
+    drop(stream);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, text) = http_get(addr, "/metrics").await;
+        if sample(&text, "reestr_change_watchers") == Some(0.0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the watch is still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _) = http_get(addr, "/other").await;
+    assert!(status.contains("404"), "{status}");
+}

@@ -181,6 +181,12 @@ impl Store {
         rows.into_iter().map(from_row).collect()
     }
 
+    /// How many changes the feed holds.
+    pub async fn changes_retained(&self) -> Result<u64, Error> {
+        use sea_orm::PaginatorTrait as _;
+        row::Entity::find().count(self.conn()).await.map_err(db_err)
+    }
+
     /// The newest committed revision (0 before the first change).
     pub async fn head_revision(&self) -> Result<i64, Error> {
         Ok(self.revision_bounds().await?.1)

@@ -371,6 +371,27 @@ impl Store {
         &self.inner.db.conn
     }
 
+    /// The pool's connections: open, idle, and the most it opens (for the metrics).
+    pub fn pool_use(&self) -> (u32, u32, u32) {
+        let conn = self.conn();
+        let (size, idle, max) = if self.inner.db.backend == Backend::Postgres {
+            let pool = conn.get_postgres_connection_pool();
+            (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            )
+        } else {
+            let pool = conn.get_sqlite_connection_pool();
+            (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            )
+        };
+        (size, u32::try_from(idle).unwrap_or(u32::MAX), max)
+    }
+
     /// The signer of page tokens, for lists the API pages itself.
     pub fn page_tokens(&self) -> &PageTokens {
         &self.inner.page_tokens

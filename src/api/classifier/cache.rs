@@ -585,7 +585,7 @@ const META_MAX: u64 = 10_000;
 impl Default for MetaCache {
     fn default() -> Self {
         Self {
-            entries: Guarded::new(META_MAX),
+            entries: Guarded::new("classifier_records", META_MAX),
         }
     }
 }
@@ -607,6 +607,10 @@ impl Follows for MetaCache {
 
     fn forget_all(&self) {
         self.entries.forget_all();
+    }
+
+    fn stats(&self) -> Vec<crate::api::fresh::CacheStats> {
+        vec![self.entries.stats()]
     }
 }
 

@@ -54,10 +54,15 @@ impl SystemApi {
         Self {
             store,
             gets: Arc::new(Answers::by_name(
+                "systems",
                 ResourceType::InformationSystem,
                 feed.clone(),
             )),
-            first_pages: Arc::new(Answers::lists(ResourceType::InformationSystem, feed)),
+            first_pages: Arc::new(Answers::lists(
+                "system_lists",
+                ResourceType::InformationSystem,
+                feed,
+            )),
         }
     }
 
