@@ -5,14 +5,19 @@
 //! or watch that starts before the oldest one held, or a watcher that falls that far behind,
 //! is OUT_OF_RANGE (`REVISION_COMPACTED`), with the oldest revision held in the metadata.
 //!
-//! A watch is one task per stream that reads the table and sends what it finds: the history
-//! from `start_revision` in batches of whole revisions, then, each time this process commits
-//! (the store's `committed` wake-up) or at the latest every [`POLL`] (another server's
-//! commits), what is new. The stream is a channel of [`IN_FLIGHT`] messages: a watcher that
-//! stops reading holds at most that many batches in the server, and its task waits until it
-//! reads again or goes away. A database that stops answering (a restart) holds the stream
-//! open for up to [`OUTAGE`], reading again every [`POLL`]. The table is the only truth: a wake-up that is missed costs at
-//! most one [`POLL`], never a change.
+//! A watch is one task per stream. While it is behind, it reads the table: the history from
+//! `start_revision` in batches of whole revisions. Once it has caught up with the server's
+//! follower (`super::fresh`), which reads every change as it commits (woken by this process's
+//! commits and, on PostgreSQL, by other servers' notifications; at the latest every [`POLL`]),
+//! it takes what it selects from the batches the follower publishes: a thousand watchers cost
+//! one read of the table per commit, not a thousand. A watch that misses batches (it was slow
+//! to take them) or sees one begin past where it stands reads the table again from where it
+//! is, so nothing is lost and nothing comes twice. The stream is a channel of [`IN_FLIGHT`]
+//! messages: a watcher that stops reading holds at most that many messages in the server, and
+//! its task waits until it reads again or goes away. A database that stops answering (a
+//! restart) leaves the stream open: an up-to-date watch waits for the follower, and one that
+//! reads the table tries again every [`POLL`] for up to [`OUTAGE`]. The table is the only
+//! truth.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -32,6 +37,7 @@ use tonic::{Request, Response, Status};
 
 use super::call::Call;
 use super::error::status;
+use super::fresh::{Batch, Feed};
 use super::{ReadyStore, list, number, timestamp};
 use crate::proto::v1 as pb;
 use crate::proto::v1::change_service_server::ChangeService;
@@ -39,8 +45,9 @@ use crate::proto::v1::change_service_server::ChangeService;
 /// The longest a watch waits before it reads the table again, whatever woke it.
 pub const POLL: Duration = Duration::from_secs(1);
 
-/// Changes one watch message carries at most (whole revisions: one big revision may add more).
-const BATCH: u64 = 500;
+/// Changes one watch message read from the table carries at most (whole revisions: one big
+/// revision may add more).
+const BATCH: u64 = 2000;
 
 /// Messages a watch keeps ready for a client that has not read them yet.
 const IN_FLIGHT: usize = 4;
@@ -59,20 +66,24 @@ pub struct ChangeApi {
     /// Turns true when the server begins to shut down: every watch then ends.
     stopping: watch::Receiver<bool>,
     watchers: Arc<Watchers>,
+    feed: Arc<Feed>,
 }
 
 impl ChangeApi {
     /// A service over the store; `stopping` turns true when the server shuts down; the open
-    /// watches are counted in `watchers`.
+    /// watches are counted in `watchers`; up-to-date watches take what the server's follower
+    /// reads from `feed`.
     pub fn new(
         store: ReadyStore,
         stopping: watch::Receiver<bool>,
         watchers: Arc<Watchers>,
+        feed: Arc<Feed>,
     ) -> Self {
         Self {
             store,
             stopping,
             watchers,
+            feed,
         }
     }
 }
@@ -214,10 +225,14 @@ struct Watch {
     tx: mpsc::Sender<Result<pb::WatchChangesResponse, Status>>,
     stopping: watch::Receiver<bool>,
     watcher: Watcher,
+    feed: Arc<Feed>,
 }
 
 impl Watch {
     async fn run(mut self) {
+        // Subscribed before anything is read, so that no batch the follower publishes while
+        // the history is read is missed.
+        let mut live = self.feed.subscribe();
         let mut committed = self.store.committed();
         let mut last_sent = Instant::now();
         let mut unanswered_since: Option<Instant> = None;
@@ -232,80 +247,163 @@ impl Watch {
                     .await;
                 return;
             }
-            // The head first: what committed up to it is in the read that follows. A watcher
-            // that fell behind the feed's retention is told so (and where the feed begins).
-            let read = async {
-                let (_, head) = self.store.check_held(self.next).await?;
-                let changes = self
-                    .store
-                    .changes_after(&self.selection, self.next - 1, BATCH)
-                    .await?;
-                Ok::<_, Error>((head, changes))
-            }
-            .await;
-            let (head, changes) = match read {
-                Ok(read) => {
-                    unanswered_since = None;
-                    read
+            // Behind the follower (or no follower yet): read the table.
+            let applied = self.feed.following();
+            if applied.is_none_or(|applied| self.next <= applied) {
+                match self.read_table(&mut last_sent, &mut unanswered_since).await {
+                    Step::More => continue,
+                    Step::Wait => {}
+                    Step::End => return,
                 }
-                // The database is away for a while (restarting, a connection lost): the
-                // stream stays open and the same read is tried again, so the watcher misses
-                // nothing and needs to do nothing.
-                Err(Error::Unavailable(why))
-                    if unanswered_since.get_or_insert_with(Instant::now).elapsed() < OUTAGE =>
-                {
-                    tracing::debug!(error = %why, "watch: the database does not answer; again in 1 s");
-                    tokio::select! {
-                        () = tokio::time::sleep(POLL) => {}
-                        _ = self.stopping.changed() => {}
-                        () = self.tx.closed() => return,
-                    }
-                    continue;
-                }
-                Err(e) => {
-                    let _ = self.tx.send(Err(status(e))).await;
-                    return;
-                }
-            };
-            let message = match changes.last() {
-                Some(last) => {
-                    self.next = last.revision + 1;
-                    Some(pb::WatchChangesResponse {
-                        changes: changes.iter().map(to_proto).collect(),
-                        head_revision: head.max(last.revision),
-                    })
-                }
-                None => {
-                    // Nothing up to `head` is selected: pass over it.
-                    self.next = self.next.max(head + 1);
-                    (last_sent.elapsed() >= self.bookmark).then(|| pb::WatchChangesResponse {
-                        changes: Vec::new(),
-                        head_revision: head,
-                    })
-                }
-            };
-            let more = u64::try_from(changes.len()).unwrap_or(u64::MAX) >= BATCH;
-            if let Some(message) = message {
-                let delivered = message.head_revision;
-                if self.tx.send(Ok(message)).await.is_err() {
-                    return;
-                }
-                self.watcher.delivered(delivered);
-                last_sent = Instant::now();
-            }
-            if more {
-                continue;
             }
             let wake = last_sent + self.bookmark;
             tokio::select! {
+                batch = live.recv() => match batch {
+                    Ok(batch) => {
+                        if !self.deliver(&batch, &mut last_sent).await {
+                            return;
+                        }
+                    }
+                    // Batches were missed (this watcher was slow to take them): the next turn
+                    // reads the table from where it is.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        tokio::time::sleep(POLL).await;
+                    }
+                },
                 _ = committed.changed() => {}
                 () = tokio::time::sleep(POLL) => {}
-                () = tokio::time::sleep_until(wake) => {}
+                () = tokio::time::sleep_until(wake) => {
+                    // Up to date and quiet: a bookmark at the newest revision applied.
+                    if let Some(applied) = self.feed.following()
+                        && self.next > applied
+                        && last_sent.elapsed() >= self.bookmark
+                    {
+                        let head = self.next - 1;
+                        if !self.send(pb::WatchChangesResponse { changes: Vec::new(), head_revision: head }, &mut last_sent).await {
+                            return;
+                        }
+                    }
+                }
                 _ = self.stopping.changed() => {}
                 () = self.tx.closed() => return,
             }
         }
     }
+
+    /// Sends `message`; false when the client has gone.
+    async fn send(&mut self, message: pb::WatchChangesResponse, last_sent: &mut Instant) -> bool {
+        let delivered = message.head_revision;
+        if self.tx.send(Ok(message)).await.is_err() {
+            return false;
+        }
+        self.watcher.delivered(delivered);
+        *last_sent = Instant::now();
+        true
+    }
+
+    /// Sends what `batch` (revisions the follower read) holds for this watch from `next` on;
+    /// a batch that begins after `next` is left for the table. False when the client has gone.
+    async fn deliver(&mut self, batch: &Batch, last_sent: &mut Instant) -> bool {
+        if batch.to < self.next || batch.from > self.next {
+            return true;
+        }
+        let changes: Vec<pb::Change> = batch
+            .changes
+            .iter()
+            .filter(|c| c.revision >= self.next && self.selection.matches(c))
+            .map(to_proto)
+            .collect();
+        self.next = batch.to + 1;
+        if changes.is_empty() {
+            return true;
+        }
+        self.send(
+            pb::WatchChangesResponse {
+                changes,
+                head_revision: batch.to,
+            },
+            last_sent,
+        )
+        .await
+    }
+
+    /// One read of the table from `next`: the history, or what the follower has not read yet.
+    async fn read_table(
+        &mut self,
+        last_sent: &mut Instant,
+        unanswered_since: &mut Option<Instant>,
+    ) -> Step {
+        // The head first: what committed up to it is in the read that follows. A watcher
+        // that fell behind the feed's retention is told so (and where the feed begins).
+        let read = async {
+            let (_, head) = self.store.check_held(self.next).await?;
+            let changes = self
+                .store
+                .changes_after(&self.selection, self.next - 1, BATCH)
+                .await?;
+            Ok::<_, Error>((head, changes))
+        }
+        .await;
+        let (head, changes) = match read {
+            Ok(read) => {
+                *unanswered_since = None;
+                read
+            }
+            // The database is away for a while (restarting, a connection lost): the stream
+            // stays open and the same read is tried again, so the watcher misses nothing and
+            // needs to do nothing.
+            Err(Error::Unavailable(why))
+                if unanswered_since.get_or_insert_with(Instant::now).elapsed() < OUTAGE =>
+            {
+                tracing::debug!(error = %why, "watch: the database does not answer; again in 1 s");
+                tokio::select! {
+                    () = tokio::time::sleep(POLL) => {}
+                    _ = self.stopping.changed() => {}
+                    () = self.tx.closed() => return Step::End,
+                }
+                return Step::More;
+            }
+            Err(e) => {
+                let _ = self.tx.send(Err(status(e))).await;
+                return Step::End;
+            }
+        };
+        let message = match changes.last() {
+            Some(last) => {
+                self.next = last.revision + 1;
+                Some(pb::WatchChangesResponse {
+                    changes: changes.iter().map(to_proto).collect(),
+                    head_revision: head.max(last.revision),
+                })
+            }
+            None => {
+                // Nothing up to `head` is selected: pass over it.
+                self.next = self.next.max(head + 1);
+                (last_sent.elapsed() >= self.bookmark).then(|| pb::WatchChangesResponse {
+                    changes: Vec::new(),
+                    head_revision: head,
+                })
+            }
+        };
+        let more = u64::try_from(changes.len()).unwrap_or(u64::MAX) >= BATCH;
+        if let Some(message) = message
+            && !self.send(message, last_sent).await
+        {
+            return Step::End;
+        }
+        if more { Step::More } else { Step::Wait }
+    }
+}
+
+/// What a watch does after a read of the table.
+enum Step {
+    /// Read again at once: the batch was full.
+    More,
+    /// Wait for something new.
+    Wait,
+    /// The stream is over.
+    End,
 }
 
 #[tonic::async_trait]
@@ -350,6 +448,7 @@ impl ChangeService for ChangeApi {
         let watch = Watch {
             store,
             watcher: self.watchers.open(selection.start_revision.max(1) - 1),
+            feed: self.feed.clone(),
             next: selection.start_revision.max(1),
             selection,
             bookmark: Duration::from_secs(u64::from(bookmark.unsigned_abs())),

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use reestr_domain::Error;
 use reestr_domain::change::{Change, ResourceType};
 use reestr_store::{ChangeSelection, Store};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use super::change::POLL;
 
@@ -54,23 +54,53 @@ pub struct CacheStats {
     pub evictions: u64,
 }
 
-/// Where the follower stands.
+/// Where the follower stands, and what it read: every batch of changes it applies is also
+/// published to the server's watchers, so that a watch that is up to date reads nothing from
+/// the database (one read per commit for the whole server, not one per watcher).
 #[derive(Debug)]
 pub struct Feed {
     /// The newest revision applied; -1 until the follower has read where it starts (nothing
     /// is kept until then).
     applied: AtomicI64,
+    published: broadcast::Sender<Arc<Batch>>,
 }
+
+/// Changes the follower read: every revision from `from` to `to`, all of them committed, with
+/// the changes they hold (of every type).
+#[derive(Debug)]
+pub struct Batch {
+    /// The first revision the batch covers.
+    pub from: i64,
+    /// The last revision it covers.
+    pub to: i64,
+    /// The changes of those revisions, in order.
+    pub changes: Vec<Change>,
+}
+
+/// Batches a watcher may fall behind by before it reads the table instead.
+const PUBLISHED: usize = 1024;
 
 impl Default for Feed {
     fn default() -> Self {
         Self {
             applied: AtomicI64::new(-1),
+            published: broadcast::channel(PUBLISHED).0,
         }
     }
 }
 
 impl Feed {
+    /// The newest revision applied, once the follower has started.
+    pub fn following(&self) -> Option<i64> {
+        let applied = self.applied.load(Ordering::SeqCst);
+        (applied >= 0).then_some(applied)
+    }
+
+    /// The batches the follower reads from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Batch>> {
+        self.published.subscribe()
+    }
+
     /// The newest revision whose changes every copy has applied: a copy read after this is
     /// read reflects every change up to it (0 until the follower has started).
     pub fn applied(&self) -> i64 {
@@ -345,8 +375,17 @@ pub async fn follow(store: Store, feed: Arc<Feed>, copies: Vec<Arc<dyn Follows>>
                 let newest = match changes.last() {
                     Some(last) if full => last.revision,
                     last => last.map_or(head, |c| c.revision.max(head)),
-                };
-                feed.applied.store(newest.max(applied), Ordering::SeqCst);
+                }
+                .max(applied);
+                feed.applied.store(newest, Ordering::SeqCst);
+                if newest > applied {
+                    // No receiver (no watcher) is not an error.
+                    let _ = feed.published.send(Arc::new(Batch {
+                        from: applied + 1,
+                        to: newest,
+                        changes,
+                    }));
+                }
                 if full {
                     continue;
                 }

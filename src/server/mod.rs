@@ -265,9 +265,13 @@ pub async fn run(
     // period.
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let watchers = Arc::new(crate::api::change::Watchers::default());
-    let changes =
-        ChangeServiceServer::new(ChangeApi::new(ready.clone(), stopping, watchers.clone()))
-            .max_decoding_message_size(limits.max_message_bytes);
+    let changes = ChangeServiceServer::new(ChangeApi::new(
+        ready.clone(),
+        stopping,
+        watchers.clone(),
+        feed.clone(),
+    ))
+    .max_decoding_message_size(limits.max_message_bytes);
     let classifier_api =
         ClassifierApi::new(ready.clone(), config.classifier_cache_bytes, feed.clone());
     copies.push(cache.clone());
