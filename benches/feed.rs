@@ -41,6 +41,7 @@ use tokio::sync::Mutex;
 use support::env_or;
 use support::report::{Table, thousands, verdict};
 use support::server::{Options, PgDatabases, Server};
+use support::setup::{ORGANIZATION, create_organization, system};
 
 fn micros(t: &prost_types::Timestamp) -> i64 {
     t.seconds * 1_000_000 + i64::from(t.nanos / 1000)
@@ -180,6 +181,17 @@ async fn append_changes(url: &str, after: i64, n: i64) {
     db.close().await.expect("close");
 }
 
+/// A classifier client of `server`.
+async fn target_classifiers(
+    server: &Server,
+) -> reestr::proto::v1::classifier_service_client::ClassifierServiceClient<reestr::client::Authed> {
+    server
+        .target()
+        .classifiers()
+        .await
+        .expect("classifier client")
+}
+
 /// Streams every change from revision `from` with one SELECT; returns how many and the time.
 async fn plain_select(url: &str, from: i64) -> (usize, Duration) {
     const SELECT: &str = "SELECT revision, position, resource, resource_type, kind, method, caller, change_time \
@@ -250,6 +262,175 @@ async fn catch_up(server: &Server, from: i64, to: i64) -> (usize, Duration) {
         count += message.changes.len();
     }
     (count, started.elapsed())
+}
+
+/// What the soak's callers saw.
+#[derive(Default)]
+struct Soaked {
+    /// Latencies of reads, in microseconds.
+    reads: Vec<i64>,
+    /// Latencies of writes, in microseconds.
+    writes: Vec<i64>,
+    /// Calls that failed, with their code.
+    errors: Vec<String>,
+    /// Changes the watchers received.
+    delivered: usize,
+}
+
+/// One read of the mix: GetSystem, GetOrganization or ListSystems' first page, in turn.
+async fn one_read(
+    systems: &mut reestr::proto::v1::information_system_service_client::InformationSystemServiceClient<reestr::client::Authed>,
+    organizations: &mut reestr::proto::v1::organization_service_client::OrganizationServiceClient<
+        reestr::client::Authed,
+    >,
+    i: usize,
+) -> Result<(), tonic::Status> {
+    match i % 3 {
+        0 => systems
+            .get_system(pb::GetSystemRequest {
+                name: "systems/soak-0".into(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        1 => organizations
+            .get_organization(pb::GetOrganizationRequest {
+                name: format!("organizations/{ORGANIZATION}"),
+            })
+            .await
+            .map(drop),
+        _ => systems
+            .list_systems(pb::ListSystemsRequest {
+                page_size: 10,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+    }
+}
+
+/// Readers for `seconds`, each read paced at `every` (none: as fast as they can), beside
+/// `writers` writers making one write each per 100 ms and `watchers` watchers.
+async fn mix(
+    server: &Server,
+    seconds: u64,
+    readers: usize,
+    every: Option<Duration>,
+    writers: usize,
+    watchers: usize,
+) -> (Soaked, Duration) {
+    let target = server.target();
+    let start = head(&mut ChangeServiceClient::new(
+        target.channel().await.expect("channel"),
+    ))
+    .await
+        + 1;
+    let soaked = Arc::new(Mutex::new(Soaked::default()));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    let channel = target.channel().await.expect("channel");
+    for r in 0..readers {
+        let channel = if r % 2 == 0 {
+            channel.clone()
+        } else {
+            target.channel().await.expect("channel")
+        };
+        let soaked = soaked.clone();
+        tasks.spawn(async move {
+            let mut systems = reestr::proto::v1::information_system_service_client::InformationSystemServiceClient::new(channel.clone());
+            let mut organizations = reestr::proto::v1::organization_service_client::OrganizationServiceClient::new(channel);
+            let mut tick = every.map(tokio::time::interval);
+            let (mut mine, mut errors) = (Vec::new(), Vec::new());
+            let mut i = r;
+            while Instant::now() < deadline {
+                if let Some(tick) = &mut tick {
+                    tick.tick().await;
+                }
+                let started = Instant::now();
+                match one_read(&mut systems, &mut organizations, i).await {
+                    Ok(()) => mine.push(started.elapsed().as_micros() as i64),
+                    Err(s) => errors.push(format!("{:?}", s.code())),
+                }
+                i += 1;
+            }
+            let mut s = soaked.lock().await;
+            s.reads.extend(mine);
+            s.errors.extend(errors);
+        });
+    }
+    for w in 0..writers {
+        let mut systems = reestr::proto::v1::information_system_service_client::InformationSystemServiceClient::new(channel.clone());
+        let soaked = soaked.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            let (mut mine, mut errors) = (Vec::new(), Vec::new());
+            let mut i = 0usize;
+            while Instant::now() < deadline {
+                tick.tick().await;
+                let started = Instant::now();
+                let written = systems
+                    .update_system(pb::UpdateSystemRequest {
+                        // Each writer its own system: two writes of one row at once are
+                        // ABORTED on PostgreSQL (the client retries), which is not what
+                        // the soak measures.
+                        system: Some(pb::InformationSystem {
+                            name: format!("systems/soak-{w}"),
+                            purpose: format!("Soak write {w}-{i}"),
+                            ..Default::default()
+                        }),
+                        update_mask: Some(prost_types::FieldMask {
+                            paths: vec!["purpose".into()],
+                        }),
+                    })
+                    .await;
+                match written {
+                    Ok(_) => mine.push(started.elapsed().as_micros() as i64),
+                    Err(s) => errors.push(format!("{:?}", s.code())),
+                }
+                i += 1;
+            }
+            let mut s = soaked.lock().await;
+            s.writes.extend(mine);
+            s.errors.extend(errors);
+        });
+    }
+    for _ in 0..watchers {
+        let mut changes = ChangeServiceClient::new(channel.clone());
+        let soaked = soaked.clone();
+        tasks.spawn(async move {
+            let mut stream = changes
+                .watch_changes(pb::WatchChangesRequest {
+                    start_revision: start,
+                    ..Default::default()
+                })
+                .await;
+            let mut delivered = 0usize;
+            if let Ok(stream) = &mut stream {
+                let stream = stream.get_mut();
+                while let Ok(Some(Ok(message))) =
+                    tokio::time::timeout_at(deadline.into(), stream.message())
+                        .await
+                        .map(|m| m.transpose())
+                {
+                    delivered += message.changes.len();
+                }
+            }
+            let mut s = soaked.lock().await;
+            s.delivered += delivered;
+            if let Err(e) = stream {
+                s.errors.push(format!("{:?}", e.code()));
+            }
+        });
+    }
+    let started = Instant::now();
+    while let Some(done) = tasks.join_next().await {
+        done.expect("soak task");
+    }
+    let took = started.elapsed();
+    let mut s = std::mem::take(&mut *soaked.lock().await);
+    s.reads.sort_unstable();
+    s.writes.sort_unstable();
+    (s, took)
 }
 
 async fn run() {
@@ -326,6 +507,27 @@ async fn run() {
     // From revision 1: the delivery part's changes, then the appended ones.
     let from = 1;
     let to = before + bulk;
+    // Written behind the server's back, they reach its follower (which keeps its caches and
+    // feeds its watchers) at its next read of the table, within a second, and it reads them
+    // all: wait until it has (its classifier list then reflects the last), as it would have
+    // followed them one commit at a time.
+    let mut classifiers = target_classifiers(&server).await;
+    let followed = Instant::now();
+    loop {
+        let listed = classifiers
+            .list_classifiers(pb::ListClassifiersRequest::default())
+            .await
+            .unwrap_or_else(|s| panic!("list classifiers: {}", describe(&s)))
+            .into_inner();
+        if listed.revision >= to {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "the server's follower read them in {:.1?}",
+        followed.elapsed()
+    );
     // Each read warms the same pages; one of each first, then the measured pair.
     let _ = plain_select(&database_url, from).await;
     let (selected, select_took) = plain_select(&database_url, from).await;
@@ -349,6 +551,84 @@ async fn run() {
         "\nSELECT time / watch time: {ratio:.2} (goal ≥ 0.5: {})",
         verdict(ratio >= 0.5)
     );
+    // 3. Soak.
+    let soak_seconds: u64 = env_or("REESTR_BENCH_SOAK_SECONDS", 60).max(1);
+    let target = server.target();
+    create_organization(&target).await;
+    let mut systems =
+        reestr::proto::v1::information_system_service_client::InformationSystemServiceClient::new(
+            target.channel().await.expect("channel"),
+        );
+    for w in 0..2 {
+        systems
+            .create_system(pb::CreateSystemRequest {
+                system_id: format!("soak-{w}"),
+                system: Some(system(
+                    &format!("SOAK{w}"),
+                    "Soak",
+                    "Read, written and watched",
+                )),
+                request_id: String::new(),
+            })
+            .await
+            .unwrap_or_else(|s| panic!("create the soak system: {}", describe(&s)));
+    }
+    const READERS: usize = 16;
+    let (max, took) = mix(&server, 5, READERS, None, 0, 0).await;
+    assert!(max.errors.is_empty(), "{:?}", max.errors);
+    let max_rate = max.reads.len() as f64 / took.as_secs_f64();
+    let rate = max_rate * 0.8;
+    // Paced callers wait for each answer before the next tick: four times as many, each at a
+    // quarter of the pace, keep the rate when answers slow down under the mix.
+    const PACED: usize = 4 * READERS;
+    let every = Duration::from_secs_f64(PACED as f64 / rate);
+    let rss_start = server.mem().rss;
+    let (soak, took) = mix(&server, soak_seconds, PACED, Some(every), 2, 100).await;
+    let rss_end = server.mem().rss;
+    let mut table = Table::with_header(&["soak", "figure"]);
+    table.row(vec![
+        "reads alone, 5 s, 16 callers (GetSystem, GetOrganization, ListSystems in turn)".into(),
+        format!("{} /s", thousands(max_rate)),
+    ]);
+    table.row(vec![
+        format!("soak: {soak_seconds} s, reads paced at 80 % of that by 64 callers, 2 writers at 10 writes/s each, 100 watchers"),
+        format!("{} reads/s, {} writes", thousands(soak.reads.len() as f64 / took.as_secs_f64()), thousands(soak.writes.len() as f64)),
+    ]);
+    table.row(vec![
+        "errors".into(),
+        format!(
+            "{} {:?}",
+            soak.errors.len(),
+            soak.errors.iter().take(5).collect::<Vec<_>>()
+        ),
+    ]);
+    table.row(vec![
+        "read p50 / p99".into(),
+        format!(
+            "{} / {}",
+            ms(quantile(&soak.reads, 0.5)),
+            ms(quantile(&soak.reads, 0.99))
+        ),
+    ]);
+    table.row(vec![
+        "write p50 / p99".into(),
+        format!(
+            "{} / {}",
+            ms(quantile(&soak.writes, 0.5)),
+            ms(quantile(&soak.writes, 0.99))
+        ),
+    ]);
+    table.row(vec![
+        "changes delivered to the watchers".into(),
+        thousands(soak.delivered as f64),
+    ]);
+    table.row(vec![
+        "server RSS at the start / end of the soak".into(),
+        format!("{} / {} MiB", rss_start >> 20, rss_end >> 20),
+    ]);
+    println!();
+    table.print();
+
     server.stop().await;
     if let Some(d) = &mut databases {
         d.drop_now().await;
