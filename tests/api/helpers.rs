@@ -148,21 +148,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServerConfig)) -> TestAp
     config.limits.anonymous_rate_limit.per_second = 0;
     configure(&mut config);
     let clock = config.clock.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("local address");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server::run(listener, config, async {
-        let _ = stopped.await;
-    }));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect to the test server");
+    let (addr, stop, task, channel) = serve(config).await;
     let health = HealthClient::new(channel.clone());
-    wait_for_serving(health.clone()).await;
     let admin_secret = std::fs::read_to_string(dir.path().join("admin.token"))
         .expect("the server wrote admin.token on first start")
         .trim()
@@ -184,6 +171,33 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServerConfig)) -> TestAp
         database,
         _dir: dir,
     }
+}
+
+/// A server with `config` on a free port of 127.0.0.1, SERVING: its address, what stops it,
+/// its task and a channel to it.
+async fn serve(
+    config: ServerConfig,
+) -> (
+    SocketAddr,
+    oneshot::Sender<()>,
+    JoinHandle<Result<(), ServerError>>,
+    Channel,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server::run(listener, config, async {
+        let _ = stopped.await;
+    }));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect to the test server");
+    wait_for_serving(HealthClient::new(channel.clone())).await;
+    (addr, stop, task, channel)
 }
 
 async fn wait_for_serving(mut health: HealthClient<Channel>) {
@@ -292,20 +306,7 @@ impl TestApp {
         );
         config.database.max_connections = 4;
         config.limits.rate_limit.per_second = 0;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::run(listener, config, async {
-            let _ = stopped.await;
-        }));
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect to the other server");
-        wait_for_serving(HealthClient::new(channel.clone())).await;
+        let (_, stop, task, channel) = serve(config).await;
         OtherServer {
             channel,
             stop: Some(stop),
