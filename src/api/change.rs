@@ -28,6 +28,7 @@ use std::time::Duration;
 use reestr_domain::Error;
 use reestr_domain::access::Action;
 use reestr_domain::change::{Change, ResourceType};
+use reestr_domain::classifier::ClassifierId;
 use reestr_domain::error::{Reason, Violations};
 use reestr_store::{ChangeSelection, Store};
 use tokio::sync::{mpsc, watch};
@@ -151,6 +152,7 @@ fn selection(
     start_revision: i64,
     resource_types: &[String],
     name_prefix: String,
+    classifier: &str,
 ) -> Result<ChangeSelection, Error> {
     call.authorize(Action::ReadRegister)?;
     let mut v = Violations::new();
@@ -173,6 +175,12 @@ fn selection(
     if name_prefix.len() > 400 {
         v.add("name_prefix", "must be at most 400 bytes");
     }
+    let classifier = if classifier.is_empty() {
+        None
+    } else {
+        v.check(ClassifierId::from_name(classifier, "classifier"))
+            .map(|id| id.name())
+    };
     v.into_result()?;
     let admin = call.authorize(Action::ReadAudit).is_ok();
     if !admin {
@@ -194,6 +202,7 @@ fn selection(
         start_revision,
         types,
         name_prefix,
+        classifier,
     })
 }
 
@@ -422,6 +431,7 @@ impl ChangeService for ChangeApi {
             resource_types,
             name_prefix,
             bookmark_seconds,
+            classifier,
         } = request.into_inner();
         let bookmark = match bookmark_seconds {
             0 => Ok(BOOKMARK_SECONDS.0),
@@ -434,7 +444,13 @@ impl ChangeService for ChangeApi {
                 ),
             )),
         };
-        let selection = selection(&call, start_revision, &resource_types, name_prefix);
+        let selection = selection(
+            &call,
+            start_revision,
+            &resource_types,
+            name_prefix,
+            &classifier,
+        );
         let (selection, bookmark) = match (selection, bookmark) {
             (Ok(s), Ok(b)) => (s, b),
             (Err(e), _) | (_, Err(e)) => return Err(status(e)),
@@ -474,6 +490,7 @@ impl ChangeService for ChangeApi {
             name_prefix,
             page_size,
             page_token,
+            classifier,
         } = request.into_inner();
         let result = async {
             let start = start_revision.to_string();
@@ -483,9 +500,16 @@ impl ChangeService for ChangeApi {
                 start.as_str(),
                 types.as_str(),
                 name_prefix.as_str(),
+                classifier.as_str(),
             ]
             .map(str::to_string);
-            let selection = selection(&call, start_revision, &resource_types, name_prefix)?;
+            let selection = selection(
+                &call,
+                start_revision,
+                &resource_types,
+                name_prefix,
+                &classifier,
+            )?;
             let (_, head) = store.check_held(start_revision).await?;
             let query = list::query(
                 page_size,

@@ -795,3 +795,85 @@ async fn point_reads_come_from_memory_until_the_feed_says_the_resource_changed()
     );
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_watch_and_a_list_for_one_classifier_see_only_the_classifier_and_its_versions() {
+    use crate::classifier::{create_classifier, item, published, spec};
+    let mut app = spawn_app().await;
+    app.create_organization("stat", "201234567").await;
+    let mut changes = client(&app, Some(&app.admin_secret));
+    let start = head(&mut changes).await + 1;
+    let mut stream = changes
+        .watch_changes(WatchChangesRequest {
+            start_revision: start,
+            classifier: "classifiers/soato".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut classifiers = app.classifiers();
+    // `soato2` shares the prefix `classifiers/soato` but is another classifier.
+    for id in ["soato", "soato2"] {
+        create_classifier(&mut classifiers, id, spec())
+            .await
+            .expect("classifier");
+        published(
+            &mut classifiers,
+            id,
+            "2026-1",
+            None,
+            vec![item("10", "", "Region", "Регион")],
+        )
+        .await;
+    }
+    app.create_organization("csec", "202345678").await;
+
+    let mut watched = Vec::new();
+    while !watched
+        .iter()
+        .any(|(_, kind): &(String, ChangeKind)| *kind == ChangeKind::Published)
+    {
+        let message = next(&mut stream, 10).await;
+        watched.extend(
+            message
+                .changes
+                .into_iter()
+                .map(|c| (c.resource, ChangeKind::try_from(c.kind).expect("a kind"))),
+        );
+    }
+    let listed = changes
+        .list_changes(ListChangesRequest {
+            start_revision: start,
+            classifier: "classifiers/soato".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .changes;
+    let resources: Vec<&str> = listed.iter().map(|c| c.resource.as_str()).collect();
+    assert!(
+        resources
+            .iter()
+            .all(|r| *r == "classifiers/soato" || r.starts_with("classifiers/soato/")),
+        "{resources:?}"
+    );
+    assert_eq!(resources.first(), Some(&"classifiers/soato"));
+    assert!(resources.contains(&"classifiers/soato/versions/2026-1"));
+    let watched_resources: Vec<&str> = watched.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        watched_resources, resources,
+        "the watch sends what the list lists"
+    );
+
+    let err = changes
+        .list_changes(ListChangesRequest {
+            classifier: "organizations/stat".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("not a classifier");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(bad_request_fields(&err), ["classifier"]);
+}

@@ -39,6 +39,8 @@ pub struct ChangeSelection {
     pub types: Vec<ResourceType>,
     /// Only resources whose name starts with this; every resource when empty.
     pub name_prefix: String,
+    /// Only this classifier (`classifiers/{id}`) and the resources under it (its versions).
+    pub classifier: Option<String>,
 }
 
 /// A list of changes, in revision order.
@@ -122,6 +124,12 @@ impl ChangeSelection {
         change.revision >= self.start_revision
             && (self.types.is_empty() || self.types.contains(&change.resource_type))
             && change.resource.starts_with(&self.name_prefix)
+            && self.classifier.as_ref().is_none_or(|name| {
+                change
+                    .resource
+                    .strip_prefix(name.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
     }
 
     fn condition(&self) -> Condition {
@@ -131,6 +139,13 @@ impl ChangeSelection {
         }
         if !self.name_prefix.is_empty() {
             c = c.add(Column::Resource.starts_with(&self.name_prefix));
+        }
+        if let Some(name) = &self.classifier {
+            c = c.add(
+                Condition::any()
+                    .add(Column::Resource.eq(name.as_str()))
+                    .add(Column::Resource.starts_with(format!("{name}/"))),
+            );
         }
         c
     }
@@ -352,6 +367,7 @@ mod tests {
             start_revision: 5,
             types: vec![ResourceType::ClassifierVersion],
             name_prefix: "classifiers/soato/".into(),
+            classifier: None,
         };
         let soato = "classifiers/soato/versions/1";
         assert!(some.matches(&change(5, soato, ResourceType::ClassifierVersion)));
@@ -361,6 +377,22 @@ mod tests {
             6,
             "classifiers/okpo/versions/1",
             ResourceType::ClassifierVersion
+        )));
+        let one = ChangeSelection {
+            classifier: Some("classifiers/soato".into()),
+            ..ChangeSelection::default()
+        };
+        assert!(one.matches(&change(1, "classifiers/soato", ResourceType::Classifier)));
+        assert!(one.matches(&change(1, soato, ResourceType::ClassifierVersion)));
+        assert!(!one.matches(&change(
+            1,
+            "classifiers/soato2/versions/1",
+            ResourceType::ClassifierVersion
+        )));
+        assert!(!one.matches(&change(
+            1,
+            "organizations/soato",
+            ResourceType::Organization
         )));
     }
 }

@@ -97,7 +97,7 @@ fn flat_spec() -> Classifier {
 }
 
 /// An active item under `parent` ("" for the top level) named `en` and `ru`.
-fn item(code: &str, parent: &str, en: &str, ru: &str) -> Item {
+pub(crate) fn item(code: &str, parent: &str, en: &str, ru: &str) -> Item {
     Item {
         code: code.into(),
         parent: parent.into(),
