@@ -280,7 +280,9 @@ impl Watch {
                         tokio::time::sleep(POLL).await;
                     }
                 },
-                _ = committed.changed() => {}
+                // Without a follower, a commit of this process is the wake-up; with one, its
+                // batch is (waking a thousand watches for each commit twice was the waste).
+                _ = committed.changed(), if applied.is_none() => {}
                 () = tokio::time::sleep(POLL) => {}
                 () = tokio::time::sleep_until(wake) => {
                     // Up to date and quiet: a bookmark at the newest revision applied.
