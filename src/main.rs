@@ -5,6 +5,8 @@
 //! reestr migrate up|down|status
 //! reestr token create --organization stat --role EDITOR
 //! reestr audit verify
+//! reestr backup -o reestr.backup / reestr restore -i reestr.backup
+//! reestr probe                 one gRPC health check, for container and service managers
 //! reestr seed                  load the SOATO regions classifier into a running server
 //! reestr import soato.csv --classifier soato --version 2026-1 [--publish]
 //! reestr export --classifier soato --version latest -o soato.csv
@@ -136,6 +138,39 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Check a running server's health with one gRPC health check, as a container's
+    /// HEALTHCHECK or a service manager runs it: prints the status; exit status 0 when it is
+    /// SERVING, 1 when not or when nothing answers in time.
+    Probe {
+        /// The server (plain-text HTTP/2).
+        #[arg(long, env = "REESTR_SERVER", default_value = "http://127.0.0.1:50051")]
+        server: String,
+        /// One service's status, e.g. `reestr.v1.OrganizationService`; the whole server's by
+        /// default.
+        #[arg(long, default_value = "")]
+        service: String,
+        /// How long the check may take, connecting included.
+        #[arg(long, default_value = "3s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+    /// Write a consistent copy of the database while servers go on serving (SQLite: `VACUUM
+    /// INTO`; PostgreSQL: `pg_dump --format=custom`). Never overwrites a file.
+    Backup {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The backup file to write; must not exist.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Restore a backup into a new database (SQLite: a file that does not exist yet;
+    /// PostgreSQL: an empty database), bring its schema forward and verify its audit chain.
+    Restore {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The backup file `reestr backup` wrote.
+        #[arg(long, short)]
+        input: PathBuf,
+    },
     /// Apply, roll back or list database migrations.
     Migrate {
         #[command(flatten)]
@@ -181,8 +216,12 @@ impl From<DocumentTypeArg> for reestr::proto::v1::DocumentType {
 
 #[derive(Subcommand, Debug)]
 enum MigrateAction {
-    /// Apply every pending migration.
-    Up,
+    /// Apply the pending migrations, oldest first.
+    Up {
+        /// Apply only this many (e.g. to stop at a given release's schema); all by default.
+        #[arg(long)]
+        steps: Option<u32>,
+    },
     /// Roll back the newest migrations.
     Down {
         /// How many to roll back.
@@ -210,6 +249,13 @@ enum TokenAction {
         /// Expire the token after this many days.
         #[arg(long)]
         expire_days: Option<u32>,
+        /// The token's own sustained request rate, in place of the server's
+        /// `--rate-limit-per-second`.
+        #[arg(long)]
+        requests_per_second: Option<u32>,
+        /// The token's own burst (with `--requests-per-second`; default: as many as the rate).
+        #[arg(long, requires = "requests_per_second", default_value_t = 0)]
+        burst: u32,
     },
 }
 
@@ -437,8 +483,19 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl DbArgs {
-    /// Creates the data directory and works out the connection settings.
+    /// Works out the connection settings and creates the data directory, in that order: a
+    /// URL of an engine the register does not run on is refused before anything is made.
     fn settings(&self) -> Result<ConnectionSettings, String> {
+        if let Some(url) = &self.database_url
+            && reestr_store::Backend::of_url(url).is_none()
+        {
+            // Only the scheme is shown: the rest may hold a password.
+            let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+            return Err(format!(
+                "--database-url: {scheme:?} is not an engine reestr runs on; give \
+                 sqlite://PATH or postgres://USER@HOST:PORT/DB"
+            ));
+        }
         std::fs::create_dir_all(&self.data_dir).map_err(|e| {
             format!(
                 "cannot create data directory {}: {e}",
@@ -471,10 +528,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A server's failure goes to its log, the one place its operator reads; the other
+    // commands print theirs as `error: …`. Either way it is said once.
+    let server = matches!(cli.command, Command::Serve(_));
     match runtime.block_on(execute(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(message) if server => {
             tracing::error!("{message}");
+            ExitCode::FAILURE
+        }
+        Err(message) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
@@ -485,8 +548,21 @@ async fn execute(command: Command) -> Result<(), String> {
     match command {
         Command::Serve(args) => serve(*args).await,
         Command::Migrate { db, action } => migrate(db, action).await,
+        Command::Backup { db, output } => backup(db, output).await,
+        Command::Restore { db, input } => restore(db, input).await,
         Command::Token { db, action } => token(db, action).await,
         Command::Audit { db, action } => audit(db, action).await,
+        Command::Probe {
+            server,
+            service,
+            timeout,
+        } => {
+            println!(
+                "{}",
+                reestr::client::probe(&server, &service, timeout).await?
+            );
+            Ok(())
+        }
         Command::Seed(client) => {
             for line in reestr::client::seed(&client.target()?).await? {
                 println!("{line}");
@@ -631,7 +707,15 @@ async fn token(db: DbArgs, action: TokenAction) -> Result<(), String> {
             roles,
             display_name,
             expire_days,
+            requests_per_second,
+            burst,
         } => {
+            if let Some(unknown) = roles.iter().find(|r| parse_role(r).is_none()) {
+                return Err(format!(
+                    "--role {unknown}: not a role; give REGISTRY_ADMIN, EDITOR, REVIEWER or \
+                     READER (in any case)"
+                ));
+            }
             let now = store.now();
             let draft = TokenDraft {
                 organization: organization
@@ -643,10 +727,14 @@ async fn token(db: DbArgs, action: TokenAction) -> Result<(), String> {
                         }
                     })
                     .unwrap_or_default(),
-                roles: roles.iter().map(|r| r.parse::<Role>().ok()).collect(),
+                roles: roles.iter().map(|r| parse_role(r)).collect(),
                 display_name,
                 expire_time: expire_days.map(|d| {
                     Timestamp::from_micros(now.micros() + i64::from(d) * 86_400 * 1_000_000)
+                }),
+                rate_limit: requests_per_second.map(|rate| {
+                    let int = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+                    (int(rate), int(burst))
                 }),
             };
             let spec = draft.validate(now).map_err(|e| e.to_string())?;
@@ -666,6 +754,62 @@ async fn token(db: DbArgs, action: TokenAction) -> Result<(), String> {
         }
     }
     store.database().close().await.map_err(|e| e.to_string())
+}
+
+/// A role as `--role` takes it: in any case, with `-` or `_` (`editor`, `registry-admin`,
+/// `REGISTRY_ADMIN`), as clap's value enums are; `None` (refused by the token's validation,
+/// which names the roles) for any other word.
+fn parse_role(text: &str) -> Option<Role> {
+    text.trim()
+        .to_ascii_uppercase()
+        .replace('-', "_")
+        .parse::<Role>()
+        .ok()
+}
+
+async fn backup(db: DbArgs, output: PathBuf) -> Result<(), String> {
+    let settings = db.settings()?;
+    let database = Database::connect(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let report = reestr_store::backup::backup(&database, &settings.url, &output).await;
+    database.close().await.map_err(|e| e.to_string())?;
+    let report = report.map_err(|e| e.to_string())?;
+    println!(
+        "backed up to {} ({} bytes)",
+        report.path.display(),
+        report.bytes
+    );
+    Ok(())
+}
+
+async fn restore(db: DbArgs, input: PathBuf) -> Result<(), String> {
+    let settings = db.settings()?;
+    reestr_store::backup::restore(&settings, &input)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Opening the store applies the migrations a backup of an older release lacks.
+    let store = open_store(&db).await?;
+    let report = store
+        .verify_audit_chain()
+        .await
+        .map_err(|e| e.to_string())?;
+    store.database().close().await.map_err(|e| e.to_string())?;
+    match report.first_broken {
+        None => {
+            println!(
+                "restored {}; audit chain intact: {} events verified, head hash {}",
+                input.display(),
+                report.verified,
+                report.head_hash
+            );
+            Ok(())
+        }
+        Some(seq) => Err(format!(
+            "restored {}, but its audit chain is broken at sequence {seq}",
+            input.display()
+        )),
+    }
 }
 
 async fn audit(db: DbArgs, action: AuditAction) -> Result<(), String> {
@@ -823,9 +967,16 @@ async fn migrate(db: DbArgs, action: MigrateAction) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     match action {
-        MigrateAction::Up => {
+        MigrateAction::Up { steps: None } => {
             database.migrate_up().await.map_err(|e| e.to_string())?;
             println!("migrations applied");
+        }
+        MigrateAction::Up { steps: Some(steps) } => {
+            database
+                .migrate_up_steps(steps)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("applied up to {steps} pending migration(s)");
         }
         MigrateAction::Down { steps } => {
             database

@@ -50,6 +50,7 @@ mod m20261204_000007_submission_parties;
 mod m20261204_000008_documents;
 mod m20261205_000009_remarks_comments;
 mod m20261207_000010_change_events;
+mod m20261208_000011_token_rate_limits;
 mod runner;
 
 use runner::Direction;
@@ -71,6 +72,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000008_documents::Migration),
             Box::new(m20261205_000009_remarks_comments::Migration),
             Box::new(m20261207_000010_change_events::Migration),
+            Box::new(m20261208_000011_token_rate_limits::Migration),
         ]
     }
 

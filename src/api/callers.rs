@@ -121,6 +121,7 @@ impl VerifiedToken {
             roles: token.roles.clone(),
             credential_error: None,
             organization_deleted: false,
+            rate_limit: token.rate_limit,
         });
         Self { token, caller }
     }

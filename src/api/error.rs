@@ -58,6 +58,9 @@ pub fn fitting(sizes: impl Iterator<Item = (usize, usize)>, budget: usize) -> us
 /// The budget for listed problems when a last violation counts the rest.
 pub const LISTED_PROBLEM_BYTES: usize = MAX_VIOLATION_BYTES - 256;
 
+/// What [`crate::api::ReadyStore`] refuses calls with before the database is first reached.
+pub(crate) const STARTING: &str = "the register is starting";
+
 /// The gRPC status for `err`. Internal faults are logged here with their detail; the client
 /// sees only that one happened.
 pub fn status(err: Error) -> Status {
@@ -104,8 +107,8 @@ pub fn status(err: Error) -> Status {
                 details.add_bad_request_violation(
                     "",
                     format!(
-                        "{} more problems are not listed here",
-                        violations.len() - listed
+                        "{} not listed here",
+                        reestr_domain::error::more_problems(violations.len() - listed)
                     ),
                 );
             }
@@ -129,14 +132,19 @@ pub fn status(err: Error) -> Status {
             tracing::error!(error = %detail, "internal error");
             "internal error; it has been logged".to_string()
         }
+        // Refused before the database was first reached: the call's own log line says it,
+        // and the start-up's lines say why.
+        Error::Unavailable(detail) if detail == STARTING => {
+            "the register is starting; retry shortly".to_string()
+        }
         Error::Unavailable(detail) => {
             tracing::warn!(error = %detail, "storage unavailable");
             "the register's storage is unavailable; retry later".to_string()
         }
         Error::InvalidArgument(violations) if violations.len() > 1 => format!(
-            "invalid argument: {} (and {} more problems, listed in the BadRequest detail)",
+            "invalid argument: {} (and {}, listed in the BadRequest detail)",
             violations[0],
-            violations.len() - 1
+            reestr_domain::error::more_problems(violations.len() - 1)
         ),
         other => other.to_string(),
     };

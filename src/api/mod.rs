@@ -41,7 +41,7 @@ impl ReadyStore {
     pub fn get(&self) -> Result<&Store, Status> {
         self.0
             .get()
-            .ok_or_else(|| error::status(Error::Unavailable("the register is starting".into())))
+            .ok_or_else(|| error::status(Error::Unavailable(error::STARTING.into())))
     }
 
     /// Makes the store available; a second call is ignored.

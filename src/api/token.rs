@@ -5,7 +5,7 @@ use std::sync::Arc;
 use reestr_domain::access::{Action, Role};
 use reestr_domain::error::Error;
 use reestr_domain::organization::OrganizationId;
-use reestr_domain::token::{Token, TokenDraft, TokenId};
+use reestr_domain::token::{Token, TokenChange, TokenDraft, TokenId};
 use tonic::{Request, Response, Status};
 
 use super::call::Call;
@@ -134,6 +134,34 @@ impl TokenService for TokenApi {
         self.cache.clear();
         Ok(Response::new(to_proto(&token)))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_token(
+        &self,
+        request: Request<pb::UpdateTokenRequest>,
+    ) -> Result<Response<pb::Token>, Status> {
+        let store = self.store.get()?;
+        let call = Call::of(&request);
+        let pb::UpdateTokenRequest { token, update_mask } = request.into_inner();
+        let token = token.unwrap_or_default();
+        let audit = call.audit(store, &token.name);
+        let result = async {
+            call.authorize(Action::ManageTokens)?;
+            let id = TokenId::from_name(&token.name, "token.name")?;
+            let paths = update_mask.map(|m| m.paths).unwrap_or_default();
+            let change = TokenChange::validate(
+                &paths,
+                &token.display_name,
+                token.rate_limit.map(|r| (r.requests_per_second, r.burst)),
+            )?;
+            store.tokens().update(&call.ctx, &id, change).await
+        }
+        .await;
+        let token = audit.finish(result).await?;
+        // The token's callers are made again, with the new rate.
+        self.cache.clear();
+        Ok(Response::new(to_proto(&token)))
+    }
 }
 
 fn draft(token: pb::Token) -> Result<TokenDraft, Error> {
@@ -146,6 +174,7 @@ fn draft(token: pb::Token) -> Result<TokenDraft, Error> {
         create_time: _,
         revoke_time: _,
         creator: _,
+        rate_limit,
     } = token;
     let roles = roles
         .into_iter()
@@ -163,6 +192,7 @@ fn draft(token: pb::Token) -> Result<TokenDraft, Error> {
         roles,
         display_name,
         expire_time,
+        rate_limit: rate_limit.map(|r| (r.requests_per_second, r.burst)),
     })
 }
 
@@ -189,5 +219,9 @@ fn to_proto(t: &Token) -> pb::Token {
         create_time: Some(timestamp(t.create_time)),
         revoke_time: t.revoke_time.map(timestamp),
         creator: t.creator.clone(),
+        rate_limit: t.rate_limit.map(|q| pb::RateLimit {
+            requests_per_second: i32::try_from(q.per_second).unwrap_or(i32::MAX),
+            burst: i32::try_from(q.burst).unwrap_or(i32::MAX),
+        }),
     }
 }

@@ -117,6 +117,42 @@ impl Target {
     }
 }
 
+/// `reestr probe`: one gRPC health check (`grpc.health.v1.Health/Check`) of `service` (`""`
+/// for the whole server) at `server`, as container and service managers run it. `Ok` with
+/// the status when it is SERVING; otherwise what was answered, or why nothing was. The whole
+/// check, connecting included, is bounded by `timeout`. Plain-text HTTP/2 only: a probe runs
+/// next to the server, on its own host or pod.
+pub async fn probe(server: &str, service: &str, timeout: Duration) -> Result<String, String> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    let endpoint = Endpoint::from_str(server)
+        .map_err(|e| format!("{server}: {e}"))?
+        .connect_timeout(timeout)
+        .timeout(timeout);
+    let check = async {
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| format!("cannot connect to {server}: {e}"))?;
+        let answer = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: service.to_string(),
+            })
+            .await
+            .map_err(|status| format!("{server}: {:?}: {}", status.code(), status.message()))?;
+        let status =
+            ServingStatus::try_from(answer.into_inner().status).unwrap_or(ServingStatus::Unknown);
+        match status {
+            ServingStatus::Serving => Ok(status.as_str_name().to_string()),
+            other => Err(format!("{server}: {}", other.as_str_name())),
+        }
+    };
+    tokio::time::timeout(timeout, check)
+        .await
+        .unwrap_or_else(|_| Err(format!("{server}: no answer within {timeout:?}")))
+}
+
 /// A progress bar on standard error drawn with `template` (indicatif's), or a hidden one when
 /// `shown` is false.
 fn progress_bar(total: u64, template: &str, shown: bool) -> Result<ProgressBar, String> {
@@ -311,6 +347,9 @@ pub async fn export_csv(
     Ok(written)
 }
 
+/// The version `reestr seed` publishes the SOATO regions as.
+const SEED_VERSION: &str = "2026-1";
+
 /// What `reestr seed` did, step by step.
 pub async fn seed(target: &Target) -> Result<Vec<String>, String> {
     let mut done = Vec::new();
@@ -404,23 +443,26 @@ pub async fn seed(target: &Target) -> Result<Vec<String>, String> {
         }
         Err(s) => return Err(describe(&s)),
     }
-    let latest = client
+    // The seed's own version: a newer one published since is none of its business, and a
+    // draft of it left by an interrupted seed is filled and published.
+    let own = client
         .get_classifier_version(pb::GetClassifierVersionRequest {
-            name: version_name("soato", "latest"),
+            name: version_name("soato", SEED_VERSION),
         })
         .await;
-    match latest {
-        Ok(v) => {
+    match own {
+        Ok(v) if v.get_ref().state != pb::classifier_version::State::Draft as i32 => {
             done.push(format!("{} is already published", v.into_inner().name));
             return Ok(done);
         }
+        Ok(_) => {}
         Err(s) if s.code() == Code::NotFound => {}
         Err(s) => return Err(describe(&s)),
     }
     let report = import_csv(
         target,
         "soato",
-        "2026-1",
+        SEED_VERSION,
         std::io::Cursor::new(SOATO_REGIONS_CSV.as_bytes()),
         SOATO_REGIONS_CSV.len() as u64,
         true,

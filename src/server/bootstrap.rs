@@ -20,11 +20,29 @@ pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
 /// Creates the first administrator token if the register has no token at all; returns the
 /// file written.
+///
+/// An existing `admin.token` is never overwritten or truncated. If the register has no token
+/// while the file exists, the file is another register's key (a data directory used first with
+/// another database): the start stops with an error that says so and what to do. If the
+/// register has tokens and the file's secret is none of them, the server starts and warns.
 pub async fn ensure_admin_token(store: &Store, data_dir: &Path) -> Result<Option<PathBuf>, Error> {
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
     if store.tokens().any_exist().await? {
+        warn_if_foreign(store, &path).await?;
         return Ok(None);
     }
-    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    if path.exists() {
+        return Err(Error::invalid(
+            "--data-dir",
+            format!(
+                "{} exists, but this database has no token yet: the file holds the key of \
+                 another register (this data directory was used with another database). \
+                 Start this database's server with its own --data-dir, or move the file away \
+                 if that register is gone; the server writes a new key on its first start",
+                path.display()
+            ),
+        ));
+    }
     let ctx = AuditContext {
         caller: "operator:bootstrap".into(),
         method: "bootstrap".into(),
@@ -39,6 +57,7 @@ pub async fn ensure_admin_token(store: &Store, data_dir: &Path) -> Result<Option
                 roles: [Role::RegistryAdmin].into(),
                 display_name: "bootstrap administrator".into(),
                 expire_time: None,
+                rate_limit: None,
             },
         )
         .await?;
@@ -52,10 +71,28 @@ pub async fn ensure_admin_token(store: &Store, data_dir: &Path) -> Result<Option
     Ok(Some(path))
 }
 
+/// Warns when `path` holds a secret that is no token of this register, so that the operator
+/// learns why the client commands are refused before they are.
+async fn warn_if_foreign(store: &Store, path: &Path) -> Result<(), Error> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let hash = reestr_domain::token::secret_hash(text.trim());
+    if store.tokens().find_by_secret_hash(&hash).await?.is_none() {
+        tracing::warn!(
+            file = %path.display(),
+            "this file's secret is no token of this register (it was written for another \
+             database); the client commands that read it will be refused"
+        );
+    }
+    Ok(())
+}
+
 /// Writes `secret` to `path`, readable and writable by the owner only.
 fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    // A file that appeared since the check above is not overwritten either.
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

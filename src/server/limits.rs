@@ -6,7 +6,7 @@
 //!
 //! | limit | counted per | refusal reason |
 //! |---|---|---|
-//! | request rate (`--rate-limit-*`) | authenticated caller (token or certificate) | `RATE_LIMITED` |
+//! | request rate (`--rate-limit-*`, or the token's own `rate_limit`) | authenticated caller (token or certificate) | `RATE_LIMITED` |
 //! | anonymous rate (`--anonymous-rate-limit-*`) | network address, for calls without valid credentials | `RATE_LIMITED` |
 //! | calls in flight (`--max-calls-per-caller`) | authenticated caller | `TOO_MANY_CALLS`, scope `caller` |
 //! | calls in flight (`--max-anonymous-calls-per-address`) | network address, for calls without valid credentials | `TOO_MANY_CALLS`, scope `caller` |
@@ -20,7 +20,9 @@
 //!
 //! The counters are sharded maps (`dashmap`) and `governor`'s keyed limiters: no lock is
 //! shared by all calls. Idle keys are dropped by [`CallLimits::forget_idle`], which the server
-//! runs every minute.
+//! runs every minute. A token with a rate of its own (set by an administrator, UpdateToken)
+//! has a limiter of its own, made again when its rate changes; those are as many as such
+//! tokens.
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -30,8 +32,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use reestr_domain::Error;
+use reestr_domain::token::RateQuota;
 
 /// A request rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +83,8 @@ pub struct CallLimits {
     limits: AdmissionLimits,
     caller_rate: Option<DefaultKeyedRateLimiter<CallerKey>>,
     anonymous_rate: Option<DefaultKeyedRateLimiter<CallerKey>>,
+    /// The limiters of tokens with a rate of their own, with that rate.
+    own_rates: DashMap<CallerKey, (RateQuota, DefaultDirectRateLimiter)>,
     in_flight: Arc<InFlight>,
 }
 
@@ -109,6 +114,7 @@ impl CallLimits {
         Self {
             caller_rate: limiter(limits.caller_rate),
             anonymous_rate: limiter(limits.anonymous_rate),
+            own_rates: DashMap::new(),
             limits,
             in_flight: Arc::new(InFlight {
                 all: AtomicUsize::new(0),
@@ -117,16 +123,24 @@ impl CallLimits {
         }
     }
 
-    /// Admits one call of `key`, or says why not.
-    pub fn admit(&self, key: CallerKey) -> Result<Admission, Error> {
-        let rate = if key.is_anonymous() {
-            &self.anonymous_rate
-        } else {
-            &self.caller_rate
+    /// Admits one call of `key`, held to `own_rate` (its token's own rate) if it has one and
+    /// is authenticated, or to the default rate of its kind; or says why not.
+    pub fn admit(&self, key: CallerKey, own_rate: Option<RateQuota>) -> Result<Admission, Error> {
+        let checked = match own_rate.filter(|_| !key.is_anonymous()) {
+            Some(quota) => self.check_own_rate(&key, quota),
+            None => {
+                let rate = if key.is_anonymous() {
+                    &self.anonymous_rate
+                } else {
+                    &self.caller_rate
+                };
+                match rate {
+                    Some(limiter) => limiter.check_key(&key),
+                    None => Ok(()),
+                }
+            }
         };
-        if let Some(limiter) = rate
-            && let Err(not_until) = limiter.check_key(&key)
-        {
+        if let Err(not_until) = checked {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
             return Err(Error::RateLimited { retry_after_ms });
@@ -164,6 +178,24 @@ impl CallLimits {
         Ok(admission)
     }
 
+    /// One call against the limiter of a token with a rate of its own.
+    fn check_own_rate(
+        &self,
+        key: &CallerKey,
+        quota: RateQuota,
+    ) -> Result<(), governor::NotUntil<<DefaultClock as Clock>::Instant>> {
+        if let Some(entry) = self.own_rates.get(key)
+            && entry.0 == quota
+        {
+            return entry.1.check();
+        }
+        // First call, or the rate changed: a new limiter, with a full bucket.
+        let limiter = RateLimiter::direct(own_quota(quota));
+        let checked = limiter.check();
+        self.own_rates.insert(key.clone(), (quota, limiter));
+        checked
+    }
+
     /// Calls in flight now, in all.
     pub fn in_flight(&self) -> usize {
         self.in_flight.all.load(Ordering::Acquire)
@@ -180,6 +212,13 @@ impl CallLimits {
             limiter.shrink_to_fit();
         }
     }
+}
+
+/// `governor`'s quota of a token's own rate (both numbers are at least 1 once validated).
+fn own_quota(quota: RateQuota) -> Quota {
+    let per_second = NonZeroU32::new(quota.per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(quota.burst).unwrap_or(per_second);
+    Quota::per_second(per_second).allow_burst(burst)
 }
 
 fn busy(scope: &'static str, limit: usize) -> Error {
@@ -244,35 +283,40 @@ mod tests {
     #[test]
     fn a_caller_at_its_limit_is_refused_while_others_are_admitted() {
         let limits = limits(100, 2, 1);
-        let a1 = limits.admit(token("tokens/a")).unwrap();
-        let _a2 = limits.admit(token("tokens/a")).unwrap();
+        let a1 = limits.admit(token("tokens/a"), None).unwrap();
+        let _a2 = limits.admit(token("tokens/a"), None).unwrap();
         assert_eq!(
-            scope(limits.admit(token("tokens/a")).err().unwrap()),
+            scope(limits.admit(token("tokens/a"), None).err().unwrap()),
             "caller"
         );
         assert_eq!(limits.in_flight(), 2, "a refusal holds nothing");
-        let _b = limits.admit(token("tokens/b")).unwrap();
-        let _x = limits.admit(address(1)).unwrap();
-        assert_eq!(scope(limits.admit(address(1)).err().unwrap()), "caller");
-        let _y = limits.admit(address(2)).unwrap();
+        let _b = limits.admit(token("tokens/b"), None).unwrap();
+        let _x = limits.admit(address(1), None).unwrap();
+        assert_eq!(
+            scope(limits.admit(address(1), None).err().unwrap()),
+            "caller"
+        );
+        let _y = limits.admit(address(2), None).unwrap();
         drop(a1);
-        let _a3 = limits.admit(token("tokens/a")).expect("a slot was freed");
+        let _a3 = limits
+            .admit(token("tokens/a"), None)
+            .expect("a slot was freed");
         assert_eq!(limits.in_flight(), 5);
     }
 
     #[test]
     fn the_server_limit_counts_every_caller_and_a_refusal_holds_nothing() {
         let limits = limits(2, 10, 10);
-        let a = limits.admit(token("tokens/a")).unwrap();
-        let _b = limits.admit(address(1)).unwrap();
+        let a = limits.admit(token("tokens/a"), None).unwrap();
+        let _b = limits.admit(address(1), None).unwrap();
         assert_eq!(
-            scope(limits.admit(token("tokens/c")).err().unwrap()),
+            scope(limits.admit(token("tokens/c"), None).err().unwrap()),
             "server"
         );
         assert_eq!(limits.in_flight(), 2);
         drop(a);
         assert_eq!(limits.in_flight(), 1);
-        let _c = limits.admit(token("tokens/c")).unwrap();
+        let _c = limits.admit(token("tokens/c"), None).unwrap();
         assert!(
             limits.in_flight.by_caller.get(&token("tokens/a")).is_none(),
             "a caller with nothing in flight holds no entry"
@@ -295,23 +339,76 @@ mod tests {
             calls: 0,
         });
         for _ in 0..2 {
-            drop(limits.admit(address(1)).unwrap());
+            drop(limits.admit(address(1), None).unwrap());
         }
         assert!(matches!(
-            limits.admit(address(1)).err(),
+            limits.admit(address(1), None).err(),
             Some(Error::RateLimited { retry_after_ms }) if retry_after_ms > 0
         ));
         drop(
             limits
-                .admit(address(2))
+                .admit(address(2), None)
                 .expect("another address has its own rate"),
         );
         for _ in 0..10 {
             drop(
                 limits
-                    .admit(token("tokens/a"))
+                    .admit(token("tokens/a"), None)
                     .expect("tokens use the caller rate"),
             );
         }
+    }
+
+    #[test]
+    fn a_token_with_a_rate_of_its_own_is_held_to_it_and_to_a_new_one_at_once() {
+        let limits = CallLimits::new(AdmissionLimits {
+            caller_rate: RateLimit {
+                per_second: 1,
+                burst: 1,
+            },
+            anonymous_rate: RateLimit {
+                per_second: 0,
+                burst: 0,
+            },
+            calls_per_caller: 0,
+            anonymous_calls_per_address: 0,
+            calls: 0,
+        });
+        let rate_limited =
+            |r: Result<Admission, Error>| matches!(r, Err(Error::RateLimited { .. }));
+        drop(limits.admit(token("tokens/d"), None).unwrap());
+        assert!(
+            rate_limited(limits.admit(token("tokens/d"), None)),
+            "the default"
+        );
+
+        let own = RateQuota {
+            per_second: 5,
+            burst: 5,
+        };
+        for i in 0..5 {
+            drop(
+                limits
+                    .admit(token("tokens/o"), Some(own))
+                    .unwrap_or_else(|e| panic!("call {i} within the token's own burst: {e:?}")),
+            );
+        }
+        assert!(rate_limited(limits.admit(token("tokens/o"), Some(own))));
+
+        let raised = RateQuota {
+            per_second: 10,
+            burst: 10,
+        };
+        for i in 0..10 {
+            drop(
+                limits
+                    .admit(token("tokens/o"), Some(raised))
+                    .unwrap_or_else(|e| panic!("call {i} after the raise: {e:?}")),
+            );
+        }
+        assert!(rate_limited(limits.admit(token("tokens/o"), Some(raised))));
+        // Other callers keep the default.
+        drop(limits.admit(token("tokens/e"), None).unwrap());
+        assert!(rate_limited(limits.admit(token("tokens/e"), None)));
     }
 }

@@ -363,7 +363,9 @@ pub async fn run(
             let _ = stop_rx.await;
         });
     let mut server = tokio::spawn(server);
-    tracing::info!(address = ?local, "listening");
+    if let Some(address) = local {
+        tracing::info!(%address, "listening");
+    }
 
     tokio::pin!(shutdown);
     let database = tokio::select! {

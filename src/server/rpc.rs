@@ -270,7 +270,7 @@ where
                 };
                 log.caller = Some(id);
                 log.span.record("caller", log.caller.as_deref());
-                let _admission = match shared.limits.admit(key) {
+                let _admission = match shared.limits.admit(key, caller.rate_limit) {
                     Ok(admission) => admission,
                     Err(e) => return Ok(log.answer(status(e).into_http())),
                 };
@@ -337,7 +337,7 @@ where
         method,
         peer = %Peer(peer),
         code = code_text(response_code(response.headers())),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1000.0,
         "rpc"
     );
     Ok(response)
@@ -486,7 +486,8 @@ impl CallLog {
             return;
         }
         let elapsed = self.started.elapsed().as_secs_f64();
-        let latency_ms = elapsed * 1000.0;
+        // Microseconds are the finest figure worth reading.
+        let latency_ms = (elapsed * 1e6).round() / 1000.0;
         let code_text = code_text(code);
         super::metrics::record_call(self.method, code_text, elapsed);
         let fault = matches!(code, Code::Internal | Code::Unknown | Code::DataLoss);

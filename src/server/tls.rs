@@ -64,6 +64,7 @@ pub fn caller_from_certificate(der: &[u8]) -> Caller {
             roles,
             credential_error: None,
             organization_deleted: false,
+            rate_limit: None,
         },
         Err(message) => Caller::rejected(Reason::CertificateUnmapped, message),
     }

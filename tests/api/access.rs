@@ -31,7 +31,7 @@ use reestr::proto::v1::{
     CreateOrganizationRequest, CreateTokenRequest, DeleteOrganizationRequest,
     GetOrganizationRequest, GetTokenRequest, ListAuditEventsRequest, ListOrganizationsRequest,
     ListTokensRequest, Organization, RevokeTokenRequest, Role, Token, UndeleteOrganizationRequest,
-    UpdateOrganizationRequest, VerifyAuditChainRequest,
+    UpdateOrganizationRequest, UpdateTokenRequest, VerifyAuditChainRequest,
 };
 use reestr::proto::v1::{
     CreateSystemRequest, DeleteSystemRequest, GetDependencyGraphRequest,
@@ -123,6 +123,7 @@ enum Rpc {
     GetToken,
     ListTokens,
     RevokeToken,
+    UpdateToken,
     ListAuditEvents,
     VerifyAuditChain,
     CreateSystem,
@@ -211,6 +212,7 @@ const POLICY: &[(Rpc, [Code; 8])] = &[
     (Rpc::GetToken,             [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
     (Rpc::ListTokens,           [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
     (Rpc::RevokeToken,          [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::UpdateToken,          [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
     (Rpc::ListAuditEvents,      [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
     (Rpc::VerifyAuditChain,     [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
     // The change feed: every authenticated caller reads the public changes.
@@ -760,6 +762,19 @@ impl Rpc {
                     .await
                     .map(drop)
             }
+            Rpc::UpdateToken => tokens
+                .update_token(UpdateTokenRequest {
+                    token: Some(Token {
+                        name: fx.some_token.clone(),
+                        display_name: format!("renamed in {cell}"),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["display_name".into()],
+                    }),
+                })
+                .await
+                .map(drop),
             Rpc::GetServerInfo => ServerInfoServiceClient::with_interceptor(
                 app.channel(),
                 crate::helpers::Bearer::new(secret),

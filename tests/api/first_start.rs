@@ -426,19 +426,13 @@ impl Server {
     }
 }
 
-/// The address in the server's `listening` line (`"address":"Some(127.0.0.1:PORT)"`).
+/// The address in the server's `listening` line (`"address":"127.0.0.1:PORT"`).
 fn listening_address(line: &str) -> Option<String> {
     let event: serde_json::Value = serde_json::from_str(line).ok()?;
     if event["message"] != "listening" {
         return None;
     }
-    let address = event["address"].as_str()?;
-    Some(
-        address
-            .strip_prefix("Some(")?
-            .strip_suffix(')')?
-            .to_string(),
-    )
+    Some(event["address"].as_str()?.to_string())
 }
 
 /// The log of a finished start (a kill can cut its last line short).

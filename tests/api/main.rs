@@ -18,6 +18,7 @@ mod first_start;
 mod grpcurl;
 mod helpers;
 mod hostile;
+mod operations;
 mod organization;
 mod server;
 mod submission;

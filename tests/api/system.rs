@@ -47,6 +47,15 @@ async fn organization(app: &mut TestApp, id: &str, tin: &str) {
         .expect("create organisation");
 }
 
+/// The fields [`system`] sets, sorted: what its first revision names as changed.
+const FIELDS_OF_A_NEW_SYSTEM: [&str; 5] = [
+    "display_name",
+    "owner",
+    "provided_services",
+    "purpose",
+    "short_name",
+];
+
 /// A valid system owned by `owner`, providing the service `api`.
 pub(crate) fn system(owner: &str, short_name: &str) -> InformationSystem {
     InformationSystem {
@@ -589,6 +598,14 @@ async fn every_change_is_a_revision_readable_by_number_and_as_of() {
     assert_eq!(rest.revisions.len(), 1);
     assert_eq!(rest.revisions[0].revision, 1);
     assert!(rest.next_page_token.is_empty());
+    // Revision 1 names the fields the create set, and no field it left empty.
+    let mut first: Vec<&str> = rest.revisions[0]
+        .changed_fields
+        .iter()
+        .map(String::as_str)
+        .collect();
+    first.sort_unstable();
+    assert_eq!(first, FIELDS_OF_A_NEW_SYSTEM, "{:?}", rest.revisions[0]);
 
     let r1 = admin
         .get_system(GetSystemRequest {
@@ -626,6 +643,11 @@ async fn every_change_is_a_revision_readable_by_number_and_as_of() {
         .await
         .unwrap_err();
     assert_error(&err, Code::NotFound, "RESOURCE_NOT_FOUND");
+    // The metadata names the resource, with no prose around it.
+    assert_eq!(
+        err.get_details_error_info().unwrap().metadata["resource"],
+        "systems/x"
+    );
     let err = admin
         .get_system(GetSystemRequest {
             name: "systems/x".into(),

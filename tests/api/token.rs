@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use reestr::proto::v1::{
     CreateOrganizationRequest, CreateTokenRequest, CreateTokenResponse, DeleteOrganizationRequest,
     GetOrganizationRequest, GetTokenRequest, ListAuditEventsRequest, ListOrganizationsRequest,
-    ListTokensRequest, RevokeTokenRequest, Role, Token,
+    ListTokensRequest, RateLimit as OwnRate, RevokeTokenRequest, Role, Token, UpdateTokenRequest,
 };
 use reestr::server::limits::RateLimit;
 use tonic::{Code, Status};
@@ -751,6 +751,182 @@ async fn a_caller_over_its_rate_is_resource_exhausted_with_retry_info() {
         .list_organizations(ListOrganizationsRequest::default())
         .await
         .expect("allowed again after the retry delay");
+}
+
+/// How many of `n` quick successive calls with `secret` are answered before the first
+/// RATE_LIMITED.
+async fn calls_before_limited(app: &TestApp, secret: &str, n: usize) -> usize {
+    let mut client = app.organizations_as(Some(secret));
+    for i in 0..n {
+        if let Err(err) = client
+            .list_organizations(ListOrganizationsRequest::default())
+            .await
+        {
+            assert_status(&err, Code::ResourceExhausted, "RATE_LIMITED");
+            return i;
+        }
+    }
+    n
+}
+
+#[tokio::test]
+async fn a_token_with_a_rate_of_its_own_is_held_to_it_and_only_administrators_change_it() {
+    // The server's default: 1/s with a burst of 2.
+    let mut app = spawn_app_with(|c| {
+        c.limits.rate_limit = RateLimit {
+            per_second: 1,
+            burst: 2,
+        }
+    })
+    .await;
+    // The bootstrap administrator's two calls: the token under test, and an administrator
+    // with room for the rest of the test.
+    let mut request = token("", &[Role::RegistryAdmin]);
+    request.rate_limit = Some(OwnRate {
+        requests_per_second: 1,
+        burst: 6,
+    });
+    let created = create(&mut app, request).await.expect("create");
+    let mut roomy = token("", &[Role::RegistryAdmin]);
+    roomy.rate_limit = Some(OwnRate {
+        requests_per_second: 1000,
+        burst: 1000,
+    });
+    let admin = create(&mut app, roomy).await.expect("create").secret;
+    let own = created.token.clone().unwrap();
+    assert_eq!(
+        own.rate_limit,
+        Some(OwnRate {
+            requests_per_second: 1,
+            burst: 6
+        })
+    );
+    assert_eq!(
+        calls_before_limited(&app, &created.secret, 20).await,
+        6,
+        "its own burst, not the default's 2"
+    );
+
+    // Raised by another administrator: a new bucket at once, on this server.
+    let mut tokens = app.tokens_as(Some(&admin));
+    let raised = tokens
+        .update_token(UpdateTokenRequest {
+            token: Some(Token {
+                name: own.name.clone(),
+                rate_limit: Some(OwnRate {
+                    requests_per_second: 1,
+                    burst: 12,
+                }),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["rate_limit".into()],
+            }),
+        })
+        .await
+        .expect("update")
+        .into_inner();
+    assert_eq!(raised.display_name, own.display_name, "not in the mask");
+    assert_eq!(raised.rate_limit.unwrap().burst, 12);
+    assert_eq!(calls_before_limited(&app, &created.secret, 30).await, 12);
+
+    // Back to the server's default: the mask names the field, the token leaves it unset.
+    let reset = tokens
+        .update_token(UpdateTokenRequest {
+            token: Some(Token {
+                name: own.name.clone(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["rate_limit".into()],
+            }),
+        })
+        .await
+        .expect("reset")
+        .into_inner();
+    assert_eq!(reset.rate_limit, None);
+    let got = tokens
+        .get_token(GetTokenRequest {
+            name: own.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.rate_limit, None);
+
+    // Bad rates name their fields; editors may not change tokens; revoked ones cannot be.
+    let err = tokens
+        .update_token(UpdateTokenRequest {
+            token: Some(Token {
+                name: own.name.clone(),
+                rate_limit: Some(OwnRate {
+                    requests_per_second: 0,
+                    burst: -1,
+                }),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["rate_limit".into()],
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad_request_fields(&err),
+        [
+            "token.rate_limit.requests_per_second",
+            "token.rate_limit.burst"
+        ]
+    );
+    app.organizations_as(Some(&admin))
+        .create_organization(CreateOrganizationRequest {
+            organization: Some(organization("201122919")),
+            organization_id: "stat".into(),
+            request_id: String::new(),
+        })
+        .await
+        .expect("create organisation");
+    let editor = tokens
+        .create_token(CreateTokenRequest {
+            token: Some(token("organizations/stat", &[Role::Editor])),
+        })
+        .await
+        .expect("create editor token")
+        .into_inner()
+        .secret;
+    let err = app
+        .tokens_as(Some(&editor))
+        .update_token(UpdateTokenRequest {
+            token: Some(Token {
+                name: own.name.clone(),
+                display_name: "mine now".into(),
+                ..Default::default()
+            }),
+            update_mask: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    tokens
+        .revoke_token(RevokeTokenRequest {
+            name: own.name.clone(),
+        })
+        .await
+        .expect("revoke");
+    let err = tokens
+        .update_token(UpdateTokenRequest {
+            token: Some(Token {
+                name: own.name.clone(),
+                display_name: "again".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["display_name".into()],
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
 }
 
 #[tokio::test]

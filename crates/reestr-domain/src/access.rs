@@ -103,6 +103,8 @@ pub struct Caller {
     pub credential_error: Option<CredentialError>,
     /// Whether its organisation is soft-deleted: the caller may then only read.
     pub organization_deleted: bool,
+    /// Its token's own request rate, if the token has one.
+    pub rate_limit: Option<crate::token::RateQuota>,
 }
 
 impl Caller {
@@ -114,6 +116,7 @@ impl Caller {
             roles: BTreeSet::new(),
             credential_error: None,
             organization_deleted: false,
+            rate_limit: None,
         }
     }
 
@@ -314,6 +317,7 @@ mod tests {
             roles: roles.iter().copied().collect(),
             credential_error: None,
             organization_deleted: false,
+            rate_limit: None,
         }
     }
 

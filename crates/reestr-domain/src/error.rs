@@ -315,6 +315,15 @@ pub enum Error {
     Internal(String),
 }
 
+/// "1 more problem", "3 more problems": the count of violations an error leaves unlisted.
+pub fn more_problems(n: usize) -> String {
+    if n == 1 {
+        "1 more problem".to_string()
+    } else {
+        format!("{n} more problems")
+    }
+}
+
 /// " and N more" when an in-use error names fewer referrers than it counts.
 fn in_use_rest(named: usize, count: u64) -> String {
     match count.saturating_sub(named as u64) {

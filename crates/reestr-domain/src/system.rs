@@ -626,16 +626,14 @@ pub fn merge(current: &SystemSpec, request: &SystemSpec, fields: &[SystemField])
 
 /// The names of the top-level fields that differ between two specs.
 pub fn changed_fields(old: Option<&SystemSpec>, new: &SystemSpec) -> Vec<String> {
-    let new_fields = spec_fields(new);
-    match old {
-        None => new_fields.iter().map(|(f, _)| f.to_string()).collect(),
-        Some(old) => spec_fields(old)
-            .iter()
-            .zip(new_fields.iter())
-            .filter(|(a, b)| a.1 != b.1)
-            .map(|(a, _)| a.0.to_string())
-            .collect(),
-    }
+    // A first revision is compared with an empty spec: it names the fields it set.
+    let empty = SystemSpec::default();
+    spec_fields(old.unwrap_or(&empty))
+        .iter()
+        .zip(spec_fields(new).iter())
+        .filter(|(a, b)| a.1 != b.1)
+        .map(|(a, _)| a.0.to_string())
+        .collect()
 }
 
 fn check_len(v: &mut Violations, field: String, value: &str, min: usize, max: usize) {

@@ -62,6 +62,56 @@ impl TokenId {
     }
 }
 
+/// A token's own request rate, in place of the server's default per-caller rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RateQuota {
+    /// Sustained requests per second, 1 to [`MAX_RATE_PER_SECOND`].
+    pub per_second: u32,
+    /// Requests taken at once above the sustained rate, 1 to [`MAX_RATE_BURST`].
+    pub burst: u32,
+}
+
+/// Highest sustained rate a token may be given.
+pub const MAX_RATE_PER_SECOND: u32 = 100_000;
+
+/// Largest burst a token may be given.
+pub const MAX_RATE_BURST: u32 = 1_000_000;
+
+impl RateQuota {
+    /// Checks a rate as a request gives it (`field.requests_per_second`, `field.burst`); a
+    /// burst of 0 means as many as the rate.
+    pub fn check(
+        per_second: i32,
+        burst: i32,
+        field: &str,
+    ) -> Result<RateQuota, Vec<FieldViolation>> {
+        let mut v = Vec::new();
+        let rate = u32::try_from(per_second)
+            .ok()
+            .filter(|r| (1..=MAX_RATE_PER_SECOND).contains(r));
+        if rate.is_none() {
+            v.push(FieldViolation::new(
+                format!("{field}.requests_per_second"),
+                format!("must be 1 to {MAX_RATE_PER_SECOND}"),
+            ));
+        }
+        let burst = u32::try_from(burst).ok().filter(|b| *b <= MAX_RATE_BURST);
+        if burst.is_none() {
+            v.push(FieldViolation::new(
+                format!("{field}.burst"),
+                format!("must be 0 to {MAX_RATE_BURST} (0: as many as requests_per_second)"),
+            ));
+        }
+        match (rate, burst) {
+            (Some(per_second), Some(burst)) => Ok(RateQuota {
+                per_second,
+                burst: if burst == 0 { per_second } else { burst },
+            }),
+            _ => Err(v),
+        }
+    }
+}
+
 /// A token as stored (never with its secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
@@ -81,6 +131,8 @@ pub struct Token {
     pub revoke_time: Option<Timestamp>,
     /// Who created it (a caller id).
     pub creator: String,
+    /// Its own request rate; `None`: the server's default.
+    pub rate_limit: Option<RateQuota>,
 }
 
 impl Token {
@@ -113,6 +165,72 @@ pub struct TokenSpec {
     pub display_name: String,
     /// Expiry.
     pub expire_time: Option<Timestamp>,
+    /// Its own request rate.
+    pub rate_limit: Option<RateQuota>,
+}
+
+/// A change of a token (UpdateToken): each field the mask named.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TokenChange {
+    /// A new display name.
+    pub display_name: Option<String>,
+    /// A new own rate, or `Some(None)` to return to the server's default.
+    pub rate_limit: Option<Option<RateQuota>>,
+}
+
+impl TokenChange {
+    /// Checks an update: `paths` (empty: every field) of `display_name` and `rate_limit`
+    /// (`requests_per_second` and `burst` as the request gives them, `None` when unset).
+    pub fn validate(
+        paths: &[String],
+        display_name: &str,
+        rate_limit: Option<(i32, i32)>,
+    ) -> Result<TokenChange, Error> {
+        let mut v = Violations::new();
+        let mut change = TokenChange::default();
+        let every = paths.is_empty();
+        for path in paths {
+            if !matches!(path.as_str(), "display_name" | "rate_limit") {
+                v.add(
+                    "update_mask",
+                    format!("{path:?} cannot be changed; fields: display_name, rate_limit"),
+                );
+            }
+        }
+        if every || paths.iter().any(|p| p == "display_name") {
+            match check_display_name(display_name) {
+                Ok(name) => change.display_name = Some(name),
+                Err(message) => v.add("token.display_name", message),
+            }
+        }
+        if every || paths.iter().any(|p| p == "rate_limit") {
+            change.rate_limit = Some(match rate_limit {
+                None => None,
+                Some((rate, burst)) => match RateQuota::check(rate, burst, "token.rate_limit") {
+                    Ok(quota) => Some(quota),
+                    Err(violations) => {
+                        for violation in violations {
+                            v.add(violation.field, violation.description);
+                        }
+                        None
+                    }
+                },
+            });
+        }
+        v.finish(|| change)
+    }
+}
+
+/// A display name, trimmed, or why it is refused.
+fn check_display_name(name: &str) -> Result<String, &'static str> {
+    let name = name.trim();
+    if name.is_empty() {
+        Err("is required: say what the token is for")
+    } else if name.chars().count() > MAX_DISPLAY_NAME || name.chars().any(char::is_control) {
+        Err("must be at most 100 characters without control characters")
+    } else {
+        Ok(name.to_string())
+    }
 }
 
 /// A token request before validation.
@@ -126,6 +244,8 @@ pub struct TokenDraft {
     pub display_name: String,
     /// Expiry.
     pub expire_time: Option<Timestamp>,
+    /// Its own rate, `(requests_per_second, burst)` as the request gives them.
+    pub rate_limit: Option<(i32, i32)>,
 }
 
 impl TokenDraft {
@@ -159,17 +279,23 @@ impl TokenDraft {
                 "token.organization",
             ))
         };
-        let name = self.display_name.trim();
-        if name.is_empty() {
-            v.add(
-                "token.display_name",
-                "is required: say what the token is for",
-            );
-        } else if name.chars().count() > MAX_DISPLAY_NAME || name.chars().any(char::is_control) {
-            v.add(
-                "token.display_name",
-                "must be at most 100 characters without control characters",
-            );
+        let name = match check_display_name(&self.display_name) {
+            Ok(name) => name,
+            Err(message) => {
+                v.add("token.display_name", message);
+                String::new()
+            }
+        };
+        let mut rate_limit = None;
+        if let Some((rate, burst)) = self.rate_limit {
+            match RateQuota::check(rate, burst, "token.rate_limit") {
+                Ok(quota) => rate_limit = Some(quota),
+                Err(violations) => {
+                    for violation in violations {
+                        v.add(violation.field, violation.description);
+                    }
+                }
+            }
         }
         if let Some(t) = self.expire_time
             && t <= now
@@ -179,8 +305,9 @@ impl TokenDraft {
         v.finish(|| TokenSpec {
             organization,
             roles,
-            display_name: name.to_string(),
+            display_name: name,
             expire_time: self.expire_time,
+            rate_limit,
         })
     }
 }
@@ -224,7 +351,71 @@ mod tests {
             roles: roles.iter().map(|r| Some(*r)).collect(),
             display_name: "integration".into(),
             expire_time: None,
+            rate_limit: None,
         }
+    }
+
+    #[test]
+    fn a_rate_of_its_own_is_checked_and_a_zero_burst_is_the_rate() {
+        assert_eq!(
+            RateQuota::check(50, 0, "token.rate_limit"),
+            Ok(RateQuota {
+                per_second: 50,
+                burst: 50
+            })
+        );
+        let fields = |r: Result<RateQuota, Vec<FieldViolation>>| -> Vec<String> {
+            r.unwrap_err().into_iter().map(|v| v.field).collect()
+        };
+        assert_eq!(
+            fields(RateQuota::check(0, -1, "t")),
+            ["t.requests_per_second", "t.burst"]
+        );
+        assert_eq!(
+            fields(RateQuota::check(100_001, 1, "t")),
+            ["t.requests_per_second"]
+        );
+        let mut with_rate = draft("organizations/stat", &[Role::Editor]);
+        with_rate.rate_limit = Some((20, 60));
+        assert_eq!(
+            with_rate
+                .validate(Timestamp::from_micros(1))
+                .unwrap()
+                .rate_limit,
+            Some(RateQuota {
+                per_second: 20,
+                burst: 60
+            })
+        );
+    }
+
+    #[test]
+    fn an_update_changes_the_fields_its_mask_names() {
+        let only_rate = TokenChange::validate(&["rate_limit".into()], "", None).unwrap();
+        assert_eq!(
+            only_rate,
+            TokenChange {
+                display_name: None,
+                rate_limit: Some(None)
+            },
+            "an unset rate with the mask naming it returns to the default"
+        );
+        let both = TokenChange::validate(&[], " portal ", Some((5, 0))).unwrap();
+        assert_eq!(both.display_name.as_deref(), Some("portal"));
+        assert_eq!(
+            both.rate_limit,
+            Some(Some(RateQuota {
+                per_second: 5,
+                burst: 5
+            }))
+        );
+        let Err(Error::InvalidArgument(v)) =
+            TokenChange::validate(&["roles".into(), "display_name".into()], "", None)
+        else {
+            panic!("refused");
+        };
+        let fields: Vec<&str> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["update_mask", "token.display_name"]);
     }
 
     #[test]
@@ -267,6 +458,7 @@ mod tests {
             create_time: Timestamp::from_micros(0),
             revoke_time: None,
             creator: "x".into(),
+            rate_limit: None,
         };
         assert!(token.refusal(Timestamp::from_micros(99)).is_none());
         assert_eq!(

@@ -16,6 +16,7 @@
 //! directory or an S3 bucket, addressed by SHA-256, with resumable uploads staged in segments.
 
 mod audit;
+pub mod backup;
 pub mod blob;
 mod change;
 mod classifier;
@@ -119,6 +120,55 @@ impl ConnectionSettings {
     }
 }
 
+/// One PostgreSQL connection made directly, before the pool is: its error says why it failed
+/// (connection refused, no such host, TLS, no such database, authentication), where the pool
+/// would only say it timed out waiting. A server that cannot be reached now, or that refuses
+/// connections for the moment (starting up, shutting down, too many connections), is
+/// [`Error::Unavailable`], which the server's start retries; any other refusal (no such
+/// database or role, a wrong password, a URL that does not parse) is a mistake no retry mends,
+/// an invalid `database_url`.
+async fn first_contact(url: &str, timeout: Duration) -> Result<(), Error> {
+    use sea_orm::sqlx::error::Error as E;
+    use sea_orm::sqlx::{ConnectOptions as _, Connection as _, postgres::PgConnectOptions};
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|e: E| Error::invalid("database_url", e.to_string()))?;
+    let server = format!("{}:{}", options.get_host(), options.get_port());
+    match tokio::time::timeout(timeout, options.connect()).await {
+        Err(_) => Err(Error::Unavailable(format!(
+            "PostgreSQL at {server} did not answer within {timeout:?}"
+        ))),
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(E::Io(e))) => Err(Error::Unavailable(format!(
+            "cannot reach PostgreSQL at {server}: {e}"
+        ))),
+        Ok(Err(E::Tls(e))) => Err(Error::Unavailable(format!(
+            "TLS with PostgreSQL at {server} failed: {e}"
+        ))),
+        Ok(Err(E::Database(e))) => {
+            let code = e.code().unwrap_or_default();
+            let message = format!(
+                "PostgreSQL at {server} refused the connection: {} ({code})",
+                e.message()
+            );
+            // 08…: connection exceptions; 53300: too many connections; 57P01–57P03: shutting
+            // down or starting up.
+            if code.starts_with("08") || matches!(&*code, "53300" | "57P01" | "57P02" | "57P03") {
+                Err(Error::Unavailable(message))
+            } else {
+                Err(Error::invalid("database_url", message))
+            }
+        }
+        Ok(Err(E::Configuration(e))) => Err(Error::invalid("database_url", e.to_string())),
+        Ok(Err(other)) => Err(Error::Unavailable(format!(
+            "cannot connect to PostgreSQL at {server}: {other}"
+        ))),
+    }
+}
+
 /// A connection pool to the register's database.
 #[derive(Clone, Debug)]
 pub struct Database {
@@ -166,7 +216,20 @@ impl Database {
                     .synchronous(sync)
             });
         }
-        let conn = sea_orm::Database::connect(opts).await.map_err(db_err)?;
+        let conn = match backend {
+            Backend::Postgres => {
+                first_contact(&settings.url, settings.connect_timeout).await?;
+                sea_orm::Database::connect(opts).await.map_err(db_err)?
+            }
+            // Opening a file fails only for reasons no retry mends (a directory that cannot
+            // be made, a file that is not a database, no permission).
+            Backend::Sqlite => sea_orm::Database::connect(opts).await.map_err(|e| {
+                Error::invalid(
+                    "database_url",
+                    format!("cannot open the SQLite database: {e}"),
+                )
+            })?,
+        };
         Ok(Database { conn, backend })
     }
 
@@ -185,6 +248,12 @@ impl Database {
     /// from there. Safe to run from several processes at once (see [`reestr_migrations`]).
     pub async fn migrate_up(&self) -> Result<(), Error> {
         Migrator::up(&self.conn, None).await.map_err(db_err)
+    }
+
+    /// Applies the next `steps` pending migrations (fewer if fewer are pending), as
+    /// [`Database::migrate_up`] applies them all.
+    pub async fn migrate_up_steps(&self, steps: u32) -> Result<(), Error> {
+        Migrator::up(&self.conn, Some(steps)).await.map_err(db_err)
     }
 
     /// Rolls back the last `steps` migrations, one transaction each: interrupted, it leaves

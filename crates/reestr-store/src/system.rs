@@ -225,7 +225,8 @@ impl<'s> SystemRepo<'s> {
             .one(self.store.conn())
             .await
             .map_err(db_err)?
-            .or_not_found(|| format!("{} (did not exist yet at that time)", id.name()))?;
+            // NOT_FOUND names the resource alone: the message says when.
+            .or_not_found(|| id.name())?;
         from_revision(&current, rev)
     }
 

@@ -9,7 +9,9 @@ use reestr_domain::audit::FieldChange;
 use reestr_domain::organization::OrganizationId;
 use reestr_domain::paging::{KeyKind, KeyValue, ListQuery, Page, PageKey};
 use reestr_domain::time::Timestamp;
-use reestr_domain::token::{Token, TokenId, TokenSpec, secret_hash, secret_text};
+use reestr_domain::token::{
+    RateQuota, Token, TokenChange, TokenId, TokenSpec, secret_hash, secret_text,
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
@@ -59,7 +61,9 @@ impl<'s> TokenRepo<'s> {
             create_time: self.store.now(),
             revoke_time: None,
             creator: ctx.caller.clone(),
+            rate_limit: spec.rate_limit,
         };
+        let (rate_per_second, rate_burst) = rate_columns(token.rate_limit);
         row::ActiveModel {
             id: Set(token.id.as_str().to_string()),
             organization_id: Set(token.organization.as_ref().map(|o| o.as_str().to_string())),
@@ -70,6 +74,8 @@ impl<'s> TokenRepo<'s> {
             expire_time: Set(token.expire_time.map(Timestamp::micros)),
             revoke_time: Set(None),
             creator: Set(token.creator.clone()),
+            rate_per_second: Set(rate_per_second),
+            rate_burst: Set(rate_burst),
         }
         .insert(txn)
         .await
@@ -92,6 +98,7 @@ impl<'s> TokenRepo<'s> {
                     .map(|t| t.micros().to_string())
                     .unwrap_or_default(),
             ),
+            change("rate_limit", rate_text(token.rate_limit)),
         ];
         write.commit(&token.id.name(), changes).await?;
         Ok((token, secret))
@@ -158,6 +165,71 @@ impl<'s> TokenRepo<'s> {
         })
     }
 
+    /// Changes a token's display name or own rate; a revoked token is FAILED_PRECONDITION.
+    pub async fn update(
+        &self,
+        ctx: &AuditContext,
+        id: &TokenId,
+        change: TokenChange,
+    ) -> Result<Token, Error> {
+        let write = self.store.write(ctx).await?;
+        let txn = write.txn();
+        let current = crate::find_for_update(txn, row::Entity::find_by_id(id.as_str()), from_row)
+            .await?
+            .or_not_found(|| id.name())?;
+        if current.revoke_time.is_some() {
+            return Err(Error::Deleted {
+                resource: id.name(),
+            });
+        }
+        let mut updated = current.clone();
+        let mut changes = Vec::new();
+        if let Some(name) = change.display_name
+            && name != current.display_name
+        {
+            changes.push(FieldChange {
+                field: "display_name".into(),
+                old: current.display_name.clone(),
+                new: name.clone(),
+            });
+            updated.display_name = name;
+        }
+        if let Some(rate) = change.rate_limit
+            && rate != current.rate_limit
+        {
+            changes.push(FieldChange {
+                field: "rate_limit".into(),
+                old: rate_text(current.rate_limit),
+                new: rate_text(rate),
+            });
+            updated.rate_limit = rate;
+        }
+        if changes.is_empty() {
+            // Nothing to change: no write, no event.
+            return Ok(current);
+        }
+        let (rate_per_second, rate_burst) = rate_columns(updated.rate_limit);
+        row::Entity::update_many()
+            .col_expr(
+                Column::DisplayName,
+                sea_orm::sea_query::Expr::value(updated.display_name.clone()),
+            )
+            .col_expr(
+                Column::RatePerSecond,
+                sea_orm::sea_query::Expr::value(rate_per_second),
+            )
+            .col_expr(
+                Column::RateBurst,
+                sea_orm::sea_query::Expr::value(rate_burst),
+            )
+            .filter(Column::Id.eq(id.as_str()))
+            .exec(txn)
+            .await
+            .map_err(db_err)?;
+        write.commit(&id.name(), changes).await?;
+        Ok(updated)
+    }
+
     /// One page of tokens, oldest first.
     pub async fn list(&self, query: &TokenQuery) -> Result<Page<Token>, Error> {
         let mut condition = Condition::all();
@@ -201,6 +273,21 @@ fn change(field: &str, new: String) -> FieldChange {
     }
 }
 
+/// The rate columns of a token's own rate.
+fn rate_columns(rate: Option<RateQuota>) -> (Option<i32>, Option<i32>) {
+    let column = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    match rate {
+        Some(q) => (Some(column(q.per_second)), Some(column(q.burst))),
+        None => (None, None),
+    }
+}
+
+/// A rate as the audit trail records it: `200/s burst 400`, or empty for the default.
+fn rate_text(rate: Option<RateQuota>) -> String {
+    rate.map(|q| format!("{}/s burst {}", q.per_second, q.burst))
+        .unwrap_or_default()
+}
+
 fn roles_text(roles: &BTreeSet<Role>) -> String {
     roles
         .iter()
@@ -228,5 +315,12 @@ fn from_row(m: row::Model) -> Result<Token, Error> {
         create_time: Timestamp::from_micros(m.create_time),
         revoke_time: m.revoke_time.map(Timestamp::from_micros),
         creator: m.creator,
+        rate_limit: match (m.rate_per_second, m.rate_burst) {
+            (Some(rate), Some(burst)) => Some(RateQuota {
+                per_second: u32::try_from(rate).unwrap_or_default(),
+                burst: u32::try_from(burst).unwrap_or_default(),
+            }),
+            _ => None,
+        },
     })
 }

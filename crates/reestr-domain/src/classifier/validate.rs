@@ -201,8 +201,8 @@ pub fn problems_to_error(problems: &[Problem], limit: usize) -> Result<(), Error
         violations.push(FieldViolation::new(
             "items",
             format!(
-                "{} more problems are not listed here",
-                problems.len() - limit
+                "{} not listed here",
+                crate::error::more_problems(problems.len() - limit)
             ),
         ));
     }
@@ -1100,7 +1100,7 @@ mod tests {
         };
         assert_eq!(list.len(), 3);
         assert_eq!(list[2].field, "items");
-        assert_eq!(list[2].description, "1 more problems are not listed here");
+        assert_eq!(list[2].description, "1 more problem not listed here");
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub struct Model {
     pub revoke_time: Option<i64>,
     /// Caller id of the creator.
     pub creator: String,
+    /// The token's own sustained rate (requests per second); none: the server's default.
+    pub rate_per_second: Option<i32>,
+    /// The token's own burst, set with `rate_per_second`.
+    pub rate_burst: Option<i32>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
