@@ -225,7 +225,7 @@ impl<'s> SystemRepo<'s> {
             .one(self.store.conn())
             .await
             .map_err(db_err)?
-            // NOT_FOUND names the resource alone: the message says when.
+            // NOT_FOUND names the resource alone (its metadata is a name, not prose).
             .or_not_found(|| id.name())?;
         from_revision(&current, rev)
     }
