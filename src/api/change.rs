@@ -30,6 +30,7 @@ use reestr_domain::access::Action;
 use reestr_domain::change::{Change, ResourceType};
 use reestr_domain::classifier::ClassifierId;
 use reestr_domain::error::{Reason, Violations};
+use reestr_domain::organization::OrganizationId;
 use reestr_store::{ChangeSelection, Store};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -145,15 +146,29 @@ impl Drop for Watcher {
 pub type WatchStream =
     Pin<Box<dyn Stream<Item = Result<pb::WatchChangesResponse, Status>> + Send + 'static>>;
 
-/// What a request selects, checked; `admin` callers may select every type, others only the
-/// public ones ([`ResourceType::public`]): asking for another is PERMISSION_DENIED.
-fn selection(
-    call: &Call,
+/// The filters of a WatchChanges or ListChanges request, as it gives them.
+struct Filters<'r> {
     start_revision: i64,
-    resource_types: &[String],
+    resource_types: &'r [String],
     name_prefix: String,
-    classifier: &str,
-) -> Result<ChangeSelection, Error> {
+    classifier: &'r str,
+    owner: &'r str,
+    reviewer: &'r str,
+}
+
+/// What a request selects, checked. Registry administrators may select every type; other
+/// callers the public ones ([`ResourceType::public`]), and the submissions (with their
+/// documents, remarks and comments) of which their own organisation is the `owner` or the
+/// `reviewer` the request filters by. Asking for another type is PERMISSION_DENIED.
+fn selection(call: &Call, filters: Filters<'_>) -> Result<ChangeSelection, Error> {
+    let Filters {
+        start_revision,
+        resource_types,
+        name_prefix,
+        classifier,
+        owner,
+        reviewer,
+    } = filters;
     call.authorize(Action::ReadRegister)?;
     let mut v = Violations::new();
     if start_revision < 0 {
@@ -181,21 +196,41 @@ fn selection(
         v.check(ClassifierId::from_name(classifier, "classifier"))
             .map(|id| id.name())
     };
+    let mut organization = |name: &str, field: &str| {
+        if name.is_empty() {
+            None
+        } else {
+            v.check(OrganizationId::from_name(name, field))
+                .map(|id| id.as_str().to_string())
+        }
+    };
+    let owner = organization(owner, "owner");
+    let reviewer = organization(reviewer, "reviewer");
     v.into_result()?;
     let admin = call.authorize(Action::ReadAudit).is_ok();
     if !admin {
-        if let Some(t) = types.iter().find(|t| !t.public()) {
+        // A party to submissions follows theirs: the filter that makes them a party keeps
+        // the rest out.
+        let own = call
+            .caller
+            .organization
+            .as_ref()
+            .map(OrganizationId::as_str);
+        let party = own.is_some() && (owner.as_deref() == own || reviewer.as_deref() == own);
+        let allowed = |t: &ResourceType| t.public() || (party && t.of_submission());
+        if let Some(t) = types.iter().find(|t| !allowed(t)) {
             return Err(Error::PermissionDenied {
                 reason: Reason::PermissionDenied,
                 action: "read the changes of submissions and tokens".into(),
-                message: format!("only registry administrators see the changes of {t} resources"),
+                message: format!(
+                    "only registry administrators see the changes of {t} resources (a \
+                     submission's parties see theirs, filtering by their own organisation as \
+                     owner or reviewer)"
+                ),
             });
         }
         if types.is_empty() {
-            types = ResourceType::ALL
-                .into_iter()
-                .filter(|t| t.public())
-                .collect();
+            types = ResourceType::ALL.into_iter().filter(allowed).collect();
         }
     }
     Ok(ChangeSelection {
@@ -203,6 +238,8 @@ fn selection(
         types,
         name_prefix,
         classifier,
+        owner,
+        reviewer,
     })
 }
 
@@ -220,6 +257,16 @@ fn to_proto(c: &Change) -> pb::Change {
         method: c.method.clone(),
         caller: c.caller.clone(),
         change_time: Some(timestamp(c.change_time)),
+        owner: c
+            .owner
+            .as_ref()
+            .map(|o| format!("organizations/{o}"))
+            .unwrap_or_default(),
+        reviewers: c
+            .reviewers
+            .iter()
+            .map(|r| format!("organizations/{r}"))
+            .collect(),
     }
 }
 
@@ -434,6 +481,8 @@ impl ChangeService for ChangeApi {
             name_prefix,
             bookmark_seconds,
             classifier,
+            owner,
+            reviewer,
         } = request.into_inner();
         let bookmark = match bookmark_seconds {
             0 => Ok(BOOKMARK_SECONDS.0),
@@ -448,10 +497,14 @@ impl ChangeService for ChangeApi {
         };
         let selection = selection(
             &call,
-            start_revision,
-            &resource_types,
-            name_prefix,
-            &classifier,
+            Filters {
+                start_revision,
+                resource_types: &resource_types,
+                name_prefix,
+                classifier: &classifier,
+                owner: &owner,
+                reviewer: &reviewer,
+            },
         );
         let (selection, bookmark) = match (selection, bookmark) {
             (Ok(s), Ok(b)) => (s, b),
@@ -493,6 +546,8 @@ impl ChangeService for ChangeApi {
             page_size,
             page_token,
             classifier,
+            owner,
+            reviewer,
         } = request.into_inner();
         let result = async {
             let start = start_revision.to_string();
@@ -503,14 +558,20 @@ impl ChangeService for ChangeApi {
                 types.as_str(),
                 name_prefix.as_str(),
                 classifier.as_str(),
+                owner.as_str(),
+                reviewer.as_str(),
             ]
             .map(str::to_string);
             let selection = selection(
                 &call,
-                start_revision,
-                &resource_types,
-                name_prefix,
-                &classifier,
+                Filters {
+                    start_revision,
+                    resource_types: &resource_types,
+                    name_prefix,
+                    classifier: &classifier,
+                    owner: &owner,
+                    reviewer: &reviewer,
+                },
             )?;
             let (_, head) = store.check_held(start_revision).await?;
             let query = list::query(

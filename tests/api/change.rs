@@ -877,3 +877,156 @@ async fn a_watch_and_a_list_for_one_classifier_see_only_the_classifier_and_its_v
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(bad_request_fields(&err), ["classifier"]);
 }
+
+/// The resources of the changes `request` lists, with their owners, from the start.
+async fn owned(c: &mut Client, request: ListChangesRequest) -> Vec<(String, String)> {
+    c.list_changes(request)
+        .await
+        .expect("list changes")
+        .into_inner()
+        .changes
+        .into_iter()
+        .map(|c| (c.resource, c.owner))
+        .collect()
+}
+
+#[tokio::test]
+async fn changes_filter_by_owner_and_by_reviewer_and_parties_see_their_submissions() {
+    let mut app = spawn_app().await;
+    for (id, tin) in [
+        ("stat", "201234567"),
+        ("soliq", "201234568"),
+        ("csec", "201234569"),
+    ] {
+        app.create_organization(id, tin).await;
+    }
+    let mut systems = app.admin_systems();
+    for (id, owner, short) in [
+        ("census", "stat", "CENSUS"),
+        ("e-soliq", "soliq", "E-SOLIQ"),
+    ] {
+        system::create(&mut systems, id, system::system(owner, short))
+            .await
+            .expect("system");
+    }
+    let mut submissions = submission::client(&app, Some(&app.admin_secret));
+    submission::create(
+        &mut submissions,
+        "census",
+        "tz-1",
+        submission::submission(SubmissionKind::Creation, &["csec"]),
+    )
+    .await
+    .expect("submission for csec");
+    submission::create(
+        &mut submissions,
+        "e-soliq",
+        "tz-1",
+        submission::submission(SubmissionKind::Creation, &["stat"]),
+    )
+    .await
+    .expect("submission for stat");
+
+    let mut admin = client(&app, Some(&app.admin_secret));
+    let of_stat = owned(
+        &mut admin,
+        ListChangesRequest {
+            owner: "organizations/stat".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let resources: Vec<&str> = of_stat.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        resources,
+        [
+            "organizations/stat",
+            "systems/census",
+            "systems/census/submissions/tz-1"
+        ]
+    );
+    assert!(
+        of_stat.iter().all(|(_, o)| o == "organizations/stat"),
+        "{of_stat:?}"
+    );
+    let for_stat_to_review: Vec<String> = owned(
+        &mut admin,
+        ListChangesRequest {
+            reviewer: "organizations/stat".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .into_iter()
+    .map(|(r, _)| r)
+    .collect();
+    assert_eq!(for_stat_to_review, ["systems/e-soliq/submissions/tz-1"]);
+
+    // A party reads its own submissions' changes through the filter that makes it a party,
+    // and no one else's.
+    let (_, stat_reader) = app.create_token(Some("stat"), &[Role::Reader]).await;
+    let mut as_stat = client(&app, Some(&stat_reader));
+    let reviewed = as_stat
+        .list_changes(ListChangesRequest {
+            reviewer: "organizations/stat".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("a reviewer follows its reviews")
+        .into_inner()
+        .changes;
+    assert_eq!(reviewed.len(), 1, "{reviewed:?}");
+    assert_eq!(reviewed[0].reviewers, ["organizations/stat"]);
+    let err = as_stat
+        .list_changes(ListChangesRequest {
+            reviewer: "organizations/csec".into(),
+            resource_types: vec!["Submission".into()],
+            ..Default::default()
+        })
+        .await
+        .expect_err("another organisation's reviews");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    let err = as_stat
+        .list_changes(ListChangesRequest {
+            owner: "stat".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("not a name");
+    assert_eq!(bad_request_fields(&err), ["owner"]);
+
+    // A watch filters alike, live.
+    let start = head(&mut admin).await + 1;
+    let mut stream = as_stat
+        .watch_changes(WatchChangesRequest {
+            start_revision: start,
+            owner: "organizations/stat".into(),
+            bookmark_seconds: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    submission::create(
+        &mut submissions,
+        "e-soliq",
+        "tz-2",
+        submission::submission(SubmissionKind::Modernization, &["csec"]),
+    )
+    .await
+    .expect("another owner's submission");
+    submission::create(
+        &mut submissions,
+        "census",
+        "tz-2",
+        submission::submission(SubmissionKind::Modernization, &["csec"]),
+    )
+    .await
+    .expect("stat's submission");
+    let mut seen = Vec::new();
+    while seen.is_empty() {
+        seen = next(&mut stream, 10).await.changes;
+    }
+    let names: Vec<&str> = seen.iter().map(|c| c.resource.as_str()).collect();
+    assert_eq!(names, ["systems/census/submissions/tz-2"]);
+}

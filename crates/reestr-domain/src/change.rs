@@ -197,6 +197,17 @@ impl ResourceType {
         )
     }
 
+    /// A submission, or a document, remark or comment of one.
+    pub fn of_submission(self) -> bool {
+        matches!(
+            self,
+            ResourceType::Submission
+                | ResourceType::Document
+                | ResourceType::Remark
+                | ResourceType::Comment
+        )
+    }
+
     /// The noun the methods that act on this type end with (`CreateSystem`, `DeleteToken`).
     fn method_noun(self) -> &'static str {
         match self {
@@ -243,6 +254,13 @@ pub struct Change {
     pub caller: String,
     /// When the transaction began.
     pub change_time: Timestamp,
+    /// The id of the organisation that owns the resource as the transaction left it: the
+    /// organisation itself, the owner of a system, classifier (with its versions) or
+    /// submission (with its documents, remarks and comments), a token's organisation.
+    pub owner: Option<String>,
+    /// The ids of a submission's required reviewers (for its documents, remarks and comments
+    /// too); empty for other resources.
+    pub reviewers: Vec<String>,
 }
 
 #[cfg(test)]

@@ -41,6 +41,11 @@ pub struct ChangeSelection {
     pub name_prefix: String,
     /// Only this classifier (`classifiers/{id}`) and the resources under it (its versions).
     pub classifier: Option<String>,
+    /// Only resources this organisation (an id) owns, as their change left them.
+    pub owner: Option<String>,
+    /// Only submissions (and their documents, remarks and comments) that require this
+    /// organisation's (an id) review.
+    pub reviewer: Option<String>,
 }
 
 /// A list of changes, in revision order.
@@ -80,6 +85,7 @@ pub(crate) async fn append(
         .map_err(db_err)?;
     let revision = last.flatten().unwrap_or(0) + 1;
     for (position, (name, of, kind)) in changed.into_iter().enumerate() {
+        let (owner, reviewers) = parties(conn, name, of).await?;
         row::ActiveModel {
             revision: Set(revision),
             position: Set(i32::try_from(position).unwrap_or(i32::MAX)),
@@ -89,6 +95,8 @@ pub(crate) async fn append(
             method: Set(ctx.method.clone()),
             caller: Set(ctx.caller.clone()),
             change_time: Set(now.micros()),
+            owner: Set(owner),
+            reviewers: Set(reviewers_column(&reviewers)),
         }
         .insert(conn)
         .await
@@ -103,6 +111,78 @@ pub(crate) async fn append(
     Ok(Some(revision))
 }
 
+/// Who the resource `name` of type `of` concerns, as the transaction `conn` leaves it: its
+/// owner organisation's id, and a submission's required reviewers. Read in the transaction
+/// that changed it; a resource the transaction removed concerns nobody.
+async fn parties(
+    conn: &impl ConnectionTrait,
+    name: &str,
+    of: ResourceType,
+) -> Result<(Option<String>, Vec<String>), Error> {
+    use crate::entity::{classifier, submission, system, token};
+    let segments: Vec<&str> = name.split('/').collect();
+    let id = |i: usize| segments.get(i).copied().unwrap_or_default();
+    let owner: Option<String> = match of {
+        ResourceType::Organization => Some(id(1).to_string()),
+        ResourceType::InformationSystem => system::Entity::find_by_id(id(1))
+            .select_only()
+            .column(system::Column::OwnerId)
+            .into_tuple()
+            .one(conn)
+            .await
+            .map_err(db_err)?,
+        ResourceType::Classifier | ResourceType::ClassifierVersion => {
+            classifier::Entity::find_by_id(id(1))
+                .select_only()
+                .column(classifier::Column::OwnerId)
+                .into_tuple()
+                .one(conn)
+                .await
+                .map_err(db_err)?
+        }
+        ResourceType::Token => token::Entity::find_by_id(id(1))
+            .select_only()
+            .column(token::Column::OrganizationId)
+            .into_tuple::<Option<String>>()
+            .one(conn)
+            .await
+            .map_err(db_err)?
+            .flatten(),
+        ResourceType::Submission
+        | ResourceType::Document
+        | ResourceType::Remark
+        | ResourceType::Comment => {
+            let found: Option<(String, String)> = submission::Entity::find()
+                .filter(submission::Column::SystemId.eq(id(1)))
+                .filter(submission::Column::SubmissionId.eq(id(3)))
+                .select_only()
+                .column(submission::Column::OwnerId)
+                .column(submission::Column::RequiredReviewers)
+                .into_tuple()
+                .one(conn)
+                .await
+                .map_err(db_err)?;
+            return Ok(match found {
+                Some((owner, reviewers)) => (
+                    Some(owner),
+                    serde_json::from_str(&reviewers).unwrap_or_default(),
+                ),
+                None => (None, Vec::new()),
+            });
+        }
+    };
+    Ok((owner, Vec::new()))
+}
+
+/// `,a,b,` for reviewers `a` and `b`; empty for none.
+fn reviewers_column(reviewers: &[String]) -> String {
+    if reviewers.is_empty() {
+        String::new()
+    } else {
+        format!(",{},", reviewers.join(","))
+    }
+}
+
 fn from_row(m: row::Model) -> Result<Change, Error> {
     let bad = |what: &str| Error::Internal(format!("change {}: bad {what}", m.revision));
     Ok(Change {
@@ -114,6 +194,13 @@ fn from_row(m: row::Model) -> Result<Change, Error> {
         method: m.method,
         caller: m.caller,
         change_time: Timestamp::from_micros(m.change_time),
+        owner: m.owner,
+        reviewers: m
+            .reviewers
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+            .collect(),
     })
 }
 
@@ -130,6 +217,14 @@ impl ChangeSelection {
                     .strip_prefix(name.as_str())
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
             })
+            && self
+                .owner
+                .as_ref()
+                .is_none_or(|owner| change.owner.as_ref() == Some(owner))
+            && self
+                .reviewer
+                .as_ref()
+                .is_none_or(|reviewer| change.reviewers.contains(reviewer))
     }
 
     fn condition(&self) -> Condition {
@@ -146,6 +241,14 @@ impl ChangeSelection {
                     .add(Column::Resource.eq(name.as_str()))
                     .add(Column::Resource.starts_with(format!("{name}/"))),
             );
+        }
+        if let Some(owner) = &self.owner {
+            c = c.add(Column::Owner.eq(owner.as_str()));
+        }
+        if let Some(reviewer) = &self.reviewer {
+            // Organisation ids are lowercase letters, digits and hyphens: nothing LIKE reads
+            // as a wildcard.
+            c = c.add(Column::Reviewers.like(format!("%,{reviewer},%")));
         }
         c
     }
@@ -356,6 +459,8 @@ mod tests {
             method: String::new(),
             caller: String::new(),
             change_time: Timestamp::from_micros(0),
+            owner: None,
+            reviewers: Vec::new(),
         }
     }
 
@@ -367,7 +472,7 @@ mod tests {
             start_revision: 5,
             types: vec![ResourceType::ClassifierVersion],
             name_prefix: "classifiers/soato/".into(),
-            classifier: None,
+            ..ChangeSelection::default()
         };
         let soato = "classifiers/soato/versions/1";
         assert!(some.matches(&change(5, soato, ResourceType::ClassifierVersion)));
@@ -394,5 +499,29 @@ mod tests {
             "organizations/soato",
             ResourceType::Organization
         )));
+
+        let submission = "systems/x/submissions/1";
+        let mut reviewed = change(1, submission, ResourceType::Submission);
+        reviewed.owner = Some("soliq".into());
+        reviewed.reviewers = vec!["csec".into(), "mitc".into()];
+        let of = |owner: Option<&str>, reviewer: Option<&str>| ChangeSelection {
+            owner: owner.map(str::to_string),
+            reviewer: reviewer.map(str::to_string),
+            ..ChangeSelection::default()
+        };
+        assert!(of(Some("soliq"), None).matches(&reviewed));
+        assert!(!of(Some("stat"), None).matches(&reviewed));
+        assert!(of(None, Some("mitc")).matches(&reviewed));
+        assert!(of(Some("soliq"), Some("csec")).matches(&reviewed));
+        assert!(
+            !of(None, Some("mit")).matches(&reviewed),
+            "a whole id, not a prefix"
+        );
+        assert!(
+            !of(Some("soliq"), None).matches(&change(1, "tokens/t", ResourceType::Token)),
+            "an operator token has no owner"
+        );
+        assert_eq!(reviewers_column(&reviewed.reviewers), ",csec,mitc,");
+        assert_eq!(reviewers_column(&[]), "");
     }
 }

@@ -25,6 +25,10 @@ pub struct Model {
     pub caller: String,
     /// Microseconds since the epoch.
     pub change_time: i64,
+    /// The owner organisation's id, if the resource has one.
+    pub owner: Option<String>,
+    /// A submission's required reviewers, `,a,b,`; empty for other resources.
+    pub reviewers: String,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
