@@ -1029,4 +1029,62 @@ async fn changes_filter_by_owner_and_by_reviewer_and_parties_see_their_submissio
     }
     let names: Vec<&str> = seen.iter().map(|c| c.resource.as_str()).collect();
     assert_eq!(names, ["systems/census/submissions/tz-2"]);
+
+    // A system given to another owner takes its submissions along, each with a change of its
+    // own in the same revision, under the new owner.
+    let before = head(&mut admin).await;
+    systems
+        .update_system(UpdateSystemRequest {
+            system: Some(reestr::proto::v1::InformationSystem {
+                name: "systems/census".into(),
+                owner: "organizations/soliq".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["owner".into()],
+            }),
+        })
+        .await
+        .expect("a new owner");
+    let moved = admin
+        .list_changes(ListChangesRequest {
+            start_revision: before + 1,
+            owner: "organizations/soliq".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .changes;
+    let mut names: Vec<(i64, &str, ChangeKind)> = moved
+        .iter()
+        .map(|c| {
+            (
+                c.revision,
+                c.resource.as_str(),
+                ChangeKind::try_from(c.kind).unwrap(),
+            )
+        })
+        .collect();
+    names.sort_unstable_by_key(|c| c.1);
+    assert_eq!(
+        names,
+        [
+            (before + 1, "systems/census", ChangeKind::Updated),
+            (
+                before + 1,
+                "systems/census/submissions/tz-1",
+                ChangeKind::Updated
+            ),
+            (
+                before + 1,
+                "systems/census/submissions/tz-2",
+                ChangeKind::Updated
+            ),
+        ]
+    );
+    let moved_submission = submission::get(&mut submissions, "systems/census/submissions/tz-1")
+        .await
+        .expect("get");
+    assert_eq!(moved_submission.owner, "organizations/soliq");
 }

@@ -286,7 +286,7 @@ impl<'s> SystemRepo<'s> {
         save_guarded(txn, &next, current.revision).await?;
         project(txn, &next, false).await?;
         if next.owner() != current.owner() {
-            crate::submission::follow_owner(txn, id, &next.owner()).await?;
+            crate::submission::follow_owner(&write, id, &next.owner()).await?;
         }
         record_revision(txn, ctx, &next, changed, "").await?;
         write

@@ -172,19 +172,41 @@ fn write_err(err: sea_orm::DbErr, s: &Submission) -> Error {
 /// Makes `owner` the owner of every submission of `system`, in the transaction that gives
 /// the system to it: a submission's owner is its system's owner.
 pub(crate) async fn follow_owner(
-    conn: &impl ConnectionTrait,
+    write: &Write<'_>,
     system: &SystemId,
     owner: &reestr_domain::organization::OrganizationId,
 ) -> Result<(), Error> {
-    row::Entity::update_many()
-        .col_expr(
-            Column::OwnerId,
-            sea_orm::sea_query::Expr::value(owner.as_str()),
-        )
+    use sea_orm::sea_query::{Expr, ExprTrait as _};
+    let conn = write.txn();
+    let moved: Vec<String> = row::Entity::find()
         .filter(Column::SystemId.eq(system.as_str()))
+        .filter(Column::OwnerId.ne(owner.as_str()))
+        .select_only()
+        .column(Column::SubmissionId)
+        .into_tuple()
+        .all(conn)
+        .await
+        .map_err(db_err)?;
+    if moved.is_empty() {
+        return Ok(());
+    }
+    // Each submission changes with its system: a new revision (its etag), and a change of
+    // its own in the feed, so that a copy kept per owner learns of the move.
+    row::Entity::update_many()
+        .col_expr(Column::OwnerId, Expr::value(owner.as_str()))
+        .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
+        .col_expr(Column::UpdateTime, Expr::value(write.now().micros()))
+        .filter(Column::SystemId.eq(system.as_str()))
+        .filter(Column::OwnerId.ne(owner.as_str()))
         .exec(conn)
         .await
         .map_err(db_err)?;
+    for submission in moved {
+        write.also_changed(
+            format!("{}/submissions/{submission}", system.name()),
+            reestr_domain::change::ChangeKind::Updated,
+        );
+    }
     Ok(())
 }
 
