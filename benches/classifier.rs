@@ -13,13 +13,16 @@
 //!    `COPY classifier_items FROM STDIN` (PostgreSQL); publication
 //!    (validation and hash) timed separately; the server's peak RSS during the import (for the
 //!    small and the large classifier) and during publication;
-//! 3. memory: `LoadedVersion::heap_bytes() / encoded_bytes()` of the large version, and the
-//!    server's RSS growth when it first loads the version after a restart.
+//! 3. memory: `LoadedVersion::heap_bytes() / encoded_bytes()` of the large version, the
+//!    server's RSS growth when it first loads the version after a restart, and the peak RSS of
+//!    import and publication against the RSS of a server holding the published version (after
+//!    a restart and its first GetItem), on both databases.
 //!
 //! Beside the goals it reports what explains them: the server's CPU time per call and per
 //! imported row (and PostgreSQL's backends', read from `/proc`), GetItem against Check once
 //! more with `RUST_LOG=warn` (no log line per call), the PostgreSQL part again with
-//! `sslmode=disable`, and the memory of the large version decoded into a `Vec<Item>`.
+//! `sslmode=disable`, and the memory of the large version decoded into a `Vec<Item>` (what
+//! publication held besides the cached version before it validated over that version).
 //! Everything ends in one table; compare figures within a run, not across runs.
 //!
 //! Needs `h2load` (apt `nghttp2-client`) for part 1 and optionally `grpcurl` to cross-check one
@@ -37,7 +40,10 @@
 //! - `REESTR_BENCH_PIN_CPU` (0): the CPU the SQLite INSERT loop is pinned to;
 //! - `REESTR_BENCH_UNPINNED` (1): also run that loop unpinned (slow and erratic on a VM);
 //! - `REESTR_BENCH_REQUEST_TIMEOUT` (`15m`): the server's `--request-timeout` (its default of
-//!   30 s can be shorter than a large import).
+//!   30 s can be shorter than a large import);
+//! - `REESTR_BENCH_MEMORY_ONLY` (0): 1 measures memory alone: import and publication of the
+//!   large classifier on SQLite and PostgreSQL, then the RSS of the server holding the published
+//!   version after a restart, and their ratio; no lookups and no engine baselines.
 //!
 //! Run: `cargo bench --bench classifier`.
 
@@ -140,7 +146,8 @@ async fn backend_cpu(pool: &sqlx::PgPool) -> std::collections::HashMap<u32, f64>
 const DECODE_CHILD: &str = "REESTR_BENCH_DECODE_CHILD";
 
 /// RSS growth of a fresh process when it decodes the generated `items` into a `Vec<Item>`,
-/// as publication's check (`check_draft`) does besides holding the cached version. Measured
+/// as publication's check (`check_draft`) did besides holding the cached version before it
+/// validated over the cached version itself. Measured
 /// in a child process, so that neither process's heap is disturbed by the other's frees.
 fn decoded_rss(items: usize) -> u64 {
     let output = std::process::Command::new(std::env::current_exe().expect("current_exe"))
@@ -491,6 +498,10 @@ async fn run() {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let pg_admin = (pg_admin != "off" && !pg_admin.is_empty()).then_some(pg_admin);
     let pg_plain = env_or("REESTR_BENCH_PG_PLAIN", 1) != 0;
+    if env_or("REESTR_BENCH_MEMORY_ONLY", 0) != 0 {
+        memory_only(items, pg_admin).await;
+        return;
+    }
     let large_shape = Shape::of(items);
     let small_shape = Shape::of(small);
     println!(
@@ -575,31 +586,8 @@ async fn run() {
 
     // 3. The first load of the large version after a restart.
     let server = serve(&large_dir, None, None).await;
-    let before = server.mem();
-    server.reset_peak();
-    let mut client = server.target().classifiers().await.expect("client");
-    let probe = encoded[encoded.len() / 2].code.clone();
-    let get = || pb::GetItemRequest {
-        name: format!("classifiers/large/versions/{VERSION}/items/{probe}"),
-        as_of: None,
-    };
-    let started = Instant::now();
-    let item = client
-        .get_item(get())
-        .await
-        .unwrap_or_else(|s| panic!("GetItem: {}", describe(&s)))
-        .into_inner();
-    let first_get = started.elapsed();
-    assert_eq!(item.code, probe);
-    let mut warm = Vec::new();
-    for _ in 0..21 {
-        let started = Instant::now();
-        client.get_item(get()).await.expect("warm GetItem");
-        warm.push(started.elapsed());
-    }
-    warm.sort();
-    let second_get = warm[warm.len() / 2];
-    let after = server.mem();
+    let held = first_lookup(&server, "large", &encoded[encoded.len() / 2].code).await;
+    let (before, after, first_get) = (held.before, held.after, held.first_get);
     let growth = after.rss.saturating_sub(before.rss);
     println!(
         "restart: RSS {} before the first GetItem, {} after (peak {}); first GetItem {:.2?}, then median {:.2?}",
@@ -607,8 +595,9 @@ async fn run() {
         mib(after.rss),
         mib(after.peak),
         first_get,
-        second_get
+        held.next_get
     );
+    let second_get = held.next_get;
     server.stop().await;
 
     // 4. The SQLite baseline, and the version's size in memory.
@@ -669,7 +658,7 @@ async fn run() {
 
     // 5. PostgreSQL: COPY, and the server's import, with the URL as given (sqlx negotiates TLS
     //    when the server offers it) and with `sslmode=disable`.
-    let mut pg_runs: Vec<(String, bool, Duration, f64, ServerImport)> = Vec::new();
+    let mut pg_runs: Vec<(String, bool, Duration, f64, ServerImport, Held)> = Vec::new();
     if let Some(admin) = &pg_admin {
         let mut databases = PgDatabases::new(admin.clone());
         let mut variants = vec![("as given", "")];
@@ -702,8 +691,11 @@ async fn run() {
                 mib(pg_import.publish_peak)
             );
             server.stop().await;
+            let server = serve(&pg_dir, Some(&url), None).await;
+            let held = first_lookup(&server, "large", &encoded[encoded.len() / 2].code).await;
+            server.stop().await;
             databases.drop_now().await;
-            pg_runs.push((label.to_string(), tls, copy, copy_cpu, pg_import));
+            pg_runs.push((label.to_string(), tls, copy, copy_cpu, pg_import, held));
         }
     }
     println!("benchmark time: {:.0?}", bench_started.elapsed());
@@ -833,7 +825,7 @@ async fn run() {
         format!("**{:.2}**", server_rate / insert_rate),
         format!("≥ 0.50: {}", verdict(server_rate / insert_rate >= 0.5)),
     );
-    for (label, tls, copy, copy_cpu, pg_import) in &pg_runs {
+    for (label, tls, copy, copy_cpu, pg_import, _) in &pg_runs {
         let pg_rate = rate(items, pg_import.import);
         let copy_rate = rate(items, *copy);
         let how = format!(
@@ -875,7 +867,7 @@ async fn run() {
         );
     }
     let mut longest = ("SQLite".to_string(), sqlite_import.import);
-    for (label, _, _, _, pg_import) in &pg_runs {
+    for (label, _, _, _, pg_import, _) in &pg_runs {
         if pg_import.import > longest.1 {
             longest = (format!("PostgreSQL, URL {label}"), pg_import.import);
         }
@@ -894,7 +886,7 @@ async fn run() {
         secs(sqlite_import.publish),
         "",
     );
-    for (label, _, _, _, pg_import) in &pg_runs {
+    for (label, _, _, _, pg_import, _) in &pg_runs {
         table.add(
             format!("PublishClassifierVersion, {items} items, PostgreSQL, URL {label}"),
             secs(pg_import.publish),
@@ -937,7 +929,7 @@ async fn run() {
             verdict(import_peak_ratio <= 1.2)
         ),
     );
-    for (label, _, _, _, pg_import) in &pg_runs {
+    for (label, _, _, _, pg_import, _) in &pg_runs {
         table.add(
             format!("server peak RSS during ImportItems, {items} items, PostgreSQL, URL {label}"),
             format!(
@@ -956,11 +948,11 @@ async fn run() {
             mib(small_import.publish_peak),
             mib(sqlite_import.publish_peak)
         ),
-        "(publication holds the whole version)",
+        "(publication loads the version, which the cache keeps)",
     );
     table.add(
         format!(
-            "diagnostic: {items} items decoded into a `Vec<Item>` (as publication's check does)"
+            "diagnostic: {items} items decoded into a `Vec<Item>` (as publication's check did before it read them one at a time)"
         ),
         format!(
             "{} of RSS ({:.0} bytes per item)",
@@ -992,6 +984,148 @@ async fn run() {
         ),
         format!("≤ 3: {}", verdict(rss_ratio <= 3.0)),
     );
+    let sqlite_held = Held {
+        before,
+        after,
+        first_get,
+        next_get: second_get,
+    };
+    peak_over_held(&mut table, items, "SQLite", &sqlite_import, &sqlite_held);
+    for (label, _, _, _, pg_import, held) in &pg_runs {
+        peak_over_held(
+            &mut table,
+            items,
+            &format!("PostgreSQL, URL {label}"),
+            pg_import,
+            held,
+        );
+    }
+    table.print();
+}
+
+/// A server just started on a data directory holding a published classifier: its memory
+/// before and after its first GetItem (which loads the version), and how long lookups took.
+struct Held {
+    before: support::server::Mem,
+    after: support::server::Mem,
+    first_get: Duration,
+    /// The median of the next 21 GetItem calls.
+    next_get: Duration,
+}
+
+/// GetItem of `code` in classifier `id` on a server that has not loaded it yet, once and then
+/// 21 times more.
+async fn first_lookup(server: &Server, id: &str, code: &str) -> Held {
+    let before = server.mem();
+    server.reset_peak();
+    let mut client = server.target().classifiers().await.expect("client");
+    let get = || pb::GetItemRequest {
+        name: format!("classifiers/{id}/versions/{VERSION}/items/{code}"),
+        as_of: None,
+    };
+    let started = Instant::now();
+    let item = client
+        .get_item(get())
+        .await
+        .unwrap_or_else(|s| panic!("GetItem: {}", describe(&s)))
+        .into_inner();
+    let first_get = started.elapsed();
+    assert_eq!(item.code, code);
+    let mut warm = Vec::new();
+    for _ in 0..21 {
+        let started = Instant::now();
+        client.get_item(get()).await.expect("warm GetItem");
+        warm.push(started.elapsed());
+    }
+    warm.sort();
+    Held {
+        before,
+        after: server.mem(),
+        first_get,
+        next_get: warm[warm.len() / 2],
+    }
+}
+
+/// The goal of publication in bounded memory: the server's peak RSS during import and
+/// publication against the RSS of a server holding the published version.
+fn peak_over_held(table: &mut Table, items: usize, db: &str, import: &ServerImport, held: &Held) {
+    let peak = import.import_peak.max(import.publish_peak);
+    let ratio = peak as f64 / held.after.rss.max(1) as f64;
+    table.add(
+        format!("server RSS, {items} items, {db}: import peak, publication peak; holding the published version after a restart"),
+        format!(
+            "{}, {} (from {} before the import); {} ({} before its first GetItem, which took {:.1} s)",
+            mib(import.import_peak),
+            mib(import.publish_peak),
+            mib(import.rss_before),
+            mib(held.after.rss),
+            mib(held.before.rss),
+            held.first_get.as_secs_f64()
+        ),
+        "",
+    );
+    table.add(
+        format!(
+            "**peak RSS of import + publication / RSS holding the version, {items} items, {db}**"
+        ),
+        format!(
+            "**{ratio:.2}** (publication took {:.1} s)",
+            import.publish.as_secs_f64()
+        ),
+        format!("≤ 1.5: {}", verdict(ratio <= 1.5)),
+    );
+}
+
+/// `REESTR_BENCH_MEMORY_ONLY=1`: import and publication of the large classifier, then a
+/// restart and its first GetItem, on SQLite and on PostgreSQL (unless `pg_admin` is `None`).
+async fn memory_only(items: usize, pg_admin: Option<String>) {
+    let shape = Shape::of(items);
+    let mut hasher = ContentHasher::new();
+    let mut probe = String::new();
+    for (i, row) in Rows::new(shape).enumerate() {
+        let mut body = Vec::with_capacity(160);
+        encode_item(&row.item(), &mut body);
+        hasher.add_encoded(&body).expect("codes ascend");
+        if i == items / 2 {
+            probe = row.code;
+        }
+    }
+    let expected_hash = hasher.finish();
+    println!(
+        "memory only: {items} items ({} regions, {} districts, {} localities)",
+        shape.regions, shape.districts, shape.localities
+    );
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut table = Table::default();
+    let mut databases = pg_admin.map(PgDatabases::new);
+    let mut runs: Vec<(&str, Option<String>)> = vec![("SQLite", None)];
+    if let Some(databases) = &mut databases {
+        runs.push(("PostgreSQL", Some(databases.create().await)));
+    }
+    for (db, url) in runs {
+        let dir = root.path().join(db);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let server = serve(&dir, url.as_deref(), None).await;
+        let imported = import_and_publish(&server, "large", shape, None).await;
+        assert_eq!(imported.content_hash, expected_hash, "content hash ({db})");
+        server.stop().await;
+        let server = serve(&dir, url.as_deref(), None).await;
+        let held = first_lookup(&server, "large", &probe).await;
+        server.stop().await;
+        println!(
+            "{db}, {items} items: RSS {} before the import, import peak {}, publication peak {} ({:.2?}); after a restart {} idle, {} holding the version",
+            mib(imported.rss_before),
+            mib(imported.import_peak),
+            mib(imported.publish_peak),
+            imported.publish,
+            mib(held.before.rss),
+            mib(held.after.rss)
+        );
+        peak_over_held(&mut table, items, db, &imported, &held);
+    }
+    if let Some(databases) = &mut databases {
+        databases.drop_now().await;
+    }
     table.print();
 }
 

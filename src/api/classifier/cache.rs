@@ -27,8 +27,8 @@ use moka::policy::EvictionPolicy;
 use reestr_domain::Error;
 use reestr_domain::change::{Change, ResourceType};
 use reestr_domain::classifier::{
-    Classifier, ClassifierId, Item, ItemStatus, Timeline, Version, VersionId, VersionState,
-    decode_item, encoded_code,
+    Classifier, ClassifierId, Item, ItemSource, ItemStatus, Timeline, Version, VersionId,
+    VersionState, decode_item, encoded_code,
 };
 use reestr_domain::text::fold;
 use reestr_store::Store;
@@ -215,6 +215,24 @@ impl LoadedVersion {
         } else {
             text.contains(folded)
         }
+    }
+}
+
+/// Publication validates a draft over the version it holds, decoding one item at a time
+/// (`reestr_domain::classifier::validate_items`).
+impl ItemSource for LoadedVersion {
+    type Error = Error;
+
+    fn len(&self) -> usize {
+        LoadedVersion::len(self)
+    }
+
+    fn code(&self, i: usize) -> &str {
+        LoadedVersion::code(self, i)
+    }
+
+    fn item(&self, i: usize) -> Result<std::borrow::Cow<'_, Item>, Error> {
+        LoadedVersion::item(self, i).map(std::borrow::Cow::Owned)
     }
 }
 
@@ -794,6 +812,110 @@ mod tests {
         cache.insert(key("a"), version).await;
         assert!(cache.lookup_key(&key("a")).await.is_none());
         assert_eq!(cache.stats().await.versions, 0);
+    }
+
+    /// A random version for [`validation_over_the_loaded_version_finds_what_the_decoded_items_do`]:
+    /// few distinct codes (so duplicates happen), parents and successors that exist, are
+    /// missing or close cycles, blank names, unknown and mistyped attributes.
+    fn random_items(rng: &mut rand::rngs::StdRng) -> Vec<Item> {
+        use rand::Rng;
+        use reestr_domain::classifier::{AttributeValue, Code};
+        use reestr_domain::text::Language;
+        let codes = rng.random_range(1..30);
+        let code = |k: usize| Code::from_trusted(format!("{:02}", k));
+        (0..rng.random_range(0..40))
+            .map(|_| {
+                let mut item = Item::new(code(rng.random_range(0..codes)));
+                if rng.random_bool(0.8) {
+                    item.parent = Some(code(rng.random_range(0..codes + 3)));
+                }
+                for lang in [Language::UzLatn, Language::Ru] {
+                    match rng.random_range(0..4) {
+                        0 => {}
+                        1 => {
+                            item.names.insert(lang, " ".into());
+                        }
+                        _ => {
+                            item.names.insert(lang, "Nom".into());
+                        }
+                    }
+                }
+                if rng.random_bool(0.3) {
+                    let (key, value) = match rng.random_range(0..4) {
+                        0 => ("size", AttributeValue::Integer(5)),
+                        1 => ("size", AttributeValue::String("5".into())),
+                        2 => (
+                            "label",
+                            AttributeValue::String("x".repeat(rng.random_range(1..8))),
+                        ),
+                        _ => ("extra", AttributeValue::Boolean(true)),
+                    };
+                    item.attributes.insert(key.into(), value);
+                }
+                if rng.random_bool(0.5) {
+                    item.status = ItemStatus::Deprecated;
+                }
+                for _ in 0..rng.random_range(0..3) {
+                    item.successors.push(code(rng.random_range(0..codes + 2)));
+                }
+                item
+            })
+            .collect()
+    }
+
+    #[test]
+    fn validation_over_the_loaded_version_finds_what_the_decoded_items_do() {
+        use rand::{Rng, SeedableRng};
+        use reestr_domain::classifier::{
+            AttributeDef, AttributeKind, ClassifierSpec, Pattern, encoded_item, validate_items,
+            validate_version,
+        };
+        use reestr_domain::organization::OrganizationId;
+        use reestr_domain::text::{Language, LocalizedText};
+        let seed: u64 = rand::rng().random();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut problems = 0;
+        for round in 0..500 {
+            let spec = ClassifierSpec {
+                owner: OrganizationId::from_trusted("stat".into()),
+                display_name: LocalizedText::from_trusted([("en".into(), "T".into())].into()),
+                description: None,
+                legal_basis: vec![],
+                code_pattern: Pattern::compile("[0-2][0-9]").unwrap(),
+                hierarchical: rng.random_bool(0.8),
+                max_depth: rng.random_range(1..5),
+                required_languages: [Language::UzLatn, Language::Ru].into(),
+                attribute_schema: vec![
+                    AttributeDef {
+                        key: "size".into(),
+                        kind: AttributeKind::Integer,
+                        required: rng.random_bool(0.2),
+                        pattern: None,
+                        max_length: None,
+                    },
+                    AttributeDef {
+                        key: "label".into(),
+                        kind: AttributeKind::String,
+                        required: false,
+                        pattern: Some(Pattern::compile("x+").unwrap()),
+                        max_length: Some(4),
+                    },
+                ],
+            };
+            let mut items = random_items(&mut rng);
+            // As stored: in code order, equal codes side by side.
+            items.sort_by(|a, b| a.code.cmp(&b.code));
+            let loaded = LoadedVersion::build(items.iter().map(encoded_item).collect()).unwrap();
+            let none = |_: &ClassifierId, _: &str| false;
+            let decoded = validate_version(&spec, &items, &none);
+            let streamed = validate_items(&spec, &loaded, &none).unwrap();
+            assert_eq!(streamed, decoded, "seed {seed}, round {round}");
+            problems += decoded.len();
+        }
+        assert!(
+            problems > 1000,
+            "the versions were wrong often enough: {problems}"
+        );
     }
 
     #[test]

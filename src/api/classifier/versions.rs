@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use prost::Message as _;
 use reestr_domain::access::Action;
 use reestr_domain::classifier::{
-    AttributeKind, ClassifierId, ContentHasher, Item, Problem, Version, VersionId, VersionName,
-    VersionRef, VersionState, problems_to_error, validate_version,
+    AttributeKind, ClassifierId, ContentHasher, Problem, Version, VersionId, VersionName,
+    VersionRef, VersionState, problems_to_error, validate_items,
     version::{MAX_VERSION_DESCRIPTION_CHARS, VERSION_UPDATE_MASK, VersionField},
 };
 use reestr_domain::error::{Error, Violations};
@@ -84,7 +84,8 @@ async fn referenced_versions(
 }
 
 /// Every problem of the draft `version` against its classifier's requirements, with the
-/// draft's content.
+/// draft's content: validated over the version in memory (the cache's entry, which
+/// publication then keeps as the published version's), one item decoded at a time.
 async fn check_draft(
     api: &ClassifierApi,
     store: &Store,
@@ -93,16 +94,13 @@ async fn check_draft(
 ) -> Result<(Vec<Problem>, std::sync::Arc<LoadedVersion>), Error> {
     let content = api.content(store, version).await?;
     let refs = referenced_versions(api, store, meta).await?;
-    let items: Vec<Item> = (0..content.len())
-        .map(|i| content.item(i))
-        .collect::<Result<_, _>>()?;
     let exists = |classifier: &ClassifierId, code: &str| {
         refs.iter()
             .find(|(id, _)| id == classifier)
             .and_then(|(_, v)| v.as_ref())
             .is_some_and(|v| v.find(code).is_some())
     };
-    let problems = validate_version(&meta.classifier.spec, &items, &exists);
+    let problems = validate_items(&meta.classifier.spec, &*content, &exists)?;
     Ok((problems, content))
 }
 

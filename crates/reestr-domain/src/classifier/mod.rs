@@ -51,5 +51,7 @@ pub use spec::{
     ClassifierField, ClassifierSpec, LegalAct, LegalActDraft, LegalActKind,
 };
 pub use state::{TransitionError, VersionState};
-pub use validate::{Problem, ProblemKind, problems_to_error, validate_version};
+pub use validate::{
+    ItemSource, Problem, ProblemKind, problems_to_error, validate_items, validate_version,
+};
 pub use version::{Classifier, Timeline, Version};

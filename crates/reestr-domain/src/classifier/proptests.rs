@@ -11,13 +11,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
+use super::codec::{decode_item, encoded_code, encoded_item};
 use super::diff::diff;
 use super::hash::content_hash;
 use super::item::{AttributeValue, Decimal, Item, ItemStatus};
 use super::name::{ClassifierId, Code};
 use super::pattern::Pattern;
 use super::spec::{AttributeDef, AttributeKind, ClassifierSpec};
-use super::validate::{ProblemKind, validate_version};
+use super::validate::{ItemSource, ProblemKind, validate_items, validate_version};
+use crate::error::Error;
 use crate::organization::OrganizationId;
 use crate::text::{Language, LocalizedText};
 use crate::time::Date;
@@ -166,6 +168,100 @@ fn item_strategy() -> impl Strategy<Value = Item> {
                     .collect(),
             },
         )
+}
+
+/// Codes of the wide versions: two capital letters, `AA` to `BZ`, so that long parent chains,
+/// long cycles (more codes than a message spells out) and deep levels happen.
+fn wide_code(k: usize) -> String {
+    let letter = |n: usize| char::from(b'A' + u8::try_from(n % 26).unwrap_or(0));
+    format!("{}{}", letter(k / 26), letter(k))
+}
+
+/// Items of a wide version: `codes` distinct codes at most (so duplicates happen), parents
+/// and successors among them or missing, names and attributes sometimes wrong.
+fn wide_item_strategy(codes: usize) -> impl Strategy<Value = Item> {
+    (
+        0..codes,
+        proptest::option::weighted(0.85, 0..codes + 2),
+        proptest::collection::vec(
+            proptest::option::weighted(0.9, 0..NAMES.len()),
+            LANGUAGES.len(),
+        ),
+        proptest::collection::btree_map(0..KEYS.len(), 0usize..10, 0..2),
+        any::<bool>(),
+        proptest::collection::vec(0..codes + 2, 0..3),
+    )
+        .prop_map(
+            move |(c, parent, names, attrs, deprecated, successors)| Item {
+                code: code(&wide_code(c)),
+                parent: parent.map(|p| code(&wide_code(p))),
+                names: names
+                    .into_iter()
+                    .zip(LANGUAGES)
+                    .filter_map(|(n, lang)| n.map(|n| (lang, NAMES[n].to_string())))
+                    .collect(),
+                description: None,
+                attributes: attrs
+                    .into_iter()
+                    .map(|(k, v)| (KEYS[k].to_string(), value(v)))
+                    .collect(),
+                valid_from: None,
+                valid_to: None,
+                status: if deprecated {
+                    ItemStatus::Deprecated
+                } else {
+                    ItemStatus::Active
+                },
+                successors: successors
+                    .into_iter()
+                    .map(|s| code(&wide_code(s)))
+                    .collect(),
+            },
+        )
+}
+
+/// A version as the server holds it: the canonical encodings in ascending code order (equal
+/// codes side by side), read back one item at a time.
+struct Encoded(Vec<Vec<u8>>);
+
+impl Encoded {
+    /// `items` sorted by code (stably: equal codes keep their order) and encoded; returns the
+    /// sorted items too.
+    fn of(items: &[Item]) -> (Encoded, Vec<Item>) {
+        let mut sorted = items.to_vec();
+        sorted.sort_by(|a, b| a.code.cmp(&b.code));
+        (Encoded(sorted.iter().map(encoded_item).collect()), sorted)
+    }
+}
+
+impl ItemSource for Encoded {
+    type Error = Error;
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn code(&self, i: usize) -> &str {
+        encoded_code(&self.0[i]).unwrap_or_default()
+    }
+
+    fn item(&self, i: usize) -> Result<std::borrow::Cow<'_, Item>, Error> {
+        decode_item(&self.0[i]).map(std::borrow::Cow::Owned)
+    }
+}
+
+/// The validator over sorted encodings (the server's case: codes found by binary search, one
+/// item decoded at a time) against the same validator over the decoded items in the order
+/// given (codes found through a map): the same problems, fields, messages and order.
+fn same_over_encodings(spec: &ClassifierSpec, items: &[Item]) -> Result<(), TestCaseError> {
+    let (encoded, sorted) = Encoded::of(items);
+    let decoded = validate_version(spec, &sorted, &refs_exist);
+    let streamed = validate_items(spec, &encoded, &refs_exist);
+    prop_assert_eq!(streamed.as_ref().ok(), Some(&decoded));
+    // The order of the items changes where problems are reported, never whether.
+    let unsorted = validate_version(spec, items, &refs_exist);
+    prop_assert_eq!(unsorted.is_empty(), decoded.is_empty());
+    Ok(())
 }
 
 fn refs_exist(classifier: &ClassifierId, c: &str) -> bool {
@@ -381,5 +477,31 @@ proptest! {
         );
         prop_assert_eq!(content_hash(&items), content_hash(&sorted));
         prop_assert!(diff(&items, &sorted).is_empty());
+    }
+
+    #[test]
+    fn validation_over_encodings_finds_what_it_finds_over_decoded_items(
+        spec in spec_strategy(),
+        items in proptest::collection::vec(item_strategy(), 0..12),
+    ) {
+        same_over_encodings(&spec, &items)?;
+    }
+
+    #[test]
+    fn validation_of_wide_versions_over_encodings_finds_what_it_finds_over_decoded_items(
+        spec in spec_strategy(),
+        codes in 1usize..40,
+        items in proptest::collection::vec(wide_item_strategy(40), 0..60),
+    ) {
+        // Fold the codes into the first `codes`, so that duplicates come and go.
+        let items: Vec<Item> = items
+            .into_iter()
+            .map(|mut item| {
+                let k = item.code.as_str().bytes().fold(0usize, |k, b| k * 26 + usize::from(b - b'A')) % codes;
+                item.code = code(&wide_code(k));
+                item
+            })
+            .collect();
+        same_over_encodings(&spec, &items)?;
     }
 }

@@ -32,15 +32,27 @@
 //!
 //! # Cost
 //!
-//! Linear in the number of items and references (hash lookups), plus sorting the problems:
-//! the parent chains are walked once each with memoised levels, and successor cycles are found
-//! with an iterative strongly-connected-components pass, so neither a deep hierarchy nor a long
-//! cycle costs more than its length, and nothing recurses.
+//! Linear in the number of items and references, plus sorting the problems: codes are found by
+//! binary search (over the items themselves when their codes ascend, as a stored version's
+//! do, or over a permutation of `u32` positions), the parent chains are walked once each with
+//! memoised levels, and successor cycles are found with an iterative
+//! strongly-connected-components pass, so neither a deep hierarchy nor a long cycle costs more
+//! than its length, and nothing recurses.
+//!
+//! # Memory
+//!
+//! [`validate_items`] reads a version through an [`ItemSource`], one item at a time, and keeps
+//! of each item only positions: a byte per item (is it the first occurrence of its code), a
+//! `u32` parent link and an 8-byte level mark in a hierarchical classifier, the successor
+//! links, and a `u32` permutation when the codes do not already ascend. The server validates a
+//! draft over the encodings it holds in its cache (a few dozen bytes per item besides them),
+//! never a decoded copy of every item. [`validate_version`] is the same over `&[Item]`.
 //!
 //! Problems come sorted by code, then kind, then field and message, without duplicates.
 
-use std::collections::hash_map::Entry;
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
 use std::fmt;
 
 use crate::error::{Error, FieldViolation};
@@ -209,6 +221,47 @@ pub fn problems_to_error(problems: &[Problem], limit: usize) -> Result<(), Error
     Err(Error::InvalidArgument(violations))
 }
 
+/// A version's content as the validator reads it: item by item, by position.
+///
+/// The validator asks for each item once, in position order, and keeps nothing of it but
+/// compact indexes (positions as `u32`): a source can decode items on demand from their
+/// encodings, so that validating a version costs little beyond the source itself. Codes are
+/// asked for often (binary searches) and should be cheap to read.
+pub trait ItemSource {
+    /// Why an item could not be read (a slice of decoded items never fails).
+    type Error;
+
+    /// Number of items.
+    fn len(&self) -> usize;
+
+    /// Whether there are no items.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The code of item `i`.
+    fn code(&self, i: usize) -> &str;
+
+    /// Item `i`.
+    fn item(&self, i: usize) -> Result<Cow<'_, Item>, Self::Error>;
+}
+
+impl ItemSource for [Item] {
+    type Error = Infallible;
+
+    fn len(&self) -> usize {
+        <[Item]>::len(self)
+    }
+
+    fn code(&self, i: usize) -> &str {
+        self[i].code.as_str()
+    }
+
+    fn item(&self, i: usize) -> Result<Cow<'_, Item>, Infallible> {
+        Ok(Cow::Borrowed(&self[i]))
+    }
+}
+
 /// Checks `items`, the content of one version, against `spec`, and returns every problem
 /// (see the [module documentation](self) for the rules). Empty means the version may be
 /// published.
@@ -220,42 +273,47 @@ pub fn validate_version(
     items: &[Item],
     code_ref_exists: &dyn Fn(&ClassifierId, &str) -> bool,
 ) -> Vec<Problem> {
+    match validate_items(spec, items, code_ref_exists) {
+        Ok(problems) => problems,
+        Err(never) => match never {},
+    }
+}
+
+/// [`validate_version`] over any [`ItemSource`]: the same problems in the same order, with
+/// items read one at a time. Fails only when the source cannot read an item.
+///
+/// Beside the source it holds a byte per item, a `u32` per item for the parent links of a
+/// hierarchical classifier and 8 bytes per level mark, the successor links, and — only when
+/// the source's codes do not already ascend — a `u32` per item ordering them.
+///
+/// # Panics
+///
+/// With `u32::MAX - 1` items or more (no version in memory can have so many: encoded items
+/// are addressed by `u32` offsets).
+pub fn validate_items<S: ItemSource + ?Sized>(
+    spec: &ClassifierSpec,
+    items: &S,
+    code_ref_exists: &dyn Fn(&ClassifierId, &str) -> bool,
+) -> Result<Vec<Problem>, S::Error> {
     let mut out = Vec::new();
-    if items.is_empty() {
+    let n = items.len();
+    if n == 0 {
         out.push(Problem {
             code: String::new(),
             field: "items".into(),
             kind: ProblemKind::NoItems,
             message: "a version must contain at least one item".into(),
         });
-        return out;
+        return Ok(out);
     }
-    let mut index: HashMap<&str, Occurrences> = HashMap::with_capacity(items.len());
-    let mut is_first = vec![false; items.len()];
-    for (i, item) in items.iter().enumerate() {
-        match index.entry(item.code.as_str()) {
-            Entry::Occupied(mut e) => e.get_mut().count += 1,
-            Entry::Vacant(e) => {
-                e.insert(Occurrences { first: i, count: 1 });
-                is_first[i] = true;
-            }
-        }
-    }
-    for (code, o) in &index {
-        if o.count > 1 {
-            out.push(problem(
-                code,
-                "",
-                ProblemKind::DuplicateCode,
-                format!("the code occurs {} times; codes must be unique", o.count),
-            ));
-        }
-    }
+    assert!(
+        n < MISSING as usize,
+        "a version of {n} items is too large to validate"
+    );
+    let codes = Codes::new(items, &mut out);
     let checker = Checker {
         spec,
-        items,
-        index,
-        is_first,
+        codes,
         schema: spec
             .attribute_schema
             .iter()
@@ -268,41 +326,116 @@ pub fn validate_version(
             .collect(),
         code_ref_exists,
     };
-    for item in items {
-        checker.check_item(item, &mut out);
+    let mut parents: Vec<u32> = Vec::with_capacity(if spec.hierarchical { n } else { 0 });
+    let mut edges: Vec<(u32, u32)> = Vec::new();
+    for i in 0..n {
+        let item = items.item(i)?;
+        let parent = checker.check_item(i, &item, &mut edges, &mut out);
+        if spec.hierarchical {
+            parents.push(parent);
+        }
     }
     if spec.hierarchical {
-        checker.check_hierarchy(&mut out);
+        checker.check_hierarchy(&parents, &mut out);
     }
-    checker.check_successor_cycles(&mut out);
+    drop(parents);
+    checker.check_successor_cycles(&edges, &mut out);
     out.sort_unstable_by(|a, b| {
         (&a.code, a.kind, &a.field, &a.message).cmp(&(&b.code, b.kind, &b.field, &b.message))
     });
     out.dedup();
-    out
+    Ok(out)
 }
 
-struct Occurrences {
-    first: usize,
-    count: usize,
-}
+/// "No parent" (top level) in the parent links.
+const NONE: u32 = u32::MAX;
+/// "Parent code not in the version" in the parent links.
+const MISSING: u32 = u32::MAX - 1;
 
-struct Checker<'a> {
-    spec: &'a ClassifierSpec,
-    items: &'a [Item],
-    index: HashMap<&'a str, Occurrences>,
+/// The codes of a source, searchable: positions in ascending byte order of code (ties in
+/// position order), either the source's own order when its codes already ascend (a stored
+/// version always does) or a permutation.
+struct Codes<'a, S: ?Sized> {
+    source: &'a S,
+    /// `None` when position `k` is the `k`-th code.
+    order: Option<Vec<u32>>,
     /// Whether each item is the first occurrence of its code.
     is_first: Vec<bool>,
+}
+
+impl<'a, S: ItemSource + ?Sized> Codes<'a, S> {
+    /// Indexes the codes of `source` and reports every code that occurs more than once.
+    fn new(source: &'a S, out: &mut Vec<Problem>) -> Self {
+        let n = source.len();
+        let ascending = (1..n).all(|i| source.code(i - 1) <= source.code(i));
+        let order = (!ascending).then(|| {
+            let mut order: Vec<u32> = (0..n).map(position).collect();
+            // Stable: equal codes stay in position order, the first occurrence first.
+            order.sort_by(|&a, &b| source.code(a as usize).cmp(source.code(b as usize)));
+            order
+        });
+        let mut codes = Codes {
+            source,
+            order,
+            is_first: vec![false; n],
+        };
+        let mut k = 0;
+        while k < n {
+            let first = codes.at(k);
+            let code = source.code(first);
+            let mut end = k + 1;
+            while end < n && source.code(codes.at(end)) == code {
+                end += 1;
+            }
+            codes.is_first[first] = true;
+            if end - k > 1 {
+                out.push(problem(
+                    code,
+                    "",
+                    ProblemKind::DuplicateCode,
+                    format!("the code occurs {} times; codes must be unique", end - k),
+                ));
+            }
+            k = end;
+        }
+        codes
+    }
+
+    /// The position of the `k`-th code in code order.
+    fn at(&self, k: usize) -> usize {
+        match &self.order {
+            None => k,
+            Some(order) => order[k] as usize,
+        }
+    }
+
+    /// The position of the first item with `code`.
+    fn first(&self, code: &str) -> Option<usize> {
+        let (mut lo, mut hi) = (0, self.is_first.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.source.code(self.at(mid)).as_bytes() < code.as_bytes() {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        (lo < self.is_first.len() && self.source.code(self.at(lo)) == code).then(|| self.at(lo))
+    }
+}
+
+/// Position `i` as stored in the compact indexes (`validate_items` refuses versions whose
+/// positions do not fit).
+fn position(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(MISSING)
+}
+
+struct Checker<'a, S: ?Sized> {
+    spec: &'a ClassifierSpec,
+    codes: Codes<'a, S>,
     schema: HashMap<&'a str, &'a AttributeDef>,
     required: Vec<&'a AttributeDef>,
     code_ref_exists: &'a dyn Fn(&ClassifierId, &str) -> bool,
-}
-
-/// Where an item's parent link leads.
-enum Up {
-    Root,
-    Missing,
-    Node(usize),
 }
 
 /// What the hierarchy walk knows of an item.
@@ -326,17 +459,22 @@ fn problem(code: &str, field_tail: &str, kind: ProblemKind, message: String) -> 
 /// At most this many codes are spelled out when a message lists a cycle.
 const CYCLE_CODES_SHOWN: usize = 8;
 
-impl Checker<'_> {
-    fn exists(&self, code: &str) -> bool {
-        self.index.contains_key(code)
+impl<S: ItemSource + ?Sized> Checker<'_, S> {
+    fn code(&self, i: usize) -> &str {
+        self.codes.source.code(i)
     }
 
-    /// The index of the first item with `code`.
-    fn first(&self, code: &str) -> Option<usize> {
-        self.index.get(code).map(|o| o.first)
-    }
-
-    fn check_item(&self, item: &Item, out: &mut Vec<Problem>) {
+    /// Checks item `i` on its own, and returns its parent link ([`NONE`], [`MISSING`] or the
+    /// position of the parent's first occurrence; [`NONE`] in a flat classifier). When `i` is
+    /// the first occurrence of its code, its successor links (to the first occurrences of
+    /// existing codes other than its own, in the order listed) are added to `edges`.
+    fn check_item(
+        &self,
+        i: usize,
+        item: &Item,
+        edges: &mut Vec<(u32, u32)>,
+        out: &mut Vec<Problem>,
+    ) -> u32 {
         let code = item.code.as_str();
         let spec = self.spec;
         if !spec.code_pattern.is_match(code) {
@@ -350,6 +488,7 @@ impl Checker<'_> {
                 ),
             ));
         }
+        let mut link = NONE;
         if let Some(parent) = &item.parent {
             if !spec.hierarchical {
                 out.push(problem(
@@ -358,7 +497,10 @@ impl Checker<'_> {
                     ProblemKind::ParentInFlatClassifier,
                     "the classifier is not hierarchical, so items have no parent".into(),
                 ));
-            } else if !self.exists(parent.as_str()) {
+            } else if let Some(p) = self.codes.first(parent.as_str()) {
+                link = position(p);
+            } else {
+                link = MISSING;
                 out.push(problem(
                     code,
                     ".parent",
@@ -388,7 +530,9 @@ impl Checker<'_> {
                 format!("valid_to {to} is before valid_from {from}"),
             ));
         }
-        self.check_successors(item, out);
+        let first = self.codes.is_first[i];
+        self.check_successors(item, first.then_some((position(i), edges)), out);
+        link
     }
 
     fn check_attributes(&self, item: &Item, out: &mut Vec<Problem>) {
@@ -465,7 +609,14 @@ impl Checker<'_> {
         }
     }
 
-    fn check_successors(&self, item: &Item, out: &mut Vec<Problem>) {
+    /// Checks the successors of `item`; with `edges`, also records its links to the first
+    /// occurrences of its successors (other than itself) as `(from, to)`.
+    fn check_successors(
+        &self,
+        item: &Item,
+        mut edges: Option<(u32, &mut Vec<(u32, u32)>)>,
+        out: &mut Vec<Problem>,
+    ) {
         if item.successors.is_empty() {
             return;
         }
@@ -481,6 +632,10 @@ impl Checker<'_> {
         let mut seen = HashSet::with_capacity(item.successors.len());
         for (i, successor) in item.successors.iter().enumerate() {
             let s = successor.as_str();
+            let target = if s == code { None } else { self.codes.first(s) };
+            if let (Some((from, edges)), Some(to)) = (edges.as_mut(), target) {
+                edges.push((*from, position(to)));
+            }
             let tail = format!(".successors[{i}]");
             if !seen.insert(s) {
                 out.push(problem(
@@ -496,7 +651,7 @@ impl Checker<'_> {
                     ProblemKind::SuccessorIsSelf,
                     "an item cannot succeed itself".into(),
                 ));
-            } else if !self.exists(s) {
+            } else if target.is_none() {
                 out.push(problem(
                     code,
                     &tail,
@@ -507,22 +662,16 @@ impl Checker<'_> {
         }
     }
 
-    fn up(&self, i: usize) -> Up {
-        match &self.items[i].parent {
-            None => Up::Root,
-            Some(p) => self.first(p.as_str()).map_or(Up::Missing, Up::Node),
-        }
-    }
-
     /// Levels and parent cycles, walking each chain once: a walk climbs from an item until it
     /// meets a root, a missing parent, an item whose level is known, or an item of its own
-    /// path (a cycle), then hands levels back down the path.
-    fn check_hierarchy(&self, out: &mut Vec<Problem>) {
-        let n = self.items.len();
+    /// path (a cycle), then hands levels back down the path. `parents` holds every item's
+    /// parent link (see [`Checker::check_item`]).
+    fn check_hierarchy(&self, parents: &[u32], out: &mut Vec<Problem>) {
+        let n = parents.len();
         let mut mark = vec![Mark::Unvisited; n];
         let mut path: Vec<usize> = Vec::new();
         for start in 0..n {
-            if mark[start] != Mark::Unvisited || !self.is_first[start] {
+            if mark[start] != Mark::Unvisited || !self.codes.is_first[start] {
                 continue;
             }
             let mut current = start;
@@ -542,10 +691,10 @@ impl Checker<'_> {
                     Mark::Unvisited => {
                         mark[current] = Mark::OnPath;
                         path.push(current);
-                        match self.up(current) {
-                            Up::Root => break Some(0),
-                            Up::Missing => break None,
-                            Up::Node(p) => current = p,
+                        match parents[current] {
+                            NONE => break Some(0),
+                            MISSING => break None,
+                            p => current = p as usize,
                         }
                     }
                 }
@@ -557,9 +706,8 @@ impl Checker<'_> {
                 if let Some(l) = level
                     && l > self.spec.max_depth
                 {
-                    let code = self.items[x].code.as_str();
                     out.push(problem(
-                        code,
+                        self.code(x),
                         ".parent",
                         ProblemKind::TooDeep,
                         format!(
@@ -577,18 +725,17 @@ impl Checker<'_> {
         let len = cycle.len();
         for k in 0..len {
             let mut chain: Vec<&str> = (0..len.min(CYCLE_CODES_SHOWN))
-                .map(|j| self.items[cycle[(k + j) % len]].code.as_str())
+                .map(|j| self.code(cycle[(k + j) % len]))
                 .collect();
             let shown = if len > CYCLE_CODES_SHOWN {
                 chain.push("…");
                 chain.join(" → ")
             } else {
-                chain.push(self.items[cycle[k]].code.as_str());
+                chain.push(self.code(cycle[k]));
                 chain.join(" → ")
             };
-            let code = self.items[cycle[k]].code.as_str();
             out.push(problem(
-                code,
+                self.code(cycle[k]),
                 ".parent",
                 ProblemKind::Cycle,
                 format!("the parent chain returns to the item ({len} items: {shown})"),
@@ -596,54 +743,52 @@ impl Checker<'_> {
         }
     }
 
-    /// The successor edges of item `v` that form the successor graph: to existing codes
-    /// (through their first occurrence), never to itself.
-    fn successor_edge(&self, v: usize, position: usize) -> Option<usize> {
-        let item = &self.items[v];
-        let s = item.successors.get(position)?.as_str();
-        if s == item.code.as_str() {
-            return None;
-        }
-        self.first(s)
-    }
-
     /// Items on successor cycles: the members of strongly connected components of more than
-    /// one item, found with Tarjan's algorithm run on an explicit stack.
-    fn check_successor_cycles(&self, out: &mut Vec<Problem>) {
-        const UNSEEN: usize = usize::MAX;
-        let n = self.items.len();
-        if self.items.iter().all(|i| i.successors.is_empty()) {
+    /// one item, found with Tarjan's algorithm run on an explicit stack. `edges` are the
+    /// successor links `(from, to)`, grouped by `from` in ascending order (as
+    /// [`Checker::check_item`] records them).
+    fn check_successor_cycles(&self, edges: &[(u32, u32)], out: &mut Vec<Problem>) {
+        const UNSEEN: u32 = u32::MAX;
+        if edges.is_empty() {
             return;
         }
+        let n = self.codes.is_first.len();
+        // The links of item `v` are `edges[start[v]..start[v + 1]]`.
+        let mut start = vec![0u32; n + 1];
+        for &(from, _) in edges {
+            start[from as usize + 1] += 1;
+        }
+        for v in 0..n {
+            start[v + 1] += start[v];
+        }
         let mut order = vec![UNSEEN; n];
-        let mut low = vec![0usize; n];
+        let mut low = vec![0u32; n];
         let mut on_stack = vec![false; n];
-        let mut stack: Vec<usize> = Vec::new();
-        // (item, position of the next successor to follow)
+        let mut stack: Vec<u32> = Vec::new();
+        // (item, index in `edges` of the next link to follow)
         let mut calls: Vec<(usize, usize)> = Vec::new();
-        let mut next = 0usize;
+        let mut next = 0u32;
         for root in 0..n {
-            if order[root] != UNSEEN || !self.is_first[root] {
+            if order[root] != UNSEEN || !self.codes.is_first[root] {
                 continue;
             }
             order[root] = next;
             low[root] = next;
             next += 1;
-            stack.push(root);
+            stack.push(position(root));
             on_stack[root] = true;
-            calls.push((root, 0));
-            while let Some(&mut (v, ref mut position)) = calls.last_mut() {
-                if *position < self.items[v].successors.len() {
-                    let edge = self.successor_edge(v, *position);
-                    *position += 1;
-                    let Some(w) = edge else { continue };
+            calls.push((root, start[root] as usize));
+            while let Some(&mut (v, ref mut link)) = calls.last_mut() {
+                if *link < start[v + 1] as usize {
+                    let w = edges[*link].1 as usize;
+                    *link += 1;
                     if order[w] == UNSEEN {
                         order[w] = next;
                         low[w] = next;
                         next += 1;
-                        stack.push(w);
+                        stack.push(position(w));
                         on_stack[w] = true;
-                        calls.push((w, 0));
+                        calls.push((w, start[w] as usize));
                     } else if on_stack[w] {
                         low[v] = low[v].min(order[w]);
                     }
@@ -656,6 +801,7 @@ impl Checker<'_> {
                 if low[v] == order[v] {
                     let mut component = Vec::new();
                     while let Some(w) = stack.pop() {
+                        let w = w as usize;
                         on_stack[w] = false;
                         component.push(w);
                         if w == v {
@@ -665,7 +811,7 @@ impl Checker<'_> {
                     if component.len() > 1 {
                         for &w in &component {
                             out.push(problem(
-                                self.items[w].code.as_str(),
+                                self.code(w),
                                 ".successors",
                                 ProblemKind::SuccessorCycle,
                                 format!(
