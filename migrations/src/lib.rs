@@ -52,6 +52,7 @@ mod m20261205_000009_remarks_comments;
 mod m20261207_000010_change_events;
 mod m20261208_000011_token_rate_limits;
 mod m20261208_000012_change_parties;
+mod m20261208_000013_change_etags;
 mod runner;
 
 use runner::Direction;
@@ -75,6 +76,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000010_change_events::Migration),
             Box::new(m20261208_000011_token_rate_limits::Migration),
             Box::new(m20261208_000012_change_parties::Migration),
+            Box::new(m20261208_000013_change_etags::Migration),
         ]
     }
 

@@ -267,6 +267,7 @@ fn to_proto(c: &Change) -> pb::Change {
             .iter()
             .map(|r| format!("organizations/{r}"))
             .collect(),
+        etag: c.etag.clone(),
     }
 }
 

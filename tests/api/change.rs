@@ -1088,3 +1088,65 @@ async fn changes_filter_by_owner_and_by_reviewer_and_parties_see_their_submissio
         .expect("get");
     assert_eq!(moved_submission.owner, "organizations/soliq");
 }
+
+#[tokio::test]
+async fn each_change_carries_the_etag_its_change_left_the_resource_with() {
+    let mut app = spawn_app().await;
+    let start = head(&mut client(&app, Some(&app.admin_secret))).await + 1;
+    let organization = app.create_organization("stat", "201234567").await;
+    let mut systems = app.admin_systems();
+    let created = system::create(&mut systems, "census", system::system("stat", "CENSUS"))
+        .await
+        .expect("system");
+    let updated = systems
+        .update_system(UpdateSystemRequest {
+            system: Some(reestr::proto::v1::InformationSystem {
+                name: "systems/census".into(),
+                short_name: "CENSUS-2".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["short_name".into()],
+            }),
+        })
+        .await
+        .expect("update")
+        .into_inner();
+    let mut submissions = submission::client(&app, Some(&app.admin_secret));
+    let submitted = submission::create(
+        &mut submissions,
+        "census",
+        "tz-1",
+        submission::submission(SubmissionKind::Creation, &["stat"]),
+    )
+    .await
+    .expect("submission");
+    let (token, _) = app.create_token(Some("stat"), &[Role::Reader]).await;
+
+    let mut admin = client(&app, Some(&app.admin_secret));
+    let changes = admin
+        .list_changes(ListChangesRequest {
+            start_revision: start,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .changes;
+    let etags: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|c| (c.resource.as_str(), c.etag.as_str()))
+        .collect();
+    assert!(!created.etag.is_empty() && created.etag != updated.etag);
+    assert_eq!(
+        etags,
+        [
+            ("organizations/stat", organization.etag.as_str()),
+            ("systems/census", created.etag.as_str()),
+            ("systems/census", updated.etag.as_str()),
+            ("systems/census/submissions/tz-1", submitted.etag.as_str()),
+            // Tokens have no etag.
+            (token.as_str(), ""),
+        ]
+    );
+}

@@ -261,6 +261,11 @@ pub struct Change {
     /// The ids of a submission's required reviewers (for its documents, remarks and comments
     /// too); empty for other resources.
     pub reviewers: Vec<String>,
+    /// The etag of the resource's revision as the transaction left it
+    /// ([`crate::revision::etag`]); empty for resources without etags (tokens, documents,
+    /// comments), for one the transaction removed for good, and for changes recorded before
+    /// the register kept etags in its feed.
+    pub etag: String,
 }
 
 #[cfg(test)]

@@ -85,7 +85,7 @@ pub(crate) async fn append(
         .map_err(db_err)?;
     let revision = last.flatten().unwrap_or(0) + 1;
     for (position, (name, of, kind)) in changed.into_iter().enumerate() {
-        let (owner, reviewers) = parties(conn, name, of).await?;
+        let left = left_as(conn, name, of).await?;
         row::ActiveModel {
             revision: Set(revision),
             position: Set(i32::try_from(position).unwrap_or(i32::MAX)),
@@ -95,8 +95,12 @@ pub(crate) async fn append(
             method: Set(ctx.method.clone()),
             caller: Set(ctx.caller.clone()),
             change_time: Set(now.micros()),
-            owner: Set(owner),
-            reviewers: Set(reviewers_column(&reviewers)),
+            etag: Set(left
+                .revision
+                .map(|r| reestr_domain::revision::etag(name, r))
+                .unwrap_or_default()),
+            owner: Set(left.owner),
+            reviewers: Set(reviewers_column(&left.reviewers)),
         }
         .insert(conn)
         .await
@@ -111,67 +115,147 @@ pub(crate) async fn append(
     Ok(Some(revision))
 }
 
-/// Who the resource `name` of type `of` concerns, as the transaction `conn` leaves it: its
-/// owner organisation's id, and a submission's required reviewers. Read in the transaction
-/// that changed it; a resource the transaction removed concerns nobody.
-async fn parties(
+/// What the transaction `conn` leaves the resource `name` of type `of` as, read in that
+/// transaction: who it concerns (its owner organisation's id, a submission's required
+/// reviewers) and its revision, for resources that have one. A resource the transaction
+/// removed concerns nobody and has no revision.
+#[derive(Debug, Default)]
+struct LeftAs {
+    owner: Option<String>,
+    reviewers: Vec<String>,
+    revision: Option<i64>,
+}
+
+async fn left_as(
     conn: &impl ConnectionTrait,
     name: &str,
     of: ResourceType,
-) -> Result<(Option<String>, Vec<String>), Error> {
-    use crate::entity::{classifier, submission, system, token};
+) -> Result<LeftAs, Error> {
+    use crate::entity::{
+        classifier, classifier_version, organization, submission, submission_remark, system, token,
+    };
     let segments: Vec<&str> = name.split('/').collect();
     let id = |i: usize| segments.get(i).copied().unwrap_or_default();
-    let owner: Option<String> = match of {
-        ResourceType::Organization => Some(id(1).to_string()),
-        ResourceType::InformationSystem => system::Entity::find_by_id(id(1))
-            .select_only()
-            .column(system::Column::OwnerId)
-            .into_tuple()
-            .one(conn)
-            .await
-            .map_err(db_err)?,
-        ResourceType::Classifier | ResourceType::ClassifierVersion => {
+    let owned = |found: Option<(String, i64)>| match found {
+        Some((owner, revision)) => LeftAs {
+            owner: Some(owner),
+            revision: Some(revision),
+            ..LeftAs::default()
+        },
+        None => LeftAs::default(),
+    };
+    Ok(match of {
+        ResourceType::Organization => {
+            let revision: Option<i64> = organization::Entity::find_by_id(id(1))
+                .select_only()
+                .column(organization::Column::Revision)
+                .into_tuple()
+                .one(conn)
+                .await
+                .map_err(db_err)?;
+            LeftAs {
+                owner: Some(id(1).to_string()),
+                revision,
+                ..LeftAs::default()
+            }
+        }
+        ResourceType::InformationSystem => owned(
+            system::Entity::find_by_id(id(1))
+                .select_only()
+                .column(system::Column::OwnerId)
+                .column(system::Column::Revision)
+                .into_tuple()
+                .one(conn)
+                .await
+                .map_err(db_err)?,
+        ),
+        ResourceType::Classifier => owned(
             classifier::Entity::find_by_id(id(1))
+                .select_only()
+                .column(classifier::Column::OwnerId)
+                .column(classifier::Column::Revision)
+                .into_tuple()
+                .one(conn)
+                .await
+                .map_err(db_err)?,
+        ),
+        ResourceType::ClassifierVersion => {
+            let owner: Option<String> = classifier::Entity::find_by_id(id(1))
                 .select_only()
                 .column(classifier::Column::OwnerId)
                 .into_tuple()
                 .one(conn)
                 .await
-                .map_err(db_err)?
+                .map_err(db_err)?;
+            let revision: Option<i64> = classifier_version::Entity::find()
+                .filter(classifier_version::Column::ClassifierId.eq(id(1)))
+                .filter(classifier_version::Column::VersionId.eq(id(3)))
+                .select_only()
+                .column(classifier_version::Column::Revision)
+                .into_tuple()
+                .one(conn)
+                .await
+                .map_err(db_err)?;
+            LeftAs {
+                owner,
+                revision,
+                ..LeftAs::default()
+            }
         }
-        ResourceType::Token => token::Entity::find_by_id(id(1))
-            .select_only()
-            .column(token::Column::OrganizationId)
-            .into_tuple::<Option<String>>()
-            .one(conn)
-            .await
-            .map_err(db_err)?
-            .flatten(),
+        ResourceType::Token => LeftAs {
+            owner: token::Entity::find_by_id(id(1))
+                .select_only()
+                .column(token::Column::OrganizationId)
+                .into_tuple::<Option<String>>()
+                .one(conn)
+                .await
+                .map_err(db_err)?
+                .flatten(),
+            ..LeftAs::default()
+        },
         ResourceType::Submission
         | ResourceType::Document
         | ResourceType::Remark
         | ResourceType::Comment => {
-            let found: Option<(String, String)> = submission::Entity::find()
+            let found: Option<(String, String, i64)> = submission::Entity::find()
                 .filter(submission::Column::SystemId.eq(id(1)))
                 .filter(submission::Column::SubmissionId.eq(id(3)))
                 .select_only()
                 .column(submission::Column::OwnerId)
                 .column(submission::Column::RequiredReviewers)
+                .column(submission::Column::Revision)
                 .into_tuple()
                 .one(conn)
                 .await
                 .map_err(db_err)?;
-            return Ok(match found {
-                Some((owner, reviewers)) => (
-                    Some(owner),
-                    serde_json::from_str(&reviewers).unwrap_or_default(),
-                ),
-                None => (None, Vec::new()),
-            });
+            let Some((owner, reviewers, revision)) = found else {
+                return Ok(LeftAs::default());
+            };
+            let revision = match of {
+                ResourceType::Submission => Some(revision),
+                ResourceType::Remark => match id(5).parse::<i32>() {
+                    Ok(number) => submission_remark::Entity::find_by_id((
+                        id(1).to_string(),
+                        id(3).to_string(),
+                        number,
+                    ))
+                    .select_only()
+                    .column(submission_remark::Column::Revision)
+                    .into_tuple()
+                    .one(conn)
+                    .await
+                    .map_err(db_err)?,
+                    Err(_) => None,
+                },
+                _ => None,
+            };
+            LeftAs {
+                owner: Some(owner),
+                reviewers: serde_json::from_str(&reviewers).unwrap_or_default(),
+                revision,
+            }
         }
-    };
-    Ok((owner, Vec::new()))
+    })
 }
 
 /// `,a,b,` for reviewers `a` and `b`; empty for none.
@@ -195,6 +279,7 @@ fn from_row(m: row::Model) -> Result<Change, Error> {
         caller: m.caller,
         change_time: Timestamp::from_micros(m.change_time),
         owner: m.owner,
+        etag: m.etag,
         reviewers: m
             .reviewers
             .split(',')
@@ -461,6 +546,7 @@ mod tests {
             change_time: Timestamp::from_micros(0),
             owner: None,
             reviewers: Vec::new(),
+            etag: String::new(),
         }
     }
 

@@ -29,6 +29,9 @@ pub struct Model {
     pub owner: Option<String>,
     /// A submission's required reviewers, `,a,b,`; empty for other resources.
     pub reviewers: String,
+    /// The etag of the resource's revision as the change left it; empty for resources without
+    /// etags, for one the change removed for good, and for changes recorded before etags.
+    pub etag: String,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
