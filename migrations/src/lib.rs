@@ -53,6 +53,7 @@ mod m20261207_000010_change_events;
 mod m20261208_000011_token_rate_limits;
 mod m20261208_000012_change_parties;
 mod m20261208_000013_change_etags;
+mod m20261208_000014_field_bindings;
 mod runner;
 
 use runner::Direction;
@@ -77,6 +78,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000011_token_rate_limits::Migration),
             Box::new(m20261208_000012_change_parties::Migration),
             Box::new(m20261208_000013_change_etags::Migration),
+            Box::new(m20261208_000014_field_bindings::Migration),
         ]
     }
 

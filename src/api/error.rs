@@ -97,21 +97,27 @@ pub fn status(err: Error) -> Status {
     match &err {
         Error::InvalidArgument(violations) => {
             let listed = listed_violations(violations);
-            for v in &violations[..listed] {
-                details.add_bad_request_violation(
-                    shorten(&v.field, MAX_ECHO_BYTES),
-                    shorten(&v.description, MAX_ECHO_BYTES),
-                );
-            }
+            let mut bad: Vec<tonic_types::FieldViolation> = violations[..listed]
+                .iter()
+                .map(|v| {
+                    let mut listed = tonic_types::FieldViolation::new(
+                        shorten(&v.field, MAX_ECHO_BYTES),
+                        shorten(&v.description, MAX_ECHO_BYTES),
+                    );
+                    listed.reason = v.reason.unwrap_or_default().to_string();
+                    listed
+                })
+                .collect();
             if listed < violations.len() {
-                details.add_bad_request_violation(
+                bad.push(tonic_types::FieldViolation::new(
                     "",
                     format!(
                         "{} not listed here",
                         reestr_domain::error::more_problems(violations.len() - listed)
                     ),
-                );
+                ));
             }
+            details.set_bad_request(bad);
         }
         Error::RequestIdReused { .. } => {
             details.add_bad_request_violation(

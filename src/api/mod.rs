@@ -5,6 +5,7 @@
 //! `tonic::Status` only through [`error::status`].
 
 pub mod audit;
+pub mod binding;
 pub mod call;
 pub mod callers;
 pub mod change;

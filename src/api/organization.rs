@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use prost::Message as _;
 use reestr_domain::access::Action;
+use reestr_domain::binding::{BoundField, Record};
 use reestr_domain::change::ResourceType;
 use reestr_domain::contact::ContactsDraft;
 use reestr_domain::error::{Error, Violations};
@@ -16,6 +17,7 @@ use reestr_domain::request_id::RequestId;
 use reestr_domain::revision::{Deletion, Revisioned};
 use tonic::{Request, Response, Status};
 
+use super::binding::{Setting, Vocabulary};
 use super::call::Call;
 use super::list;
 use super::{ReadyStore, idempotency_of, request_hash, settle, timestamp};
@@ -31,6 +33,8 @@ const ORDER_FIELDS: [&str; 4] = ["name", "tin", "create_time", "update_time"];
 /// The organisation service.
 pub struct OrganizationApi {
     store: ReadyStore,
+    /// The check of `region_code` against its binding.
+    vocabulary: Arc<Vocabulary>,
     cache: Arc<CallerCache>,
     /// GetOrganization's answers by name.
     gets: Arc<Answers<Arc<pb::Organization>>>,
@@ -42,9 +46,15 @@ impl OrganizationApi {
     /// A service over the store that start-up will provide; `cache` is the authentication
     /// layer's, emptied when an organisation is deleted or undeleted so that its callers' new
     /// rights apply at once; `feed` says how far the server's copies follow the change feed.
-    pub fn new(store: ReadyStore, cache: Arc<CallerCache>, feed: Arc<Feed>) -> Self {
+    pub fn new(
+        store: ReadyStore,
+        cache: Arc<CallerCache>,
+        feed: Arc<Feed>,
+        vocabulary: Arc<Vocabulary>,
+    ) -> Self {
         Self {
             store,
+            vocabulary,
             cache,
             gets: Arc::new(Answers::by_name(
                 "organizations",
@@ -99,6 +109,16 @@ impl OrganizationService for OrganizationApi {
             let (Some(id), Some(request_id), Some(spec)) = (id, request_id, spec) else {
                 return Err(Error::Internal("validated values missing".into()));
             };
+            self.vocabulary
+                .check(
+                    store,
+                    &[Setting::of(
+                        BoundField::OrganizationRegion,
+                        Record::Organization(&spec),
+                        "organization",
+                    )],
+                )
+                .await?;
             let idempotency = idempotency_of(&call, request_id, hash);
             let outcome = store
                 .organizations()
@@ -212,6 +232,20 @@ impl OrganizationService for OrganizationApi {
             let requested = draft(organization);
             let paths = update_mask.map(|m| m.paths).unwrap_or_default();
             let fields = domain::resolve_update_mask(&paths, &requested)?;
+            if fields.contains(&domain::OrganizationField::RegionCode) {
+                let path = "organization.region_code".to_string();
+                let codes = if requested.region_code.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![(path.clone(), requested.region_code.as_str())]
+                };
+                let setting = Setting {
+                    field: BoundField::OrganizationRegion,
+                    path,
+                    codes,
+                };
+                self.vocabulary.check(store, &[setting]).await?;
+            }
             store
                 .organizations()
                 .update(&call.ctx, &id, &etag, |current| {

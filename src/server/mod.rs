@@ -33,6 +33,7 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::api::ReadyStore;
 use crate::api::audit::AuditApi;
+use crate::api::binding::{BindingApi, Vocabulary};
 use crate::api::change::ChangeApi;
 use crate::api::classifier::ClassifierApi;
 use crate::api::document::{DocumentApi, DocumentSettings};
@@ -46,6 +47,7 @@ use crate::proto::v1::audit_service_server::AuditServiceServer;
 use crate::proto::v1::change_service_server::ChangeServiceServer;
 use crate::proto::v1::classifier_service_server::ClassifierServiceServer;
 use crate::proto::v1::document_service_server::DocumentServiceServer;
+use crate::proto::v1::field_binding_service_server::FieldBindingServiceServer;
 use crate::proto::v1::information_system_service_server::InformationSystemServiceServer;
 use crate::proto::v1::organization_service_server::OrganizationServiceServer;
 use crate::proto::v1::server_info_service_server::ServerInfoServiceServer;
@@ -56,13 +58,14 @@ use crate::proto::v1::token_service_server::TokenServiceServer;
 const MAX_FRAME_BYTES: u32 = 1024 * 1024 + 1024;
 
 /// Fully qualified names of the register's own gRPC services, as health reports them.
-pub const SERVICE_NAMES: [&str; 9] = [
+pub const SERVICE_NAMES: [&str; 10] = [
     "reestr.v1.OrganizationService",
     "reestr.v1.InformationSystemService",
     "reestr.v1.SubmissionService",
     "reestr.v1.DocumentService",
     "reestr.v1.ClassifierService",
     "reestr.v1.TokenService",
+    "reestr.v1.FieldBindingService",
     "reestr.v1.AuditService",
     "reestr.v1.ChangeService",
     "reestr.v1.ServerInfoService",
@@ -249,10 +252,22 @@ pub async fn run(
     let cache = Arc::new(crate::api::callers::CallerCache::default());
     // The server's copies of the register, kept in step with the change feed.
     let feed = Arc::new(crate::api::fresh::Feed::default());
-    let organization_api = OrganizationApi::new(ready.clone(), cache.clone(), feed.clone());
-    let system_api = SystemApi::new(ready.clone(), feed.clone());
+    let classifier_api =
+        ClassifierApi::new(ready.clone(), config.classifier_cache_bytes, feed.clone());
+    // Bound fields are checked against the classifiers' versions held by `classifier_api`.
+    let vocabulary = Arc::new(Vocabulary::new(classifier_api.clone(), feed.clone()));
+    let organization_api = OrganizationApi::new(
+        ready.clone(),
+        cache.clone(),
+        feed.clone(),
+        vocabulary.clone(),
+    );
+    let system_api = SystemApi::new(ready.clone(), feed.clone(), vocabulary.clone());
     let mut copies: Vec<Arc<dyn crate::api::fresh::Follows>> = organization_api.follows();
     copies.extend(system_api.follows());
+    copies.push(vocabulary.follows());
+    let bindings = FieldBindingServiceServer::new(BindingApi::new(ready.clone(), vocabulary))
+        .max_decoding_message_size(limits.max_message_bytes);
     let organizations = OrganizationServiceServer::new(organization_api)
         .max_decoding_message_size(limits.max_message_bytes);
     let systems = InformationSystemServiceServer::new(system_api)
@@ -272,8 +287,6 @@ pub async fn run(
         feed.clone(),
     ))
     .max_decoding_message_size(limits.max_message_bytes);
-    let classifier_api =
-        ClassifierApi::new(ready.clone(), config.classifier_cache_bytes, feed.clone());
     copies.push(cache.clone());
     copies.push(classifier_api.follows());
     // The Prometheus endpoint, when asked for: bound now, so that a taken port stops the start.
@@ -358,6 +371,7 @@ pub async fn run(
         .add_service(audit)
         .add_service(changes)
         .add_service(classifiers)
+        .add_service(bindings)
         .add_service(server_info)
         .serve_with_incoming_shutdown(incoming, async {
             let _ = stop_rx.await;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures::stream;
 use prost_types::FieldMask;
 use reestr::proto::v1::GetServerInfoRequest;
+use reestr::proto::v1::field_binding_service_client::FieldBindingServiceClient;
 use reestr::proto::v1::import_items_request::Data as ImportData;
 use reestr::proto::v1::information_system::State;
 use reestr::proto::v1::information_system_service_client::InformationSystemServiceClient;
@@ -26,6 +27,10 @@ use reestr::proto::v1::{
     PublishClassifierVersionRequest, RetireClassifierVersionRequest, TranslateCodeRequest,
     UndeleteClassifierRequest, UpdateClassifierRequest, UpdateClassifierVersionRequest,
     ValidateClassifierVersionRequest, ValidateCodeRequest,
+};
+use reestr::proto::v1::{
+    CreateFieldBindingRequest, DeleteFieldBindingRequest, FieldBinding, GetFieldBindingRequest,
+    ListCodeUsagesRequest, ListFieldBindingsRequest, UpdateFieldBindingRequest,
 };
 use reestr::proto::v1::{
     CreateOrganizationRequest, CreateTokenRequest, DeleteOrganizationRequest,
@@ -191,6 +196,12 @@ enum Rpc {
     DownloadDocument,
     WatchChanges,
     ListChanges,
+    CreateFieldBinding,
+    GetFieldBinding,
+    ListFieldBindings,
+    UpdateFieldBinding,
+    ListCodeUsages,
+    DeleteFieldBinding,
 }
 
 const OK: Code = Code::Ok;
@@ -289,6 +300,14 @@ const POLICY: &[(Rpc, [Code; 8])] = &[
     (Rpc::GetDocument,          [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
     (Rpc::ListDocuments,        [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
     (Rpc::DownloadDocument,     [UNAUTH,   OK,   OK,      DENIED,  OK,      OK,      UNAUTH, UNAUTH]),
+    // Field bindings: managed by administrators, read by every role. Last, because the
+    // bindings they make apply to the writes of the rows after them.
+    (Rpc::CreateFieldBinding,   [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::GetFieldBinding,      [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::ListFieldBindings,    [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::UpdateFieldBinding,   [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
+    (Rpc::ListCodeUsages,       [UNAUTH,   OK,   OK,      OK,      OK,      OK,      UNAUTH, UNAUTH]),
+    (Rpc::DeleteFieldBinding,   [UNAUTH,   OK,   DENIED,  DENIED,  DENIED,  DENIED,  UNAUTH, UNAUTH]),
 ];
 
 /// A CREATION submission of a `stat` system, reviewed by `stat`.
@@ -646,6 +665,10 @@ impl Rpc {
         let mut organizations = app.organizations_as(secret);
         let mut tokens = app.tokens_as(secret);
         let mut audit = app.audit_as(secret);
+        let mut bindings = FieldBindingServiceClient::with_interceptor(
+            app.channel(),
+            crate::helpers::Bearer::new(secret),
+        );
         let mut systems = InformationSystemServiceClient::with_interceptor(
             app.channel(),
             crate::helpers::Bearer::new(secret),
@@ -772,6 +795,55 @@ impl Rpc {
                     update_mask: Some(prost_types::FieldMask {
                         paths: vec!["display_name".into()],
                     }),
+                })
+                .await
+                .map(drop),
+            Rpc::CreateFieldBinding => bindings
+                .create_field_binding(CreateFieldBindingRequest {
+                    field_binding: Some(FieldBinding {
+                        field: "InformationSystem.hosting.location".into(),
+                        classifier: "classifiers/shared".into(),
+                        ..Default::default()
+                    }),
+                    field_binding_id: format!("new-{cell}"),
+                })
+                .await
+                .map(drop),
+            Rpc::GetFieldBinding => bindings
+                .get_field_binding(GetFieldBindingRequest {
+                    name: "fieldBindings/organization-region".into(),
+                })
+                .await
+                .map(drop),
+            Rpc::ListFieldBindings => bindings
+                .list_field_bindings(ListFieldBindingsRequest::default())
+                .await
+                .map(drop),
+            Rpc::UpdateFieldBinding => bindings
+                .update_field_binding(UpdateFieldBindingRequest {
+                    field_binding: Some(FieldBinding {
+                        name: "fieldBindings/organization-region".into(),
+                        classifier: "classifiers/shared".into(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["classifier".into()],
+                    }),
+                })
+                .await
+                .map(drop),
+            Rpc::ListCodeUsages => bindings
+                .list_code_usages(ListCodeUsagesRequest {
+                    field_binding: "fieldBindings/organization-region".into(),
+                    version: "classifiers/shared/versions/v2".into(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Rpc::DeleteFieldBinding => bindings
+                .delete_field_binding(DeleteFieldBindingRequest {
+                    name: "fieldBindings/organization-region".into(),
+                    etag: String::new(),
                 })
                 .await
                 .map(drop),

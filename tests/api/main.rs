@@ -9,6 +9,7 @@
 
 mod access;
 mod audit;
+mod binding;
 mod calendar;
 mod change;
 mod classifier;

@@ -167,6 +167,8 @@ pub enum Action<'a> {
     ManageTokens,
     /// Read the audit trail.
     ReadAudit,
+    /// Create, change or delete field bindings.
+    ManageBindings,
     /// Write a resource owned by `owner` (systems, submissions, classifiers).
     WriteOwned {
         /// The owning organisation.
@@ -210,6 +212,7 @@ impl Action<'_> {
             | Action::Participate { .. } => false,
             Action::WriteOrganizations
             | Action::ManageTokens
+            | Action::ManageBindings
             | Action::WriteOwned { .. }
             | Action::WriteResources
             | Action::Review { .. }
@@ -224,6 +227,7 @@ impl Action<'_> {
             Action::WriteOrganizations => "write organizations",
             Action::ManageTokens => "manage tokens",
             Action::ReadAudit => "read the audit trail",
+            Action::ManageBindings => "manage field bindings",
             Action::WriteOwned { .. } => "write an organization's resources",
             Action::ReadRegister => "read the register",
             Action::WriteResources => "write the register's resources",
@@ -275,7 +279,10 @@ pub fn authorize(caller: &Caller, action: Action<'_>) -> Result<(), Error> {
     let reads = [Role::Editor, Role::Reviewer, Role::Reader];
     let allowed = match action {
         Action::ReadOrganizations | Action::ReadRegister => reads.iter().any(|r| caller.has(*r)),
-        Action::WriteOrganizations | Action::ManageTokens | Action::ReadAudit => false,
+        Action::WriteOrganizations
+        | Action::ManageTokens
+        | Action::ManageBindings
+        | Action::ReadAudit => false,
         Action::WriteResources => caller.has(Role::Editor),
         Action::WriteOwned { owner } => {
             caller.has(Role::Editor) && caller.organization.as_ref() == Some(owner)

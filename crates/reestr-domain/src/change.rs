@@ -135,11 +135,13 @@ pub enum ResourceType {
     ClassifierVersion,
     /// `tokens/{token}`.
     Token,
+    /// `fieldBindings/{binding}`.
+    FieldBinding,
 }
 
 impl ResourceType {
     /// Every type.
-    pub const ALL: [ResourceType; 9] = [
+    pub const ALL: [ResourceType; 10] = [
         ResourceType::Organization,
         ResourceType::InformationSystem,
         ResourceType::Submission,
@@ -149,6 +151,7 @@ impl ResourceType {
         ResourceType::Classifier,
         ResourceType::ClassifierVersion,
         ResourceType::Token,
+        ResourceType::FieldBinding,
     ];
 
     /// The type's name in the API and the database: the proto message's name.
@@ -163,6 +166,7 @@ impl ResourceType {
             ResourceType::Classifier => "Classifier",
             ResourceType::ClassifierVersion => "ClassifierVersion",
             ResourceType::Token => "Token",
+            ResourceType::FieldBinding => "FieldBinding",
         }
     }
 
@@ -180,6 +184,7 @@ impl ResourceType {
             ["classifiers", _] => ResourceType::Classifier,
             ["classifiers", _, "versions", _] => ResourceType::ClassifierVersion,
             ["tokens", _] => ResourceType::Token,
+            ["fieldBindings", _] => ResourceType::FieldBinding,
             _ => return None,
         })
     }
@@ -194,6 +199,7 @@ impl ResourceType {
                 | ResourceType::InformationSystem
                 | ResourceType::Classifier
                 | ResourceType::ClassifierVersion
+                | ResourceType::FieldBinding
         )
     }
 
@@ -299,6 +305,7 @@ mod tests {
                 Some(ResourceType::ClassifierVersion),
             ),
             ("tokens/abc", Some(ResourceType::Token)),
+            ("fieldBindings/org-region", Some(ResourceType::FieldBinding)),
             ("systems/e/submissions/tz/uploads/u", None),
             ("uploads", None),
             ("things/a", None),

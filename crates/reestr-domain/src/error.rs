@@ -16,6 +16,9 @@ pub struct FieldViolation {
     pub field: String,
     /// What is wrong, in plain English.
     pub description: String,
+    /// A stable UPPER_SNAKE identifier of the problem, for the violations a client acts on
+    /// (`UNKNOWN_CODE`); `None` for the rest, whose description says it all.
+    pub reason: Option<&'static str>,
 }
 
 impl FieldViolation {
@@ -24,6 +27,15 @@ impl FieldViolation {
         Self {
             field: field.into(),
             description: description.into(),
+            reason: None,
+        }
+    }
+
+    /// The violation with a stable `reason` a client can act on.
+    pub fn with_reason(self, reason: &'static str) -> Self {
+        Self {
+            reason: Some(reason),
+            ..self
         }
     }
 }
@@ -475,6 +487,11 @@ impl Violations {
     /// No violations yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Records a violation as it is.
+    pub fn push(&mut self, violation: FieldViolation) {
+        self.0.push(violation);
     }
 
     /// Records one violation.

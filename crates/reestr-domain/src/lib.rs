@@ -26,6 +26,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod binding;
 pub mod change;
 pub mod classifier;
 pub mod contact;

@@ -202,6 +202,16 @@ async fn left_as(
                 ..LeftAs::default()
             }
         }
+        ResourceType::FieldBinding => LeftAs {
+            revision: crate::entity::field_binding::Entity::find_by_id(id(1))
+                .select_only()
+                .column(crate::entity::field_binding::Column::Revision)
+                .into_tuple()
+                .one(conn)
+                .await
+                .map_err(db_err)?,
+            ..LeftAs::default()
+        },
         ResourceType::Token => LeftAs {
             owner: token::Entity::find_by_id(id(1))
                 .select_only()

@@ -17,6 +17,7 @@
 
 mod audit;
 pub mod backup;
+mod binding;
 pub mod blob;
 mod change;
 mod classifier;
@@ -53,6 +54,7 @@ use sea_orm::{
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use audit::{AuditCondition, AuditContext, AuditQuery, CallId, ChainReport};
+pub use binding::{BindingRepo, BoundCodes, ScanBatch};
 pub use change::{ChangeQuery, ChangeSelection};
 pub use classifier::{ClassifierQuery, ClassifierRepo, DraftGuard, ImportSink, VersionChange};
 pub use clock::Clock;
@@ -509,6 +511,11 @@ impl Store {
     /// Information systems.
     pub fn systems(&self) -> SystemRepo<'_> {
         SystemRepo::new(self)
+    }
+
+    /// Field bindings.
+    pub fn bindings(&self) -> BindingRepo<'_> {
+        BindingRepo::new(self)
     }
 
     /// API tokens.

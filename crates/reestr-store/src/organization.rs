@@ -453,7 +453,7 @@ fn to_active(org: &Organization) -> row::ActiveModel {
     }
 }
 
-fn from_row(m: row::Model) -> Result<Organization, Error> {
+pub(crate) fn from_row(m: row::Model) -> Result<Organization, Error> {
     let names: BTreeMap<String, String> = serde_json::from_str(&m.display_name)
         .map_err(|e| Error::Internal(format!("organization {}: bad display_name: {e}", m.id)))?;
     let kind: OrganizationKind = m

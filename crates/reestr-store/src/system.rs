@@ -960,7 +960,7 @@ fn to_active(s: &InformationSystem) -> row::ActiveModel {
     }
 }
 
-fn from_row(m: row::Model) -> Result<InformationSystem, Error> {
+pub(crate) fn from_row(m: row::Model) -> Result<InformationSystem, Error> {
     let spec: SystemSpec = serde_json::from_str(&m.body)
         .map_err(|e| Error::Internal(format!("system {}: bad body: {e}", m.id)))?;
     let state = m

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use reestr_domain::access::Action;
+use reestr_domain::binding::CodeProblem;
 use reestr_domain::classifier::diff::{MAX_TRANSLATION_STEPS, changed_fields};
 use reestr_domain::classifier::filter::{ItemFacts, compile_item_filter, matches, required_parent};
 use reestr_domain::classifier::{
@@ -28,7 +29,7 @@ use crate::api::error::status;
 use crate::api::instant;
 use crate::api::list;
 use crate::proto::v1 as pb;
-use reestr_domain::time::Timestamp;
+use reestr_domain::time::{Date, Timestamp};
 
 /// Changes per message of a DiffClassifierVersions stream are sent one by one; this many wait
 /// in the channel before the producer pauses.
@@ -48,7 +49,85 @@ fn item_not_found(version: &Version, code: &str) -> Error {
     }
 }
 
+/// Why an item is not acceptable on `day`, the one rule of ValidateCode and of bound fields:
+/// not valid yet, expired, or deprecated (in that order); `None` when it is acceptable.
+pub(crate) fn item_problem(item: &Item, day: Date) -> Option<CodeProblem> {
+    if item.valid_from.is_some_and(|from| day < from) {
+        Some(CodeProblem::NotYetValid)
+    } else if item.valid_to.is_some_and(|to| to < day) {
+        Some(CodeProblem::Expired)
+    } else if item.status == ItemStatus::Deprecated {
+        Some(CodeProblem::Deprecated)
+    } else {
+        None
+    }
+}
+
+/// What a version says of a code a record holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CodeVerdict {
+    /// Why the version does not accept it.
+    pub problem: CodeProblem,
+    /// A deprecated code's successors.
+    pub successors: Vec<String>,
+}
+
 impl ClassifierApi {
+    /// The version of classifier `id` in effect now and its content, from memory; `None` when
+    /// the classifier does not exist (or is deleted) or has no version in effect.
+    pub(crate) async fn in_effect(
+        &self,
+        store: &Store,
+        id: &ClassifierId,
+    ) -> Result<Option<(Arc<Version>, Arc<LoadedVersion>)>, Error> {
+        let name = VersionName {
+            classifier: id.clone(),
+            version: VersionRef::Latest,
+        };
+        match self.open(store, &name, None).await {
+            Ok(found) => Ok(Some(found)),
+            Err(Error::NotFound { .. } | Error::Deleted { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The version `name` names (a draft, `latest` or an id) and its content.
+    pub(crate) async fn named_version(
+        &self,
+        store: &Store,
+        name: &VersionName,
+    ) -> Result<(Arc<Version>, Arc<LoadedVersion>), Error> {
+        self.open(store, name, None).await
+    }
+
+    /// What `content` says of `code` on `day`: `None` when it accepts it.
+    pub(crate) fn verdict(
+        content: &LoadedVersion,
+        code: &str,
+        day: Date,
+    ) -> Result<Option<CodeVerdict>, Error> {
+        let Some(i) = content.find(code) else {
+            return Ok(Some(CodeVerdict {
+                problem: CodeProblem::Unknown,
+                successors: Vec::new(),
+            }));
+        };
+        let item = content.item(i)?;
+        let Some(problem) = item_problem(&item, day) else {
+            return Ok(None);
+        };
+        let successors = match (problem, translate(content, content, code)?) {
+            (CodeProblem::Deprecated, Translation::Replaced(codes)) => {
+                codes.iter().map(|c| c.as_str().to_string()).collect()
+            }
+            _ => Vec::new(),
+        };
+        Ok(Some(CodeVerdict {
+            problem,
+            successors,
+        }))
+    }
+
     /// The version to read for `name` and `as_of`, and its content.
     async fn open(
         &self,
@@ -350,14 +429,12 @@ impl ClassifierApi {
                 return Ok(response);
             };
             let item = content.item(i)?;
-            let reason = if item.valid_from.is_some_and(|from| day < from) {
-                Reason::NotYetValid
-            } else if item.valid_to.is_some_and(|to| to < day) {
-                Reason::Expired
-            } else if item.status == ItemStatus::Deprecated {
-                Reason::Deprecated
-            } else {
-                Reason::Unspecified
+            let reason = match item_problem(&item, day) {
+                Some(CodeProblem::NotYetValid) => Reason::NotYetValid,
+                Some(CodeProblem::Expired) => Reason::Expired,
+                Some(CodeProblem::Deprecated) => Reason::Deprecated,
+                Some(CodeProblem::Unknown) => Reason::UnknownCode,
+                None => Reason::Unspecified,
             };
             if reason == Reason::Deprecated
                 && let Translation::Replaced(codes) = translate(&content, &content, code.as_str())?

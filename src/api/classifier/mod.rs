@@ -223,7 +223,7 @@ fn parse_as_of(
 }
 
 /// The day `at` falls on in the register's time zone.
-fn day_of(store: &Store, at: Timestamp) -> Result<Date, Error> {
+pub(crate) fn day_of(store: &Store, at: Timestamp) -> Result<Date, Error> {
     store
         .calendar()
         .date_of(at)

@@ -109,7 +109,10 @@ impl Import<'_> {
     async fn accept(&mut self, at: At, draft: ItemDraft) -> Result<(), Error> {
         let mut v = Violations::new();
         let Some(item) = draft.validate_into(&self.path(at.index, ""), &mut v) else {
-            for FieldViolation { field, description } in v.into_vec() {
+            for FieldViolation {
+                field, description, ..
+            } in v.into_vec()
+            {
                 self.problem(at, &draft.code, field, &description);
             }
             return Ok(());

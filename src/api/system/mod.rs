@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use prost::Message as _;
 use reestr_domain::access::Action;
+use reestr_domain::binding::{BoundField, Record};
 use reestr_domain::change::ResourceType;
 use reestr_domain::error::{Error, Reason, Violations};
 use reestr_domain::organization::OrganizationId;
@@ -19,6 +20,7 @@ use reestr_store::Transition;
 use tonic::{Request, Response, Status};
 
 use self::convert::{spec_from_proto, state_from_proto, state_to_proto, to_proto};
+use super::binding::{Setting, Vocabulary};
 use super::call::Call;
 use super::fresh::{Answers, Feed, Follows};
 use super::list;
@@ -41,6 +43,8 @@ const MAX_DEPTH: i32 = 10;
 #[derive(Debug, Clone)]
 pub struct SystemApi {
     store: ReadyStore,
+    /// The check of bound fields (`hosting.location`, `security.data_categories`).
+    vocabulary: Arc<Vocabulary>,
     /// GetSystem's answers (current state) by name.
     gets: Arc<Answers<Arc<pb::InformationSystem>>>,
     /// ListSystems' first pages by request.
@@ -50,9 +54,10 @@ pub struct SystemApi {
 impl SystemApi {
     /// A service over the store; `feed` says how far the server's copies follow the change
     /// feed.
-    pub fn new(store: ReadyStore, feed: Arc<Feed>) -> Self {
+    pub fn new(store: ReadyStore, feed: Arc<Feed>, vocabulary: Arc<Vocabulary>) -> Self {
         Self {
             store,
+            vocabulary,
             gets: Arc::new(Answers::by_name(
                 "systems",
                 ResourceType::InformationSystem,
@@ -159,6 +164,12 @@ impl InformationSystemService for SystemApi {
             let (Some(id), Some(request_id), Some(spec)) = (id, request_id, spec) else {
                 return Err(Error::Internal("validated values missing".into()));
             };
+            let settings = [
+                BoundField::SystemHostingLocation,
+                BoundField::SystemDataCategories,
+            ]
+            .map(|field| Setting::of(field, Record::System(&spec), "system"));
+            self.vocabulary.check(store, &settings).await?;
             let idempotency = idempotency_of(&call, request_id, hash);
             let outcome = store
                 .systems()
@@ -314,6 +325,21 @@ impl InformationSystemService for SystemApi {
             v.into_result()?;
             let paths = update_mask.map(|m| m.paths).unwrap_or_default();
             let fields = domain::resolve_update_mask(&paths, &requested)?;
+            let settings: Vec<Setting<'_>> = [
+                (
+                    domain::SystemField::HostingLocation,
+                    BoundField::SystemHostingLocation,
+                ),
+                (
+                    domain::SystemField::SecurityDataCategories,
+                    BoundField::SystemDataCategories,
+                ),
+            ]
+            .into_iter()
+            .filter(|(named, _)| fields.contains(named))
+            .map(|(_, field)| Setting::of(field, Record::System(&requested), "system"))
+            .collect();
+            self.vocabulary.check(store, &settings).await?;
             store
                 .systems()
                 .update(&call.ctx, &id, &etag, |current| {

@@ -112,7 +112,7 @@ pub(crate) fn top(code: &str, name: &str) -> Item {
 }
 
 /// `item`, deprecated in favour of `successors`.
-fn deprecated(item: Item, successors: &[&str]) -> Item {
+pub(crate) fn deprecated(item: Item, successors: &[&str]) -> Item {
     Item {
         status: ItemStatus::Deprecated as i32,
         successors: strings(successors),
@@ -195,7 +195,7 @@ async fn get_classifier(c: &mut Client, id: &str) -> Result<Classifier, Status> 
 
 /// Opens the draft `version` of `classifier`, taking effect at the start of `effective` (at
 /// publication if `None`).
-async fn create_draft(
+pub(crate) async fn create_draft(
     c: &mut Client,
     classifier: &str,
     version: &str,
@@ -221,7 +221,7 @@ async fn get_version(c: &mut Client, name: &str) -> Result<ClassifierVersion, St
         .map(tonic::Response::into_inner)
 }
 
-async fn upsert(
+pub(crate) async fn upsert(
     c: &mut Client,
     parent: &str,
     items: Vec<Item>,
@@ -251,7 +251,7 @@ async fn delete_items(
     .map(tonic::Response::into_inner)
 }
 
-async fn publish(c: &mut Client, name: &str) -> Result<ClassifierVersion, Status> {
+pub(crate) async fn publish(c: &mut Client, name: &str) -> Result<ClassifierVersion, Status> {
     c.publish_classifier_version(PublishClassifierVersionRequest {
         name: name.into(),
         etag: String::new(),

@@ -6,6 +6,7 @@ pub mod change_event;
 pub mod classifier;
 pub mod classifier_item;
 pub mod classifier_version;
+pub mod field_binding;
 pub mod idempotency_key;
 pub mod number_counter;
 pub mod organization;
