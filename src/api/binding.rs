@@ -25,13 +25,10 @@ use tonic::{Request, Response, Status};
 
 use super::call::Call;
 use super::classifier::ClassifierApi;
-use super::fresh::{Answers, Feed, Follows};
+use super::fresh::{Follows, Guarded};
 use super::{ReadyStore, choice, number, timestamp};
 use crate::proto::v1 as pb;
 use crate::proto::v1::field_binding_service_server::FieldBindingService;
-
-/// The key of the one kept answer: every binding.
-const ALL: &str = "all";
 
 /// Records read at once while listing code usages.
 const SCAN_BATCH: u64 = 500;
@@ -41,7 +38,13 @@ const SCAN_BATCH: u64 = 500;
 #[derive(Debug)]
 pub struct Vocabulary {
     classifiers: ClassifierApi,
-    bindings: Answers<Arc<Vec<FieldBinding>>>,
+    /// Every binding, under the one key `()`. Unlike the answers of reads ([`Answers`](super::fresh::Answers)), the
+    /// copy is not set aside while the follower catches up with this server's other writes
+    /// (under a stream of writes it always has one to catch up with, and every write would
+    /// read the bindings again): only a change of a binding makes it stale, and a binding
+    /// written through this server forgets it at once ([`Vocabulary::forget`]), one written
+    /// through another within the feed's lag.
+    bindings: Guarded<(), Arc<Vec<FieldBinding>>>,
 }
 
 /// The codes a write sets in one bound field: each with the request path it came from
@@ -74,10 +77,10 @@ impl<'a> Setting<'a> {
 
 impl Vocabulary {
     /// The check over `classifiers`' cache; bindings are kept until `feed` says they changed.
-    pub fn new(classifiers: ClassifierApi, feed: Arc<Feed>) -> Self {
+    pub fn new(classifiers: ClassifierApi) -> Self {
         Self {
             classifiers,
-            bindings: Answers::lists("field_bindings", ResourceType::FieldBinding, feed),
+            bindings: Guarded::new("field_bindings", 1),
         }
     }
 
@@ -88,11 +91,13 @@ impl Vocabulary {
 
     /// Every binding, from memory.
     async fn all(&self, store: &Store) -> Result<Arc<Vec<FieldBinding>>, Error> {
-        self.bindings
-            .get_or_read(store, ALL, || async {
-                Ok(Arc::new(store.bindings().list().await?))
-            })
-            .await
+        if let Some(kept) = self.bindings.get(&()) {
+            return Ok(kept);
+        }
+        let generation = self.bindings.generation();
+        let all = Arc::new(store.bindings().list().await?);
+        self.bindings.put(generation, (), all.clone());
+        Ok(all)
     }
 
     /// Forgets the bindings kept (after a write of one through this server).
@@ -149,7 +154,9 @@ struct BindingsCopy(Arc<Vocabulary>);
 
 impl Follows for BindingsCopy {
     fn changed(&self, change: &reestr_domain::change::Change) {
-        self.0.bindings.changed(change);
+        if change.resource_type == ResourceType::FieldBinding {
+            self.0.bindings.forget_all();
+        }
     }
 
     fn forget_all(&self) {
@@ -157,7 +164,7 @@ impl Follows for BindingsCopy {
     }
 
     fn stats(&self) -> Vec<super::fresh::CacheStats> {
-        self.0.bindings.stats()
+        vec![self.0.bindings.stats()]
     }
 }
 

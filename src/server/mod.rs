@@ -255,7 +255,7 @@ pub async fn run(
     let classifier_api =
         ClassifierApi::new(ready.clone(), config.classifier_cache_bytes, feed.clone());
     // Bound fields are checked against the classifiers' versions held by `classifier_api`.
-    let vocabulary = Arc::new(Vocabulary::new(classifier_api.clone(), feed.clone()));
+    let vocabulary = Arc::new(Vocabulary::new(classifier_api.clone()));
     let organization_api = OrganizationApi::new(
         ready.clone(),
         cache.clone(),
