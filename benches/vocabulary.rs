@@ -13,6 +13,13 @@
 //!
 //! Run: `cargo bench --bench vocabulary`.
 
+// Benchmark arithmetic converts counts and clock readings it controls (as the other benches).
+#![allow(
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
 mod support;
 
 use std::sync::Arc;
