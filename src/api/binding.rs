@@ -20,11 +20,14 @@ use reestr_domain::error::Violations;
 use reestr_domain::input::Choice;
 use reestr_domain::paging::{self, KeyValue, query_fingerprint};
 use reestr_domain::revision::Revisioned;
+use reestr_domain::time::Date;
 use reestr_store::Store;
 use tonic::{Request, Response, Status};
 
 use super::call::Call;
 use super::classifier::ClassifierApi;
+use super::classifier::cache::LoadedVersion;
+use super::classifier::lookups::CodeVerdict;
 use super::fresh::{Follows, Guarded};
 use super::{ReadyStore, choice, number, timestamp};
 use crate::proto::v1 as pb;
@@ -498,52 +501,25 @@ impl FieldBindingService for BindingApi {
                 }
                 _ => None,
             };
-            let mut start = skip.as_ref().map(|(record, _)| (record.clone(), true));
             let mut usages: Vec<pb::CodeUsage> = Vec::new();
             let mut last: Option<(String, i64)> = None;
             let mut more = false;
-            'scan: loop {
-                let batch = store
-                    .bindings()
-                    .bound_codes(
-                        binding.field,
-                        start
-                            .as_ref()
-                            .map(|(id, inclusive)| (id.as_str(), *inclusive)),
-                        SCAN_BATCH,
-                    )
-                    .await?;
-                for record in &batch.records {
-                    for (index, (path, code)) in record.codes.iter().enumerate() {
-                        let index = i64::try_from(index).unwrap_or(i64::MAX);
-                        if skip
-                            .as_ref()
-                            .is_some_and(|(id, i)| *id == record.id && index <= *i)
-                        {
-                            continue;
-                        }
-                        let Some(verdict) = ClassifierApi::verdict(&content, code, day)? else {
-                            continue;
-                        };
-                        if u64::try_from(usages.len()).unwrap_or(u64::MAX) >= size {
-                            more = true;
-                            break 'scan;
-                        }
-                        usages.push(pb::CodeUsage {
-                            resource: record.name.clone(),
-                            field: path.clone(),
-                            code: code.clone(),
-                            problem: problem_number(verdict.problem),
-                            suggested_codes: verdict.successors,
-                        });
-                        last = Some((record.id.clone(), index));
-                    }
+            scan_usages(store, binding.field, &content, day, skip, |usage| {
+                if u64::try_from(usages.len()).unwrap_or(u64::MAX) >= size {
+                    more = true;
+                    return false;
                 }
-                match batch.last_scanned {
-                    Some(id) if !batch.end => start = Some((id, false)),
-                    _ => break,
-                }
-            }
+                last = Some((usage.id.to_string(), usage.index));
+                usages.push(pb::CodeUsage {
+                    resource: usage.name.to_string(),
+                    field: usage.path.to_string(),
+                    code: usage.code.to_string(),
+                    problem: problem_number(usage.verdict.problem),
+                    suggested_codes: usage.verdict.successors,
+                });
+                true
+            })
+            .await?;
             let next_page_token = match (more, last) {
                 (true, Some((record, index))) => store.page_tokens().encode(
                     &fingerprint,
@@ -560,4 +536,103 @@ impl FieldBindingService for BindingApi {
         .await;
         Call::read(result).map(Response::new)
     }
+}
+
+/// A record's code that a version does not accept, as [`scan_usages`] finds it.
+pub(crate) struct Usage<'a> {
+    /// The record's id.
+    pub id: &'a str,
+    /// The record's name.
+    pub name: &'a str,
+    /// The code's place among the record's codes in the field.
+    pub index: i64,
+    /// The code's path within the record.
+    pub path: &'a str,
+    /// The code.
+    pub code: &'a str,
+    /// Why the version does not accept it.
+    pub verdict: CodeVerdict,
+}
+
+/// Hands `found` every code of a live record of `field`'s type, by record id then place, that
+/// `content` does not accept on `day`, after `skip` (a record id and a place: later places of
+/// that record, then later records), until `found` answers false.
+pub(crate) async fn scan_usages(
+    store: &Store,
+    field: BoundField,
+    content: &LoadedVersion,
+    day: Date,
+    skip: Option<(String, i64)>,
+    mut found: impl FnMut(Usage<'_>) -> bool,
+) -> Result<(), Error> {
+    let mut start = skip.as_ref().map(|(record, _)| (record.clone(), true));
+    loop {
+        let batch = store
+            .bindings()
+            .bound_codes(
+                field,
+                start
+                    .as_ref()
+                    .map(|(id, inclusive)| (id.as_str(), *inclusive)),
+                SCAN_BATCH,
+            )
+            .await?;
+        for record in &batch.records {
+            for (index, (path, code)) in record.codes.iter().enumerate() {
+                let index = i64::try_from(index).unwrap_or(i64::MAX);
+                if skip
+                    .as_ref()
+                    .is_some_and(|(id, i)| *id == record.id && index <= *i)
+                {
+                    continue;
+                }
+                let Some(verdict) = ClassifierApi::verdict(content, code, day)? else {
+                    continue;
+                };
+                let usage = Usage {
+                    id: &record.id,
+                    name: &record.name,
+                    index,
+                    path,
+                    code,
+                    verdict,
+                };
+                if !found(usage) {
+                    return Ok(());
+                }
+            }
+        }
+        match batch.last_scanned {
+            Some(id) if !batch.end => start = Some((id, false)),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// For each binding of classifier `classifier`, how many codes of live records `content` (a
+/// draft about to be published) does not accept on `day`: the warnings of
+/// ValidateClassifierVersion.
+pub(crate) async fn binding_impacts(
+    store: &Store,
+    classifier: &ClassifierId,
+    content: &LoadedVersion,
+    day: Date,
+) -> Result<Vec<pb::BindingImpact>, Error> {
+    let mut impacts = Vec::new();
+    for binding in store.bindings().list().await? {
+        if &binding.spec.classifier != classifier {
+            continue;
+        }
+        let mut usage_count = 0i64;
+        scan_usages(store, binding.field, content, day, None, |_| {
+            usage_count += 1;
+            true
+        })
+        .await?;
+        impacts.push(pb::BindingImpact {
+            field_binding: binding.id.name(),
+            usage_count,
+        });
+    }
+    Ok(impacts)
 }

@@ -3,10 +3,10 @@
 
 use reestr::proto::v1::field_binding_service_client::FieldBindingServiceClient;
 use reestr::proto::v1::{
-    CodeProblem, CreateFieldBindingRequest, CreateOrganizationRequest, DeleteFieldBindingRequest,
-    DeprecatedCodes, FieldBinding, GetSystemRequest, Item, ListCodeUsagesRequest,
-    ListFieldBindingsRequest, Organization, UpdateFieldBindingRequest, UpdateOrganizationRequest,
-    UpdateSystemRequest,
+    BindingImpact, CodeProblem, CreateFieldBindingRequest, CreateOrganizationRequest,
+    DeleteFieldBindingRequest, DeprecatedCodes, FieldBinding, GetSystemRequest, Item,
+    ListCodeUsagesRequest, ListFieldBindingsRequest, Organization, UpdateFieldBindingRequest,
+    UpdateOrganizationRequest, UpdateSystemRequest, ValidateClassifierVersionRequest,
 };
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -309,6 +309,22 @@ async fn a_new_version_that_removes_a_code_lists_exactly_the_organisations_that_
     // Before publication, against the draft; one usage per page, so the pages are followed.
     assert_eq!(usages(&mut c, REGION, &draft.name, 1).await, expected);
     assert_eq!(usages(&mut c, REGION, &draft.name, 100).await, expected);
+    // ValidateClassifierVersion counts them as a warning; the draft may still be published.
+    let checked = classifiers
+        .validate_classifier_version(ValidateClassifierVersionRequest {
+            name: draft.name.clone(),
+        })
+        .await
+        .expect("validate")
+        .into_inner();
+    assert!(checked.valid);
+    assert_eq!(
+        checked.binding_impacts,
+        [BindingImpact {
+            field_binding: REGION.into(),
+            usage_count: 3,
+        }]
+    );
     // After, against the version in effect.
     classifier::publish(&mut classifiers, &draft.name)
         .await

@@ -25,7 +25,7 @@ pub mod cache;
 mod classifiers;
 pub mod convert;
 mod items;
-mod lookups;
+pub(crate) mod lookups;
 mod transfer;
 mod versions;
 

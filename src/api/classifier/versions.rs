@@ -401,10 +401,15 @@ impl ClassifierApi {
             let (meta, version) = self.resolve(store, &name, None).await?;
             require_draft(&version)?;
             let (problems, content) = check_draft(self, store, &meta, &version).await?;
+            let day = super::day_of(store, store.now())?;
+            let binding_impacts =
+                crate::api::binding::binding_impacts(store, &name.classifier, &content, day)
+                    .await?;
             Ok(pb::ValidateClassifierVersionResponse {
                 valid: problems.is_empty(),
                 problems: problems.iter().map(problem_to_proto).collect(),
                 item_count: reestr_domain::input::count_i64(content.len()),
+                binding_impacts,
             })
         }
         .await;
