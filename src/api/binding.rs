@@ -103,6 +103,51 @@ impl Vocabulary {
         Ok(all)
     }
 
+    /// For each binding of a system field, by binding name: how many live systems hold each
+    /// code (GetRegisterStatistics).
+    pub async fn system_counts(&self, store: &Store) -> Result<Vec<pb::BoundFieldCounts>, Error> {
+        let mut out = Vec::new();
+        for binding in self.all(store).await?.iter() {
+            if binding.field.of_organization() {
+                continue;
+            }
+            let mut counts: std::collections::BTreeMap<String, i64> = Default::default();
+            let mut start: Option<String> = None;
+            loop {
+                let batch = store
+                    .bindings()
+                    .bound_codes(
+                        binding.field,
+                        start.as_deref().map(|id| (id, false)),
+                        SCAN_BATCH,
+                    )
+                    .await?;
+                for record in batch.records {
+                    let mut codes: Vec<String> =
+                        record.codes.into_iter().map(|(_, code)| code).collect();
+                    codes.sort_unstable();
+                    codes.dedup();
+                    for code in codes {
+                        *counts.entry(code).or_default() += 1;
+                    }
+                }
+                match batch.last_scanned {
+                    Some(id) if !batch.end => start = Some(id),
+                    _ => break,
+                }
+            }
+            out.push(pb::BoundFieldCounts {
+                field_binding: binding.id.name(),
+                field: binding.field.as_str().to_string(),
+                counts: counts
+                    .into_iter()
+                    .map(|(key, count)| pb::Count { key, count })
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+
     /// Forgets the bindings kept (after a write of one through this server).
     fn forget(&self) {
         self.bindings.forget_all();

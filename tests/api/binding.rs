@@ -4,9 +4,10 @@
 use reestr::proto::v1::field_binding_service_client::FieldBindingServiceClient;
 use reestr::proto::v1::{
     BindingImpact, CodeProblem, CreateFieldBindingRequest, CreateOrganizationRequest,
-    DeleteFieldBindingRequest, DeprecatedCodes, FieldBinding, GetSystemRequest, Item,
-    ListCodeUsagesRequest, ListFieldBindingsRequest, Organization, UpdateFieldBindingRequest,
-    UpdateOrganizationRequest, UpdateSystemRequest, ValidateClassifierVersionRequest,
+    DeleteFieldBindingRequest, DeprecatedCodes, FieldBinding, GetRegisterStatisticsRequest,
+    GetSystemRequest, Item, ListCodeUsagesRequest, ListFieldBindingsRequest, Organization,
+    UpdateFieldBindingRequest, UpdateOrganizationRequest, UpdateSystemRequest,
+    ValidateClassifierVersionRequest,
 };
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -505,4 +506,40 @@ async fn a_binding_added_after_the_fact_leaves_old_records_readable_and_reports_
         .await
         .expect("codes of the classifier");
     assert!(usages(&mut c, &binding.name, "", 10).await.is_empty());
+
+    // The register's statistics count systems per code of the bound field.
+    system::create(&mut systems, "tax", {
+        let mut s = system::system("stat", "TAX");
+        s.security = Some(reestr::proto::v1::SecurityProfile {
+            data_categories: vec!["tax".into()],
+            ..Default::default()
+        });
+        s
+    })
+    .await
+    .expect("another system");
+    let statistics = systems
+        .get_register_statistics(GetRegisterStatisticsRequest {})
+        .await
+        .expect("statistics")
+        .into_inner();
+    let counts: Vec<(String, String, Vec<(String, i64)>)> = statistics
+        .by_bound_field
+        .into_iter()
+        .map(|b| {
+            (
+                b.field_binding,
+                b.field,
+                b.counts.into_iter().map(|c| (c.key, c.count)).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [(
+            "fieldBindings/categories".to_string(),
+            "InformationSystem.security.data_categories".to_string(),
+            vec![("health".to_string(), 1), ("tax".to_string(), 2)]
+        )]
+    );
 }

@@ -577,10 +577,12 @@ impl InformationSystemService for SystemApi {
         let call = Call::of(&request);
         let result = async {
             call.authorize(Action::ReadRegister)?;
-            store.systems().statistics().await
+            let s = store.systems().statistics().await?;
+            let bound = self.vocabulary.system_counts(store).await?;
+            Ok((s, bound))
         }
         .await;
-        let s = Call::read(result)?;
+        let (s, by_bound_field) = Call::read(result)?;
         let counts = |v: Vec<(String, i64)>| -> Vec<pb::Count> {
             v.into_iter()
                 .map(|(key, count)| pb::Count { key, count })
@@ -598,6 +600,7 @@ impl InformationSystemService for SystemApi {
             ),
             processing_personal_data: s.personal_data,
             registrations_by_year: counts(s.by_year),
+            by_bound_field,
         }))
     }
 }
