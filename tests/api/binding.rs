@@ -16,6 +16,9 @@ use crate::classifier::{self, create_classifier, published, top};
 use crate::helpers::{Authed, TestApp, assert_status, organization, spawn_app};
 use crate::system;
 
+/// A binding's name, its field, and systems per code.
+type BoundCounts = (String, String, Vec<(String, i64)>);
+
 /// A FieldBindingService client.
 type Client = FieldBindingServiceClient<Authed>;
 
@@ -523,7 +526,7 @@ async fn a_binding_added_after_the_fact_leaves_old_records_readable_and_reports_
         .await
         .expect("statistics")
         .into_inner();
-    let counts: Vec<(String, String, Vec<(String, i64)>)> = statistics
+    let counts: Vec<BoundCounts> = statistics
         .by_bound_field
         .into_iter()
         .map(|b| {
