@@ -291,6 +291,7 @@ async fn one_read(
         1 => organizations
             .get_organization(pb::GetOrganizationRequest {
                 name: format!("organizations/{ORGANIZATION}"),
+                ..Default::default()
             })
             .await
             .map(drop),

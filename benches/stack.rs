@@ -313,6 +313,7 @@ async fn prepare(bare: &Server, reestr: &Server, items: usize, systems: usize) -
     let mut organizations_api = OrganizationServiceClient::new(admin_channel(reestr).await);
     let get_organization = pb::GetOrganizationRequest {
         name: format!("organizations/{ORGANIZATION}"),
+        ..Default::default()
     };
     let organization = organizations_api
         .get_organization(get_organization.clone())

@@ -20,6 +20,7 @@ use reestr_domain::error::Violations;
 use reestr_domain::input::Choice;
 use reestr_domain::paging::{self, KeyValue, query_fingerprint};
 use reestr_domain::revision::Revisioned;
+use reestr_domain::text::Language;
 use reestr_domain::time::Date;
 use reestr_store::Store;
 use tonic::{Request, Response, Status};
@@ -146,6 +147,50 @@ impl Vocabulary {
             });
         }
         Ok(out)
+    }
+
+    /// The names in `language` of the codes a read returns (`codes`: each bound field, with the
+    /// code's path in the resource and the code): path → the name of the code's item in the
+    /// version of the bound classifier in effect. Codes without a binding, a version in
+    /// effect, an item or a name in that language have none.
+    pub async fn labels(
+        &self,
+        store: &Store,
+        language: Language,
+        codes: &[(BoundField, String, &str)],
+    ) -> Result<std::collections::BTreeMap<String, String>, Error> {
+        let mut labels = std::collections::BTreeMap::new();
+        if codes.is_empty() {
+            return Ok(labels);
+        }
+        let bindings = self.all(store).await?;
+        for binding in bindings.iter() {
+            let mut of_field = Vec::new();
+            for (field, path, code) in codes {
+                if *field == binding.field {
+                    of_field.push((path, *code));
+                }
+            }
+            if of_field.is_empty() {
+                continue;
+            }
+            let Some((_, content)) = self
+                .classifiers
+                .in_effect(store, &binding.spec.classifier)
+                .await?
+            else {
+                continue;
+            };
+            for (path, code) in of_field {
+                let Some(i) = content.find(code) else {
+                    continue;
+                };
+                if let Some(name) = content.item(i)?.names.get(&language) {
+                    labels.insert(path.clone(), name.clone());
+                }
+            }
+        }
+        Ok(labels)
     }
 
     /// Forgets the bindings kept (after a write of one through this server).
@@ -680,4 +725,47 @@ pub(crate) async fn binding_impacts(
         });
     }
     Ok(impacts)
+}
+
+/// The language a read asks its labels in: `None` for an empty `label_language`.
+pub(crate) fn label_language(tag: &str) -> Result<Option<Language>, Error> {
+    if tag.is_empty() {
+        return Ok(None);
+    }
+    tag.parse().map(Some).map_err(|()| {
+        Error::invalid(
+            "label_language",
+            format!(
+                "{tag:?} is not a language of the register; one of {}",
+                Language::ALL.map(Language::tag).join(", ")
+            ),
+        )
+    })
+}
+
+/// The bound codes an organisation's answer holds.
+pub(crate) fn organization_codes(o: &pb::Organization) -> Vec<(BoundField, String, &str)> {
+    if o.region_code.is_empty() {
+        return Vec::new();
+    }
+    let field = BoundField::OrganizationRegion;
+    vec![(field, field.path().to_string(), o.region_code.as_str())]
+}
+
+/// The bound codes a system's answer holds.
+pub(crate) fn system_codes(s: &pb::InformationSystem) -> Vec<(BoundField, String, &str)> {
+    let mut codes = Vec::new();
+    if let Some(hosting) = &s.hosting
+        && !hosting.location.is_empty()
+    {
+        let field = BoundField::SystemHostingLocation;
+        codes.push((field, field.path().to_string(), hosting.location.as_str()));
+    }
+    if let Some(security) = &s.security {
+        let field = BoundField::SystemDataCategories;
+        for (i, c) in security.data_categories.iter().enumerate() {
+            codes.push((field, format!("{}[{i}]", field.path()), c.as_str()));
+        }
+    }
+    codes
 }

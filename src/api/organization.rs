@@ -17,7 +17,7 @@ use reestr_domain::request_id::RequestId;
 use reestr_domain::revision::{Deletion, Revisioned};
 use tonic::{Request, Response, Status};
 
-use super::binding::{Setting, Vocabulary};
+use super::binding::{self, Setting, Vocabulary};
 use super::call::Call;
 use super::list;
 use super::{ReadyStore, idempotency_of, request_hash, settle, timestamp};
@@ -139,17 +139,32 @@ impl OrganizationService for OrganizationApi {
     ) -> Result<Response<pb::Organization>, Status> {
         let store = self.store.get()?;
         let call = Call::of(&request);
+        let pb::GetOrganizationRequest {
+            name,
+            label_language,
+        } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadOrganizations)?;
-            let id = OrganizationId::from_name(&request.get_ref().name, "name")?;
-            self.gets
+            let id = OrganizationId::from_name(&name, "name")?;
+            let language = binding::label_language(&label_language)?;
+            let org = self
+                .gets
                 .get_or_read(store, &id.name(), || async {
                     Ok(Arc::new(to_proto(&store.organizations().get(&id).await?)))
                 })
-                .await
+                .await?;
+            let Some(language) = language else {
+                return Ok(Arc::unwrap_or_clone(org));
+            };
+            let mut org = Arc::unwrap_or_clone(org);
+            org.code_labels = self
+                .vocabulary
+                .labels(store, language, &binding::organization_codes(&org))
+                .await?;
+            Ok(org)
         }
         .await;
-        Call::read(result).map(|org| Response::new(Arc::unwrap_or_clone(org)))
+        Call::read(result).map(Response::new)
     }
 
     #[tracing::instrument(skip_all, fields(filter = %request.get_ref().filter))]
@@ -323,6 +338,7 @@ fn draft(org: pb::Organization) -> OrganizationDraft {
         update_time: _,
         delete_time: _,
         etag: _,
+        code_labels: _,
     } = org;
     let kind = match Kind::try_from(kind) {
         Ok(Kind::Unspecified) => Choice::Unset,
@@ -388,5 +404,6 @@ fn to_proto(org: &Organization) -> pb::Organization {
         update_time: Some(timestamp(org.update_time)),
         delete_time: org.delete_time.map(timestamp),
         etag: org.etag(),
+        code_labels: Default::default(),
     }
 }

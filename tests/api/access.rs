@@ -691,6 +691,7 @@ impl Rpc {
             Rpc::GetOrganization => organizations
                 .get_organization(GetOrganizationRequest {
                     name: "organizations/stat".into(),
+                    ..Default::default()
                 })
                 .await
                 .map(drop),
@@ -1511,6 +1512,7 @@ async fn every_rpc_answers_each_kind_of_caller_as_the_policy_says() {
         .organizations
         .get_organization(GetOrganizationRequest {
             name: "organizations/stat".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -1774,6 +1776,7 @@ async fn unknown_or_malformed_credentials_are_token_invalid() {
         .organizations_as(Some(&admin))
         .get_organization(GetOrganizationRequest {
             name: "organizations/stat".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -270,6 +270,7 @@ async fn every_mutating_rpc_writes_exactly_one_event_with_its_changes() {
     app.organizations
         .get_organization(GetOrganizationRequest {
             name: "organizations/stat".into(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -515,6 +516,7 @@ async fn a_change_and_its_audit_event_commit_or_roll_back_together() {
         .organizations
         .get_organization(GetOrganizationRequest {
             name: "organizations/doomed".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -568,6 +570,7 @@ async fn a_change_and_its_audit_event_commit_or_roll_back_together() {
         .organizations
         .get_organization(GetOrganizationRequest {
             name: "organizations/doomed".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

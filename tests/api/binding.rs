@@ -4,10 +4,10 @@
 use reestr::proto::v1::field_binding_service_client::FieldBindingServiceClient;
 use reestr::proto::v1::{
     BindingImpact, CodeProblem, CreateFieldBindingRequest, CreateOrganizationRequest,
-    DeleteFieldBindingRequest, DeprecatedCodes, FieldBinding, GetRegisterStatisticsRequest,
-    GetSystemRequest, Item, ListCodeUsagesRequest, ListFieldBindingsRequest, Organization,
-    UpdateFieldBindingRequest, UpdateOrganizationRequest, UpdateSystemRequest,
-    ValidateClassifierVersionRequest,
+    DeleteFieldBindingRequest, DeprecatedCodes, FieldBinding, GetOrganizationRequest,
+    GetRegisterStatisticsRequest, GetSystemRequest, Item, ListCodeUsagesRequest,
+    ListFieldBindingsRequest, Organization, UpdateFieldBindingRequest, UpdateOrganizationRequest,
+    UpdateSystemRequest, ValidateClassifierVersionRequest,
 };
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -155,9 +155,39 @@ async fn a_bound_region_code_is_refused_when_unknown_or_deprecated_and_accepted_
         .await
         .expect("a valid code");
     assert_eq!(valid.region_code, "1726");
+    assert!(valid.code_labels.is_empty(), "labels only when asked for");
+
+    // A read can name the code in a language.
+    let mut orgs = app.admin_organizations();
+    let read = |language: &str| GetOrganizationRequest {
+        name: "organizations/a".into(),
+        label_language: language.into(),
+    };
+    let labelled = orgs
+        .get_organization(read("ru"))
+        .await
+        .expect("labelled")
+        .into_inner();
+    assert_eq!(
+        labelled.code_labels,
+        [("region_code".to_string(), "Toshkent shahri".to_string())].into()
+    );
+    let unnamed = orgs
+        .get_organization(read("kaa"))
+        .await
+        .expect("no name in that language")
+        .into_inner();
+    assert!(unnamed.code_labels.is_empty());
+    let plain = orgs
+        .get_organization(read(""))
+        .await
+        .expect("plain")
+        .into_inner();
+    assert!(plain.code_labels.is_empty());
+    let bad = orgs.get_organization(read("xx")).await.unwrap_err();
+    assert_eq!(violations(&bad)[0].0, "label_language");
 
     // An update that sets the field is checked; one that leaves it is not.
-    let mut orgs = app.admin_organizations();
     let update = |region: &str, paths: &[&str]| UpdateOrganizationRequest {
         organization: Some(Organization {
             name: "organizations/a".into(),
@@ -460,6 +490,19 @@ async fn a_binding_added_after_the_fact_leaves_old_records_readable_and_reports_
         .expect("still readable")
         .into_inner();
     assert_eq!(read.security.unwrap().data_categories, ["passport", "tax"]);
+    let labelled = systems
+        .get_system(GetSystemRequest {
+            name: "systems/census".into(),
+            label_language: "en".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("labelled")
+        .into_inner();
+    assert_eq!(
+        labelled.code_labels,
+        [("security.data_categories[1]".to_string(), "Tax".to_string())].into()
+    );
     assert_eq!(
         usages(&mut c, &binding.name, "", 10).await,
         [(

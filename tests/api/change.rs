@@ -714,6 +714,7 @@ async fn point_reads_come_from_memory_until_the_feed_says_the_resource_changed()
     >| async move {
         c.get_organization(GetOrganizationRequest {
             name: "organizations/stat".into(),
+            ..Default::default()
         })
         .await
         .expect("get")

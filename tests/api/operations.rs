@@ -663,6 +663,7 @@ async fn a_database_of_the_first_release_is_migrated_forward_and_serves() {
     let legacy = client
         .get_organization(reestr::proto::v1::GetOrganizationRequest {
             name: "organizations/legacy".into(),
+            ..Default::default()
         })
         .await
         .expect("the first release's organisation is served")

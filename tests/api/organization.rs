@@ -56,6 +56,7 @@ async fn get(app: &mut TestApp, name: &str) -> Result<Organization, Status> {
     app.organizations
         .get_organization(GetOrganizationRequest {
             name: name.to_string(),
+            ..Default::default()
         })
         .await
         .map(tonic::Response::into_inner)
@@ -928,7 +929,10 @@ async fn a_deleted_organizations_tokens_may_only_read_from_the_moment_it_is_dele
     create(&mut app, "stat", org("100000001")).await.unwrap();
     let (_, editor) = app.create_token(Some("stat"), &[Role::Editor]).await;
     let (_, admin_of_stat) = app.create_token(Some("stat"), &[Role::RegistryAdmin]).await;
-    let read = |name: &str| GetOrganizationRequest { name: name.into() };
+    let read = |name: &str| GetOrganizationRequest {
+        name: name.into(),
+        ..Default::default()
+    };
     // Both tokens are used (and so trusted for a while by this server) before the deletion.
     for secret in [&editor, &admin_of_stat] {
         app.organizations_as(Some(secret))
@@ -1402,6 +1406,7 @@ async fn concurrent_updaters_with_etags_lose_no_update() {
                 let current = client
                     .get_organization(GetOrganizationRequest {
                         name: "organizations/stat".into(),
+                        ..Default::default()
                     })
                     .await
                     .unwrap()

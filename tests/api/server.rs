@@ -95,6 +95,7 @@ async fn a_call_stuck_on_the_database_ends_deadline_exceeded_at_the_server_timeo
         .organizations
         .get_organization(reestr::proto::v1::GetOrganizationRequest {
             name: "organizations/stuck".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -268,6 +269,7 @@ async fn metrics_count_calls_by_method_and_code_and_report_watchers_caches_and_t
         app.organizations
             .get_organization(GetOrganizationRequest {
                 name: "organizations/stat".into(),
+                ..Default::default()
             })
             .await
             .expect("get");
@@ -277,6 +279,7 @@ async fn metrics_count_calls_by_method_and_code_and_report_watchers_caches_and_t
         .organizations
         .get_organization(GetOrganizationRequest {
             name: "organizations/none".into(),
+            ..Default::default()
         })
         .await
         .expect_err("not found");

@@ -623,6 +623,7 @@ async fn every_change_is_a_revision_readable_by_number_and_as_of() {
             name: "systems/x".into(),
             as_of: Some(between),
             revision: 0,
+            label_language: String::new(),
         })
         .await
         .unwrap()
@@ -639,6 +640,7 @@ async fn every_change_is_a_revision_readable_by_number_and_as_of() {
             name: "systems/x".into(),
             as_of: Some(before),
             revision: 0,
+            label_language: String::new(),
         })
         .await
         .unwrap_err();
@@ -662,6 +664,7 @@ async fn every_change_is_a_revision_readable_by_number_and_as_of() {
             name: "systems/x".into(),
             as_of: Some(between),
             revision: 1,
+            label_language: String::new(),
         })
         .await
         .unwrap_err();

@@ -447,6 +447,7 @@ async fn a_client_certificate_naming_an_organization_acts_for_it() {
     let got = stat
         .get_organization(GetOrganizationRequest {
             name: "organizations/stat".into(),
+            ..Default::default()
         })
         .await
         .expect("a READER certificate reads an organisation")
@@ -496,6 +497,7 @@ async fn a_client_certificate_naming_an_organization_acts_for_it() {
     let err = stat
         .get_organization(GetOrganizationRequest {
             name: "organizations/minfin".into(),
+            ..Default::default()
         })
         .await
         .expect_err("minfin was not created");

@@ -149,6 +149,7 @@ async fn a_new_token_works_with_its_roles() {
     let stat = as_editor
         .get_organization(GetOrganizationRequest {
             name: "organizations/stat".into(),
+            ..Default::default()
         })
         .await
         .expect("an editor reads")
@@ -630,6 +631,7 @@ async fn the_cli_creates_a_token_that_works_against_the_running_server() {
     as_cli_token
         .get_organization(GetOrganizationRequest {
             name: "organizations/stat".into(),
+            ..Default::default()
         })
         .await
         .expect("the CLI's token reads");

@@ -90,6 +90,7 @@ pub(super) fn spec_from_proto(s: pb::InformationSystem, v: &mut Violations) -> S
         delete_time: _,
         etag: _,
         revision: _,
+        code_labels: _,
     } = s;
     let security = security.map_or_else(Security::default, |sec| Security {
         confidentiality: level_from(sec.confidentiality, "system.security.confidentiality", v),
@@ -276,5 +277,6 @@ pub(super) fn to_proto(s: &InformationSystem) -> pb::InformationSystem {
         delete_time: s.delete_time.map(timestamp),
         etag: s.etag(),
         revision: s.revision,
+        code_labels: Default::default(),
     }
 }

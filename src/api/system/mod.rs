@@ -20,7 +20,7 @@ use reestr_store::Transition;
 use tonic::{Request, Response, Status};
 
 use self::convert::{spec_from_proto, state_from_proto, state_to_proto, to_proto};
-use super::binding::{Setting, Vocabulary};
+use super::binding::{self, Setting, Vocabulary};
 use super::call::Call;
 use super::fresh::{Answers, Feed, Follows};
 use super::list;
@@ -194,30 +194,41 @@ impl InformationSystemService for SystemApi {
             name,
             as_of,
             revision,
+            label_language,
         } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadRegister)?;
             let id = SystemId::from_name(&name, "name")?;
-            match (super::instant(as_of, "as_of")?, revision) {
+            let language = binding::label_language(&label_language)?;
+            let system = match (super::instant(as_of, "as_of")?, revision) {
                 (Some(_), r) if r != 0 => {
-                    Err(Error::invalid("as_of", "set as_of or revision, not both"))
+                    return Err(Error::invalid("as_of", "set as_of or revision, not both"));
                 }
-                (Some(t), _) => store.systems().get_as_of(&id, t).await,
-                (None, r) if r < 0 => Err(Error::invalid("revision", "must be positive")),
+                (Some(t), _) => Arc::new(to_proto(&store.systems().get_as_of(&id, t).await?)),
+                (None, r) if r < 0 => {
+                    return Err(Error::invalid("revision", "must be positive"));
+                }
                 (None, 0) => {
-                    return self
-                        .gets
+                    self.gets
                         .get_or_read(store, &id.name(), || async {
                             Ok(Arc::new(to_proto(&store.systems().get(&id).await?)))
                         })
-                        .await;
+                        .await?
                 }
-                (None, r) => store.systems().get_revision(&id, r).await,
-            }
-            .map(|s| Arc::new(to_proto(&s)))
+                (None, r) => Arc::new(to_proto(&store.systems().get_revision(&id, r).await?)),
+            };
+            let Some(language) = language else {
+                return Ok(Arc::unwrap_or_clone(system));
+            };
+            let mut system = Arc::unwrap_or_clone(system);
+            system.code_labels = self
+                .vocabulary
+                .labels(store, language, &binding::system_codes(&system))
+                .await?;
+            Ok(system)
         }
         .await;
-        Call::read(result).map(|s| Response::new(Arc::unwrap_or_clone(s)))
+        Call::read(result).map(Response::new)
     }
 
     #[tracing::instrument(skip_all)]
