@@ -180,9 +180,11 @@ impl OrganizationService for OrganizationApi {
             filter,
             order_by,
             show_deleted,
+            label_language,
         } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadOrganizations)?;
+            let language = binding::label_language(&label_language)?;
             let size = page_size.to_string();
             let deleted = show_deleted.to_string();
             let request = [size.as_str(), &filter, &order_by, &deleted];
@@ -213,12 +215,24 @@ impl OrganizationService for OrganizationApi {
                     revision,
                 }))
             };
-            self.first_pages
+            let page = self
+                .first_pages
                 .first_page_or_read(store, &page_token, &request, read)
-                .await
+                .await?;
+            let Some(language) = language else {
+                return Ok(Arc::unwrap_or_clone(page));
+            };
+            let mut page = Arc::unwrap_or_clone(page);
+            for org in &mut page.organizations {
+                org.code_labels = self
+                    .vocabulary
+                    .labels(store, language, &binding::organization_codes(org))
+                    .await?;
+            }
+            Ok(page)
         }
         .await;
-        Call::read(result).map(|r| Response::new(Arc::unwrap_or_clone(r)))
+        Call::read(result).map(Response::new)
     }
 
     #[tracing::instrument(skip_all, fields(name))]

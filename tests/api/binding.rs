@@ -6,8 +6,8 @@ use reestr::proto::v1::{
     BindingImpact, CodeProblem, CreateFieldBindingRequest, CreateOrganizationRequest,
     DeleteFieldBindingRequest, DeprecatedCodes, FieldBinding, GetOrganizationRequest,
     GetRegisterStatisticsRequest, GetSystemRequest, Item, ListCodeUsagesRequest,
-    ListFieldBindingsRequest, Organization, UpdateFieldBindingRequest, UpdateOrganizationRequest,
-    UpdateSystemRequest, ValidateClassifierVersionRequest,
+    ListFieldBindingsRequest, ListOrganizationsRequest, Organization, UpdateFieldBindingRequest,
+    UpdateOrganizationRequest, UpdateSystemRequest, ValidateClassifierVersionRequest,
 };
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -300,6 +300,35 @@ async fn a_new_version_that_removes_a_code_lists_exactly_the_organisations_that_
     }
     let mut c = bindings(&app);
     assert!(usages(&mut c, REGION, "", 100).await.is_empty());
+    // A list names each organisation's region, too.
+    let listed = app
+        .admin_organizations()
+        .list_organizations(ListOrganizationsRequest {
+            label_language: "en".into(),
+            filter: "kind = STATE_BODY".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    let labels: Vec<(String, Option<String>)> = listed
+        .organizations
+        .into_iter()
+        .map(|o| (o.name, o.code_labels.get("region_code").cloned()))
+        .collect();
+    let named = |n: &str| Some(n.to_string());
+    assert_eq!(
+        labels,
+        [
+            ("organizations/a".to_string(), named("Toshkent shahri")),
+            ("organizations/b".to_string(), named("Toshkent viloyati")),
+            ("organizations/c".to_string(), named("Samarqand")),
+            ("organizations/d".to_string(), named("Samarqand")),
+            ("organizations/e".to_string(), None),
+            ("organizations/f".to_string(), named("Buxoro")),
+            ("organizations/stat".to_string(), None),
+        ]
+    );
 
     // Version 2 removes 1727, deprecates 1728 in favour of 1726, keeps 1726 and 1730.
     let mut classifiers = app.classifiers();

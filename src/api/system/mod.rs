@@ -275,9 +275,11 @@ impl InformationSystemService for SystemApi {
             filter,
             order_by,
             show_deleted,
+            label_language,
         } = request.into_inner();
         let result = async {
             call.authorize(Action::ReadRegister)?;
+            let language = binding::label_language(&label_language)?;
             let size = page_size.to_string();
             let deleted = show_deleted.to_string();
             let request = [size.as_str(), &filter, &order_by, &deleted];
@@ -304,12 +306,24 @@ impl InformationSystemService for SystemApi {
                     revision,
                 }))
             };
-            self.first_pages
+            let page = self
+                .first_pages
                 .first_page_or_read(store, &page_token, &request, read)
-                .await
+                .await?;
+            let Some(language) = language else {
+                return Ok(Arc::unwrap_or_clone(page));
+            };
+            let mut page = Arc::unwrap_or_clone(page);
+            for system in &mut page.systems {
+                system.code_labels = self
+                    .vocabulary
+                    .labels(store, language, &binding::system_codes(system))
+                    .await?;
+            }
+            Ok(page)
         }
         .await;
-        Call::read(result).map(|r| Response::new(Arc::unwrap_or_clone(r)))
+        Call::read(result).map(Response::new)
     }
 
     #[tracing::instrument(skip_all, fields(name))]
