@@ -113,30 +113,16 @@ impl Vocabulary {
                 continue;
             }
             let mut counts: std::collections::BTreeMap<String, i64> = Default::default();
-            let mut start: Option<String> = None;
-            loop {
-                let batch = store
-                    .bindings()
-                    .bound_codes(
-                        binding.field,
-                        start.as_deref().map(|id| (id, false)),
-                        SCAN_BATCH,
-                    )
-                    .await?;
-                for record in batch.records {
-                    let mut codes: Vec<String> =
-                        record.codes.into_iter().map(|(_, code)| code).collect();
-                    codes.sort_unstable();
-                    codes.dedup();
-                    for code in codes {
-                        *counts.entry(code).or_default() += 1;
-                    }
+            scan_records(store, binding.field, None, |record| {
+                let mut codes: Vec<&str> = record.codes.iter().map(|(_, c)| c.as_str()).collect();
+                codes.sort_unstable();
+                codes.dedup();
+                for code in codes {
+                    *counts.entry(code.to_string()).or_default() += 1;
                 }
-                match batch.last_scanned {
-                    Some(id) if !batch.end => start = Some(id),
-                    _ => break,
-                }
-            }
+                Ok(true)
+            })
+            .await?;
             out.push(pb::BoundFieldCounts {
                 field_binding: binding.id.name(),
                 field: binding.field.as_str().to_string(),
@@ -655,45 +641,62 @@ pub(crate) async fn scan_usages(
     skip: Option<(String, i64)>,
     mut found: impl FnMut(Usage<'_>) -> bool,
 ) -> Result<(), Error> {
-    let mut start = skip.as_ref().map(|(record, _)| (record.clone(), true));
+    let start = skip.as_ref().map(|(record, _)| record.as_str());
+    scan_records(store, field, start, |record| {
+        for (index, (path, code)) in record.codes.iter().enumerate() {
+            let index = i64::try_from(index).unwrap_or(i64::MAX);
+            if skip
+                .as_ref()
+                .is_some_and(|(id, i)| *id == record.id && index <= *i)
+            {
+                continue;
+            }
+            let Some(verdict) = ClassifierApi::verdict(content, code, day)? else {
+                continue;
+            };
+            let usage = Usage {
+                id: &record.id,
+                name: &record.name,
+                index,
+                path,
+                code,
+                verdict,
+            };
+            if !found(usage) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+    .await
+}
+
+/// Hands `each` every live record of `field`'s type that holds codes in it, by id from `start`
+/// (that record included), batch by batch, until `each` answers false.
+async fn scan_records(
+    store: &Store,
+    field: BoundField,
+    start: Option<&str>,
+    mut each: impl FnMut(&reestr_store::BoundCodes) -> Result<bool, Error>,
+) -> Result<(), Error> {
+    let mut from = start.map(|id| (id.to_string(), true));
     loop {
         let batch = store
             .bindings()
             .bound_codes(
                 field,
-                start
-                    .as_ref()
+                from.as_ref()
                     .map(|(id, inclusive)| (id.as_str(), *inclusive)),
                 SCAN_BATCH,
             )
             .await?;
         for record in &batch.records {
-            for (index, (path, code)) in record.codes.iter().enumerate() {
-                let index = i64::try_from(index).unwrap_or(i64::MAX);
-                if skip
-                    .as_ref()
-                    .is_some_and(|(id, i)| *id == record.id && index <= *i)
-                {
-                    continue;
-                }
-                let Some(verdict) = ClassifierApi::verdict(content, code, day)? else {
-                    continue;
-                };
-                let usage = Usage {
-                    id: &record.id,
-                    name: &record.name,
-                    index,
-                    path,
-                    code,
-                    verdict,
-                };
-                if !found(usage) {
-                    return Ok(());
-                }
+            if !each(record)? {
+                return Ok(());
             }
         }
         match batch.last_scanned {
-            Some(id) if !batch.end => start = Some((id, false)),
+            Some(id) if !batch.end => from = Some((id, false)),
             _ => return Ok(()),
         }
     }
