@@ -27,6 +27,14 @@ use reestr_domain::time::{Calendar, Timestamp};
 use reestr_domain::token::TokenDraft;
 use reestr_store::{AuditContext, Clock, ConnectionSettings, Database, Store};
 
+/// The server's allocator. A unary call allocates a few dozen small blocks across HTTP/2, tonic
+/// and the handler, and frees most of them on another worker thread; glibc's allocator spent
+/// about 10 % of the server's CPU on that under load (`malloc`, `free`, `malloc_consolidate`
+/// in a profile of GetItem), mimalloc's thread-local free lists much less (BENCHMARKS.md, "The
+/// per-call stack against bare tonic").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The Unified Register of Information Systems and Register of reference classifiers.
 #[derive(Parser, Debug)]
 #[command(name = "reestr", version, about)]
