@@ -26,7 +26,7 @@ pub struct CallerCache {
 
 /// Where a lookup began, for the `put_` calls that keep what it read: what was forgotten
 /// after it began is not kept.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Generation {
     tokens: u64,
     organizations: u64,

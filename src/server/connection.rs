@@ -129,6 +129,11 @@ impl ConnectionInfo {
         self.tcp.remote_addr()
     }
 
+    /// What the connection last authenticated as ([`super::auth::Memo`]).
+    pub fn memo(&self) -> &super::auth::Memo {
+        &self.activity.memo
+    }
+
     /// Counts a call of this connection until the returned guard is dropped.
     pub fn call(&self) -> CallOnConnection {
         self.activity.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -154,6 +159,8 @@ struct Activity {
     in_flight: AtomicUsize,
     /// Milliseconds after `opened` of the end of the last call (0: none yet).
     last_ms: AtomicU64,
+    /// What the connection last authenticated as.
+    memo: super::auth::Memo,
 }
 
 impl Activity {
@@ -186,6 +193,7 @@ impl Connection {
                 opened,
                 in_flight: AtomicUsize::new(0),
                 last_ms: AtomicU64::new(0),
+                memo: super::auth::Memo::default(),
             }),
         };
         Self {

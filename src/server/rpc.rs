@@ -252,9 +252,10 @@ where
                     return Ok(log.answer(status(err).into_http()));
                 }
                 let certificate = certificate_of(&parts.extensions);
+                let memo = connection_of(&parts.extensions).map(ConnectionInfo::memo);
                 let caller = match shared
                     .auth
-                    .identify(&parts.headers, certificate.as_deref())
+                    .identify(&parts.headers, certificate.as_deref(), memo)
                     .await
                 {
                     Ok(caller) => caller,
