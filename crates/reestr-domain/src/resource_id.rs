@@ -93,7 +93,12 @@ macro_rules! resource_id {
 
             /// The resource name, `{collection}/{id}`.
             pub fn name(&self) -> String {
-                format!("{}/{}", $collection, self.0)
+                // Every read names resources: built without the formatting machinery.
+                let mut name = String::with_capacity($collection.len() + 1 + self.0.len());
+                name.push_str($collection);
+                name.push('/');
+                name.push_str(&self.0);
+                name
             }
         }
 

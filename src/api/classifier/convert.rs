@@ -284,6 +284,80 @@ pub fn item_into_proto(item: Item, version_name: &str, level: u32) -> pb::Item {
     }
 }
 
+/// The message of an encoded item (as [`LoadedVersion`](super::cache::LoadedVersion) keeps
+/// it) of the version named `version_name`, at `level`: the same message as
+/// [`item_into_proto`] of the decoded item, built straight from the encoding (the path of every
+/// lookup).
+pub fn encoded_item_to_proto(
+    encoded: &[u8],
+    version_name: &str,
+    level: u32,
+) -> Result<pb::Item, reestr_domain::Error> {
+    let mut message = ProtoItem(pb::Item {
+        level,
+        status: pb::ItemStatus::Active as i32,
+        ..pb::Item::default()
+    });
+    let code = reestr_domain::classifier::visit_item(encoded, &mut message)?;
+    let mut item = message.0;
+    let mut name = String::with_capacity(version_name.len() + 7 + code.len());
+    name.push_str(version_name);
+    name.push_str("/items/");
+    name.push_str(code);
+    item.name = name;
+    Ok(item)
+}
+
+/// Fills an item's message from its encoding ([`encoded_item_to_proto`]).
+struct ProtoItem(pb::Item);
+
+impl<'a> reestr_domain::classifier::ItemParts<'a> for ProtoItem {
+    fn code(&mut self, code: &'a str) {
+        code.clone_into(&mut self.0.code);
+    }
+    fn parent(&mut self, code: &'a str) {
+        code.clone_into(&mut self.0.parent);
+    }
+    fn name(&mut self, language: reestr_domain::text::Language, name: &'a str) {
+        self.0
+            .names
+            .insert(language.tag().to_string(), name.to_string());
+    }
+    fn description(&mut self, text: &'a str) {
+        text.clone_into(&mut self.0.description);
+    }
+    fn attribute(&mut self, key: &'a str, value: reestr_domain::classifier::ValueRef<'a>) {
+        use pb::attribute_value::Value as V;
+        use reestr_domain::classifier::ValueRef as R;
+        let value = match value {
+            R::String(s) => V::StringValue(s.to_string()),
+            R::Integer(n) => V::IntegerValue(n),
+            R::Decimal(d) => V::DecimalValue(d.as_str().to_string()),
+            R::Boolean(b) => V::BooleanValue(b),
+            R::Date(d) => V::DateValue(d.to_string()),
+            R::CodeRef(c) => V::CodeRefValue(c.to_string()),
+        };
+        self.0
+            .attributes
+            .insert(key.to_string(), pb::AttributeValue { value: Some(value) });
+    }
+    fn valid_from(&mut self, date: reestr_domain::time::Date) {
+        self.0.valid_from = date.to_string();
+    }
+    fn valid_to(&mut self, date: reestr_domain::time::Date) {
+        self.0.valid_to = date.to_string();
+    }
+    fn status(&mut self, status: ItemStatus) {
+        self.0.status = match status {
+            ItemStatus::Active => pb::ItemStatus::Active as i32,
+            ItemStatus::Deprecated => pb::ItemStatus::Deprecated as i32,
+        };
+    }
+    fn successor(&mut self, code: &'a str) {
+        self.0.successors.push(code.to_string());
+    }
+}
+
 /// The message of a validation problem.
 pub fn problem_to_proto(p: &Problem) -> pb::VersionProblem {
     pb::VersionProblem {
@@ -291,5 +365,70 @@ pub fn problem_to_proto(p: &Problem) -> pb::VersionProblem {
         field: p.field.clone(),
         kind: p.kind.as_str().to_string(),
         description: p.message.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use reestr_domain::classifier::item::AttributeValue;
+    use reestr_domain::classifier::{Code, Item, ItemStatus, encoded_item};
+    use reestr_domain::text::Language;
+    use reestr_domain::time::Date;
+
+    use super::{encoded_item_to_proto, item_into_proto};
+
+    fn code(c: &str) -> Code {
+        Code::parse(c, "code").unwrap()
+    }
+
+    /// Items with every part set, and with none.
+    fn items() -> Vec<Item> {
+        let mut full = Item::new(code("1726"));
+        full.parent = Some(code("17"));
+        for (i, language) in Language::ALL.into_iter().enumerate() {
+            full.names.insert(language, format!("Nom {i} ʻ\u{2019}"));
+        }
+        full.description = Some("line 1\nline 2".into());
+        full.attributes = BTreeMap::from([
+            ("a".to_string(), AttributeValue::String("x".into())),
+            ("b".to_string(), AttributeValue::Integer(i64::MIN)),
+            (
+                "c".to_string(),
+                AttributeValue::Decimal(
+                    reestr_domain::classifier::item::Decimal::parse("1.50").unwrap(),
+                ),
+            ),
+            ("d".to_string(), AttributeValue::Boolean(true)),
+            (
+                "e".to_string(),
+                AttributeValue::Date(Date::parse("2024-02-29").unwrap()),
+            ),
+            ("f".to_string(), AttributeValue::CodeRef(code("100"))),
+            ("é".to_string(), AttributeValue::String(String::new())),
+        ]);
+        full.valid_from = Date::parse("2020-01-01").ok();
+        full.valid_to = Date::parse("2030-12-31").ok();
+        full.status = ItemStatus::Deprecated;
+        full.successors = vec![code("1727"), code("1728")];
+        let mut bare = Item::new(code("17"));
+        bare.names.insert(Language::Ru, "Узбекистан".into());
+        vec![full, bare]
+    }
+
+    #[test]
+    fn an_item_read_straight_from_its_encoding_is_the_message_of_the_decoded_item() {
+        for item in items() {
+            let encoded = encoded_item(&item);
+            let direct =
+                encoded_item_to_proto(&encoded, "classifiers/soato/versions/2026-1", 2).unwrap();
+            let decoded = item_into_proto(item.clone(), "classifiers/soato/versions/2026-1", 2);
+            assert_eq!(direct, decoded, "{}", item.code.as_str());
+        }
+        assert!(
+            encoded_item_to_proto(b"\x02garbage", "v", 1).is_err(),
+            "an encoding that does not decode is an error"
+        );
     }
 }

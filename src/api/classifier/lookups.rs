@@ -22,7 +22,7 @@ use tonic::{Request, Response, Status};
 
 use super::MAX_BATCH;
 use super::cache::LoadedVersion;
-use super::convert::{item_into_proto, item_to_proto};
+use super::convert::{encoded_item_to_proto, item_to_proto};
 use super::{ClassifierApi, day_of, invalid, parse_as_of};
 use crate::api::call::Call;
 use crate::api::error::status;
@@ -40,7 +40,7 @@ const MAX_SEARCH_CHARS: usize = 200;
 
 /// Item `i` of `content` as a message of version `name`.
 fn message(content: &LoadedVersion, i: usize, name: &str) -> Result<pb::Item, Error> {
-    Ok(item_into_proto(content.item(i)?, name, content.level(i)))
+    encoded_item_to_proto(content.encoded(i), name, content.level(i))
 }
 
 fn item_not_found(version: &Version, code: &str) -> Error {

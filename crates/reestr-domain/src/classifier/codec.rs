@@ -176,7 +176,7 @@ fn put_opt<T>(out: &mut Vec<u8>, value: Option<T>, put: impl FnOnce(&mut Vec<u8>
 /// decode are a fault of the server, never of a client.
 pub fn decode_item(bytes: &[u8]) -> Result<Item, Error> {
     let mut item = Item::new(Code::from_trusted(String::new()));
-    walk(bytes, &mut item)?;
+    visit_item(bytes, &mut item)?;
     Ok(item)
 }
 
@@ -193,13 +193,19 @@ pub fn encoded_code(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(rest.get(..len)?).ok()
 }
 
-/// An attribute value as [`walk`] reads it, borrowing its text from the encoding.
-pub(super) enum ValueRef<'a> {
+/// An attribute value as [`visit_item`] reads it, borrowing its text from the encoding.
+pub enum ValueRef<'a> {
+    /// Text.
     String(&'a str),
+    /// A whole number.
     Integer(i64),
+    /// A decimal number.
     Decimal(Decimal),
+    /// True or false.
     Boolean(bool),
+    /// A calendar day.
     Date(Date),
+    /// A code of another classifier.
     CodeRef(&'a str),
 }
 
@@ -216,22 +222,32 @@ impl ValueRef<'_> {
     }
 }
 
-/// What [`walk`] does with each part of an item once it has checked it: build an [`Item`]
-/// ([`decode_item`]) or nothing
-/// ([`ContentHasher::add_encoded`](super::hash::ContentHasher::add_encoded)).
-pub(super) trait Parts<'a> {
+/// What [`visit_item`] does with each part of an item once it has checked it: build an
+/// [`Item`] ([`decode_item`]), nothing
+/// ([`ContentHasher::add_encoded`](super::hash::ContentHasher::add_encoded)), or a message of
+/// the API straight from the encoding (no [`Item`] in between, on the path of every lookup).
+pub trait ItemParts<'a> {
+    /// The item's code.
     fn code(&mut self, code: &'a str);
+    /// Its parent's code.
     fn parent(&mut self, code: &'a str);
+    /// One of its names, in ascending order of language tag.
     fn name(&mut self, language: Language, name: &'a str);
+    /// Its description.
     fn description(&mut self, text: &'a str);
+    /// One of its attributes, in ascending order of key.
     fn attribute(&mut self, key: &'a str, value: ValueRef<'a>);
+    /// The first day it is valid.
     fn valid_from(&mut self, date: Date);
+    /// The last day it is valid.
     fn valid_to(&mut self, date: Date);
+    /// Its status.
     fn status(&mut self, status: ItemStatus);
+    /// One of its successors, in order.
     fn successor(&mut self, code: &'a str);
 }
 
-impl<'a> Parts<'a> for Item {
+impl<'a> ItemParts<'a> for Item {
     fn code(&mut self, code: &'a str) {
         self.code = Code::from_trusted(code.to_string());
     }
@@ -264,7 +280,7 @@ impl<'a> Parts<'a> for Item {
 /// Checks an encoding and keeps nothing.
 pub(super) struct Check;
 
-impl<'a> Parts<'a> for Check {
+impl<'a> ItemParts<'a> for Check {
     fn code(&mut self, _: &'a str) {}
     fn parent(&mut self, _: &'a str) {}
     fn name(&mut self, _: Language, _: &'a str) {}
@@ -277,7 +293,8 @@ impl<'a> Parts<'a> for Check {
 }
 
 /// Reads and checks one whole encoded item, handing its parts to `parts`; returns its code.
-pub(super) fn walk<'a>(bytes: &'a [u8], parts: &mut impl Parts<'a>) -> Result<&'a str, Error> {
+/// An encoding that does not decode is an error as [`decode_item`] says.
+pub fn visit_item<'a>(bytes: &'a [u8], parts: &mut impl ItemParts<'a>) -> Result<&'a str, Error> {
     let mut d = Decoder { bytes, pos: 0 };
     let tag = d.u8("the item tag")?;
     if tag != 1 {

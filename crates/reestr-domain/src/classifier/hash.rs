@@ -26,7 +26,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::codec::{Check, encode_item, encoded_item, put_str, put_u8, put_u64, walk};
+use super::codec::{Check, encode_item, encoded_item, put_str, put_u8, put_u64, visit_item};
 use super::item::Item;
 use crate::error::Error;
 
@@ -81,7 +81,7 @@ impl ContentHasher {
     /// encodings enter the hash; corrupt bytes, like a code out of order, are an
     /// [`Error::Internal`] and add nothing.
     pub fn add_encoded(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let code = walk(bytes, &mut Check)?;
+        let code = visit_item(bytes, &mut Check)?;
         self.advance(code)?;
         self.buffer.extend_from_slice(bytes);
         self.count_and_flush();

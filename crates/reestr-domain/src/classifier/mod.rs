@@ -40,7 +40,9 @@ pub mod version;
 mod proptests;
 
 pub use crate::time::Date;
-pub use codec::{decode_item, encode_item, encoded_code, encoded_item};
+pub use codec::{
+    ItemParts, ValueRef, decode_item, encode_item, encoded_code, encoded_item, visit_item,
+};
 pub use diff::{ItemChange, Translation, diff, translate, translate_with};
 pub use hash::{ContentHasher, content_hash};
 pub use item::{AttributeValue, AttributeValueDraft, Decimal, Item, ItemDraft, ItemStatus};

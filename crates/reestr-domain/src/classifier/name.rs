@@ -266,9 +266,17 @@ impl ItemName {
         if name.is_empty() {
             return Err(FieldViolation::new(field, "is required"));
         }
-        let segments: Vec<&str> = name.split('/').collect();
-        match segments.as_slice() {
-            [COLLECTION, classifier, VERSIONS, version, ITEMS, code] => {
+        // Split without collecting: every lookup parses one.
+        let mut parts = name.split('/');
+        let mut segments = [""; 6];
+        let mut count = 0;
+        for part in parts.by_ref().take(6) {
+            segments[count] = part;
+            count += 1;
+        }
+        let whole = count == 6 && parts.next().is_none();
+        match segments {
+            [COLLECTION, classifier, VERSIONS, version, ITEMS, code] if whole => {
                 let version = VersionName::from_segments(name, classifier, version, field)?;
                 let code = Code::parse(code, field).map_err(|v| {
                     FieldViolation::new(field, format!("{name:?}: code {}", v.description))

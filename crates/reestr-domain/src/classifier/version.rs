@@ -136,12 +136,14 @@ impl Version {
 
 /// `classifiers/{c}/versions/{v}`.
 pub fn version_name(classifier: &ClassifierId, version: &VersionId) -> String {
-    format!(
-        "{}/{}/{}",
-        classifier.name(),
-        super::name::VERSIONS,
-        version.as_str()
-    )
+    // On the path of every lookup: built without the formatting machinery.
+    let mut name = classifier.name();
+    name.reserve(super::name::VERSIONS.len() + 2 + version.as_str().len());
+    name.push('/');
+    name.push_str(super::name::VERSIONS);
+    name.push('/');
+    name.push_str(version.as_str());
+    name
 }
 
 /// The published versions of one classifier ordered by when they take effect, to answer which
