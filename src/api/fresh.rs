@@ -122,9 +122,40 @@ pub struct Guarded<K, V> {
     name: &'static str,
     generation: AtomicU64,
     entries: moka::sync::Cache<K, V>,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    hits: Striped,
+    misses: Striped,
     evictions: Arc<AtomicU64>,
+}
+
+/// A counter that many threads add to on every call without fighting over one cache line:
+/// each thread adds to one of [`STRIPES`] padded counters, and a read sums them.
+#[derive(Debug, Default)]
+pub struct Striped([Stripe; STRIPES]);
+
+/// Counters of a [`Striped`].
+const STRIPES: usize = 8;
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Stripe(AtomicU64);
+
+impl Striped {
+    /// Adds one.
+    pub fn add(&self) {
+        thread_local! {
+            static STRIPE: usize = {
+                static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
+            };
+        }
+        let stripe = STRIPE.with(|s| *s);
+        self.0[stripe].0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The sum.
+    pub fn get(&self) -> u64 {
+        self.0.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
+    }
 }
 
 impl<K, V> std::fmt::Debug for Guarded<K, V> {
@@ -157,8 +188,8 @@ where
                     }
                 })
                 .build(),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            hits: Striped::default(),
+            misses: Striped::default(),
             evictions,
         }
     }
@@ -170,8 +201,8 @@ where
         CacheStats {
             name: self.name,
             entries: self.entries.entry_count(),
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
+            hits: self.hits.get(),
+            misses: self.misses.get(),
             evictions: self.evictions.load(Ordering::Relaxed),
         }
     }
@@ -189,7 +220,7 @@ where
         } else {
             &self.misses
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.add();
         found
     }
 
