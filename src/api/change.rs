@@ -247,6 +247,35 @@ fn kind_number(name: &str) -> Option<i32> {
     pb::ChangeKind::from_str_name(name).map(|k| k as i32)
 }
 
+/// The message of a change read from the table (moved, not copied).
+fn into_proto(c: Change) -> pb::Change {
+    let resource_type = c.resource_type.as_str().to_string();
+    let kind = number(c.kind, kind_number);
+    let change_time = Some(timestamp(c.change_time));
+    pb::Change {
+        revision: c.revision,
+        position: c.position,
+        resource: c.resource,
+        resource_type,
+        kind,
+        method: c.method,
+        caller: c.caller,
+        change_time,
+        owner: c.owner.map(|o| organization_name(&o)).unwrap_or_default(),
+        reviewers: c.reviewers.iter().map(organization_name).collect(),
+        etag: c.etag,
+    }
+}
+
+/// `organizations/{id}`.
+fn organization_name(id: &impl AsRef<str>) -> String {
+    let id = id.as_ref();
+    let mut name = String::with_capacity(14 + id.len());
+    name.push_str("organizations/");
+    name.push_str(id);
+    name
+}
+
 fn to_proto(c: &Change) -> pb::Change {
     pb::Change {
         revision: c.revision,
@@ -283,6 +312,35 @@ struct Watch {
     stopping: watch::Receiver<bool>,
     watcher: Watcher,
     feed: Arc<Feed>,
+    /// The next read of the history, started while the last full batch is sent (a catch-up
+    /// reads the table and sends to the client at once), and the revision it reads after.
+    ahead: Option<(i64, tokio::task::JoinHandle<Result<TableRead, Error>>)>,
+}
+
+/// What one read of the table found: the head revision, and the selected changes after the
+/// revision it read from.
+type TableRead = (i64, Vec<Change>);
+
+/// Reads the changes `selection` selects after revision `after` (at most [`BATCH`], whole
+/// revisions), once the feed is known to hold `after + 1`.
+async fn read_after(
+    store: Store,
+    selection: ChangeSelection,
+    after: i64,
+) -> Result<TableRead, Error> {
+    // The head first: what committed up to it is in the read that follows. A watcher that
+    // fell behind the feed's retention is told so (and where the feed begins).
+    let (_, head) = store.check_held(after + 1).await?;
+    let changes = store.changes_after(&selection, after, BATCH).await?;
+    Ok((head, changes))
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some((_, read)) = self.ahead.take() {
+            read.abort();
+        }
+    }
 }
 
 impl Watch {
@@ -393,17 +451,18 @@ impl Watch {
         last_sent: &mut Instant,
         unanswered_since: &mut Option<Instant>,
     ) -> Step {
-        // The head first: what committed up to it is in the read that follows. A watcher
-        // that fell behind the feed's retention is told so (and where the feed begins).
-        let read = async {
-            let (_, head) = self.store.check_held(self.next).await?;
-            let changes = self
-                .store
-                .changes_after(&self.selection, self.next - 1, BATCH)
-                .await?;
-            Ok::<_, Error>((head, changes))
-        }
-        .await;
+        let after = self.next - 1;
+        let read = match self.ahead.take() {
+            Some((from, read)) if from == after => read.await.unwrap_or_else(|e| {
+                Err(Error::Internal(format!("a read of the feed failed: {e}")))
+            }),
+            ahead => {
+                if let Some((_, read)) = ahead {
+                    read.abort();
+                }
+                read_after(self.store.clone(), self.selection.clone(), after).await
+            }
+        };
         let (head, changes) = match read {
             Ok(read) => {
                 *unanswered_since = None;
@@ -428,12 +487,19 @@ impl Watch {
                 return Step::End;
             }
         };
+        let more = u64::try_from(changes.len()).unwrap_or(u64::MAX) >= BATCH;
         let message = match changes.last() {
             Some(last) => {
                 self.next = last.revision + 1;
+                if more {
+                    // A catch-up: read the next batch while this one is sent.
+                    let after = self.next - 1;
+                    let read = read_after(self.store.clone(), self.selection.clone(), after);
+                    self.ahead = Some((after, tokio::spawn(read)));
+                }
                 Some(pb::WatchChangesResponse {
-                    changes: changes.iter().map(to_proto).collect(),
                     head_revision: head.max(last.revision),
+                    changes: changes.into_iter().map(into_proto).collect(),
                 })
             }
             None => {
@@ -445,7 +511,6 @@ impl Watch {
                 })
             }
         };
-        let more = u64::try_from(changes.len()).unwrap_or(u64::MAX) >= BATCH;
         if let Some(message) = message
             && !self.send(message, last_sent).await
         {
@@ -526,6 +591,7 @@ impl ChangeService for ChangeApi {
             bookmark: Duration::from_secs(u64::from(bookmark.unsigned_abs())),
             tx,
             stopping: self.stopping.clone(),
+            ahead: None,
         };
         tokio::spawn(watch.run());
         Ok(Response::new(Box::pin(
