@@ -140,9 +140,41 @@ pub fn measured(
     token: &str,
     options: &str,
 ) -> Load {
+    // `REESTR_BENCH_PERF=<label>[,<label>…]`: a CPU profile of the server while that load runs.
+    let perf = std::env::var("REESTR_BENCH_PERF")
+        .ok()
+        .filter(|wanted| {
+            wanted
+                .split(',')
+                .any(|w| label.ends_with(&format!("-{}", w.trim().replace(' ', "-"))))
+        })
+        .and_then(|_| {
+            let out = dir.join(format!("{label}.perf.data"));
+            let child = std::process::Command::new("perf")
+                .args(["record", "-F", "999", "-g", "-o"])
+                .arg(&out)
+                .args(["-p", &server.pid.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()?;
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            Some((child, out))
+        });
     let cpu = server.cpu_seconds();
     let mut load = h2load(dir, label, url, body, token, options);
     load.cpu_us = (server.cpu_seconds() - cpu) * 1e6 / load.done.max(1) as f64;
+    if let Some((child, out)) = perf {
+        // perf writes its file on SIGINT.
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let _ = child.wait_with_output();
+        let kept = std::env::temp_dir().join(out.file_name().unwrap_or_default());
+        if std::fs::copy(&out, &kept).is_ok() {
+            println!("  profile: perf report -i {} --no-children", kept.display());
+        }
+    }
     println!("  server CPU: {:.1} µs per call", load.cpu_us);
     load
 }
