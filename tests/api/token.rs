@@ -13,7 +13,7 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 use crate::helpers::{
-    TestApp, assert_status, bad_request_fields, organization, spawn_app, spawn_app_with,
+    Bearer, TestApp, assert_status, bad_request_fields, organization, spawn_app, spawn_app_with,
     spawn_app_with_manual_clock,
 };
 
@@ -256,6 +256,75 @@ async fn a_revoked_token_is_refused_at_once_and_cannot_be_revoked_again() {
         .await
         .unwrap_err();
     assert_eq!(bad_request_fields(&err), ["name"]);
+}
+
+#[tokio::test]
+async fn a_connection_that_called_with_a_token_is_refused_once_it_is_revoked_or_its_organisation_deleted()
+ {
+    // The reader has a connection of its own, on which the server remembers the token it
+    // accepted; revocations and deletions arrive through the administrator's connection.
+    let mut app = spawn_app().await;
+    app.create_organization("stat", "201234567").await;
+    app.create_organization("soliq", "201234568").await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let client = |secret: &str| {
+        reestr::proto::v1::organization_service_client::OrganizationServiceClient::with_interceptor(
+            channel.clone(),
+            Bearer::new(Some(secret)),
+        )
+    };
+    let (name, secret) = app.create_token(Some("stat"), &[Role::Editor]).await;
+    let (_, other) = app
+        .create_token(Some("soliq"), &[Role::RegistryAdmin])
+        .await;
+    let mut as_stat = client(&secret);
+    for _ in 0..3 {
+        as_stat
+            .list_organizations(ListOrganizationsRequest::default())
+            .await
+            .expect("valid before revocation");
+    }
+
+    // A deleted organisation's tokens may only read: the remembered caller must not outlive
+    // the deletion.
+    let mut as_soliq = client(&other);
+    as_soliq
+        .get_organization(GetOrganizationRequest {
+            name: "organizations/soliq".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("reads");
+    app.organizations
+        .delete_organization(DeleteOrganizationRequest {
+            name: "organizations/soliq".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("deleted");
+    let err = as_soliq
+        .create_organization(CreateOrganizationRequest {
+            organization: Some(organization("201234569")),
+            organization_id: "other".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_status(&err, Code::PermissionDenied, "ORGANIZATION_DELETED");
+
+    app.tokens
+        .revoke_token(RevokeTokenRequest { name })
+        .await
+        .unwrap();
+    let err = as_stat
+        .list_organizations(ListOrganizationsRequest::default())
+        .await
+        .unwrap_err();
+    assert_status(&err, Code::Unauthenticated, "TOKEN_REVOKED");
 }
 
 #[tokio::test]
