@@ -52,10 +52,15 @@ impl Server {
     /// `--rate-limit-per-second 0` and `--max-calls-per-caller 1024` (no per-caller limit on
     /// the benchmark's load) and only the
     /// flags in `options` (none of the caller's `REESTR_*` settings), and waits until it
-    /// answers Health/Check SERVING.
+    /// answers Health/Check SERVING. `REESTR_BENCH_REESTR` names another binary to start (an
+    /// older build, to compare two in the same conditions).
     pub async fn reestr(dir: &Path, options: Options<'_>) -> Server {
         let addr = free_addr();
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_reestr"));
+        let binary = std::env::var_os("REESTR_BENCH_REESTR").map_or_else(
+            || env!("CARGO_BIN_EXE_reestr").into(),
+            std::path::PathBuf::from,
+        );
+        let mut command = tokio::process::Command::new(binary);
         command
             .arg("serve")
             .arg("--data-dir")
