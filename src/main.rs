@@ -28,10 +28,9 @@ use reestr_domain::token::TokenDraft;
 use reestr_store::{AuditContext, Clock, ConnectionSettings, Database, Store};
 
 /// The server's allocator. A unary call allocates a few dozen small blocks across HTTP/2, tonic
-/// and the handler, and frees most of them on another worker thread; glibc's allocator spent
-/// about 10 % of the server's CPU on that under load (`malloc`, `free`, `malloc_consolidate`
-/// in a profile of GetItem), mimalloc's thread-local free lists much less (BENCHMARKS.md, "The
-/// per-call stack against bare tonic").
+/// and the handler; glibc's `malloc`, `free` and `malloc_consolidate` were about 9 % of the
+/// server's samples in a profile of GetItem under load, and with mimalloc a health check costs
+/// a tenth fewer instructions (BENCHMARKS.md, "The per-call stack against bare tonic").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

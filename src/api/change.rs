@@ -276,28 +276,9 @@ fn organization_name(id: &impl AsRef<str>) -> String {
     name
 }
 
+/// The message of a change shared with other watches (the follower's batches).
 fn to_proto(c: &Change) -> pb::Change {
-    pb::Change {
-        revision: c.revision,
-        position: c.position,
-        resource: c.resource.clone(),
-        resource_type: c.resource_type.as_str().to_string(),
-        kind: number(c.kind, kind_number),
-        method: c.method.clone(),
-        caller: c.caller.clone(),
-        change_time: Some(timestamp(c.change_time)),
-        owner: c
-            .owner
-            .as_ref()
-            .map(|o| format!("organizations/{o}"))
-            .unwrap_or_default(),
-        reviewers: c
-            .reviewers
-            .iter()
-            .map(|r| format!("organizations/{r}"))
-            .collect(),
-        etag: c.etag.clone(),
-    }
+    into_proto(c.clone())
 }
 
 /// One watch: sends what `selection` selects from `next` on into `tx` until the client goes

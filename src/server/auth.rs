@@ -18,8 +18,8 @@
 //! (compared in constant time) costs no SHA-256 and no cache lookup, only the token's expiry
 //! check. What is remembered is used only while the [`CallerCache`] has forgotten nothing
 //! since it was verified, so a revocation or an organisation's deletion reaches a remembered
-//! caller exactly as it reaches the cache. It holds nothing the connection did not already
-//! hold: HTTP/2's header table keeps the same value for the connection's life.
+//! caller exactly as it reaches the cache. It holds one header value per connection, the one
+//! the connection's own calls carry.
 //!
 //! Refused credentials (unknown, revoked or expired token) do not end the call here: the
 //! caller is marked rejected and the handler's authorisation turns that into
